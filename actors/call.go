@@ -1,0 +1,310 @@
+package actors
+
+import (
+	"context"
+	"fmt"
+	"reflect"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"github.com/mitogo/mitogo/messages"
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+// The function registry: every process runs the same binary, and functions
+// register at package init, so a name means the same function everywhere.
+var functions = struct {
+	sync.RWMutex
+	byName map[string]*function
+}{byName: map[string]*function{}}
+
+type function struct {
+	name   string
+	invoke func(ctx context.Context, payload []byte) (result []byte, err error, argErr error)
+}
+
+// Func is a registered function, callable in any context of the tree.
+type Func[A, R any] struct{ name string }
+
+// Register makes fn callable from other contexts under name and returns
+// the handle to call it with. Call it at package init (a package-level var),
+// so that every copy of the binary knows the function. Registering a name
+// twice panics.
+func Register[A, R any](name string, fn func(context.Context, A) (R, error)) Func[A, R] {
+	f := &function{name: name, invoke: func(ctx context.Context, payload []byte) ([]byte, error, error) {
+		var a A
+		if len(payload) > 0 {
+			if err := msgpack.Unmarshal(payload, &a); err != nil {
+				return nil, nil, fmt.Errorf("arguments do not decode into %v: %v", reflect.TypeFor[A](), err)
+			}
+		}
+		res, err := fn(ctx, a)
+		if err != nil {
+			return nil, err, nil
+		}
+		out, err := msgpack.Marshal(res)
+		if err != nil {
+			return nil, fmt.Errorf("encoding the result (%T): %w", res, err), nil
+		}
+		return out, nil, nil
+	}}
+	functions.Lock()
+	defer functions.Unlock()
+	if _, dup := functions.byName[name]; dup {
+		panic(fmt.Sprintf("mitogo: function %q registered twice", name))
+	}
+	functions.byName[name] = f
+	return Func[A, R]{name: name}
+}
+
+// Function returns a handle on a function registered under name, typed by
+// the caller. It is for calling a function whose Register call is in code
+// this package cannot see; a wrong name fails at the far side.
+func Function[A, R any](name string) Func[A, R] { return Func[A, R]{name: name} }
+
+// Name is the function's registered name.
+func (f Func[A, R]) Name() string { return f.name }
+
+// Call runs the function in target with args and returns its result. A
+// deadline on ctx bounds the call (a *TimeoutError) and, when it passes,
+// cancels the function's context.Context on the far side.
+func (f Func[A, R]) Call(ctx context.Context, target *Context, args A) (R, error) {
+	var zero R
+	payload, err := msgpack.Marshal(args)
+	if err != nil {
+		return zero, fmt.Errorf("mitogo: call %s: encoding arguments (%T): %w", f.name, args, err)
+	}
+	reply, err := target.call(ctx, f.name, payload, 0)
+	if err != nil {
+		return zero, err
+	}
+	var res R
+	if err := msgpack.Unmarshal(reply, &res); err != nil {
+		return zero, fmt.Errorf("mitogo: call %s in %s: decoding the result into %T: %w", f.name, target.name, res, err)
+	}
+	return res, nil
+}
+
+// Pending is a call started with Go; Wait returns its result.
+type Pending[R any] struct {
+	done chan struct{}
+	res  R
+	err  error
+}
+
+// Wait blocks until the call completes and returns its result.
+func (p *Pending[R]) Wait() (R, error) {
+	<-p.done
+	return p.res, p.err
+}
+
+// Done is closed when the call has completed.
+func (p *Pending[R]) Done() <-chan struct{} { return p.done }
+
+// Go starts the call and returns at once; the call is bound by ctx as in Call.
+func (f Func[A, R]) Go(ctx context.Context, target *Context, args A) *Pending[R] {
+	p := &Pending[R]{done: make(chan struct{})}
+	go func() {
+		defer close(p.done)
+		p.res, p.err = f.Call(ctx, target, args)
+	}()
+	return p
+}
+
+// Send runs the function in target without waiting for it and without a
+// reply: errors on the far side are logged there. It returns once the
+// message is on its way.
+func (f Func[A, R]) Send(target *Context, args A) error {
+	payload, err := msgpack.Marshal(args)
+	if err != nil {
+		return fmt.Errorf("mitogo: send %s: encoding arguments (%T): %w", f.name, args, err)
+	}
+	return target.sendCall(f.name, payload)
+}
+
+// pendingCall is a call this context waits for.
+type pendingCall struct {
+	dst  uint32
+	name string // destination's name
+	fn   string
+	ch   chan callResult
+}
+
+type callResult struct {
+	payload []byte
+	err     error
+}
+
+// call sends a call envelope to dst and waits for its reply.
+func (r *Router) call(ctx context.Context, dst uint32, dstName, fn string, payload []byte, flags uint8) ([]byte, error) {
+	id := r.nextReq.Add(1)
+	p := &pendingCall{dst: dst, name: dstName, fn: fn, ch: make(chan callResult, 1)}
+	r.pendMu.Lock()
+	r.pending[id] = p
+	r.pendMu.Unlock()
+	h := messages.Header{Kind: messages.KindCall, Flags: flags, Dst: dst, Src: r.id, ReqID: id, Target: fn}
+	if err := r.send(&h, payload); err != nil {
+		r.dropPending(id)
+		return nil, sendError(dstName, fn, err)
+	}
+	var start time.Time
+	if _, ok := ctx.Deadline(); ok {
+		start = time.Now()
+	}
+	select {
+	case res := <-p.ch:
+		return res.payload, res.err
+	case <-ctx.Done():
+		r.dropPending(id)
+		cancel := messages.Header{Kind: messages.KindCancel, Dst: dst, Src: r.id, ReqID: id}
+		_ = r.send(&cancel, nil)
+		if ctx.Err() == context.DeadlineExceeded {
+			return nil, &TimeoutError{Context: dstName, Op: "call " + fn, After: time.Since(start)}
+		}
+		return nil, fmt.Errorf("mitogo: call %s in %s: %w", fn, dstName, ctx.Err())
+	}
+}
+
+func sendError(dstName, fn string, err error) error {
+	if _, ok := err.(*ChannelError); ok {
+		return err
+	}
+	if isTooLarge(err) {
+		return fmt.Errorf("mitogo: call %s in %s: message refused: %w", fn, dstName, err)
+	}
+	return &ChannelError{Context: dstName, Reason: err.Error(), Err: err}
+}
+
+func (r *Router) dropPending(id uint64) {
+	r.pendMu.Lock()
+	delete(r.pending, id)
+	r.pendMu.Unlock()
+}
+
+// complete hands a reply to the call waiting for it.
+func (r *Router) complete(h messages.Header, payload []byte) {
+	r.pendMu.Lock()
+	p, ok := r.pending[h.ReqID]
+	if ok && p.dst == h.Src {
+		delete(r.pending, h.ReqID)
+	} else {
+		ok = false
+	}
+	r.pendMu.Unlock()
+	if !ok {
+		return // the caller gave up, or a forged reply
+	}
+	if h.Flags&messages.FlagError != 0 {
+		var re messages.RemoteError
+		if err := decode(payload, &re); err != nil {
+			p.ch <- callResult{err: &CallError{Context: p.name, Function: p.fn, Code: messages.CodeError, Type: "mitogo.decode", Message: "undecodable error reply: " + err.Error()}}
+			return
+		}
+		p.ch <- callResult{err: remoteCallError(p.name, p.fn, &re)}
+		return
+	}
+	p.ch <- callResult{payload: payload}
+}
+
+// failPending fails every call waiting on one of ids.
+func (r *Router) failPending(ids []uint32, t *routeTable, reason string, cause error) {
+	gone := make(map[uint32]bool, len(ids))
+	for _, id := range ids {
+		gone[id] = true
+	}
+	r.pendMu.Lock()
+	var failed []*pendingCall
+	for id, p := range r.pending {
+		if gone[p.dst] {
+			failed = append(failed, p)
+			delete(r.pending, id)
+		}
+	}
+	r.pendMu.Unlock()
+	for _, p := range failed {
+		p.ch <- callResult{err: &ChannelError{Context: p.name, Reason: reason, Err: cause}}
+	}
+}
+
+// callKey names an incoming call: who called, and its request id there.
+type callKey struct {
+	src uint32
+	req uint64
+}
+
+// dispatch runs an incoming call in its own goroutine under a context
+// that is cancelled when the caller gives up or this context shuts down.
+func (r *Router) dispatch(h messages.Header, payload []byte) {
+	functions.RLock()
+	f := functions.byName[h.Target]
+	functions.RUnlock()
+	if f == nil {
+		r.replyError(&h, &messages.RemoteError{Code: messages.CodeUnknown, Type: "mitogo.UnknownFunction",
+			Message: fmt.Sprintf("unknown function %q: nothing is registered under that name in %s", h.Target, r.Name())})
+		return
+	}
+	ctx, cancel := context.WithCancel(r.base)
+	key := callKey{h.Src, h.ReqID}
+	r.callsMu.Lock()
+	r.calls[key] = cancel
+	r.callsMu.Unlock()
+	go r.run(ctx, cancel, key, f, h, payload)
+}
+
+func (r *Router) run(ctx context.Context, cancel context.CancelFunc, key callKey, f *function, h messages.Header, payload []byte) {
+	defer func() {
+		r.callsMu.Lock()
+		delete(r.calls, key)
+		r.callsMu.Unlock()
+		cancel()
+	}()
+	defer func() {
+		if p := recover(); p != nil {
+			r.logger.Error("function panicked", "function", f.name, "panic", fmt.Sprint(p))
+			r.replyError(&h, &messages.RemoteError{Code: messages.CodePanic, Type: "panic", Message: fmt.Sprint(p), Stack: string(debug.Stack())})
+		}
+	}()
+	ctx = withCall(ctx, r, h.Src)
+	res, err, argErr := f.invoke(ctx, payload)
+	switch {
+	case argErr != nil:
+		r.replyError(&h, &messages.RemoteError{Code: messages.CodeArgs, Type: "mitogo.ArgumentError", Message: argErr.Error()})
+	case err != nil:
+		r.replyError(&h, &messages.RemoteError{Code: messages.CodeError, Type: fmt.Sprintf("%T", err), Message: err.Error()})
+	default:
+		if h.Flags&messages.FlagNoReply != 0 {
+			return
+		}
+		rh := messages.Header{Kind: messages.KindReply, Dst: h.Src, Src: r.id, ReqID: h.ReqID}
+		if err := r.send(&rh, res); err != nil {
+			if isTooLarge(err) {
+				r.replyError(&h, &messages.RemoteError{Code: messages.CodeError, Type: "mitogo.TooLarge", Message: "the result was refused: " + err.Error()})
+				return
+			}
+			r.logger.Debug("reply not sent", "function", f.name, "error", err)
+		}
+	}
+}
+
+// replyError answers call h with an error, unless its caller wants no reply.
+func (r *Router) replyError(h *messages.Header, re *messages.RemoteError) {
+	if h.Flags&messages.FlagNoReply != 0 {
+		r.logger.Warn("call failed", "function", h.Target, "code", re.Code, "error", re.Message)
+		return
+	}
+	payload, _ := encode(re)
+	rh := messages.Header{Kind: messages.KindReply, Flags: messages.FlagError, Dst: h.Src, Src: r.id, ReqID: h.ReqID}
+	if err := r.send(&rh, payload); err != nil {
+		r.logger.Debug("error reply not sent", "function", h.Target, "error", err)
+	}
+}
+
+func (r *Router) cancelCall(key callKey) {
+	r.callsMu.Lock()
+	cancel := r.calls[key]
+	r.callsMu.Unlock()
+	if cancel != nil {
+		cancel()
+	}
+}

@@ -1,0 +1,43 @@
+package actors
+
+import "context"
+
+type callInfoKey struct{}
+
+type callInfo struct {
+	r      *Router
+	caller uint32
+}
+
+func withCall(ctx context.Context, r *Router, caller uint32) context.Context {
+	return context.WithValue(ctx, callInfoKey{}, &callInfo{r: r, caller: caller})
+}
+
+// RouterFrom returns the router of the context running the function that
+// was given ctx (the seed's takes_router), so the function can start
+// contexts and call others. It returns nil outside a called function.
+func RouterFrom(ctx context.Context) *Router {
+	if ci, ok := ctx.Value(callInfoKey{}).(*callInfo); ok {
+		return ci.r
+	}
+	return nil
+}
+
+// CurrentContext returns a handle on the context running the function that
+// was given ctx (the seed's takes_econtext), or nil outside a called function.
+func CurrentContext(ctx context.Context) *Context {
+	if r := RouterFrom(ctx); r != nil {
+		return r.Self()
+	}
+	return nil
+}
+
+// Caller returns a handle on the context that called the function that
+// was given ctx, or nil outside a called function. Calling back into it is
+// subject to the policy: upward calls must be allowed with AllowUpward.
+func Caller(ctx context.Context) *Context {
+	if ci, ok := ctx.Value(callInfoKey{}).(*callInfo); ok {
+		return ci.r.Context(int(ci.caller))
+	}
+	return nil
+}

@@ -1,0 +1,254 @@
+package actors
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sync"
+
+	"github.com/mitogo/mitogo/messages"
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+// channelWindow is how many items a sender may have in flight: the
+// receiver's inbox never holds more, and the sender waits for credit.
+const channelWindow = 64
+
+// ChannelAddr names one end of a channel anywhere in the tree. It is plain
+// data, so it can be passed as (part of) a call's argument.
+type ChannelAddr struct {
+	Context uint32 `msgpack:"context"`
+	ID      string `msgpack:"id"`
+}
+
+// Channel is one end of a two-way, ordered flow of messages between two
+// contexts. Make one with Router.NewChannel, pass its Addr to the other side
+// (typically as a call argument), and Connect each end to the other. Its
+// inbox is bounded: a sender that runs ahead of its receiver waits.
+type Channel struct {
+	r  *Router
+	id string
+
+	mu         sync.Mutex
+	peer       ChannelAddr
+	peerName   string
+	connected  bool
+	inbox      [][]byte
+	credit     int
+	consumed   int
+	peerClosed bool
+	closed     bool
+	err        error
+	recvWake   chan struct{}
+	sendWake   chan struct{}
+}
+
+// NewChannel makes a channel end in this context.
+func (r *Router) NewChannel() *Channel {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.nextChan++
+	ch := &Channel{r: r, id: "ch" + fmt.Sprint(r.nextChan), credit: channelWindow,
+		recvWake: make(chan struct{}, 1), sendWake: make(chan struct{}, 1)}
+	if r.closing {
+		ch.err = &ChannelError{Context: r.Name(), Reason: "the router is shut down", Err: ErrShutdown}
+	}
+	r.channels[ch.id] = ch
+	return ch
+}
+
+// Addr is this end's address, for the other side to Connect to.
+func (ch *Channel) Addr() ChannelAddr { return ChannelAddr{Context: ch.r.id, ID: ch.id} }
+
+// Connect sets the other end; Send goes there.
+func (ch *Channel) Connect(peer ChannelAddr) {
+	ch.mu.Lock()
+	ch.peer, ch.connected = peer, true
+	ch.peerName = ch.r.table.Load().name(peer.Context)
+	ch.mu.Unlock()
+}
+
+func wake(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
+	}
+}
+
+// Send encodes v and sends it to the other end, waiting while the other
+// end's inbox is full.
+func (ch *Channel) Send(ctx context.Context, v any) error {
+	payload, err := msgpack.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("mitogo: channel send: encoding %T: %w", v, err)
+	}
+	for {
+		ch.mu.Lock()
+		switch {
+		case ch.err != nil:
+			err := ch.err
+			ch.mu.Unlock()
+			return err
+		case !ch.connected:
+			ch.mu.Unlock()
+			return fmt.Errorf("mitogo: channel send: not connected")
+		case ch.closed:
+			ch.mu.Unlock()
+			return fmt.Errorf("mitogo: channel send: channel closed")
+		case ch.credit > 0:
+			ch.credit--
+			h := messages.Header{Kind: messages.KindChannel, Dst: ch.peer.Context, Src: ch.r.id, Target: ch.peer.ID}
+			ch.mu.Unlock()
+			if err := ch.r.send(&h, payload); err != nil {
+				return sendError(ch.peerName, "channel send", err)
+			}
+			return nil
+		}
+		ch.mu.Unlock()
+		select {
+		case <-ch.sendWake:
+		case <-ctx.Done():
+			if ctx.Err() == context.DeadlineExceeded {
+				return &TimeoutError{Context: ch.peerName, Op: "channel send"}
+			}
+			return ctx.Err()
+		}
+	}
+}
+
+// Recv waits for the next message and decodes it into v. It returns io.EOF
+// once the other end has closed and every message was received.
+func (ch *Channel) Recv(ctx context.Context, v any) error {
+	for {
+		ch.mu.Lock()
+		if len(ch.inbox) > 0 {
+			payload := ch.inbox[0]
+			ch.inbox[0] = nil
+			ch.inbox = ch.inbox[1:]
+			ch.consumed++
+			var grant int
+			if ch.consumed >= channelWindow/2 && ch.connected {
+				grant, ch.consumed = ch.consumed, 0
+			}
+			peer := ch.peer
+			ch.mu.Unlock()
+			if grant > 0 {
+				h := messages.Header{Kind: messages.KindChannel, Flags: messages.FlagCredit, Dst: peer.Context, Src: ch.r.id, Target: peer.ID, ReqID: uint64(grant)}
+				_ = ch.r.send(&h, nil)
+			}
+			if err := msgpack.Unmarshal(payload, v); err != nil {
+				return fmt.Errorf("mitogo: channel receive: decoding into %T: %w", v, err)
+			}
+			return nil
+		}
+		if ch.peerClosed {
+			ch.mu.Unlock()
+			return io.EOF
+		}
+		if ch.err != nil {
+			err := ch.err
+			ch.mu.Unlock()
+			return err
+		}
+		ch.mu.Unlock()
+		select {
+		case <-ch.recvWake:
+		case <-ctx.Done():
+			if ctx.Err() == context.DeadlineExceeded {
+				return &TimeoutError{Context: ch.peerName, Op: "channel receive"}
+			}
+			return ctx.Err()
+		}
+	}
+}
+
+// Close tells the other end that nothing more will be sent; its Recv
+// returns io.EOF after the last message. Receiving goes on.
+func (ch *Channel) Close() error {
+	ch.mu.Lock()
+	if ch.closed {
+		ch.mu.Unlock()
+		return nil
+	}
+	ch.closed = true
+	peer, connected := ch.peer, ch.connected
+	ch.mu.Unlock()
+	wake(ch.sendWake)
+	if !connected {
+		return nil
+	}
+	h := messages.Header{Kind: messages.KindChannel, Flags: messages.FlagClose, Dst: peer.Context, Src: ch.r.id, Target: peer.ID}
+	return ch.r.send(&h, nil)
+}
+
+// Release forgets the channel in its router; later messages to it are dropped.
+func (ch *Channel) Release() {
+	ch.r.mu.Lock()
+	delete(ch.r.channels, ch.id)
+	ch.r.mu.Unlock()
+}
+
+func (r *Router) deliverChannel(h messages.Header, payload []byte) {
+	r.mu.Lock()
+	ch := r.channels[h.Target]
+	r.mu.Unlock()
+	if ch == nil {
+		r.logger.Debug("item for an unknown channel dropped", "channel", h.Target)
+		return
+	}
+	ch.mu.Lock()
+	switch {
+	case h.Flags&messages.FlagCredit != 0:
+		ch.credit += int(h.ReqID)
+		ch.mu.Unlock()
+		wake(ch.sendWake)
+		return
+	case h.Flags&messages.FlagClose != 0:
+		ch.peerClosed = true
+	default:
+		ch.inbox = append(ch.inbox, payload)
+	}
+	ch.mu.Unlock()
+	wake(ch.recvWake)
+}
+
+// failChannels fails the channels whose other end was in a context that is gone.
+func (r *Router) failChannels(ids []uint32, reason string) {
+	gone := map[uint32]bool{}
+	for _, id := range ids {
+		gone[id] = true
+	}
+	r.mu.Lock()
+	var hit []*Channel
+	for _, ch := range r.channels {
+		hit = append(hit, ch)
+	}
+	r.mu.Unlock()
+	for _, ch := range hit {
+		ch.mu.Lock()
+		if ch.connected && gone[ch.peer.Context] && ch.err == nil {
+			ch.err = &ChannelError{Context: ch.peerName, Reason: reason}
+		}
+		ch.mu.Unlock()
+		wake(ch.recvWake)
+		wake(ch.sendWake)
+	}
+}
+
+func (r *Router) closeChannels() {
+	r.mu.Lock()
+	var all []*Channel
+	for _, ch := range r.channels {
+		all = append(all, ch)
+	}
+	r.mu.Unlock()
+	for _, ch := range all {
+		ch.mu.Lock()
+		if ch.err == nil {
+			ch.err = &ChannelError{Context: r.Name(), Reason: "the router is shut down", Err: ErrShutdown}
+		}
+		ch.mu.Unlock()
+		wake(ch.recvWake)
+		wake(ch.sendWake)
+	}
+}

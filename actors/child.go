@@ -1,0 +1,109 @@
+package actors
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/mitogo/mitogo/messages"
+	"github.com/mitogo/mitogo/transport"
+)
+
+var errEOF = io.ErrUnexpectedEOF
+
+// Main must be the first statement of a mitogo program's main. When the
+// process was started as a child context it serves its parent until the
+// parent goes away or asks it to stop, then exits; it never returns then.
+// Otherwise it returns at once.
+func Main() {
+	spec := os.Getenv(transport.EnvChild)
+	if spec == "" {
+		return
+	}
+	os.Unsetenv(transport.EnvChild) // programs it runs are not children
+	os.Exit(serveChild(spec))
+}
+
+// IsChild reports whether this process was started as a child context
+// (true before Main has run, inside Main's child mode it does not return).
+func IsChild() bool { return os.Getenv(transport.EnvChild) != "" }
+
+func childStream(spec string) (io.ReadWriteCloser, error) {
+	if fdText, ok := strings.CutPrefix(spec, "fd:"); ok {
+		fd, err := strconv.Atoi(fdText)
+		if err != nil {
+			return nil, fmt.Errorf("bad %s=%q", transport.EnvChild, spec)
+		}
+		f := os.NewFile(uintptr(fd), "mitogo-stream")
+		c, err := net.FileConn(f)
+		f.Close()
+		if err != nil {
+			return nil, fmt.Errorf("descriptor %d is not the stream: %w", fd, err)
+		}
+		return c, nil
+	}
+	return nil, fmt.Errorf("unsupported %s=%q", transport.EnvChild, spec)
+}
+
+func serveChild(spec string) int {
+	rwc, err := childStream(spec)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "mitogo child:", err)
+		return 2
+	}
+	s := transport.NewStream(rwc, 0)
+	var hello messages.Hello
+	if err := s.ReadValue(&hello); err != nil {
+		fmt.Fprintln(os.Stderr, "mitogo child: reading the handshake:", err)
+		return 2
+	}
+	if hello.Version != messages.ProtocolVersion {
+		s.WriteValue(&messages.HelloReply{Version: messages.ProtocolVersion, Error: fmt.Sprintf(
+			"protocol version mismatch: the parent speaks %d, this binary %d", hello.Version, messages.ProtocolVersion)})
+		return 2
+	}
+	s.SetMaxFrame(hello.MaxFrame)
+	cfg := defaultConfig()
+	cfg.maxFrame, cfg.logLevel, cfg.upward, cfg.sideways = s.MaxFrame(), slog.Level(hello.LogLevel), hello.Upward, hello.Sideways
+	r := newRouter(hello.ID, hello.ParentID, hello.Name, cfg, nil)
+	r.logger = slog.New(&forwardHandler{r: r, level: cfg.logLevel})
+	slog.SetDefault(r.logger)
+	r.parent = newConn(r, s, hello.ParentID, "parent", true)
+	t := r.table.Load().clone()
+	t.parent = r.parent
+	r.table.Store(t)
+	// The actor system takes milliseconds to build; calls do not need it,
+	// so the first one is served while it is built.
+	go r.startSystem()
+	if err := s.WriteValue(&messages.HelloReply{Version: messages.ProtocolVersion, ID: r.id, PID: os.Getpid(), Platform: platform()}); err != nil {
+		return 2
+	}
+	r.parent.serve()
+	select {} // serve ends in childExit, which exits the process
+}
+
+// childExit ends a child whose parent went away: its calls are cancelled,
+// its own children are told to stop, and the process exits.
+func (r *Router) childExit(err error) {
+	if err != nil && !errors.Is(err, io.EOF) {
+		fmt.Fprintf(os.Stderr, "mitogo: %s: stream to the parent failed: %v\n", r.Name(), err)
+	}
+	r.stopBase()
+	r.shutdownChildren(2 * time.Second)
+	os.Exit(0)
+}
+
+// childShutdown is the orderly stop the parent asked for: descendants
+// first, then this process.
+func (r *Router) childShutdown() {
+	r.stopBase()
+	r.shutdownChildren(5 * time.Second)
+	r.parent.s.Flush()
+	os.Exit(0)
+}

@@ -1,0 +1,196 @@
+package actors
+
+import (
+	"context"
+	"sync"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/mitogo/mitogo/messages"
+)
+
+// Context is a handle on one context of the tree, for calls, actor
+// messages and lifecycle. Handles from Local (and the other connection
+// methods) are supervised: they track the child, and with a Restart
+// strategy they keep serving calls through a new process after it dies.
+type Context struct {
+	r    *Router
+	id   uint32
+	name string
+
+	// Set for supervised handles only.
+	sup      *supervision
+	mu       sync.Mutex
+	state    ctxState
+	up       chan struct{} // closed while the context is connected
+	done     chan struct{} // closed once it is gone for good
+	err      error         // why it is gone
+	pid      int           // OS pid of the current process
+	stopping bool          // Shutdown was asked: do not restart
+}
+
+type ctxState int
+
+const (
+	stateStarting ctxState = iota
+	stateUp
+	stateRestarting
+	stateDead
+)
+
+func newPlainContext(r *Router, id uint32, name string) *Context {
+	up := make(chan struct{})
+	close(up)
+	return &Context{r: r, id: id, name: name, state: stateUp, up: up, done: make(chan struct{})}
+}
+
+// ID is the context's numeric id, unique in the tree; the master is 0.
+func (c *Context) ID() int { return int(c.id) }
+
+// Name is the context's full name, e.g. "local.1/local.2".
+func (c *Context) Name() string { return c.name }
+
+// String returns the name.
+func (c *Context) String() string { return c.name }
+
+// Router is the router this handle belongs to.
+func (c *Context) Router() *Router { return c.r }
+
+// Done is closed when the context is gone for good: it died and its
+// supervisor did not restart it, or it was shut down.
+func (c *Context) Done() <-chan struct{} { return c.done }
+
+// Err says why the context is gone, or nil while it is not.
+func (c *Context) Err() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err
+}
+
+// ProcessID is the OS process id of the context's current process (0 when
+// not known, e.g. for a handle from Router.Context).
+func (c *Context) ProcessID() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.pid
+}
+
+// PID addresses the actor named name inside this context. Messages sent to
+// it with the router's actor system (Send, Request, RequestFuture) travel to
+// that context, and replies come back.
+func (c *Context) PID(name string) *actor.PID { return actor.NewPID(addressOf(c.id), name) }
+
+// ready waits until the context can take a call: at once when it is up,
+// after the restart when its supervisor is restarting it.
+func (c *Context) ready(ctx context.Context) error {
+	c.mu.Lock()
+	up, err := c.up, c.err
+	c.mu.Unlock()
+	if err != nil {
+		return &ChannelError{Context: c.name, Reason: "it is gone: " + err.Error(), Err: err}
+	}
+	select {
+	case <-up:
+		return nil
+	default:
+	}
+	select {
+	case <-up:
+		return nil
+	case <-c.done:
+		return &ChannelError{Context: c.name, Reason: "it is gone: " + c.Err().Error(), Err: c.Err()}
+	case <-ctx.Done():
+		if ctx.Err() == context.DeadlineExceeded {
+			return &TimeoutError{Context: c.name, Op: "waiting for the restart"}
+		}
+		return ctx.Err()
+	}
+}
+
+func (c *Context) call(ctx context.Context, fn string, payload []byte, flags uint8) ([]byte, error) {
+	if err := c.ready(ctx); err != nil {
+		return nil, err
+	}
+	return c.r.call(ctx, c.id, c.name, fn, payload, flags)
+}
+
+func (c *Context) sendCall(fn string, payload []byte) error {
+	if err := c.ready(context.Background()); err != nil {
+		return err
+	}
+	h := messages.Header{Kind: messages.KindCall, Flags: messages.FlagNoReply, Dst: c.id, Src: c.r.id, Target: fn}
+	if err := c.r.send(&h, payload); err != nil {
+		return sendError(c.name, fn, err)
+	}
+	return nil
+}
+
+// markUp records that a (new) process serves the context.
+func (c *Context) markUp(pid int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.pid = pid
+	if c.state != stateUp {
+		c.state = stateUp
+		close(c.up)
+	}
+}
+
+// markDown records that the process is gone and a restart may follow.
+func (c *Context) markDown() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.state == stateUp {
+		c.up = make(chan struct{})
+	}
+	if c.state != stateDead {
+		c.state = stateRestarting
+	}
+}
+
+// markDead records that the context is gone for good.
+func (c *Context) markDead(err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.state == stateDead {
+		return
+	}
+	if err == nil {
+		err = ErrShutdown
+	}
+	c.state, c.err = stateDead, err
+	close(c.done)
+}
+
+// lost is called by the router actor when the context's route went away.
+func (c *Context) lost(err *ChannelError) {
+	c.markDown()
+	if c.sup != nil {
+		c.sup.lost(err)
+		return
+	}
+	c.markDead(err)
+}
+
+// Shutdown stops the context and its descendants in order and waits until
+// they are gone (or ctx ends, when they are killed).
+func (c *Context) Shutdown(ctx context.Context) error {
+	c.mu.Lock()
+	c.stopping = true
+	c.mu.Unlock()
+	h := messages.Header{Kind: messages.KindControl, Dst: c.id, Src: c.r.id, Type: messages.ControlShutdown}
+	if err := c.r.send(&h, nil); err != nil {
+		c.markDead(ErrShutdown)
+		if c.sup != nil {
+			c.sup.stop()
+		}
+		return nil
+	}
+	select {
+	case <-c.done:
+		return nil
+	case <-ctx.Done():
+		c.r.killContext(c.id)
+		<-c.done
+		return ctx.Err()
+	}
+}

@@ -1,0 +1,32 @@
+// Package actors is mitogo's runtime and public API: routers, contexts,
+// registered functions, channels, supervision and the child entry point.
+//
+// A program that uses mitogo calls Main first in its main function; when
+// the process was started as a child context, Main serves its parent and
+// never returns. The master then builds a Router, starts contexts (Local,
+// and the remote methods) and calls registered functions in them:
+//
+//	var Hostname = actors.Register("example.hostname",
+//		func(ctx context.Context, _ struct{}) (string, error) { return os.Hostname() })
+//
+//	func main() {
+//		actors.Main()
+//		r, _ := actors.NewRouter()
+//		defer r.Shutdown(context.Background())
+//		c, _ := r.Local(context.Background())
+//		name, err := Hostname.Call(context.Background(), c, struct{}{})
+//		...
+//	}
+//
+// Each process runs one protoactor ActorSystem whose address is "ctx:<id>";
+// a PID with another context's address reaches that context, so Send,
+// Request and RequestFuture work across the tree. The router actor owns the
+// routing table and publishes it as an immutable snapshot that stream
+// readers use to forward frames without a mailbox hop; every Context
+// started here is watched by a Context actor under a supervisor whose
+// strategy (Stop, Restart) decides what a child's death leads to.
+//
+// Errors about remote contexts are *CallError, *ChannelError, *StreamError
+// and *TimeoutError; all match ErrMitogo with errors.Is and name the
+// context by its full name.
+package actors

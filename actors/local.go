@@ -1,0 +1,188 @@
+package actors
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/mitogo/mitogo/messages"
+	"github.com/mitogo/mitogo/transport"
+)
+
+// Local starts a child context on this machine: a copy of this program
+// (which must call Main first) connected over a socketpair. With Via(c) the
+// child is started by c and becomes c's child.
+func (r *Router) Local(ctx context.Context, opts ...ConnectOption) (*Context, error) {
+	cc := defaultConnectConfig()
+	for _, o := range opts {
+		o(&cc)
+	}
+	if r.isClosing() {
+		return nil, &StreamError{Context: "local", Method: "local", Reason: "the router is shut down", Err: ErrShutdown}
+	}
+	id, err := r.allocateID(ctx)
+	if err != nil {
+		return nil, &StreamError{Context: "local", Method: "local", Reason: "allocating a context id: " + err.Error(), Err: err}
+	}
+	last := cc.name
+	if last == "" {
+		last = "local." + itoa(id)
+	}
+	via := cc.via
+	if via != nil && via.id == r.id {
+		via = nil
+	}
+	name := r.childName(last)
+	if via != nil {
+		name = via.name + "/" + last
+	}
+	c := &Context{r: r, id: id, name: name, up: make(chan struct{}), done: make(chan struct{})}
+	spec := transport.LocalSpec{Path: cc.path, Args: cc.args}
+	c.sup = &supervision{c: c, strategy: cc.strategy, connect: func(ctx context.Context) (int, error) {
+		ctx, cancel := context.WithTimeout(ctx, cc.timeout)
+		defer cancel()
+		if via == nil {
+			_, pid, err := r.startLocal(ctx, id, name, spec, cc.timeout)
+			return pid, err
+		}
+		rep, err := connectFunc.Call(ctx, via, connectRequest{ID: id, Name: name, Method: "local", Path: spec.Path, Args: spec.Args, Timeout: cc.timeout})
+		return rep.PID, connectError(name, "local", err, cc.timeout)
+	}}
+	r.mu.Lock()
+	r.contexts[id] = c
+	r.mu.Unlock()
+	if err := c.sup.start(ctx); err != nil {
+		r.mu.Lock()
+		delete(r.contexts, id)
+		r.mu.Unlock()
+		c.sup.stop()
+		return nil, err
+	}
+	return c, nil
+}
+
+// connectError turns the failure of a connection made by another context
+// back into the error type it had there.
+func connectError(name, method string, err error, timeout time.Duration) error {
+	var ce *CallError
+	if !errors.As(err, &ce) {
+		return err
+	}
+	switch ce.Type {
+	case "*actors.TimeoutError":
+		return &TimeoutError{Context: name, Op: "connect", After: timeout}
+	case "*actors.StreamError":
+		return &StreamError{Context: name, Method: method, Reason: ce.Message}
+	}
+	return &StreamError{Context: name, Method: method, Reason: err.Error(), Err: err}
+}
+
+type connectRequest struct {
+	ID      uint32        `msgpack:"id"`
+	Name    string        `msgpack:"name"`
+	Method  string        `msgpack:"method"`
+	Path    string        `msgpack:"path"`
+	Args    []string      `msgpack:"args"`
+	Timeout time.Duration `msgpack:"timeout"`
+}
+
+type connectReply struct {
+	PID int `msgpack:"pid"`
+}
+
+const fnAllocateID = "mitogo.allocate_id"
+
+// System functions: a context asked to start a child for another, and the
+// master handing out context ids.
+var (
+	connectFunc = Register("mitogo.connect", func(ctx context.Context, req connectRequest) (connectReply, error) {
+		r := RouterFrom(ctx)
+		if req.Method != "local" {
+			return connectReply{}, fmt.Errorf("unknown connection method %q", req.Method)
+		}
+		_, pid, err := r.startLocal(ctx, req.ID, req.Name, transport.LocalSpec{Path: req.Path, Args: req.Args}, req.Timeout)
+		return connectReply{PID: pid}, err
+	})
+	_ = Register(fnAllocateID, func(ctx context.Context, _ struct{}) (uint32, error) {
+		r := RouterFrom(ctx)
+		if !r.IsMaster() {
+			return 0, errors.New("only the master allocates context ids")
+		}
+		return r.allocateID(ctx)
+	})
+)
+
+// startLocal starts a local child with context id and name, performs the
+// handshake and adds its route. The child's stream belongs to this router.
+func (r *Router) startLocal(ctx context.Context, id uint32, name string, spec transport.LocalSpec, timeout time.Duration) (*conn, int, error) {
+	child, err := transport.StartLocal(spec)
+	if err != nil {
+		return nil, 0, &StreamError{Context: name, Method: "local", Reason: err.Error(), Err: err}
+	}
+	s := transport.NewStream(child.Conn, r.cfg.maxFrame)
+	c := newConn(r, s, id, name, false)
+	c.child, c.output = child, &tail{}
+	drained := make(chan struct{})
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		defer close(drained)
+		r.drainOutput(name, child.Output, c.output)
+	}()
+	fail := func(err error) (*conn, int, error) {
+		child.Cmd.Process.Kill()
+		child.Cmd.Wait()
+		child.Conn.Close()
+		select { // let the last lines it printed arrive
+		case <-drained:
+		case <-time.After(500 * time.Millisecond):
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) || ctx.Err() == context.DeadlineExceeded {
+			return nil, 0, &TimeoutError{Context: name, Op: "connect", After: timeout}
+		}
+		reason := err.Error()
+		if errors.Is(err, errEOF) {
+			reason = "EOF during bootstrap: the child exited before its handshake (does its main call actors.Main first?)"
+		}
+		return nil, 0, &StreamError{Context: name, Method: "local", Reason: reason, Output: c.output.String(), Err: err}
+	}
+	deadline, _ := ctx.Deadline()
+	child.Conn.SetDeadline(deadline)
+	stopWatch := context.AfterFunc(ctx, func() { child.Conn.SetDeadline(time.Unix(1, 0)) })
+	hello := &messages.Hello{Version: messages.ProtocolVersion, ID: id, ParentID: r.id, Name: name, MaxFrame: r.cfg.maxFrame,
+		LogLevel: int(r.cfg.logLevel), Upward: r.cfg.upward, Sideways: r.cfg.sideways}
+	var rep messages.HelloReply
+	err = s.WriteValue(hello)
+	if err == nil {
+		err = s.ReadValue(&rep)
+	}
+	stopWatch()
+	child.Conn.SetDeadline(time.Time{})
+	if err != nil {
+		return fail(err)
+	}
+	if rep.Error != "" {
+		return fail(fmt.Errorf("the child refused the stream: %s", rep.Error))
+	}
+	if rep.Version != messages.ProtocolVersion {
+		return fail(fmt.Errorf("protocol version mismatch: this side speaks %d, the child %d", messages.ProtocolVersion, rep.Version))
+	}
+	r.mu.Lock()
+	if r.closing {
+		r.mu.Unlock()
+		return fail(ErrShutdown)
+	}
+	r.conns[c] = struct{}{}
+	r.mu.Unlock()
+	if err := r.ask(&addRoutes{c: c, ids: []uint32{id}, names: []string{name}}); err != nil {
+		return fail(err)
+	}
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		c.serve()
+	}()
+	return c, rep.PID, nil
+}

@@ -1,0 +1,126 @@
+package actors
+
+import (
+	"strconv"
+	"strings"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/mitogo/mitogo/messages"
+)
+
+// Location transparency: the process registry asks resolve for every PID
+// whose address is another context's ("ctx:N"); the Process it returns wraps
+// what is sent in an envelope for the router. On arrival, deliverActor
+// hands the message to the local actor with the sender's PID intact, so
+// Respond finds its way back to a future in the caller's context.
+
+func init() {
+	messages.Register[*actor.DeadLetterResponse]("protoactor.DeadLetterResponse")
+}
+
+func (r *Router) resolve(pid *actor.PID) (actor.Process, bool) {
+	id, ok := parseAddress(pid.Address)
+	if !ok {
+		return nil, false
+	}
+	return &remoteProcess{r: r, dst: id}, true
+}
+
+func parseAddress(addr string) (uint32, bool) {
+	rest, ok := strings.CutPrefix(addr, "ctx:")
+	if !ok {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(rest, 10, 32)
+	return uint32(n), err == nil
+}
+
+// remoteProcess stands for every actor of context dst.
+type remoteProcess struct {
+	r   *Router
+	dst uint32
+}
+
+func (p *remoteProcess) SendUserMessage(pid *actor.PID, message interface{}) {
+	_, msg, sender := actor.UnwrapEnvelope(message)
+	p.send(pid, msg, sender, 0)
+}
+
+func (p *remoteProcess) SendSystemMessage(pid *actor.PID, message interface{}) {
+	if _, ok := message.(*actor.Stop); ok {
+		p.Stop(pid)
+		return
+	}
+	p.r.logger.Debug("system message to a remote actor not supported", "pid", pid.String(), "type", typeName(message))
+}
+
+func (p *remoteProcess) Stop(pid *actor.PID) {
+	h := messages.Header{Kind: messages.KindActor, Flags: messages.FlagSystem, Dst: p.dst, Src: p.r.id, Target: pid.Id, Type: "stop"}
+	_ = p.r.send(&h, nil)
+}
+
+func (p *remoteProcess) send(pid *actor.PID, msg any, sender *actor.PID, flags uint8) {
+	r := p.r
+	name, payload, err := messages.EncodeTyped(msg)
+	if err != nil {
+		r.logger.Error("actor message not sent", "to", pid.String(), "error", err)
+		return
+	}
+	h := messages.Header{Kind: messages.KindActor, Flags: flags, Dst: p.dst, Src: r.id, Target: pid.Id, Type: name}
+	if sender != nil {
+		addr := sender.Address
+		if _, ok := parseAddress(addr); !ok {
+			addr = addressOf(r.id) // a local PID made before the address was set
+		}
+		h.Sender = addr + "/" + sender.Id
+	}
+	if err := r.send(&h, payload); err != nil {
+		r.logger.Warn("actor message not sent", "to", pid.String(), "error", err)
+		if sender != nil {
+			r.system.Root.Send(sender, &actor.DeadLetterResponse{Target: pid})
+		}
+	}
+}
+
+// deliverActor hands an actor envelope to the local actor it names.
+func (r *Router) deliverActor(h messages.Header, payload []byte) {
+	<-r.sysReady
+	pid := actor.NewPID(addressOf(r.id), h.Target)
+	if h.Flags&messages.FlagSystem != 0 {
+		if h.Type == "stop" {
+			r.system.Root.Stop(pid)
+		}
+		return
+	}
+	var sender *actor.PID
+	if h.Sender != "" {
+		if addr, id, ok := strings.Cut(h.Sender, "/"); ok {
+			sender = actor.NewPID(addr, id)
+		}
+	}
+	msg, err := messages.DecodeTyped(h.Type, payload)
+	if err != nil {
+		r.logger.Error("actor message dropped", "target", h.Target, "error", err)
+		return
+	}
+	proc, ok := r.system.ProcessRegistry.GetLocal(h.Target)
+	if !ok {
+		r.logger.Debug("actor message to an unknown actor", "target", h.Target)
+		if sender != nil {
+			r.system.Root.Send(sender, &actor.DeadLetterResponse{Target: pid})
+		}
+		return
+	}
+	if sender == nil {
+		proc.SendUserMessage(pid, msg)
+		return
+	}
+	proc.SendUserMessage(pid, &actor.MessageEnvelope{Message: msg, Sender: sender})
+}
+
+func typeName(v any) string {
+	if n, ok := messages.TypeName(v); ok {
+		return n
+	}
+	return "unregistered"
+}

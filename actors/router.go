@@ -1,0 +1,352 @@
+package actors
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/mitogo/mitogo/messages"
+)
+
+// Router is the runtime of one context: its actor system, its routing
+// table, the calls it has in flight and the streams to its children. The
+// master's Router (context 0) comes from NewRouter; inside a child, the
+// functions it runs reach their process's Router with RouterFrom.
+type Router struct {
+	id       uint32
+	parentID uint32
+	name     string // "" in the master
+	cfg      config
+	logger   *slog.Logger
+
+	system    *actor.ActorSystem
+	sysReady  chan struct{} // closed once system and routerPID are set
+	routerPID *actor.PID
+
+	table  atomic.Pointer[routeTable]
+	parent *conn // nil in the master
+
+	pendMu  sync.Mutex
+	pending map[uint64]*pendingCall
+	nextReq atomic.Uint64
+
+	callsMu sync.Mutex
+	calls   map[callKey]context.CancelFunc // incoming calls running here
+
+	mu       sync.Mutex
+	conns    map[*conn]struct{}  // streams to children
+	contexts map[uint32]*Context // supervised handles started from here
+	channels map[string]*Channel
+	nextID   uint32 // next context id to hand out (master only)
+	nextChan uint64
+	closing  bool
+
+	base     context.Context // parent of every incoming call's context
+	stopBase context.CancelFunc
+	wg       sync.WaitGroup // every goroutine this router owns
+	done     chan struct{}
+}
+
+// NewRouter starts the master's runtime, context 0. Shut it down with
+// Shutdown: it owns child processes.
+func NewRouter(opts ...Option) (*Router, error) {
+	cfg := defaultConfig()
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if cfg.logger == nil {
+		cfg.logger = slog.Default()
+	}
+	if cfg.maxFrame <= 0 {
+		return nil, fmt.Errorf("mitogo: MaxMessageSize must be positive, got %d", cfg.maxFrame)
+	}
+	r := newRouter(0, 0, "", cfg, cfg.logger)
+	r.nextID = 1
+	r.startSystem()
+	return r, nil
+}
+
+func newRouter(id, parentID uint32, name string, cfg config, logger *slog.Logger) *Router {
+	r := &Router{
+		id: id, parentID: parentID, name: name, cfg: cfg, logger: logger,
+		sysReady: make(chan struct{}),
+		pending:  map[uint64]*pendingCall{},
+		calls:    map[callKey]context.CancelFunc{},
+		conns:    map[*conn]struct{}{},
+		contexts: map[uint32]*Context{},
+		channels: map[string]*Channel{},
+		done:     make(chan struct{}),
+	}
+	r.base, r.stopBase = context.WithCancel(context.Background())
+	t := &routeTable{self: id, routes: map[uint32]*conn{}, names: map[uint32]string{}}
+	if name != "" {
+		t.names[id] = name
+	}
+	r.table.Store(t)
+	return r
+}
+
+// startSystem creates the actor system and the router actor. In a child it
+// runs concurrently with the first calls, which do not need it.
+func (r *Router) startSystem() {
+	protoLogger := slog.New(demoteHandler{r.logger.Handler()}).With("lib", "protoactor")
+	sys := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return protoLogger }))
+	sys.ProcessRegistry.Address = addressOf(r.id)
+	sys.ProcessRegistry.RegisterAddressResolver(r.resolve)
+	pid, err := sys.Root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return &routerActor{r: r} }), "mitogo.router")
+	if err != nil {
+		panic(fmt.Sprintf("mitogo: spawning the router actor: %v", err))
+	}
+	r.system, r.routerPID = sys, pid
+	close(r.sysReady)
+}
+
+// System returns the context's protoactor actor system, whose address is
+// "ctx:<id>". PIDs with another context's address reach that context.
+func (r *Router) System() *actor.ActorSystem {
+	<-r.sysReady
+	return r.system
+}
+
+// ID is this context's id; the master is 0.
+func (r *Router) ID() int { return int(r.id) }
+
+// ParentID is the id of the context that started this one (0 for the master).
+func (r *Router) ParentID() int { return int(r.parentID) }
+
+// IsMaster reports whether this router is the master's.
+func (r *Router) IsMaster() bool { return r.parent == nil }
+
+// Name is this context's full name ("master" for the master).
+func (r *Router) Name() string {
+	if r.name == "" {
+		return "master"
+	}
+	return r.name
+}
+
+// Logger is the logger that reaches the master's handler from this context.
+func (r *Router) Logger() *slog.Logger { return r.logger }
+
+// Context returns a handle on context id, for calls and messages to a
+// context this router did not start (a sibling, an ancestor). Whether the
+// call is allowed is the policy's business.
+func (r *Router) Context(id int) *Context {
+	r.mu.Lock()
+	c, ok := r.contexts[uint32(id)]
+	r.mu.Unlock()
+	if ok {
+		return c
+	}
+	return newPlainContext(r, uint32(id), r.table.Load().name(uint32(id)))
+}
+
+// Parent returns a handle on this context's parent (nil in the master).
+func (r *Router) Parent() *Context {
+	if r.parent == nil {
+		return nil
+	}
+	return r.Context(int(r.parentID))
+}
+
+// Self returns a handle on this context itself; calls to it run locally.
+func (r *Router) Self() *Context { return newPlainContext(r, r.id, r.Name()) }
+
+// send routes one envelope from this context.
+func (r *Router) send(h *messages.Header, payload []byte) error {
+	if h.Dst == r.id {
+		body := messages.AppendHeader(nil, h)
+		h2, p, _ := messages.DecodeHeader(append(body, payload...))
+		r.deliver(nil, h2, p)
+		return nil
+	}
+	t := r.table.Load()
+	c := t.lookup(h.Dst)
+	if c == nil {
+		return &ChannelError{Context: t.name(h.Dst), Reason: "no route to it from " + r.Name(), Err: ErrNoRoute}
+	}
+	return c.s.Send(h, payload)
+}
+
+// route handles one frame read from c: deliver it here or forward it.
+func (r *Router) route(c *conn, body []byte, h messages.Header, payload []byte) {
+	if h.Dst == r.id {
+		r.deliver(c, h, payload)
+		return
+	}
+	t := r.table.Load()
+	next := t.lookup(h.Dst)
+	if next == nil {
+		r.bounce(&h, messages.CodeNoRoute, fmt.Sprintf("no route to %s from %s", t.name(h.Dst), r.Name()))
+		return
+	}
+	if c != nil && !c.up && !next.up && !r.cfg.sideways && policed(h.Kind) {
+		r.bounce(&h, messages.CodeRefused, fmt.Sprintf("refused by policy: %s may not reach %s through %s (sideways)", t.name(h.Src), t.name(h.Dst), r.Name()))
+		return
+	}
+	if err := next.s.Forward(body); err != nil {
+		r.bounce(&h, messages.CodeNoRoute, fmt.Sprintf("forwarding to %s: %v", t.name(h.Dst), err))
+	}
+}
+
+// policed kinds are the ones the upward/sideways policy applies to.
+func policed(k messages.Kind) bool {
+	return k == messages.KindCall || k == messages.KindActor || k == messages.KindChannel
+}
+
+// bounce answers an envelope that cannot be delivered, so its sender fails
+// at once instead of waiting.
+func (r *Router) bounce(h *messages.Header, code, msg string) {
+	switch {
+	case h.Kind == messages.KindCall && h.Flags&messages.FlagNoReply == 0:
+		r.replyError(h, &messages.RemoteError{Code: code, Type: "mitogo." + code, Message: msg})
+	case h.Kind == messages.KindChannel && h.Flags&(messages.FlagClose|messages.FlagCredit) == 0:
+		r.logger.Debug("channel item dropped", "reason", msg)
+	default:
+		r.logger.Debug("envelope dropped", "kind", h.Kind.String(), "target", h.Target, "reason", msg)
+	}
+}
+
+// deliver handles an envelope addressed to this context. c is the stream
+// it came on, nil when it came from this process.
+func (r *Router) deliver(c *conn, h messages.Header, payload []byte) {
+	fromBelow := c != nil && !c.up
+	switch h.Kind {
+	case messages.KindCall:
+		if fromBelow && !r.allowedUpward(h.Target) {
+			r.bounce(&h, messages.CodeRefused, fmt.Sprintf("refused by policy: %s may not call %s in %s (not allowed upward)", r.table.Load().name(h.Src), h.Target, r.Name()))
+			return
+		}
+		r.dispatch(h, payload)
+	case messages.KindReply:
+		r.complete(h, payload)
+	case messages.KindCancel:
+		r.cancelCall(callKey{h.Src, h.ReqID})
+	case messages.KindActor:
+		if fromBelow && !r.actorAllowedUpward(h.Target) {
+			r.logger.Warn("actor message refused by policy", "from", r.table.Load().name(h.Src), "target", h.Target)
+			return
+		}
+		r.deliverActor(h, payload)
+	case messages.KindLog:
+		r.deliverLog(payload)
+	case messages.KindControl:
+		r.control(c, h, payload)
+	case messages.KindChannel:
+		r.deliverChannel(h, payload)
+	default:
+		r.logger.Warn("envelope of unknown kind dropped", "kind", h.Kind.String(), "from", r.table.Load().name(h.Src))
+	}
+}
+
+func (r *Router) allowedUpward(fn string) bool {
+	if fn == fnAllocateID {
+		return true
+	}
+	for _, a := range r.cfg.upward {
+		if a == fn {
+			return true
+		}
+	}
+	return false
+}
+
+func (r *Router) actorAllowedUpward(target string) bool {
+	// Replies to requests go to futures; other actors must be allowed by name.
+	if len(target) >= 7 && target[:7] == "future$" {
+		return true
+	}
+	return r.allowedUpward("actor:" + target)
+}
+
+// control handles router-to-router messages; they travel one hop at a time.
+func (r *Router) control(c *conn, h messages.Header, payload []byte) {
+	switch h.Type {
+	case messages.ControlAddRoute, messages.ControlDelRoute:
+		if c == nil || c.up {
+			r.logger.Warn("route update from above ignored", "type", h.Type)
+			return
+		}
+		var rs messages.Routes
+		if err := decode(payload, &rs); err != nil {
+			c.close(fmt.Errorf("malformed route update: %w", err))
+			return
+		}
+		if h.Type == messages.ControlAddRoute {
+			if err := r.ask(&addRoutes{c: c, ids: rs.IDs, names: rs.Names}); err != nil {
+				r.logger.Warn("route update refused; closing the stream", "from", c.name, "error", err)
+				c.close(err)
+			}
+			return
+		}
+		r.ask(&delRoutes{c: c, ids: rs.IDs, reason: rs.Err})
+	case messages.ControlShutdown:
+		if c != nil && c.up {
+			go r.childShutdown()
+		}
+	default:
+		r.logger.Warn("unknown control message dropped", "type", h.Type)
+	}
+}
+
+// ask sends msg to the router actor and waits until it is applied, so that
+// a route change is in the table before the next frame is read.
+func (r *Router) ask(msg any) error {
+	<-r.sysReady
+	res, err := r.system.Root.RequestFuture(r.routerPID, msg, time.Minute).Result()
+	if err != nil {
+		return fmt.Errorf("router actor: %w", err)
+	}
+	if e, ok := res.(error); ok {
+		return e
+	}
+	return nil
+}
+
+// connLost is called by a stream's reader when it stops.
+func (r *Router) connLost(c *conn, err error) {
+	if r.parent == c {
+		r.childExit(err)
+		return
+	}
+	r.ask(&dropConn{c: c, err: err})
+}
+
+// allocateID hands out a fresh context id: locally in the master, by
+// asking the master elsewhere.
+func (r *Router) allocateID(ctx context.Context) (uint32, error) {
+	if r.parent == nil {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		id := r.nextID
+		r.nextID++
+		return id, nil
+	}
+	id, err := Function[struct{}, uint32](fnAllocateID).Call(ctx, r.Context(0), struct{}{})
+	return id, err
+}
+
+// childName returns the full name of a new child of this context.
+func (r *Router) childName(last string) string {
+	if r.name == "" {
+		return last
+	}
+	return r.name + "/" + last
+}
+
+func isTooLarge(err error) bool { return errors.Is(err, messages.ErrFrameTooLarge) }
+
+func addressOf(id uint32) string { return "ctx:" + itoa(id) }
+
+var errRouterClosed = errors.New("router is shut down")
+
+func platform() string { return runtime.GOOS + "/" + runtime.GOARCH }
+
+func osPid() int { return os.Getpid() }

@@ -1,0 +1,121 @@
+package actors
+
+import (
+	"fmt"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/mitogo/mitogo/messages"
+)
+
+// routerActor owns every change to the routing table: it is the only
+// writer of Router.table, and it turns a lost stream into failed calls,
+// notified contexts and a route deletion sent upwards.
+type routerActor struct{ r *Router }
+
+// addRoutes: contexts ids (with names) are now reachable through c.
+type addRoutes struct {
+	c     *conn
+	ids   []uint32
+	names []string
+}
+
+// delRoutes: contexts ids behind c are gone.
+type delRoutes struct {
+	c      *conn
+	ids    []uint32
+	reason string
+}
+
+// dropConn: stream c stopped; everything behind it is gone.
+type dropConn struct {
+	c   *conn
+	err error
+}
+
+func (a *routerActor) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *addRoutes:
+		ctx.Respond(a.add(m))
+	case *delRoutes:
+		a.remove(m.c, m.ids, m.reason, nil)
+		ctx.Respond(nil)
+	case *dropConn:
+		r := a.r
+		r.mu.Lock()
+		delete(r.conns, m.c)
+		r.mu.Unlock()
+		reason := "its stream closed"
+		if m.err != nil {
+			reason = fmt.Sprintf("its stream closed: %v", m.err)
+		}
+		a.remove(m.c, r.table.Load().behind(m.c), reason, m.err)
+		ctx.Respond(nil)
+	}
+}
+
+func (a *routerActor) add(m *addRoutes) error {
+	r := a.r
+	old := r.table.Load()
+	for _, id := range m.ids {
+		if id == r.id || (r.parent != nil && id == r.parentID) {
+			return fmt.Errorf("stream %s claims a route to context %d, which is this context or its parent", m.c.name, id)
+		}
+		if cur, ok := old.routes[id]; ok && cur != m.c {
+			return fmt.Errorf("stream %s claims a route to context %d, already reachable through %s", m.c.name, id, cur.name)
+		}
+	}
+	t := old.clone()
+	for i, id := range m.ids {
+		t.routes[id] = m.c
+		if i < len(m.names) && m.names[i] != "" {
+			t.names[id] = m.names[i]
+		}
+	}
+	r.table.Store(t)
+	if r.parent != nil {
+		payload, _ := encode(&messages.Routes{IDs: m.ids, Names: m.names})
+		_ = r.parent.s.Send(&messages.Header{Kind: messages.KindControl, Dst: r.parentID, Src: r.id, Type: messages.ControlAddRoute}, payload)
+	}
+	return nil
+}
+
+// remove deletes the routes to ids that go through c, fails what was
+// pending on them, tells their supervisors, and tells the parent.
+func (a *routerActor) remove(c *conn, ids []uint32, reason string, cause error) {
+	r := a.r
+	old := r.table.Load()
+	t := old.clone()
+	var gone []uint32
+	var names []string
+	for _, id := range ids {
+		if old.routes[id] != c {
+			continue // not ours to delete: a child cannot remove others' routes
+		}
+		delete(t.routes, id)
+		gone = append(gone, id)
+		names = append(names, old.name(id))
+	}
+	if len(gone) == 0 {
+		return
+	}
+	r.table.Store(t)
+	// Publish first, then fail: a call that registered before the new table
+	// was published is found here; one that registers later finds no route.
+	r.failPending(gone, old, reason, cause)
+	r.failChannels(gone, reason)
+	r.mu.Lock()
+	var notify []*Context
+	for _, id := range gone {
+		if h, ok := r.contexts[id]; ok {
+			notify = append(notify, h)
+		}
+	}
+	r.mu.Unlock()
+	for _, h := range notify {
+		h.lost(&ChannelError{Context: h.name, Reason: reason, Err: cause})
+	}
+	if r.parent != nil {
+		payload, _ := encode(&messages.Routes{IDs: gone, Names: names, Err: reason})
+		_ = r.parent.s.Send(&messages.Header{Kind: messages.KindControl, Dst: r.parentID, Src: r.id, Type: messages.ControlDelRoute}, payload)
+	}
+}

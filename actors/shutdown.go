@@ -1,0 +1,96 @@
+package actors
+
+import (
+	"context"
+	"time"
+
+	"github.com/mitogo/mitogo/messages"
+)
+
+// Shutdown stops the tree in order: every child is asked to stop (each
+// stops its own children first), and Shutdown waits until each is gone,
+// killing those still there when ctx ends. It then stops the actor system
+// and waits for every goroutine the router started. It is idempotent.
+func (r *Router) Shutdown(ctx context.Context) error {
+	r.mu.Lock()
+	if r.closing {
+		r.mu.Unlock()
+		<-r.done
+		return nil
+	}
+	r.closing = true
+	var sups []*supervision
+	var handles []*Context
+	for _, c := range r.contexts {
+		handles = append(handles, c)
+		if c.sup != nil {
+			sups = append(sups, c.sup)
+		}
+	}
+	r.mu.Unlock()
+	for _, s := range sups {
+		s.mu.Lock()
+		if s.timer != nil {
+			s.timer.Stop()
+		}
+		s.mu.Unlock()
+	}
+	r.shutdownConns(ctx)
+	r.stopBase()
+	for _, s := range sups {
+		s.stop()
+	}
+	for _, c := range handles {
+		c.markDead(ErrShutdown)
+	}
+	r.closeChannels()
+	<-r.sysReady
+	r.system.Root.StopFuture(r.routerPID).Wait()
+	r.system.Shutdown()
+	r.wg.Wait()
+	close(r.done)
+	return ctx.Err()
+}
+
+// shutdownChildren is Shutdown's first step with a fixed grace period.
+func (r *Router) shutdownChildren(grace time.Duration) {
+	r.mu.Lock()
+	r.closing = true
+	r.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	r.shutdownConns(ctx)
+}
+
+// shutdownConns asks every child to stop and waits for its stream to end
+// and its process to be reaped, killing it once ctx ends.
+func (r *Router) shutdownConns(ctx context.Context) {
+	r.mu.Lock()
+	conns := make([]*conn, 0, len(r.conns))
+	for c := range r.conns {
+		conns = append(conns, c)
+	}
+	r.mu.Unlock()
+	for _, c := range conns {
+		h := messages.Header{Kind: messages.KindControl, Dst: c.peer, Src: r.id, Type: messages.ControlShutdown}
+		if err := c.s.Send(&h, nil); err != nil {
+			c.kill()
+		}
+	}
+	for _, c := range conns {
+		select {
+		case <-c.done:
+		case <-ctx.Done():
+			c.kill()
+			<-c.done
+		}
+	}
+}
+
+// killContext kills a context this router started directly, at once.
+func (r *Router) killContext(id uint32) {
+	c := r.table.Load().routes[id]
+	if c != nil && c.peer == id {
+		c.kill()
+	}
+}

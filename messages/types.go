@@ -1,0 +1,80 @@
+package messages
+
+import "time"
+
+// ProtocolVersion is carried in the handshake; peers with different
+// versions refuse each other with a clear error.
+const ProtocolVersion = 1
+
+// Hello is the first frame a parent sends on a new stream. It is a msgpack
+// map, so fields can be added without breaking older peers: unknown keys are
+// ignored and missing ones read as zero.
+type Hello struct {
+	Version  int      `msgpack:"version"`
+	ID       uint32   `msgpack:"id"`        // the child's context id
+	ParentID uint32   `msgpack:"parent_id"` // the context that started it
+	Name     string   `msgpack:"name"`      // the child's full name, e.g. local.1/local.2
+	MaxFrame int      `msgpack:"max_frame"` // largest frame body, inherited by every descendant
+	LogLevel int      `msgpack:"log_level"` // slog level below which the child drops records
+	Upward   []string `msgpack:"upward"`    // functions descendants may call in their ancestors
+	Sideways bool     `msgpack:"sideways"`  // whether routers forward between sibling subtrees
+}
+
+// HelloReply is the child's answer to Hello.
+type HelloReply struct {
+	Version  int    `msgpack:"version"`
+	ID       uint32 `msgpack:"id"`
+	PID      int    `msgpack:"pid"`      // the child's OS process id
+	Platform string `msgpack:"platform"` // GOOS/GOARCH
+	Hash     string `msgpack:"hash"`     // sha256 of the child's executable, if known
+	Error    string `msgpack:"error"`    // non-empty when the child refuses the stream
+}
+
+// RemoteError is the payload of a reply with FlagError.
+type RemoteError struct {
+	Code    string `msgpack:"code"`    // one of the Code* constants
+	Type    string `msgpack:"type"`    // Go type of the remote error, or "panic"
+	Message string `msgpack:"message"` // the error's text
+	Stack   string `msgpack:"stack"`   // goroutine stack for panics
+}
+
+// Codes of a RemoteError.
+const (
+	CodeError    = "error"    // the function returned an error
+	CodePanic    = "panic"    // the function panicked
+	CodeUnknown  = "unknown"  // no function of that name is registered
+	CodeArgs     = "args"     // the argument did not decode into the function's type
+	CodeRefused  = "refused"  // the policy refused the call
+	CodeNoRoute  = "no-route" // a router on the way had no route to the destination
+	CodeShutdown = "shutdown" // the destination is shutting down
+)
+
+// LogRecord is one slog record or one line of output forwarded to the master.
+type LogRecord struct {
+	Time    time.Time `msgpack:"time"`
+	Level   int       `msgpack:"level"`
+	Message string    `msgpack:"msg"`
+	Context string    `msgpack:"context"` // name of the context that made it
+	Attrs   []Attr    `msgpack:"attrs"`
+}
+
+// Attr is one key/value pair of a LogRecord; Value is a string, number,
+// bool or time.
+type Attr struct {
+	Key   string `msgpack:"k"`
+	Value any    `msgpack:"v"`
+}
+
+// Control types (Header.Type of a KindControl envelope).
+const (
+	ControlAddRoute = "route.add" // payload Routes: contexts now reachable through the sender
+	ControlDelRoute = "route.del" // payload Routes: contexts no longer reachable
+	ControlShutdown = "shutdown"  // no payload: shut down descendants, then exit
+)
+
+// Routes is the payload of route updates.
+type Routes struct {
+	IDs   []uint32 `msgpack:"ids"`
+	Names []string `msgpack:"names"` // the contexts' names, parallel to IDs
+	Err   string   `msgpack:"err"`   // why they went away, for ControlDelRoute
+}

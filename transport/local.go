@@ -1,0 +1,84 @@
+package transport
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"syscall"
+)
+
+// EnvChild is the environment variable that tells a process it was started
+// as a child context, and how to find its stream: "fd:N" for a descriptor it
+// inherited, "stdio" for its standard input and output.
+const EnvChild = "MITOGO_CHILD"
+
+// childFD is where a local child finds its end of the socketpair.
+const childFD = 3
+
+// Child is a started child process: its stream's connection and the
+// handles to reap it and read what it prints.
+type Child struct {
+	Conn   net.Conn
+	Cmd    *exec.Cmd
+	Output *os.File // read end of the pipe behind the child's stdout and stderr
+}
+
+// LocalSpec says how to start a local child.
+type LocalSpec struct {
+	Path string   // the executable; os.Executable() when empty
+	Args []string // arguments after argv[0]
+	Env  []string // extra environment entries, added to the current environment
+}
+
+// StartLocal starts a child on this machine with one end of a socketpair as
+// its stream (descriptor 3) and a pipe as its stdout and stderr, so nothing
+// it prints can reach the stream. The child runs in its own process group, so
+// a terminal's ^C reaches only the master, which shuts the tree down in order.
+func StartLocal(spec LocalSpec) (*Child, error) {
+	path := spec.Path
+	if path == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return nil, fmt.Errorf("finding this program's executable: %w", err)
+		}
+		path = exe
+	}
+	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("socketpair: %w", err)
+	}
+	for _, fd := range fds {
+		// Larger buffers let a big message cross in fewer wake-ups.
+		_ = syscall.SetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_SNDBUF, 1<<20)
+		_ = syscall.SetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_RCVBUF, 1<<20)
+	}
+	parentEnd := os.NewFile(uintptr(fds[0]), "mitogo-stream")
+	childEnd := os.NewFile(uintptr(fds[1]), "mitogo-stream-child")
+	defer childEnd.Close()
+	conn, err := net.FileConn(parentEnd)
+	parentEnd.Close()
+	if err != nil {
+		childEnd.Close()
+		return nil, fmt.Errorf("wrapping socketpair: %w", err)
+	}
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("output pipe: %w", err)
+	}
+	defer outW.Close()
+
+	cmd := exec.Command(path, spec.Args...)
+	cmd.Env = append(append(os.Environ(), spec.Env...), fmt.Sprintf("%s=fd:%d", EnvChild, childFD))
+	cmd.Stdout = outW
+	cmd.Stderr = outW
+	cmd.ExtraFiles = []*os.File{childEnd}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		conn.Close()
+		outR.Close()
+		return nil, fmt.Errorf("starting %s: %w", path, err)
+	}
+	return &Child{Conn: conn, Cmd: cmd, Output: outR}, nil
+}

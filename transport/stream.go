@@ -1,0 +1,184 @@
+package transport
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+
+	"github.com/mitogo/mitogo/messages"
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+// ErrClosed is returned by writes on a stream that was closed.
+var ErrClosed = errors.New("stream closed")
+
+// maxQueued bounds the bytes queued behind a write in progress; a writer
+// beyond it waits, which is how a slow peer pushes back on its senders.
+const maxQueued = 8 << 20
+
+// Stream is one framed connection between two processes. Its methods are
+// safe for concurrent use, except ReadFrame, which belongs to one reader.
+type Stream struct {
+	rwc      io.ReadWriteCloser
+	r        *bufio.Reader
+	maxFrame int
+
+	mu       sync.Mutex
+	cond     sync.Cond
+	queue    net.Buffers
+	spare    net.Buffers
+	queued   int
+	flushing bool
+	err      error // first write error, or ErrClosed
+
+	closeOnce sync.Once
+}
+
+// NewStream frames rwc. maxFrame bounds the body of every frame read or
+// written (messages.DefaultMaxFrame if zero).
+func NewStream(rwc io.ReadWriteCloser, maxFrame int) *Stream {
+	if maxFrame <= 0 {
+		maxFrame = messages.DefaultMaxFrame
+	}
+	s := &Stream{rwc: rwc, r: bufio.NewReaderSize(rwc, 64<<10), maxFrame: maxFrame}
+	s.cond.L = &s.mu
+	return s
+}
+
+// MaxFrame is the largest frame body this stream reads or writes.
+func (s *Stream) MaxFrame() int { return s.maxFrame }
+
+// SetMaxFrame changes the limit, e.g. once the handshake told the child
+// what its parent uses. Call it before the stream carries envelopes.
+func (s *Stream) SetMaxFrame(n int) {
+	if n > 0 {
+		s.maxFrame = n
+	}
+}
+
+// ReadFrame returns the next frame body. A frame over the maximum is a
+// *messages.FrameSizeError; the stream cannot be read after that.
+func (s *Stream) ReadFrame() ([]byte, error) {
+	return messages.ReadFrame(s.r, s.maxFrame)
+}
+
+// Send writes one envelope. A body over the maximum is refused with a
+// *messages.FrameSizeError before anything is written, and the stream stays
+// usable. payload is not copied: it must not change until Send returns.
+func (s *Stream) Send(h *messages.Header, payload []byte) error {
+	buf := make([]byte, messages.FrameHeaderLen, 64+len(h.Target)+len(h.Sender)+len(h.Type))
+	buf = messages.AppendHeader(buf, h)
+	n := len(buf) - messages.FrameHeaderLen + len(payload)
+	if n > s.maxFrame {
+		return &messages.FrameSizeError{Size: int64(n), Max: int64(s.maxFrame)}
+	}
+	messages.AppendFrameHeader(buf[:0], n)
+	if len(payload) == 0 {
+		return s.write(buf)
+	}
+	return s.write(buf, payload)
+}
+
+// Forward writes a frame body received on another stream, unchanged.
+func (s *Stream) Forward(body []byte) error {
+	if len(body) > s.maxFrame {
+		return &messages.FrameSizeError{Size: int64(len(body)), Max: int64(s.maxFrame)}
+	}
+	return s.write(messages.AppendFrameHeader(make([]byte, 0, messages.FrameHeaderLen), len(body)), body)
+}
+
+// WriteValue writes v, msgpack-encoded, as one frame: the handshake's form.
+func (s *Stream) WriteValue(v any) error {
+	body, err := msgpack.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("encoding %T: %w", v, err)
+	}
+	return s.write(messages.AppendFrameHeader(nil, len(body)), body)
+}
+
+// ReadValue reads one frame and decodes it into v.
+func (s *Stream) ReadValue(v any) error {
+	body, err := s.ReadFrame()
+	if err != nil {
+		return err
+	}
+	if err := msgpack.Unmarshal(body, v); err != nil {
+		return fmt.Errorf("decoding %T: %w", v, err)
+	}
+	return nil
+}
+
+// write queues bufs and, unless another goroutine is already writing,
+// writes everything queued until the queue is empty.
+func (s *Stream) write(bufs ...[]byte) error {
+	s.mu.Lock()
+	for s.err == nil && s.flushing && s.queued > maxQueued {
+		s.cond.Wait()
+	}
+	if s.err != nil {
+		err := s.err
+		s.mu.Unlock()
+		return err
+	}
+	for _, b := range bufs {
+		s.queue = append(s.queue, b)
+		s.queued += len(b)
+	}
+	if s.flushing {
+		s.mu.Unlock()
+		return nil
+	}
+	s.flushing = true
+	for len(s.queue) > 0 && s.err == nil {
+		q := s.queue
+		s.queue, s.spare = s.spare[:0], nil
+		s.queued = 0
+		s.cond.Broadcast()
+		s.mu.Unlock()
+		keep := q
+		_, err := q.WriteTo(s.rwc)
+		clear(keep)
+		s.mu.Lock()
+		s.spare = keep[:0]
+		if err != nil && s.err == nil {
+			s.err = fmt.Errorf("writing: %w", err)
+		}
+	}
+	s.flushing = false
+	err := s.err
+	s.cond.Broadcast()
+	s.mu.Unlock()
+	return err
+}
+
+// Close closes the connection; the reader's next ReadFrame fails and
+// pending or later writes return ErrClosed. It is idempotent.
+func (s *Stream) Close() error {
+	var err error
+	s.closeOnce.Do(func() {
+		s.mu.Lock()
+		if s.err == nil {
+			s.err = ErrClosed
+		}
+		s.cond.Broadcast()
+		s.mu.Unlock()
+		err = s.rwc.Close()
+	})
+	return err
+}
+
+// Flush waits until everything queued has been written (or writing failed).
+func (s *Stream) Flush() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for s.flushing && s.err == nil {
+		s.cond.Wait()
+	}
+	if s.err == ErrClosed {
+		return nil
+	}
+	return s.err
+}
