@@ -182,11 +182,20 @@ func (r *Router) dropPending(id uint64) {
 	r.pendMu.Unlock()
 }
 
-// complete hands a reply to the call waiting for it.
+// complete hands a reply to the call waiting for it. A reply must come from
+// the context that was called, except a router's refusal on the way (no
+// route, policy), which comes from that router.
 func (r *Router) complete(h messages.Header, payload []byte) {
+	var re *messages.RemoteError
+	if h.Flags&messages.FlagError != 0 {
+		re = &messages.RemoteError{}
+		if err := decode(payload, re); err != nil {
+			re = &messages.RemoteError{Code: messages.CodeError, Type: "mitogo.decode", Message: "undecodable error reply: " + err.Error()}
+		}
+	}
 	r.pendMu.Lock()
 	p, ok := r.pending[h.ReqID]
-	if ok && p.dst == h.Src {
+	if ok && (p.dst == h.Src || (re != nil && (re.Code == messages.CodeNoRoute || re.Code == messages.CodeRefused))) {
 		delete(r.pending, h.ReqID)
 	} else {
 		ok = false
@@ -195,13 +204,8 @@ func (r *Router) complete(h messages.Header, payload []byte) {
 	if !ok {
 		return // the caller gave up, or a forged reply
 	}
-	if h.Flags&messages.FlagError != 0 {
-		var re messages.RemoteError
-		if err := decode(payload, &re); err != nil {
-			p.ch <- callResult{err: &CallError{Context: p.name, Function: p.fn, Code: messages.CodeError, Type: "mitogo.decode", Message: "undecodable error reply: " + err.Error()}}
-			return
-		}
-		p.ch <- callResult{err: remoteCallError(p.name, p.fn, &re)}
+	if re != nil {
+		p.ch <- callResult{err: remoteCallError(p.name, p.fn, re)}
 		return
 	}
 	p.ch <- callResult{payload: payload}

@@ -15,8 +15,6 @@ import (
 	"github.com/mitogo/mitogo/transport"
 )
 
-var errEOF = io.ErrUnexpectedEOF
-
 // Main must be the first statement of a mitogo program's main. When the
 // process was started as a child context it serves its parent until the
 // parent goes away or asks it to stop, then exits; it never returns then.

@@ -2,6 +2,7 @@ package actors
 
 import (
 	"context"
+	"errors"
 	"sync"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -86,7 +87,7 @@ func (c *Context) ready(ctx context.Context) error {
 	up, err := c.up, c.err
 	c.mu.Unlock()
 	if err != nil {
-		return &ChannelError{Context: c.name, Reason: "it is gone: " + err.Error(), Err: err}
+		return goneError(c.name, err)
 	}
 	select {
 	case <-up:
@@ -97,7 +98,7 @@ func (c *Context) ready(ctx context.Context) error {
 	case <-up:
 		return nil
 	case <-c.done:
-		return &ChannelError{Context: c.name, Reason: "it is gone: " + c.Err().Error(), Err: c.Err()}
+		return goneError(c.name, c.Err())
 	case <-ctx.Done():
 		if ctx.Err() == context.DeadlineExceeded {
 			return &TimeoutError{Context: c.name, Op: "waiting for the restart"}
@@ -193,4 +194,13 @@ func (c *Context) Shutdown(ctx context.Context) error {
 		<-c.done
 		return ctx.Err()
 	}
+}
+
+// goneError is the error for a call to a context that is gone for good.
+func goneError(name string, err error) error {
+	var ce *ChannelError
+	if errors.As(err, &ce) {
+		return ce
+	}
+	return &ChannelError{Context: name, Reason: err.Error(), Err: err}
 }

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
+	"syscall"
 	"time"
 
 	"github.com/mitogo/mitogo/messages"
@@ -132,8 +134,24 @@ func (r *Router) startLocal(ctx context.Context, id uint32, name string, spec tr
 		r.drainOutput(name, child.Output, c.output)
 	}()
 	fail := func(err error) (*conn, int, error) {
-		child.Cmd.Process.Kill()
-		child.Cmd.Wait()
+		exited := "it"
+		if child.Cmd.Process.Signal(syscall.Signal(0)) != nil || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			// Gone already, or going: let it finish to learn its status.
+			done := make(chan struct{})
+			go func() { child.Cmd.Wait(); close(done) }()
+			select {
+			case <-done:
+			case <-time.After(500 * time.Millisecond):
+				child.Cmd.Process.Kill()
+				<-done
+			}
+			if st := child.Cmd.ProcessState; st != nil {
+				exited = "it (" + st.String() + ")"
+			}
+		} else {
+			child.Cmd.Process.Kill()
+			child.Cmd.Wait()
+		}
 		child.Conn.Close()
 		select { // let the last lines it printed arrive
 		case <-drained:
@@ -143,8 +161,8 @@ func (r *Router) startLocal(ctx context.Context, id uint32, name string, spec tr
 			return nil, 0, &TimeoutError{Context: name, Op: "connect", After: timeout}
 		}
 		reason := err.Error()
-		if errors.Is(err, errEOF) {
-			reason = "EOF during bootstrap: the child exited before its handshake (does its main call actors.Main first?)"
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET) {
+			reason = "EOF during bootstrap: " + exited + " exited before its handshake (does its main call actors.Main first?)"
 		}
 		return nil, 0, &StreamError{Context: name, Method: "local", Reason: reason, Output: c.output.String(), Err: err}
 	}

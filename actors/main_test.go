@@ -37,6 +37,14 @@ var (
 		return ident{ID: r.ID(), Parent: r.ParentID(), Name: r.Name(), PID: os.Getpid(), Master: r.IsMaster()}, nil
 	})
 	sleepy = actors.Register("test.sleep", func(ctx context.Context, d time.Duration) (string, error) {
+		cancelled.Lock()
+		cancelled.running++
+		cancelled.Unlock()
+		defer func() {
+			cancelled.Lock()
+			cancelled.running--
+			cancelled.Unlock()
+		}()
 		select {
 		case <-time.After(d):
 			return "slept", nil
@@ -69,8 +77,15 @@ var (
 // in the child process that ran them.
 var cancelled struct {
 	sync.Mutex
-	n int
+	n       int
+	running int
 }
+
+var running = actors.Register("test.running", func(ctx context.Context, _ struct{}) (int, error) {
+	cancelled.Lock()
+	defer cancelled.Unlock()
+	return cancelled.running, nil
+})
 
 type ident struct {
 	ID     int
@@ -138,3 +153,5 @@ func init() {
 		logSink = os.Stderr
 	}
 }
+
+func discard() *slog.Logger { return slog.New(slog.NewTextHandler(logSink, &slog.HandlerOptions{Level: slog.LevelDebug})) }

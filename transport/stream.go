@@ -182,3 +182,7 @@ func (s *Stream) Flush() error {
 	}
 	return s.err
 }
+
+// WriteRaw writes b as it is, without framing. It exists for tests that
+// must send a malformed stream; nothing else should use it.
+func (s *Stream) WriteRaw(b []byte) error { return s.write(b) }

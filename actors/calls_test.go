@@ -1,0 +1,186 @@
+package actors_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mitogo/mitogo/actors"
+)
+
+func TestRemoteErrorIsCallError(t *testing.T) {
+	r := newRouter(t)
+	c := local(t, r)
+	_, err := fail.Call(ctxT(t), c, "/nonexistent")
+	var ce *actors.CallError
+	if !errors.As(err, &ce) {
+		t.Fatalf("want *CallError, got %T %v", err, err)
+	}
+	if ce.Type != "*fs.PathError" || !strings.Contains(ce.Message, "/nonexistent") || ce.Context != c.Name() || ce.Function != "test.fail" {
+		t.Fatalf("CallError = %+v", ce)
+	}
+	if !errors.Is(err, actors.ErrMitogo) || !strings.Contains(err.Error(), c.Name()) {
+		t.Fatalf("error %q does not match ErrMitogo or name the context", err)
+	}
+}
+
+func TestPanicKeepsChildServing(t *testing.T) {
+	r := newRouter(t)
+	c := local(t, r)
+	_, err := boom.Call(ctxT(t), c, "x")
+	var ce *actors.CallError
+	if !errors.As(err, &ce) {
+		t.Fatalf("want *CallError, got %T %v", err, err)
+	}
+	if ce.Code != "panic" || !strings.Contains(ce.Message, "nil map") {
+		t.Fatalf("CallError = %+v", ce)
+	}
+	// The stack names the panicking function's file and line.
+	if !strings.Contains(ce.Stack, "main_test.go:") || !strings.Contains(ce.Stack, "actors_test.init.func3") {
+		t.Fatalf("stack does not name the panicking function:\n%s", ce.Stack)
+	}
+	if got, err := echo.Call(ctxT(t), c, "still here"); err != nil || got != "still here" {
+		t.Fatalf("after panic: %q, %v", got, err)
+	}
+}
+
+func TestUnknownFunctionAndBadArgs(t *testing.T) {
+	r := newRouter(t)
+	c := local(t, r)
+	_, err := actors.Function[string, string]("no.such.function").Call(ctxT(t), c, "x")
+	var ce *actors.CallError
+	if !errors.As(err, &ce) || !errors.Is(err, actors.ErrUnknownFunction) || !strings.Contains(err.Error(), "no.such.function") {
+		t.Fatalf("unknown function: got %T %v", err, err)
+	}
+	// test.len takes []byte; a map does not decode into it.
+	_, err = actors.Function[map[string]int, int]("test.len").Call(ctxT(t), c, map[string]int{"a": 1})
+	if !errors.As(err, &ce) || ce.Code != "args" || !strings.Contains(err.Error(), "[]uint8") {
+		t.Fatalf("bad args: got %T %v", err, err)
+	}
+}
+
+func TestDeadlineCancelsRemoteFunction(t *testing.T) {
+	r := newRouter(t)
+	c := local(t, r)
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	_, err := sleepy.Call(ctx, c, time.Hour)
+	var te *actors.TimeoutError
+	if !errors.As(err, &te) || !errors.Is(err, context.DeadlineExceeded) || te.Context != c.Name() {
+		t.Fatalf("want *TimeoutError naming %s, got %T %v", c.Name(), err, err)
+	}
+	// The remote side saw its context cancelled: poll its counter.
+	waitFor(t, func() bool {
+		n, err := cancelCount.Call(ctxT(t), c, struct{}{})
+		return err == nil && n == 1
+	})
+}
+
+func TestChainOfFive(t *testing.T) {
+	r := newRouter(t)
+	var chain []*actors.Context
+	parent := (*actors.Context)(nil)
+	for i := 0; i < 5; i++ {
+		var opts []actors.ConnectOption
+		if parent != nil {
+			opts = append(opts, actors.Via(parent))
+		}
+		c := local(t, r, opts...)
+		chain = append(chain, c)
+		parent = c
+	}
+	last := chain[4]
+	id, err := whoami.Call(ctxT(t), last, struct{}{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id.Parent != chain[3].ID() || id.Name != last.Name() || strings.Count(last.Name(), "/") != 4 {
+		t.Fatalf("5th context: %+v (handle %q)", id, last.Name())
+	}
+	for i := 0; i < 50; i++ {
+		if got, err := echo.Call(ctxT(t), last, "x"); err != nil || got != "x" {
+			t.Fatalf("call %d: %q %v", i, got, err)
+		}
+	}
+}
+
+func TestSidewaysRefusedByDefault(t *testing.T) {
+	r := newRouter(t)
+	a, b := local(t, r), local(t, r)
+	_, err := callOther.Call(ctxT(t), a, b.ID())
+	// callOther returns the refusal it got as its own error.
+	if !strings.Contains(err.Error(), "refused by policy") || !strings.Contains(err.Error(), "sideways") {
+		t.Fatalf("sideways call: want refused by policy, got %T %v", err, err)
+	}
+	// The refusal itself is a *CallError matching ErrRefused.
+	_, err = echo.Call(ctxT(t), r.Context(b.ID()), "direct is fine")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Upward: a child calling the master is refused too.
+	_, err = callOther.Call(ctxT(t), a, 0)
+	if !strings.Contains(err.Error(), "refused by policy") || !strings.Contains(err.Error(), "not allowed upward") {
+		t.Fatalf("upward call: want refused by policy, got %T %v", err, err)
+	}
+}
+
+func TestSidewaysAllowedBetweenSubtrees(t *testing.T) {
+	r := newRouter(t, actors.AllowSideways(), actors.AllowUpward("test.echo"))
+	a := local(t, r)
+	a2 := local(t, r, actors.Via(a))
+	b := local(t, r)
+	b2 := local(t, r, actors.Via(b))
+	got, err := callOther.Call(ctxT(t), a2, b2.ID())
+	if err != nil || got != "via "+a2.Name() {
+		t.Fatalf("sideways call a2→b2: %q, %v", got, err)
+	}
+	got, err = callOther.Call(ctxT(t), b2, 0)
+	if err != nil || got != "via "+b2.Name() {
+		t.Fatalf("upward call b2→master: %q, %v", got, err)
+	}
+}
+
+func TestOversizeMessageRefusedAtSender(t *testing.T) {
+	r := newRouter(t, actors.MaxMessageSize(1<<20))
+	c := local(t, r)
+	_, err := length.Call(ctxT(t), c, make([]byte, 2<<20))
+	if !errors.Is(err, actors.ErrTooLarge) || !strings.Contains(err.Error(), "1048576") || !strings.Contains(err.Error(), "2097") {
+		t.Fatalf("oversize argument: got %v", err)
+	}
+	// The limit is inherited: the child refuses an oversize result at its side.
+	_, err = bigResult.Call(ctxT(t), c, 2<<20)
+	var ce *actors.CallError
+	if !errors.As(err, &ce) || !strings.Contains(err.Error(), "exceeds the maximum") {
+		t.Fatalf("oversize result: got %T %v", err, err)
+	}
+	// The stream is still usable.
+	if n, err := length.Call(ctxT(t), c, make([]byte, 1000)); err != nil || n != 1000 {
+		t.Fatalf("after refusal: %d, %v", n, err)
+	}
+}
+
+func TestSelfCall(t *testing.T) {
+	r := newRouter(t)
+	got, err := echo.Call(ctxT(t), r.Self(), "me")
+	if err != nil || got != "me" {
+		t.Fatalf("self call: %q %v", got, err)
+	}
+	if !r.IsMaster() || r.ID() != 0 || r.Name() != "master" || os.Getpid() == 0 {
+		t.Fatal("master identity wrong")
+	}
+}
+
+// waitFor polls cond until it holds, failing the test after 10 seconds.
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 10s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
