@@ -1,0 +1,286 @@
+package builtins
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/mitogo/mitogo/actors"
+)
+
+// RunRequest is proc.run's argument. Callers normally use Run, which fills
+// in Reply and Stdin.
+type RunRequest struct {
+	Argv []string `msgpack:"argv" json:"argv"`
+	Dir  string   `msgpack:"dir,omitempty" json:"dir,omitempty"`
+	// Env holds NAME=value entries added to the context's own environment.
+	Env []string `msgpack:"env,omitempty" json:"env,omitempty"`
+	// Reply is the caller's channel end. The function sends its own end's
+	// ChannelAddr first, then RunOutput items, and closes its end when the
+	// command has exited and its output is drained.
+	Reply actors.ChannelAddr `msgpack:"reply" json:"reply"`
+	// Stdin: the caller sends []byte items to the function's end, written to
+	// the command's standard input; closing the caller's end closes it. When
+	// false the command's stdin is /dev/null.
+	Stdin bool `msgpack:"stdin,omitempty" json:"stdin,omitempty"`
+}
+
+// RunOutput is one chunk of a command's output, as it was read.
+type RunOutput struct {
+	Stream int    `msgpack:"stream" json:"stream"` // 1 stdout, 2 stderr
+	Data   []byte `msgpack:"data" json:"data"`
+}
+
+// RunResult is proc.run's result.
+type RunResult struct {
+	ExitCode int    `msgpack:"exit_code" json:"exit_code"` // 128+n when killed by signal n
+	Signal   string `msgpack:"signal,omitempty" json:"signal,omitempty"`
+}
+
+// ProcRun is proc.run: run a command, streaming its output over a channel
+// as it comes and feeding it stdin from the caller. Use Run to call it.
+var ProcRun = actors.Register("proc.run", runCommand)
+
+// outputChunk is the largest output item: reads return what the pipe holds,
+// up to this much, so output travels as soon as it is written.
+const outputChunk = 32 << 10
+
+func runCommand(ctx context.Context, req RunRequest) (RunResult, error) {
+	if len(req.Argv) == 0 {
+		return RunResult{}, errors.New("proc.run: argv is empty")
+	}
+	r := actors.RouterFrom(ctx)
+	if r == nil {
+		return RunResult{}, errors.New("proc.run: must be called through a router")
+	}
+	ch := r.NewChannel()
+	defer ch.Release()
+	ch.Connect(req.Reply)
+	defer ch.Close() // after the output; before the reply
+	if err := ch.Send(ctx, ch.Addr()); err != nil {
+		return RunResult{}, err
+	}
+
+	runCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	cmd := command(runCtx, req.Argv, req.Dir, req.Env)
+	var parentEnds, childEnds []*os.File
+	closeAll := func(fs []*os.File) {
+		for _, f := range fs {
+			f.Close()
+		}
+	}
+	pipe := func() (*os.File, *os.File, error) {
+		pr, pw, err := os.Pipe()
+		if err != nil {
+			closeAll(parentEnds)
+			closeAll(childEnds)
+		}
+		return pr, pw, err
+	}
+	outR, outW, err := pipe()
+	if err != nil {
+		return RunResult{}, err
+	}
+	parentEnds, childEnds = append(parentEnds, outR), append(childEnds, outW)
+	errR, errW, err := pipe()
+	if err != nil {
+		return RunResult{}, err
+	}
+	parentEnds, childEnds = append(parentEnds, errR), append(childEnds, errW)
+	cmd.Stdout, cmd.Stderr = outW, errW
+	var inW *os.File
+	if req.Stdin {
+		inR, w, err := pipe()
+		if err != nil {
+			return RunResult{}, err
+		}
+		inW = w
+		parentEnds, childEnds = append(parentEnds, inW), append(childEnds, inR)
+		cmd.Stdin = inR
+	}
+	err = cmd.Start()
+	closeAll(childEnds)
+	if err != nil {
+		closeAll(parentEnds)
+		return RunResult{}, err
+	}
+
+	// Output pumps: each read goes out at once, so output is live.
+	var (
+		exited  atomic.Bool
+		pumps   sync.WaitGroup
+		sendErr atomic.Pointer[error]
+	)
+	pump := func(f *os.File, stream int) {
+		defer pumps.Done()
+		defer f.Close()
+		buf := make([]byte, outputChunk)
+		for {
+			n, err := f.Read(buf)
+			if n > 0 {
+				if err := ch.Send(ctx, RunOutput{Stream: stream, Data: buf[:n]}); err != nil {
+					sendErr.CompareAndSwap(nil, &err)
+					stop() // nobody listens: kill the command
+					return
+				}
+				if exited.Load() {
+					f.SetReadDeadline(time.Now().Add(lingerDelay))
+				}
+			}
+			if err != nil {
+				return
+			}
+		}
+	}
+	pumps.Add(2)
+	go pump(outR, 1)
+	go pump(errR, 2)
+
+	// Stdin from the caller's channel end; its Close closes the command's stdin.
+	stdinCtx, stopStdin := context.WithCancel(ctx)
+	stdinDone := make(chan struct{})
+	if inW != nil {
+		go func() {
+			defer close(stdinDone)
+			defer inW.Close()
+			for {
+				var b []byte
+				if err := ch.Recv(stdinCtx, &b); err != nil {
+					return
+				}
+				if _, err := inW.Write(b); err != nil {
+					return
+				}
+			}
+		}()
+	} else {
+		close(stdinDone)
+	}
+
+	waitErr := cmd.Wait()
+	// Something the command started in the background may still hold its
+	// output: read what comes for a while, then stop. When the caller gave
+	// up, stop at once.
+	exited.Store(true)
+	linger := time.Now().Add(lingerDelay)
+	outR.SetReadDeadline(linger)
+	errR.SetReadDeadline(linger)
+	unwatch := context.AfterFunc(runCtx, func() {
+		outR.SetReadDeadline(time.Unix(1, 0))
+		errR.SetReadDeadline(time.Unix(1, 0))
+	})
+	pumps.Wait()
+	unwatch()
+	stopStdin()
+	if inW != nil {
+		inW.Close() // unblocks a write to a stdin nobody reads
+	}
+	<-stdinDone
+
+	if cmd.ProcessState == nil {
+		return RunResult{}, waitErr
+	}
+	if p := sendErr.Load(); p != nil {
+		return RunResult{}, fmt.Errorf("proc.run: sending output: %w", *p)
+	}
+	var res RunResult
+	res.ExitCode, res.Signal = exitStatus(cmd.ProcessState)
+	return res, nil
+}
+
+// Run runs req.Argv in target with proc.run and copies the command's output
+// to stdout and stderr as it arrives. When stdin is not nil, it is read and
+// forwarded to the command until it ends, then the command's stdin is
+// closed; when nil, the command's stdin is /dev/null. Run returns the
+// command's exit status (128+n when signal n killed it). When ctx ends, the
+// command is killed with its whole process group and Run returns ctx's
+// error (a *actors.TimeoutError for a deadline). An error writing to stdout
+// or stderr also kills it, and is returned.
+//
+// Run does not wait for a Read of stdin that is still blocked when the
+// command has finished: that goroutine ends when the Read returns.
+func Run(ctx context.Context, r *actors.Router, target *actors.Context, req RunRequest, stdin io.Reader, stdout, stderr io.Writer) (exit int, err error) {
+	if len(req.Argv) == 0 {
+		return -1, errors.New("proc.run: argv is empty")
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	out := r.NewChannel()
+	defer out.Release()
+	req.Reply, req.Stdin = out.Addr(), stdin != nil
+	call := ProcRun.Go(ctx, target, req)
+
+	// Once the call has failed nothing more arrives: stop receiving then.
+	recvCtx, stopRecv := context.WithCancel(ctx)
+	watchDone := make(chan struct{})
+	go func() {
+		defer close(watchDone)
+		select {
+		case <-call.Done():
+			if _, err := call.Wait(); err != nil {
+				stopRecv()
+			}
+		case <-recvCtx.Done():
+		}
+	}()
+	defer func() {
+		stopRecv()
+		<-watchDone
+	}()
+
+	var peer actors.ChannelAddr
+	recvErr := out.Recv(recvCtx, &peer)
+	if recvErr == nil {
+		out.Connect(peer)
+		if stdin != nil {
+			go forwardStdin(ctx, out, stdin)
+		}
+		for {
+			var item RunOutput
+			if recvErr = out.Recv(recvCtx, &item); recvErr != nil {
+				break
+			}
+			w := stdout
+			if item.Stream == 2 {
+				w = stderr
+			}
+			if _, werr := w.Write(item.Data); werr != nil {
+				cancel()
+				call.Wait()
+				return -1, fmt.Errorf("writing the output of %s: %w", req.Argv[0], werr)
+			}
+		}
+	}
+	res, err := call.Wait()
+	if err != nil {
+		return -1, err
+	}
+	if recvErr != nil && recvErr != io.EOF {
+		return -1, recvErr
+	}
+	return res.ExitCode, nil
+}
+
+// forwardStdin sends what stdin holds to the command, in chunks as they are
+// read, and closes the channel (the command's stdin) at its end.
+func forwardStdin(ctx context.Context, ch *actors.Channel, stdin io.Reader) {
+	defer ch.Close()
+	buf := make([]byte, outputChunk)
+	for {
+		n, err := stdin.Read(buf)
+		if n > 0 {
+			if ch.Send(ctx, buf[:n]) != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
