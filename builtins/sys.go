@@ -20,9 +20,9 @@ type FactsResult struct {
 	Hostname string  `msgpack:"hostname" json:"hostname"`
 	OS       string  `msgpack:"os" json:"os"`
 	Arch     string  `msgpack:"arch" json:"arch"`
-	Kernel   string  `msgpack:"kernel" json:"kernel"`   // uname -r
-	Uptime   float64 `msgpack:"uptime" json:"uptime"`   // seconds since boot, 0 when unknown
-	User     string  `msgpack:"user" json:"user"`       // user name, or the uid when it has none
+	Kernel   string  `msgpack:"kernel" json:"kernel"` // uname -r
+	Uptime   float64 `msgpack:"uptime" json:"uptime"` // seconds since boot, 0 when unknown
+	User     string  `msgpack:"user" json:"user"`     // user name, or the uid when it has none
 	UID      int     `msgpack:"uid" json:"uid"`
 	PID      int     `msgpack:"pid" json:"pid"`
 	Context  string  `msgpack:"context" json:"context"` // the context's name, e.g. "local.1/local.2"
