@@ -131,10 +131,8 @@ func DecodeHeader(body []byte) (Header, []byte, error) {
 		return h, nil, err
 	}
 	// Fields added by later versions are skipped, so the header can grow.
-	for i := headerFields; i < n; i++ {
-		if err := d.skipScalar(); err != nil {
-			return h, nil, err
-		}
+	if err := d.skip(n - headerFields); err != nil {
+		return h, nil, err
 	}
 	return h, body[d.off:], nil
 }
@@ -171,12 +169,17 @@ func appendStr(b []byte, s string) []byte {
 // decoder reads the few msgpack forms a header uses. Every error names the
 // offset where decoding stopped.
 type decoder struct {
-	b   []byte
-	off int
+	b    []byte
+	off  int
+	what string // what is decoded, for errors; "" is the envelope header
 }
 
 func (d *decoder) errorf(format string, args ...any) error {
-	return fmt.Errorf("envelope header: "+format+" at offset %d", append(args, d.off)...)
+	what := d.what
+	if what == "" {
+		what = "envelope header"
+	}
+	return fmt.Errorf("%s: "+format+" at offset %d", append([]any{what}, append(args, d.off)...)...)
 }
 
 func (d *decoder) need(n int) ([]byte, error) {
@@ -210,6 +213,12 @@ func (d *decoder) arrayLen() (int, error) {
 			return 0, err
 		}
 		return int(binary.BigEndian.Uint16(p)), nil
+	case c == 0xdd:
+		p, err := d.need(4)
+		if err != nil {
+			return 0, err
+		}
+		return int(binary.BigEndian.Uint32(p)), nil
 	}
 	d.off--
 	return 0, d.errorf("want an array, found byte 0x%02x", c)
@@ -283,22 +292,87 @@ func (d *decoder) str() (string, error) {
 	return string(p), nil
 }
 
-// skipScalar skips one integer, string, nil or bool: the forms later header
-// fields may take.
-func (d *decoder) skipScalar() error {
+// skip skips n msgpack values of any type, so a later version may append
+// header fields of any form. It does not recurse: containers add their
+// elements to the count of values still to skip, and since every value
+// takes at least one byte, a count beyond the bytes left is truncation.
+func (d *decoder) skip(n int) error {
+	for ; n > 0; n-- {
+		if n > len(d.b)-d.off {
+			return d.errorf("truncated (%d more values announced, %d bytes left)", n, len(d.b)-d.off)
+		}
+		k, err := d.value()
+		if err != nil {
+			return err
+		}
+		n += k
+	}
+	return nil
+}
+
+// value consumes the head of one msgpack value of any type, with the data
+// of a scalar, and returns how many values a container holds (its
+// elements, or keys and values), which follow it.
+func (d *decoder) value() (children int, err error) {
 	c, err := d.byte()
 	if err != nil {
-		return err
+		return 0, err
 	}
+	var size int // bytes of data after c, once lengths are read
 	switch {
 	case c < 0x80 || c >= 0xe0 || c == 0xc0 || c == 0xc2 || c == 0xc3:
-		return nil
+		// fixint, nil, bool
+	case c&0xf0 == 0x80: // fixmap
+		return 2 * int(c&0x0f), nil
+	case c&0xf0 == 0x90: // fixarray
+		return int(c & 0x0f), nil
+	case c&0xe0 == 0xa0: // fixstr
+		size = int(c & 0x1f)
+	case c == 0xca:
+		size = 4
+	case c == 0xcb:
+		size = 8
+	case c >= 0xcc && c <= 0xd3: // uint8..uint64, int8..int64
+		size = 1 << ((c - 0xcc) & 3)
+	case c >= 0xd4 && c <= 0xd8: // fixext: type byte and 1..16 bytes
+		size = 1 + 1<<(c-0xd4)
+	default:
+		var lenSize int
+		switch c {
+		case 0xc4, 0xd9: // bin8, str8
+			lenSize = 1
+		case 0xc5, 0xda, 0xdc, 0xde: // bin16, str16, array16, map16
+			lenSize = 2
+		case 0xc6, 0xdb, 0xdd, 0xdf: // bin32, str32, array32, map32
+			lenSize = 4
+		case 0xc7, 0xc8, 0xc9: // ext8, ext16, ext32
+			lenSize = 1 << (c - 0xc7)
+		default: // 0xc1 is never used
+			d.off--
+			return 0, d.errorf("invalid msgpack byte 0x%02x", c)
+		}
+		p, err := d.need(lenSize)
+		if err != nil {
+			return 0, err
+		}
+		var l uint64
+		for _, x := range p {
+			l = l<<8 | uint64(x)
+		}
+		if l > uint64(len(d.b)-d.off) {
+			return 0, d.errorf("truncated (length %d, %d bytes left)", l, len(d.b)-d.off)
+		}
+		switch c {
+		case 0xdc, 0xdd:
+			return int(l), nil
+		case 0xde, 0xdf:
+			return 2 * int(l), nil
+		case 0xc7, 0xc8, 0xc9:
+			size = int(l) + 1 // and the type byte
+		default:
+			size = int(l)
+		}
 	}
-	d.off--
-	if c&0xe0 == 0xa0 || c == 0xd9 || c == 0xda || c == 0xdb {
-		_, err := d.str()
-		return err
-	}
-	_, err = d.uint()
-	return err
+	_, err = d.need(size)
+	return 0, err
 }

@@ -62,7 +62,8 @@ func EncodeTyped(v any) (name string, payload []byte, err error) {
 }
 
 // DecodeTyped decodes payload into a new value of the type registered as
-// name. An unknown name is an *UnknownTypeError, never a panic.
+// name. An unknown name is an *UnknownTypeError, never a panic. The payload
+// is checked with CheckValue first (see Unmarshal).
 func DecodeTyped(name string, payload []byte) (any, error) {
 	registry.RLock()
 	t, ok := registry.byName[name]
@@ -72,13 +73,13 @@ func DecodeTyped(name string, payload []byte) (any, error) {
 	}
 	if t.Kind() == reflect.Pointer {
 		p := reflect.New(t.Elem())
-		if err := msgpack.Unmarshal(payload, p.Interface()); err != nil {
+		if err := Unmarshal(payload, p.Interface()); err != nil {
 			return nil, fmt.Errorf("decoding %s: %w", name, err)
 		}
 		return p.Interface(), nil
 	}
 	p := reflect.New(t)
-	if err := msgpack.Unmarshal(payload, p.Interface()); err != nil {
+	if err := Unmarshal(payload, p.Interface()); err != nil {
 		return nil, fmt.Errorf("decoding %s: %w", name, err)
 	}
 	return p.Elem().Interface(), nil
