@@ -1,0 +1,139 @@
+#!/usr/bin/env bash
+# test/run.sh: the one command that installs what the tests need and runs
+# them all. CI runs it (through .ci/run) as root in a fresh clone.
+#
+#   bash test/run.sh           everything: vet, race tests, fuzzing
+#   bash test/run.sh --quick   the same without fuzzing
+#
+# Environment: FUZZTIME (default 15s) bounds each fuzz target.
+set -euo pipefail
+
+quick=0
+for arg in "$@"; do
+	case "$arg" in
+	--quick) quick=1 ;;
+	-h | --help)
+		sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'
+		exit 0
+		;;
+	*)
+		echo "test/run.sh: unknown argument $arg (try --help)" >&2
+		exit 2
+		;;
+	esac
+done
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+section() { printf '\n==== %s ====\n' "$*"; }
+
+# check runs one stage; a failing stage is reported at the end, and the
+# later stages still run, so one run shows every failure.
+failed=()
+check() {
+	local name=$1
+	shift
+	section "$name"
+	if "$@"; then
+		return 0
+	fi
+	echo "FAILED: $name" >&2
+	failed+=("$name")
+}
+
+# as_root runs a command as root: directly, or with sudo when available.
+as_root() {
+	if [ "$(id -u)" -eq 0 ]; then
+		"$@"
+	elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+		sudo -n "$@"
+	else
+		return 1
+	fi
+}
+can_root() { [ "$(id -u)" -eq 0 ] || { command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; }; }
+
+section "system packages"
+packages=(openssh-server openssh-client sudo rsync python3-mitogen)
+missing=()
+for p in "${packages[@]}"; do
+	dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+	echo "all installed: ${packages[*]}"
+elif ! command -v apt-get >/dev/null 2>&1; then
+	echo "WARNING: apt-get is not available; install these yourself: ${missing[*]}" >&2
+	echo "WARNING: tests that need them fail when MITOGO_REQUIRE_PARTS=1" >&2
+elif ! can_root; then
+	echo "WARNING: not root and no passwordless sudo; cannot install: ${missing[*]}" >&2
+else
+	echo "installing: ${missing[*]}"
+	as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q
+	as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+section "test users"
+# Groundwork for the sudo and ssh integration tests: a user mitogo-test with
+# a known password, and a sudoers drop-in that lets root and the user
+# running the tests become mitogo-test without a password. The drop-in is
+# checked with visudo before it is installed, so a mistake here can never
+# break sudo on the machine.
+test_user=mitogo-test
+test_pw=mitogo-test-pw
+if ! can_root; then
+	echo "WARNING: not root and no passwordless sudo; skipping test users" >&2
+else
+	if ! id "$test_user" >/dev/null 2>&1; then
+		as_root useradd --create-home --shell /bin/sh "$test_user"
+		echo "created user $test_user"
+	fi
+	echo "$test_user:$test_pw" | as_root chpasswd
+	runner=$(id -un)
+	sudoers=$(mktemp)
+	trap 'rm -f "$sudoers"' EXIT
+	{
+		echo "# Written by mitogo's test/run.sh: who may run commands as $test_user."
+		echo "root ALL=($test_user) NOPASSWD: ALL"
+		if [ "$runner" != root ]; then
+			echo "$runner ALL=($test_user) NOPASSWD: ALL"
+		fi
+	} >"$sudoers"
+	if command -v visudo >/dev/null 2>&1; then
+		as_root visudo -cf "$sudoers" >/dev/null
+		if ! as_root cmp -s "$sudoers" /etc/sudoers.d/mitogo-test; then
+			as_root install -m 0440 -o root -g root "$sudoers" /etc/sudoers.d/mitogo-test
+			echo "installed /etc/sudoers.d/mitogo-test"
+		fi
+	else
+		echo "WARNING: visudo not found (is sudo installed?); no sudoers drop-in" >&2
+	fi
+	echo "user $test_user ready"
+fi
+
+# Tests that need a real part (sshd, sudo, rsync, python3 Mitogen) fail
+# instead of skipping when it is missing.
+export MITOGO_REQUIRE_PARTS=1
+
+section "go mod download"
+go version
+go mod download
+
+check "go vet" go vet ./...
+
+check "go test -race" go test -race -count=1 -timeout 20m ./...
+
+if [ "$quick" -eq 1 ]; then
+	section "fuzzing skipped (--quick)"
+else
+	fuzztime=${FUZZTIME:-15s}
+	for target in FuzzDecodeHeader FuzzReadFrame FuzzHello FuzzUnmarshal; do
+		check "fuzz $target ($fuzztime)" go test -run='^$' -fuzz="^${target}\$" -fuzztime="$fuzztime" ./messages/
+	done
+fi
+
+if [ ${#failed[@]} -gt 0 ]; then
+	section "FAILED"
+	printf '  %s\n' "${failed[@]}"
+	exit 1
+fi
+section "all passed"
