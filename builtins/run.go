@@ -200,8 +200,10 @@ func runCommand(ctx context.Context, req RunRequest) (RunResult, error) {
 // closed; when nil, the command's stdin is /dev/null. Run returns the
 // command's exit status (128+n when signal n killed it). When ctx ends, the
 // command is killed with its whole process group and Run returns ctx's
-// error (a *actors.TimeoutError for a deadline). An error writing to stdout
-// or stderr also kills it, and is returned.
+// error (a *actors.TimeoutError for a deadline), once the far side has
+// reported that the command is gone (or after a few seconds if it does not).
+// An error writing to stdout or stderr also kills the command, and is
+// returned.
 //
 // Run does not wait for a Read of stdin that is still blocked when the
 // command has finished: that goroutine ends when the Read returns.
@@ -217,13 +219,24 @@ func Run(ctx context.Context, r *actors.Router, target *actors.Context, req RunR
 	call := ProcRun.Go(ctx, target, req)
 
 	// Once the call has failed nothing more arrives: stop receiving then.
-	recvCtx, stopRecv := context.WithCancel(ctx)
+	// When it failed because the caller gave up, the far side kills the
+	// command and closes its end when the command is gone: wait for that
+	// (for a while), so that Run returns only once the command is dead.
+	recvCtx, stopRecv := context.WithCancel(context.Background())
 	watchDone := make(chan struct{})
 	go func() {
 		defer close(watchDone)
 		select {
 		case <-call.Done():
 			if _, err := call.Wait(); err != nil {
+				if ctx.Err() != nil {
+					t := time.NewTimer(cancelGrace)
+					defer t.Stop()
+					select {
+					case <-t.C:
+					case <-recvCtx.Done():
+					}
+				}
 				stopRecv()
 			}
 		case <-recvCtx.Done():
@@ -235,6 +248,7 @@ func Run(ctx context.Context, r *actors.Router, target *actors.Context, req RunR
 	}()
 
 	var peer actors.ChannelAddr
+	var writeErr error
 	recvErr := out.Recv(recvCtx, &peer)
 	if recvErr == nil {
 		out.Connect(peer)
@@ -246,26 +260,34 @@ func Run(ctx context.Context, r *actors.Router, target *actors.Context, req RunR
 			if recvErr = out.Recv(recvCtx, &item); recvErr != nil {
 				break
 			}
+			if writeErr != nil {
+				continue // draining until the command is gone
+			}
 			w := stdout
 			if item.Stream == 2 {
 				w = stderr
 			}
-			if _, werr := w.Write(item.Data); werr != nil {
-				cancel()
-				call.Wait()
-				return -1, fmt.Errorf("writing the output of %s: %w", req.Argv[0], werr)
+			if _, err := w.Write(item.Data); err != nil {
+				writeErr = fmt.Errorf("writing the output of %s: %w", req.Argv[0], err)
+				cancel() // kill the command
 			}
 		}
 	}
 	res, err := call.Wait()
-	if err != nil {
+	switch {
+	case writeErr != nil:
+		return -1, writeErr
+	case err != nil:
 		return -1, err
-	}
-	if recvErr != nil && recvErr != io.EOF {
+	case recvErr != io.EOF:
 		return -1, recvErr
 	}
 	return res.ExitCode, nil
 }
+
+// cancelGrace bounds how long Run waits, after its caller gave up, for the
+// far side to confirm that the command is gone.
+const cancelGrace = 5 * time.Second
 
 // forwardStdin sends what stdin holds to the command, in chunks as they are
 // read, and closes the channel (the command's stdin) at its end.

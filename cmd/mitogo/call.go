@@ -1,0 +1,187 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"slices"
+	"sort"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/mitogo/mitogo/actors"
+	"github.com/mitogo/mitogo/builtins"
+)
+
+var callCommand = &command{
+	name:    "call",
+	summary: "call a registered function with JSON arguments; print its JSON result",
+	usage:   "[-t CHAIN] [--timeout D] FUNCTION [JSON-ARGS | -]",
+	help: `Calls FUNCTION in the context at the end of CHAIN (default: one local child)
+with JSON-ARGS (default: none, the function's zero argument; "-": read
+them from stdin) and prints the result as indented JSON. The function
+decodes the arguments into its own type by field name, as its msgpack tags
+spell them; 'mitogo list -l' shows the built-in functions' arguments.
+
+Byte fields take a string; in results, bytes print as a string when they are
+UTF-8, as base64 otherwise. Durations take a string such as "10s", file
+modes an octal string such as "0644".
+
+Examples:
+  mitogo call sys.facts
+  mitogo call file.stat '{"path":"/etc/hostname"}'
+  mitogo call -t local,local proc.exec '{"argv":["id","-un"],"timeout":"5s"}'
+`,
+	flags: func(fs *flag.FlagSet, e *env, o *options) { o.connectFlags(fs, e, true) },
+	run:   callMain,
+}
+
+func callMain(ctx context.Context, e *env, o *options, rest []string) error {
+	var err error
+	switch {
+	case len(rest) == 0:
+		return usagef("no function given (see mitogo list)")
+	case len(rest) > 2:
+		return usagef("too many arguments: give the function's arguments as one JSON value, e.g. '{\"path\":\"/etc/hostname\"}'")
+	}
+	name := rest[0]
+	var fnArgs any
+	if len(rest) == 2 {
+		text := []byte(rest[1])
+		if rest[1] == "-" {
+			if text, err = io.ReadAll(e.stdin); err != nil {
+				return fmt.Errorf("reading the arguments from stdin: %w", err)
+			}
+		}
+		if fnArgs, err = parseJSON(text); err != nil {
+			return usagef("arguments of %s: %v", name, err)
+		}
+		if err := checkArgs(name, fnArgs); err != nil {
+			return err
+		}
+	}
+	s, err := connect(ctx, e, o)
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	if o.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, o.timeout)
+		defer cancel()
+	}
+	res, err := actors.Function[any, any](name).Call(ctx, s.target, fnArgs)
+	if err != nil {
+		return err
+	}
+	var out bytes.Buffer
+	enc := json.NewEncoder(&out)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(jsonable(res)); err != nil {
+		return fmt.Errorf("printing the result of %s: %w", name, err)
+	}
+	_, err = e.stdout.Write(out.Bytes())
+	return err
+}
+
+// parseJSON decodes one JSON value, with integers as int64 so that they
+// decode into the far side's integer fields (msgpack does not turn a float
+// into an int).
+func parseJSON(text []byte) (any, error) {
+	dec := json.NewDecoder(bytes.NewReader(text))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, fmt.Errorf("bad JSON: %v", err)
+	}
+	if dec.More() {
+		return nil, fmt.Errorf("bad JSON: more than one value")
+	}
+	return numbers(v), nil
+}
+
+func numbers(v any) any {
+	switch v := v.(type) {
+	case json.Number:
+		if n, err := v.Int64(); err == nil {
+			return n
+		}
+		f, _ := v.Float64()
+		return f
+	case map[string]any:
+		for k, x := range v {
+			v[k] = numbers(x)
+		}
+	case []any:
+		for i, x := range v {
+			v[i] = numbers(x)
+		}
+	}
+	return v
+}
+
+// checkArgs refuses keys a built-in function's argument does not have:
+// the far side would ignore them silently.
+func checkArgs(name string, args any) error {
+	entry, ok := builtins.Lookup(name)
+	if !ok {
+		return nil
+	}
+	m, ok := args.(map[string]any)
+	if !ok {
+		return usagef("arguments of %s: want a JSON object such as %s", name, entry.Example)
+	}
+	var unknown []string
+	for k := range m {
+		if !slices.Contains(entry.Args, k) {
+			unknown = append(unknown, k)
+		}
+	}
+	if len(unknown) > 0 {
+		sort.Strings(unknown)
+		return usagef("%s has no argument %s (its arguments: %s)", name, strings.Join(quoteAll(unknown), ", "), strings.Join(entry.Args, ", "))
+	}
+	return nil
+}
+
+func quoteAll(s []string) []string {
+	out := make([]string, len(s))
+	for i, x := range s {
+		out[i] = fmt.Sprintf("%q", x)
+	}
+	return out
+}
+
+// jsonable turns a decoded msgpack value into one encoding/json prints well:
+// bytes become text when they are UTF-8, maps get string keys.
+func jsonable(v any) any {
+	switch v := v.(type) {
+	case []byte:
+		if utf8.Valid(v) {
+			return string(v)
+		}
+		return base64.StdEncoding.EncodeToString(v)
+	case map[string]any:
+		for k, x := range v {
+			v[k] = jsonable(x)
+		}
+		return v
+	case map[any]any:
+		m := make(map[string]any, len(v))
+		for k, x := range v {
+			m[fmt.Sprint(k)] = jsonable(x)
+		}
+		return m
+	case []any:
+		for i, x := range v {
+			v[i] = jsonable(x)
+		}
+		return v
+	}
+	return v
+}

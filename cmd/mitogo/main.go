@@ -1,0 +1,349 @@
+// Command mitogo runs commands and registered functions in contexts: copies
+// of itself that it starts locally (and, later, over ssh, sudo, su and doas)
+// and talks to over a stream. It is also the child program: its main calls
+// actors.Main first.
+//
+//	mitogo run [-t CHAIN] [--timeout D] [--] CMD [ARG...]
+//	mitogo call [-t CHAIN] FUNCTION [JSON-ARGS]
+//	mitogo list
+//
+// Exit status: run exits with the command's status (128+n when signal n
+// killed it); errors exit 1, usage errors 2, and an interrupt (SIGINT or
+// SIGTERM) 130 after the contexts were shut down.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/mitogo/mitogo/actors"
+	_ "github.com/mitogo/mitogo/builtins" // the functions every context serves
+)
+
+// Exit statuses.
+const (
+	exitError       = 1
+	exitUsage       = 2
+	exitInterrupted = 130
+)
+
+func main() {
+	actors.Main() // serves as a child context when started as one
+	os.Exit(cli(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
+
+// env is what a command runs with.
+type env struct {
+	stdin          *os.File
+	stdout, stderr io.Writer
+	verbose        int
+}
+
+// command is one subcommand.
+type command struct {
+	name    string
+	aliases []string
+	summary string
+	help    string // description and example, printed under the flags' usage line
+	usage   string // the argument synopsis
+	// flags registers the command's flags into o.
+	flags func(fs *flag.FlagSet, e *env, o *options)
+	// run runs it with the flags parsed into o and the other arguments.
+	run func(ctx context.Context, e *env, o *options, args []string) error
+}
+
+var commands []*command
+
+func init() {
+	commands = []*command{runCommand, callCommand, listCommand}
+}
+
+func lookup(name string) *command {
+	for _, c := range commands {
+		if c.name == name {
+			return c
+		}
+		for _, a := range c.aliases {
+			if a == name {
+				return c
+			}
+		}
+	}
+	return nil
+}
+
+const topUsage = `mitogo runs commands and functions in contexts: copies of itself that it
+starts on this machine (and soon over ssh, sudo, su and doas), chained into
+a tree it routes messages through.
+
+Usage:
+  mitogo [-v] COMMAND [ARGS]
+
+Commands:
+%s
+Run 'mitogo COMMAND --help' for a command's flags and an example.
+
+Example:
+  mitogo run -t local,local -- uname -a
+`
+
+func printTopUsage(w io.Writer) {
+	var b strings.Builder
+	for _, c := range commands {
+		name := c.name
+		if len(c.aliases) > 0 {
+			name += " (" + strings.Join(c.aliases, ", ") + ")"
+		}
+		fmt.Fprintf(&b, "  %-17s %s\n", name, c.summary)
+	}
+	fmt.Fprintf(&b, "  %-17s %s\n", "help [COMMAND]", "show help")
+	fmt.Fprintf(w, topUsage, b.String())
+}
+
+// usageError is a mistake on the command line: exit status 2.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error { return &usageError{fmt.Sprintf(format, args...)} }
+
+// exitStatus ends the program with a status, without a message.
+type exitStatus int
+
+func (e exitStatus) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
+
+// cli runs the command line args and returns the exit status.
+func cli(args []string, stdin *os.File, stdout, stderr io.Writer) int {
+	e := &env{stdin: stdin, stdout: stdout, stderr: stderr}
+	global := flag.NewFlagSet("mitogo", flag.ContinueOnError)
+	global.SetOutput(io.Discard)
+	global.Var((*verbosity)(&e.verbose), "v", "")
+	if err := global.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			printTopUsage(stdout)
+			return 0
+		}
+		fmt.Fprintf(stderr, "mitogo: %v (see mitogo --help)\n", err)
+		return exitUsage
+	}
+	args = global.Args()
+	if len(args) == 0 {
+		printTopUsage(stderr)
+		return exitUsage
+	}
+	name, args := args[0], args[1:]
+	if name == "help" {
+		if len(args) == 0 {
+			printTopUsage(stdout)
+			return 0
+		}
+		c := lookup(args[0])
+		if c == nil {
+			fmt.Fprintf(stderr, "mitogo: no command %q (commands: %s)\n", args[0], commandNames())
+			return exitUsage
+		}
+		printCommandUsage(stdout, c)
+		return 0
+	}
+	c := lookup(name)
+	if c == nil {
+		fmt.Fprintf(stderr, "mitogo: no command %q (commands: %s; see mitogo --help)\n", name, commandNames())
+		return exitUsage
+	}
+
+	// The first SIGINT or SIGTERM cancels ctx: the command stops, and the
+	// contexts are shut down in order. A second one kills mitogo at once
+	// (its children notice their stream closing and exit too).
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	context.AfterFunc(ctx, stop)
+
+	var o options
+	fs := c.flagSet(e, &o)
+	err := fs.Parse(args)
+	if err != nil && !errors.Is(err, flag.ErrHelp) {
+		err = &usageError{err.Error()}
+	}
+	if err == nil {
+		err = c.run(ctx, e, &o, fs.Args())
+	}
+	var status exitStatus
+	var uerr *usageError
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, flag.ErrHelp):
+		printCommandUsage(stdout, c)
+		return 0
+	case errors.As(err, &uerr):
+		fmt.Fprintf(stderr, "mitogo %s: %s (see mitogo %s --help)\n", c.name, uerr.msg, c.name)
+		return exitUsage
+	case errors.As(err, &status):
+		return int(status)
+	case ctx.Err() != nil:
+		return exitInterrupted
+	default:
+		fmt.Fprintf(stderr, "mitogo: %s\n", oneLine(err))
+		return exitError
+	}
+}
+
+func commandNames() string {
+	var names []string
+	for _, c := range commands {
+		names = append(names, c.name)
+	}
+	return strings.Join(names, ", ")
+}
+
+func printCommandUsage(w io.Writer, c *command) {
+	fmt.Fprintf(w, "Usage: mitogo %s %s\n\n%s", c.name, c.usage, c.help)
+	fs := c.flagSet(&env{}, new(options))
+	if hasFlags(fs) {
+		fmt.Fprintf(w, "\nFlags:\n")
+		fs.SetOutput(w)
+		fs.PrintDefaults()
+	}
+}
+
+func hasFlags(fs *flag.FlagSet) bool {
+	n := 0
+	fs.VisitAll(func(*flag.Flag) { n++ })
+	return n > 0
+}
+
+// oneLine is err's text without the "mitogo: " prefix the actors errors
+// carry (ours adds it) and on one line.
+func oneLine(err error) string {
+	s := strings.TrimPrefix(err.Error(), "mitogo: ")
+	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", " ")), " ")
+}
+
+// verbosity counts -v flags: none Warn, one Info, two Debug.
+type verbosity int
+
+func (v *verbosity) String() string {
+	if v == nil {
+		return "0"
+	}
+	return fmt.Sprint(int(*v))
+}
+
+func (v *verbosity) IsBoolFlag() bool { return true }
+
+func (v *verbosity) Set(s string) error {
+	switch s {
+	case "true":
+		*v++
+	case "false":
+		*v = 0
+	default:
+		return fmt.Errorf("-v takes no value")
+	}
+	return nil
+}
+
+func (e *env) logLevel() slog.Level {
+	switch {
+	case e.verbose >= 2:
+		return slog.LevelDebug
+	case e.verbose == 1:
+		return slog.LevelInfo
+	}
+	return slog.LevelWarn
+}
+
+// logger writes records, this process's and the contexts', to stderr.
+func (e *env) logger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{
+		Level: e.logLevel(),
+		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
+			if len(groups) == 0 && a.Key == slog.TimeKey && e.verbose < 2 {
+				return slog.Attr{} // times only in debug output
+			}
+			return a
+		},
+	}))
+}
+
+// options are the commands' flags.
+type options struct {
+	chain          string
+	timeout        time.Duration
+	connectTimeout time.Duration
+
+	stdinForce, stdinNever bool // run -i, -n
+	long                   bool // list -l
+}
+
+// connectFlags registers the flags of every command that connects.
+func (o *options) connectFlags(fs *flag.FlagSet, e *env, withTimeout bool) {
+	fs.StringVar(&o.chain, "t", "local", "the target: hops joined by commas, e.g. local,local (supported: local)")
+	fs.DurationVar(&o.connectTimeout, "connect-timeout", 30*time.Second, "bound each hop's connection")
+	if withTimeout {
+		fs.DurationVar(&o.timeout, "timeout", 0, "give up (and kill what runs) after this long, e.g. 30s; 0: no limit")
+	}
+	fs.Var((*verbosity)(&e.verbose), "v", "log more: -v info, -v -v debug")
+}
+
+// flagSet returns c's flag set, bound to e and o. It prints nothing: errors
+// are reported on one line, help on stdout.
+func (c *command) flagSet(e *env, o *options) *flag.FlagSet {
+	fs := flag.NewFlagSet("mitogo "+c.name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	if c.flags != nil {
+		c.flags(fs, e, o)
+	}
+	return fs
+}
+
+// session is a router and the context at the end of the chain.
+type session struct {
+	r      *actors.Router
+	target *actors.Context
+}
+
+// connect builds the router and the chain of contexts o.chain names.
+func connect(ctx context.Context, e *env, o *options) (*session, error) {
+	hops, err := parseChain(o.chain)
+	if err != nil {
+		return nil, err
+	}
+	logger := e.logger()
+	slog.SetDefault(logger)
+	r, err := actors.NewRouter(actors.WithLogger(logger), actors.WithLogLevel(e.logLevel()))
+	if err != nil {
+		return nil, err
+	}
+	s := &session{r: r}
+	for _, h := range hops {
+		opts := []actors.ConnectOption{actors.ConnectTimeout(o.connectTimeout)}
+		if s.target != nil {
+			opts = append(opts, actors.Via(s.target))
+		}
+		c, err := h.connect(ctx, r, opts...)
+		if err != nil {
+			s.close()
+			return nil, err
+		}
+		s.target = c
+	}
+	return s, nil
+}
+
+// close shuts the tree down in order, children first, killing what does
+// not stop within a few seconds.
+func (s *session) close() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	s.r.Shutdown(ctx)
+}

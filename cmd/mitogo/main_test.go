@@ -1,0 +1,324 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+	"golang.org/x/sys/unix"
+)
+
+// raceEnabled is set when the tests run with -race; the binary under test
+// is then built with -race too.
+var raceEnabled bool
+
+// bin is the mitogo binary under test, built once.
+var bin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "mitogo-cli-test")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	bin = filepath.Join(dir, "mitogo")
+	args := []string{"build", "-o", bin}
+	if raceEnabled {
+		args = append(args, "-race")
+	}
+	build := exec.Command("go", append(args, ".")...)
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "building mitogo:", err)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	// Under -race a process sleeps a second at exit for late reports.
+	os.Setenv("GORACE", "atexit_sleep_ms=0 "+os.Getenv("GORACE"))
+	code := 0
+	func() {
+		defer os.RemoveAll(dir)
+		goleak.VerifyTestMain(exitRecorder{m, &code})
+	}()
+	os.Exit(code)
+}
+
+// exitRecorder lets TestMain clean up after goleak.VerifyTestMain, which
+// would otherwise exit itself.
+type exitRecorder struct {
+	m    *testing.M
+	code *int
+}
+
+func (e exitRecorder) Run() int { *e.code = e.m.Run(); return *e.code }
+
+type result struct {
+	stdout, stderr string
+	exit           int
+	pid            int // the mitogo process's pid
+}
+
+// mitogo runs the binary with args and stdin, as a user would.
+func mitogo(t *testing.T, stdin string, args ...string) result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, args...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if stdin != "" {
+		cmd.Stdin = strings.NewReader(stdin)
+	}
+	err := cmd.Run()
+	var ee *exec.ExitError
+	if err != nil && !errors.As(err, &ee) {
+		t.Fatalf("mitogo %q: %v", args, err)
+	}
+	res := result{stdout: stdout.String(), stderr: stderr.String(), exit: cmd.ProcessState.ExitCode(), pid: cmd.Process.Pid}
+	t.Logf("mitogo %q: exit %d\nstdout: %s\nstderr: %s", args, res.exit, res.stdout, res.stderr)
+	return res
+}
+
+func TestRunExitStatus(t *testing.T) {
+	r := mitogo(t, "", "run", "--", "sh", "-c", "echo hi; echo err >&2; exit 7")
+	if r.stdout != "hi\n" || r.stderr != "err\n" || r.exit != 7 {
+		t.Errorf("got stdout %q, stderr %q, exit %d; want hi, err, 7", r.stdout, r.stderr, r.exit)
+	}
+	r = mitogo(t, "", "run", "sh", "-c", "kill -TERM $$")
+	if r.exit != 128+15 || r.stderr != "" {
+		t.Errorf("command killed by SIGTERM: exit %d, stderr %q; want 143", r.exit, r.stderr)
+	}
+}
+
+func TestRunChain(t *testing.T) {
+	r := mitogo(t, "", "run", "-t", "local,local,local", "--", "sh", "-c", "echo $PPID")
+	if r.exit != 0 {
+		t.Fatalf("exit %d, stderr %q", r.exit, r.stderr)
+	}
+	ppid, err := strconv.Atoi(strings.TrimSpace(r.stdout))
+	if err != nil || ppid <= 1 || ppid == r.pid {
+		t.Errorf("the command's parent is %q; mitogo's pid is %d: it should be the third context", r.stdout, r.pid)
+	}
+}
+
+func TestRunStdin(t *testing.T) {
+	r := mitogo(t, "abc\n", "run", "--", "cat")
+	if r.stdout != "abc\n" || r.exit != 0 {
+		t.Errorf("echo abc | mitogo run -- cat: stdout %q, exit %d", r.stdout, r.exit)
+	}
+	r = mitogo(t, "abc\n", "run", "-n", "--", "cat")
+	if r.stdout != "" || r.exit != 0 {
+		t.Errorf("mitogo run -n -- cat: stdout %q, exit %d; want nothing", r.stdout, r.exit)
+	}
+	big := strings.Repeat("0123456789abcdef", 1<<16) // 1 MiB through three hops
+	r = mitogo(t, big, "run", "-t", "local,local,local", "--", "wc", "-c")
+	if strings.TrimSpace(r.stdout) != strconv.Itoa(len(big)) || r.exit != 0 {
+		t.Errorf("wc -c of 1 MiB: %q, exit %d", r.stdout, r.exit)
+	}
+}
+
+func TestRunTimeout(t *testing.T) {
+	r := mitogo(t, "", "run", "--timeout", "100ms", "--", "sleep", "60")
+	if r.exit != 1 || !strings.HasPrefix(r.stderr, "mitogo: ") || !strings.Contains(r.stderr, "timed out") {
+		t.Errorf("exit %d, stderr %q; want 1 and a timeout", r.exit, r.stderr)
+	}
+}
+
+// SIGINT stops the command and its process group, shuts the contexts down
+// and exits 130.
+func TestRunInterrupt(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, "run", "--", "sh", "-c", "sleep 60 & echo $$ $!; wait")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		cmd.Process.Kill()
+		cmd.Wait()
+		t.Fatalf("reading the pids: %v (stderr %q)", err, stderr.String())
+	}
+	cmd.Process.Signal(os.Interrupt)
+	err = cmd.Wait()
+	if code := cmd.ProcessState.ExitCode(); code != 130 {
+		t.Errorf("exit %d (%v), stderr %q; want 130", code, err, stderr.String())
+	}
+	for _, f := range strings.Fields(line) {
+		pid, err := strconv.Atoi(f)
+		if err != nil {
+			t.Fatalf("pids line %q", line)
+		}
+		waitGone(t, pid)
+	}
+}
+
+// waitGone waits until process pid has exited: a pidfd becomes readable
+// when its process exits.
+func waitGone(t *testing.T, pid int) {
+	t.Helper()
+	fd, err := unix.PidfdOpen(pid, 0)
+	if errors.Is(err, unix.ESRCH) {
+		return
+	}
+	if err != nil {
+		t.Skipf("pidfd_open: %v", err)
+	}
+	defer unix.Close(fd)
+	for {
+		n, err := unix.Poll([]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}, 20_000)
+		if errors.Is(err, syscall.EINTR) {
+			continue
+		}
+		if err != nil {
+			t.Fatalf("poll: %v", err)
+		}
+		if n == 0 {
+			t.Errorf("process %d still runs", pid)
+		}
+		return
+	}
+}
+
+func TestCallFacts(t *testing.T) {
+	r := mitogo(t, "", "call", "sys.facts")
+	var facts map[string]any
+	if err := json.Unmarshal([]byte(r.stdout), &facts); err != nil || r.exit != 0 {
+		t.Fatalf("exit %d, output %q: %v", r.exit, r.stdout, err)
+	}
+	host, _ := os.Hostname()
+	if facts["hostname"] != host || facts["context"] != "local.1" || facts["pid"] == float64(r.pid) {
+		t.Errorf("facts = %v; want hostname %q, context local.1, and a pid other than mitogo's %d", facts, host, r.pid)
+	}
+	if !strings.Contains(r.stdout, "\n  \"hostname\": ") {
+		t.Errorf("output is not indented JSON: %q", r.stdout)
+	}
+}
+
+func TestCallStat(t *testing.T) {
+	fi, err := os.Stat("/etc/hostname")
+	if err != nil {
+		t.Skip(err)
+	}
+	r := mitogo(t, "", "call", "file.stat", `{"path":"/etc/hostname"}`)
+	var st struct {
+		Name  string `json:"name"`
+		Size  int64  `json:"size"`
+		Mode  string `json:"mode"`
+		IsDir bool   `json:"is_dir"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &st); err != nil || r.exit != 0 {
+		t.Fatalf("exit %d, output %q: %v", r.exit, r.stdout, err)
+	}
+	if st.Name != "hostname" || st.Size != fi.Size() || st.Mode != fi.Mode().String() || st.IsDir {
+		t.Errorf("stat = %+v; want %v %d %v", st, fi.Name(), fi.Size(), fi.Mode())
+	}
+}
+
+// JSON arguments reach typed functions: strings for bytes, octal strings
+// for modes, integers for integers; results print bytes as text.
+func TestCallWriteRead(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "f")
+	r := mitogo(t, "", "call", "file.write", fmt.Sprintf(`{"path":%q,"data":"hello\n","mode":"0600","atomic":true}`, path))
+	if r.exit != 0 || !strings.Contains(r.stdout, `"size": 6`) {
+		t.Fatalf("write: exit %d, %q", r.exit, r.stdout)
+	}
+	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("written file: %v, %v", fi, err)
+	}
+	r = mitogo(t, "", "call", "file.read", fmt.Sprintf(`{"path":%q,"max_bytes":3}`, path))
+	var rd map[string]any
+	if err := json.Unmarshal([]byte(r.stdout), &rd); err != nil || rd["data"] != "hel" || rd["truncated"] != true {
+		t.Errorf("read: %v %v", rd, err)
+	}
+	// Arguments from stdin.
+	r = mitogo(t, fmt.Sprintf(`{"path":%q}`, path), "call", "file.read", "-")
+	if err := json.Unmarshal([]byte(r.stdout), &rd); err != nil || rd["data"] != "hello\n" {
+		t.Errorf("read with arguments from stdin: %v %v", rd, err)
+	}
+}
+
+func TestCallErrors(t *testing.T) {
+	r := mitogo(t, "", "call", "nosuch.function")
+	if r.exit != 1 || !strings.Contains(r.stderr, `"nosuch.function"`) || strings.Count(r.stderr, "\n") != 1 {
+		t.Errorf("unknown function: exit %d, stderr %q; want 1 and one line naming it", r.exit, r.stderr)
+	}
+	r = mitogo(t, "", "call", "file.read", `{"path":"/nonexistent/mitogo"}`)
+	if r.exit != 1 || !strings.HasPrefix(r.stderr, "mitogo: ") || !strings.Contains(r.stderr, "no such file or directory") {
+		t.Errorf("OS error: exit %d, stderr %q", r.exit, r.stderr)
+	}
+	r = mitogo(t, "", "call", "file.read", `{"pth":"/etc/hostname"}`)
+	if r.exit != 2 || !strings.Contains(r.stderr, `"pth"`) {
+		t.Errorf("unknown argument: exit %d, stderr %q; want 2 naming it", r.exit, r.stderr)
+	}
+	r = mitogo(t, "", "call", "file.read", `{"path":`)
+	if r.exit != 2 || !strings.Contains(r.stderr, "bad JSON") {
+		t.Errorf("bad JSON: exit %d, stderr %q; want 2", r.exit, r.stderr)
+	}
+	r = mitogo(t, "", "call", "--timeout", "100ms", "proc.exec", `{"argv":["sleep","60"]}`)
+	if r.exit != 1 || !strings.Contains(r.stderr, "timed out") {
+		t.Errorf("timeout: exit %d, stderr %q", r.exit, r.stderr)
+	}
+}
+
+func TestBadChain(t *testing.T) {
+	for _, chain := range []string{"local,ssh://web1", "sudo:root", "local,,local", ""} {
+		r := mitogo(t, "", "run", "-t", chain, "--", "true")
+		if r.exit != 2 || strings.Count(r.stderr, "\n") != 1 || !strings.Contains(r.stderr, "-t") {
+			t.Errorf("-t %q: exit %d, stderr %q; want 2 and one line", chain, r.exit, r.stderr)
+		}
+	}
+	r := mitogo(t, "", "call", "-t", "local,ssh://web1", "sys.facts")
+	if r.exit != 2 || !strings.Contains(r.stderr, `"ssh://web1"`) || !strings.Contains(r.stderr, "supported kinds are local") {
+		t.Errorf("exit %d, stderr %q; want 2 naming the hop and the supported kinds", r.exit, r.stderr)
+	}
+}
+
+func TestHelp(t *testing.T) {
+	for _, args := range [][]string{{"--help"}, {"-h"}, {"help"}, {"run", "--help"}, {"call", "--help"}, {"list", "--help"}, {"functions", "-h"}, {"help", "call"}} {
+		r := mitogo(t, "", args...)
+		if r.exit != 0 || !strings.Contains(r.stdout, "Example") {
+			t.Errorf("mitogo %q: exit %d, stdout %q; want 0 and an example", args, r.exit, r.stdout)
+		}
+	}
+	r := mitogo(t, "")
+	if r.exit != 2 || !strings.Contains(r.stderr, "Usage") {
+		t.Errorf("mitogo alone: exit %d, stderr %q; want 2 and the usage", r.exit, r.stderr)
+	}
+	for _, args := range [][]string{{"frobnicate"}, {"run"}, {"run", "--bogus"}, {"call"}, {"list", "extra"}} {
+		r := mitogo(t, "", args...)
+		if r.exit != 2 || strings.Count(r.stderr, "\n") != 1 || !strings.HasPrefix(r.stderr, "mitogo") {
+			t.Errorf("mitogo %q: exit %d, stderr %q; want 2 and one line", args, r.exit, r.stderr)
+		}
+	}
+}
+
+func TestList(t *testing.T) {
+	r := mitogo(t, "", "list")
+	for _, name := range []string{"sys.facts", "file.read", "file.write", "file.stat", "proc.exec", "proc.run"} {
+		if !strings.Contains(r.stdout, name+" ") {
+			t.Errorf("list lacks %s: %q", name, r.stdout)
+		}
+	}
+	if r.exit != 0 {
+		t.Errorf("exit %d", r.exit)
+	}
+}
