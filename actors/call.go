@@ -35,7 +35,7 @@ func Register[A, R any](name string, fn func(context.Context, A) (R, error)) Fun
 	f := &function{name: name, invoke: func(ctx context.Context, payload []byte) ([]byte, error, error) {
 		var a A
 		if len(payload) > 0 {
-			if err := msgpack.Unmarshal(payload, &a); err != nil {
+			if err := messages.Unmarshal(payload, &a); err != nil {
 				return nil, nil, fmt.Errorf("arguments do not decode into %v: %v", reflect.TypeFor[A](), err)
 			}
 		}
@@ -80,7 +80,7 @@ func (f Func[A, R]) Call(ctx context.Context, target *Context, args A) (R, error
 		return zero, err
 	}
 	var res R
-	if err := msgpack.Unmarshal(reply, &res); err != nil {
+	if err := messages.Unmarshal(reply, &res); err != nil {
 		return zero, fmt.Errorf("mitogo: call %s in %s: decoding the result into %T: %w", f.name, target.name, res, err)
 	}
 	return res, nil
@@ -237,23 +237,24 @@ type callKey struct {
 	req uint64
 }
 
-// dispatch runs an incoming call in its own goroutine under a context
-// that is cancelled when the caller gives up or this context shuts down.
-func (r *Router) dispatch(h messages.Header, payload []byte) {
+// dispatch prepares an incoming call as a job that runs the function under
+// a context cancelled when the caller gives up or this context shuts down.
+func (r *Router) dispatch(h messages.Header, payload []byte) (job func()) {
 	functions.RLock()
 	f := functions.byName[h.Target]
 	functions.RUnlock()
 	if f == nil {
 		r.replyError(&h, &messages.RemoteError{Code: messages.CodeUnknown, Type: "mitogo.UnknownFunction",
 			Message: fmt.Sprintf("unknown function %q: nothing is registered under that name in %s", h.Target, r.Name())})
-		return
+		return nil
 	}
 	ctx, cancel := context.WithCancel(r.base)
 	key := callKey{h.Src, h.ReqID}
 	r.callsMu.Lock()
 	r.calls[key] = cancel
 	r.callsMu.Unlock()
-	go r.run(ctx, cancel, key, f, h, payload)
+	r.running.Add(1)
+	return func() { r.run(ctx, cancel, key, f, h, payload) }
 }
 
 func (r *Router) run(ctx context.Context, cancel context.CancelFunc, key callKey, f *function, h messages.Header, payload []byte) {
@@ -262,6 +263,7 @@ func (r *Router) run(ctx context.Context, cancel context.CancelFunc, key callKey
 		delete(r.calls, key)
 		r.callsMu.Unlock()
 		cancel()
+		r.running.Done()
 	}()
 	defer func() {
 		if p := recover(); p != nil {

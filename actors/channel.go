@@ -136,7 +136,7 @@ func (ch *Channel) Recv(ctx context.Context, v any) error {
 				h := messages.Header{Kind: messages.KindChannel, Flags: messages.FlagCredit, Dst: peer.Context, Src: ch.r.id, Target: peer.ID, ReqID: uint64(grant)}
 				_ = ch.r.send(&h, nil)
 			}
-			if err := msgpack.Unmarshal(payload, v); err != nil {
+			if err := messages.Unmarshal(payload, v); err != nil {
 				return fmt.Errorf("mitogo: channel receive: decoding into %T: %w", v, err)
 			}
 			return nil
@@ -197,9 +197,14 @@ func (r *Router) deliverChannel(h messages.Header, payload []byte) {
 		return
 	}
 	ch.mu.Lock()
+	if ch.connected && h.Src != ch.peer.Context {
+		ch.mu.Unlock()
+		r.logger.Warn("channel item from a context that is not its peer dropped", "channel", h.Target, "src", h.Src)
+		return
+	}
 	switch {
 	case h.Flags&messages.FlagCredit != 0:
-		ch.credit += int(h.ReqID)
+		ch.credit += int(min(h.ReqID, channelWindow))
 		ch.mu.Unlock()
 		wake(ch.sendWake)
 		return

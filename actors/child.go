@@ -94,6 +94,7 @@ func (r *Router) childExit(err error) {
 	}
 	r.stopBase()
 	r.shutdownChildren(2 * time.Second)
+	r.waitCalls(time.Second)
 	os.Exit(0)
 }
 
@@ -102,6 +103,25 @@ func (r *Router) childExit(err error) {
 func (r *Router) childShutdown() {
 	r.stopBase()
 	r.shutdownChildren(5 * time.Second)
+	r.waitCalls(2 * time.Second)
 	r.parent.s.Flush()
 	os.Exit(0)
+}
+
+// waitCalls gives cancelled calls up to grace to return, so that what they
+// clean up on cancellation (a killed subprocess, a removed file) is done
+// before the process exits.
+func (r *Router) waitCalls(grace time.Duration) {
+	done := make(chan struct{})
+	go func() {
+		r.running.Wait()
+		close(done)
+	}()
+	t := time.NewTimer(grace)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+		fmt.Fprintf(os.Stderr, "mitogo: %s: calls still running after %v; exiting anyway\n", r.Name(), grace)
+	}
 }

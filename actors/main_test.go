@@ -60,9 +60,9 @@ var (
 		defer cancelled.Unlock()
 		return cancelled.n, nil
 	})
-	length = actors.Register("test.len", func(ctx context.Context, b []byte) (int, error) { return len(b), nil })
+	length    = actors.Register("test.len", func(ctx context.Context, b []byte) (int, error) { return len(b), nil })
 	bigResult = actors.Register("test.big", func(ctx context.Context, n int) ([]byte, error) { return make([]byte, n), nil })
-	printer = actors.Register("test.print", func(ctx context.Context, s string) (bool, error) {
+	printer   = actors.Register("test.print", func(ctx context.Context, s string) (bool, error) {
 		fmt.Println(s)
 		slog.Info("slog from child", "word", s)
 		return true, nil
@@ -154,4 +154,6 @@ func init() {
 	}
 }
 
-func discard() *slog.Logger { return slog.New(slog.NewTextHandler(logSink, &slog.HandlerOptions{Level: slog.LevelDebug})) }
+func discard() *slog.Logger {
+	return slog.New(slog.NewTextHandler(logSink, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}

@@ -39,6 +39,7 @@ type Router struct {
 
 	callsMu sync.Mutex
 	calls   map[callKey]context.CancelFunc // incoming calls running here
+	running sync.WaitGroup                 // the goroutines running them
 
 	mu       sync.Mutex
 	conns    map[*conn]struct{}  // streams to children
@@ -164,7 +165,9 @@ func (r *Router) send(h *messages.Header, payload []byte) error {
 	if h.Dst == r.id {
 		body := messages.AppendHeader(nil, h)
 		h2, p, _ := messages.DecodeHeader(append(body, payload...))
-		r.deliver(nil, h2, p)
+		if job := r.deliver(nil, h2, p); job != nil {
+			go job()
+		}
 		return nil
 	}
 	t := r.table.Load()
@@ -175,25 +178,26 @@ func (r *Router) send(h *messages.Header, payload []byte) error {
 	return c.s.Send(h, payload)
 }
 
-// route handles one frame read from c: deliver it here or forward it.
-func (r *Router) route(c *conn, body []byte, h messages.Header, payload []byte) {
+// route handles one frame read from c: deliver it here or forward it. A
+// call to run here comes back as a job for the caller to run or hand off.
+func (r *Router) route(c *conn, body []byte, h messages.Header, payload []byte) (job func()) {
 	if h.Dst == r.id {
-		r.deliver(c, h, payload)
-		return
+		return r.deliver(c, h, payload)
 	}
 	t := r.table.Load()
 	next := t.lookup(h.Dst)
 	if next == nil {
 		r.bounce(&h, messages.CodeNoRoute, fmt.Sprintf("no route to %s from %s", t.name(h.Dst), r.Name()))
-		return
+		return nil
 	}
 	if c != nil && !c.up && !next.up && !r.cfg.sideways && policed(h.Kind) {
 		r.bounce(&h, messages.CodeRefused, fmt.Sprintf("refused by policy: %s may not reach %s through %s (sideways)", t.name(h.Src), t.name(h.Dst), r.Name()))
-		return
+		return nil
 	}
 	if err := next.s.Forward(body); err != nil {
 		r.bounce(&h, messages.CodeNoRoute, fmt.Sprintf("forwarding to %s: %v", t.name(h.Dst), err))
 	}
+	return nil
 }
 
 // policed kinds are the ones the upward/sideways policy applies to.
@@ -215,16 +219,17 @@ func (r *Router) bounce(h *messages.Header, code, msg string) {
 }
 
 // deliver handles an envelope addressed to this context. c is the stream
-// it came on, nil when it came from this process.
-func (r *Router) deliver(c *conn, h messages.Header, payload []byte) {
+// it came on, nil when it came from this process. A call is returned as a
+// job, so that the stream's reader can run it without a goroutine hand-off.
+func (r *Router) deliver(c *conn, h messages.Header, payload []byte) (job func()) {
 	fromBelow := c != nil && !c.up
 	switch h.Kind {
 	case messages.KindCall:
 		if fromBelow && !r.allowedUpward(h.Target) {
 			r.bounce(&h, messages.CodeRefused, fmt.Sprintf("refused by policy: %s may not call %s in %s (not allowed upward)", r.table.Load().name(h.Src), h.Target, r.Name()))
-			return
+			return nil
 		}
-		r.dispatch(h, payload)
+		return r.dispatch(h, payload)
 	case messages.KindReply:
 		r.complete(h, payload)
 	case messages.KindCancel:
@@ -232,7 +237,7 @@ func (r *Router) deliver(c *conn, h messages.Header, payload []byte) {
 	case messages.KindActor:
 		if fromBelow && !r.actorAllowedUpward(h.Target) {
 			r.logger.Warn("actor message refused by policy", "from", r.table.Load().name(h.Src), "target", h.Target)
-			return
+			return nil
 		}
 		r.deliverActor(h, payload)
 	case messages.KindLog:
@@ -244,6 +249,7 @@ func (r *Router) deliver(c *conn, h messages.Header, payload []byte) {
 	default:
 		r.logger.Warn("envelope of unknown kind dropped", "kind", h.Kind.String(), "from", r.table.Load().name(h.Src))
 	}
+	return nil
 }
 
 func (r *Router) allowedUpward(fn string) bool {

@@ -57,8 +57,11 @@ func (a *routerActor) add(m *addRoutes) error {
 	r := a.r
 	old := r.table.Load()
 	for _, id := range m.ids {
-		if id == r.id || (r.parent != nil && id == r.parentID) {
-			return fmt.Errorf("stream %s claims a route to context %d, which is this context or its parent", m.c.name, id)
+		if id == r.id || id == 0 || (r.parent != nil && id == r.parentID) {
+			return fmt.Errorf("stream %s claims a route to context %d, which is this context or an ancestor", m.c.name, id)
+		}
+		if r.parent == nil && !r.allocated(id) {
+			return fmt.Errorf("stream %s claims a route to context %d, an id the master never handed out", m.c.name, id)
 		}
 		if cur, ok := old.routes[id]; ok && cur != m.c {
 			return fmt.Errorf("stream %s claims a route to context %d, already reachable through %s", m.c.name, id, cur.name)
@@ -118,4 +121,11 @@ func (a *routerActor) remove(c *conn, ids []uint32, reason string, cause error) 
 		payload, _ := encode(&messages.Routes{IDs: gone, Names: names, Err: reason})
 		_ = r.parent.s.Send(&messages.Header{Kind: messages.KindControl, Dst: r.parentID, Src: r.id, Type: messages.ControlDelRoute}, payload)
 	}
+}
+
+// allocated reports whether the master handed out id.
+func (r *Router) allocated(id uint32) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return id < r.nextID
 }

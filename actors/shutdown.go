@@ -37,6 +37,7 @@ func (r *Router) Shutdown(ctx context.Context) error {
 	}
 	r.shutdownConns(ctx)
 	r.stopBase()
+	r.waitCallsCtx(ctx)
 	for _, s := range sups {
 		s.stop()
 	}
@@ -92,5 +93,20 @@ func (r *Router) killContext(id uint32) {
 	c := r.table.Load().routes[id]
 	if c != nil && c.peer == id {
 		c.kill()
+	}
+}
+
+// waitCallsCtx waits for the calls running here to return after their
+// contexts were cancelled, or for ctx to end.
+func (r *Router) waitCallsCtx(ctx context.Context) {
+	done := make(chan struct{})
+	go func() {
+		r.running.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		r.logger.Warn("calls still running at shutdown", "context", r.Name())
 	}
 }
