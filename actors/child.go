@@ -5,12 +5,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
-	"strconv"
-	"strings"
 	"time"
 
+	"github.com/mitogo/mitogo/bootstrap"
 	"github.com/mitogo/mitogo/messages"
 	"github.com/mitogo/mitogo/transport"
 )
@@ -20,37 +18,15 @@ import (
 // parent goes away or asks it to stop, then exits; it never returns then.
 // Otherwise it returns at once.
 func Main() {
-	spec := os.Getenv(transport.EnvChild)
-	if spec == "" {
+	spec, ok := bootstrap.Detect()
+	if !ok {
 		return
 	}
-	os.Unsetenv(transport.EnvChild) // programs it runs are not children
 	os.Exit(serveChild(spec))
 }
 
-// IsChild reports whether this process was started as a child context
-// (true before Main has run, inside Main's child mode it does not return).
-func IsChild() bool { return os.Getenv(transport.EnvChild) != "" }
-
-func childStream(spec string) (io.ReadWriteCloser, error) {
-	if fdText, ok := strings.CutPrefix(spec, "fd:"); ok {
-		fd, err := strconv.Atoi(fdText)
-		if err != nil {
-			return nil, fmt.Errorf("bad %s=%q", transport.EnvChild, spec)
-		}
-		f := os.NewFile(uintptr(fd), "mitogo-stream")
-		c, err := net.FileConn(f)
-		f.Close()
-		if err != nil {
-			return nil, fmt.Errorf("descriptor %d is not the stream: %w", fd, err)
-		}
-		return c, nil
-	}
-	return nil, fmt.Errorf("unsupported %s=%q", transport.EnvChild, spec)
-}
-
 func serveChild(spec string) int {
-	rwc, err := childStream(spec)
+	rwc, err := bootstrap.OpenStream(spec)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "mitogo child:", err)
 		return 2
