@@ -192,3 +192,21 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+func TestSendWithoutReply(t *testing.T) {
+	r := newRouter(t)
+	c := local(t, r)
+	for _, w := range []string{"a", "b", "c"} {
+		if err := poke.Send(c, w); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Sends are ordered; poll until all three arrived.
+	waitFor(t, func() bool {
+		got, err := pokes.Call(ctxT(t), c, struct{}{})
+		return err == nil && strings.Join(got, "") == "abc"
+	})
+	if !actors.IsMaster() || actors.ContextID() != 0 || actors.ParentID() != 0 {
+		t.Fatal("the test process should be the master")
+	}
+}

@@ -43,7 +43,8 @@ type Channel struct {
 	sendWake   chan struct{}
 }
 
-// NewChannel makes a channel end in this context.
+// NewChannel makes a channel end in this context. The router keeps it
+// until Release: release every channel you are done with.
 func (r *Router) NewChannel() *Channel {
 	r.mu.Lock()
 	defer r.mu.Unlock()

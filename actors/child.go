@@ -45,6 +45,7 @@ func serveChild(spec string) int {
 	s.SetMaxFrame(hello.MaxFrame)
 	cfg := defaultConfig()
 	cfg.maxFrame, cfg.logLevel, cfg.upward, cfg.sideways = s.MaxFrame(), slog.Level(hello.LogLevel), hello.Upward, hello.Sideways
+	setIdentity(hello.ID, hello.ParentID)
 	r := newRouter(hello.ID, hello.ParentID, hello.Name, cfg, nil)
 	r.logger = slog.New(&forwardHandler{r: r, level: cfg.logLevel})
 	slog.SetDefault(r.logger)

@@ -34,6 +34,9 @@ var (
 	})
 	whoami = actors.Register("test.whoami", func(ctx context.Context, _ struct{}) (ident, error) {
 		r := actors.RouterFrom(ctx)
+		if r.ID() != actors.ContextID() || r.ParentID() != actors.ParentID() || r.IsMaster() != actors.IsMaster() {
+			return ident{}, fmt.Errorf("router and process identity disagree")
+		}
 		return ident{ID: r.ID(), Parent: r.ParentID(), Name: r.Name(), PID: os.Getpid(), Master: r.IsMaster()}, nil
 	})
 	sleepy = actors.Register("test.sleep", func(ctx context.Context, d time.Duration) (string, error) {
@@ -80,6 +83,26 @@ var cancelled struct {
 	n       int
 	running int
 }
+
+// poked counts test.poke calls that arrived, for the no-reply form.
+var poked struct {
+	sync.Mutex
+	words []string
+}
+
+var (
+	poke = actors.Register("test.poke", func(ctx context.Context, w string) (struct{}, error) {
+		poked.Lock()
+		defer poked.Unlock()
+		poked.words = append(poked.words, w)
+		return struct{}{}, nil
+	})
+	pokes = actors.Register("test.pokes", func(ctx context.Context, _ struct{}) ([]string, error) {
+		poked.Lock()
+		defer poked.Unlock()
+		return poked.words, nil
+	})
+)
 
 var running = actors.Register("test.running", func(ctx context.Context, _ struct{}) (int, error) {
 	cancelled.Lock()

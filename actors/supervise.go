@@ -181,6 +181,11 @@ func (a *contextActor) Receive(ctx actor.Context) {
 		err := s.lastErr
 		s.mu.Unlock()
 		c.markDead(err)
+		c.r.mu.Lock()
+		if c.r.contexts[c.id] == c {
+			delete(c.r.contexts, c.id) // the handle lives on with its user
+		}
+		c.r.mu.Unlock()
 	}
 }
 
