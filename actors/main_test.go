@@ -1,6 +1,7 @@
 package actors_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -18,7 +20,38 @@ import (
 // The test binary is also the child: TestMain serves when started as one.
 func TestMain(m *testing.M) {
 	actors.Main()
-	goleak.VerifyTestMain(m, goleak.IgnoreAnyFunction("github.com/asynkron/protoactor-go/actor.NewThrottleWithLogger.func1"))
+	// Children built with -race otherwise sleep 1s at exit; their race
+	// reports still arrive as output lines, which raceWatch catches.
+	if os.Getenv("GORACE") == "" {
+		os.Setenv("GORACE", "atexit_sleep_ms=0")
+	}
+	code := m.Run()
+	if raceSeen.Load() {
+		fmt.Fprintln(os.Stderr, "a child context reported a DATA RACE; rerun with MITOGO_TEST_LOG=1 to see it")
+		code = 1
+	}
+	if code == 0 {
+		if err := goleak.Find(goleak.IgnoreAnyFunction("github.com/asynkron/protoactor-go/actor.NewDeadLetter.NewThrottle.func4.1")); err != nil {
+			fmt.Fprintln(os.Stderr, "goleak:", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+// raceSeen is set when a child's output, forwarded as a log record, holds
+// a race detector report.
+var raceSeen atomic.Bool
+
+// raceWatch passes log output on and notes race reports from children.
+type raceWatch struct{ w io.Writer }
+
+func (r raceWatch) Write(p []byte) (int, error) {
+	if bytes.Contains(p, []byte("DATA RACE")) {
+		raceSeen.Store(true)
+		os.Stderr.Write(p)
+	}
+	return r.w.Write(p)
 }
 
 // Functions the tests call in children.
@@ -169,11 +202,11 @@ func TestCallLocal(t *testing.T) {
 	_ = errors.New
 }
 
-var logSink io.Writer = io.Discard
+var logSink io.Writer = raceWatch{io.Discard}
 
 func init() {
 	if os.Getenv("MITOGO_TEST_LOG") != "" {
-		logSink = os.Stderr
+		logSink = raceWatch{os.Stderr}
 	}
 }
 

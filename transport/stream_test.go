@@ -1,0 +1,90 @@
+package transport
+
+import (
+	"errors"
+	"net"
+	"sync"
+	"testing"
+
+	"github.com/mitogo/mitogo/messages"
+	"go.uber.org/goleak"
+)
+
+func pair(t *testing.T, max int) (*Stream, *Stream) {
+	t.Helper()
+	a, b := net.Pipe()
+	sa, sb := NewStream(a, max), NewStream(b, max)
+	t.Cleanup(func() { sa.Close(); sb.Close() })
+	return sa, sb
+}
+
+// Many goroutines sending at once: every envelope arrives whole, and each
+// sender's envelopes arrive in its order.
+func TestConcurrentSendersKeepFramesWholeAndOrdered(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	a, b := pair(t, 1<<20)
+	const senders, each = 8, 200
+	var wg sync.WaitGroup
+	for s := 0; s < senders; s++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < each; i++ {
+				h := messages.Header{Kind: messages.KindCall, Src: uint32(s), ReqID: uint64(i), Target: "f"}
+				if err := a.Send(&h, make([]byte, i*7)); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	next := make([]uint64, senders)
+	for n := 0; n < senders*each; n++ {
+		body, err := b.ReadFrame()
+		if err != nil {
+			t.Fatal(err)
+		}
+		h, payload, err := messages.DecodeHeader(body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h.ReqID != next[h.Src] || len(payload) != int(h.ReqID)*7 {
+			t.Fatalf("sender %d: got req %d with %d bytes, want req %d", h.Src, h.ReqID, len(payload), next[h.Src])
+		}
+		next[h.Src]++
+	}
+	wg.Wait()
+}
+
+func TestOversizeSendRefusedStreamUsable(t *testing.T) {
+	a, b := pair(t, 1024)
+	h := messages.Header{Kind: messages.KindCall, Target: "f"}
+	err := a.Send(&h, make([]byte, 2000))
+	var fe *messages.FrameSizeError
+	if !errors.As(err, &fe) || fe.Max != 1024 || fe.Size <= 2000 {
+		t.Fatalf("oversize send: %v", err)
+	}
+	go a.Send(&h, []byte{0xc0})
+	body, err := b.ReadFrame()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, payload, err := messages.DecodeHeader(body); err != nil || len(payload) != 1 {
+		t.Fatalf("after refusal: %v %v", payload, err)
+	}
+}
+
+// Close unblocks a writer stuck on a peer that does not read.
+func TestCloseUnblocksWriter(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	a, _ := pair(t, 1<<20)
+	done := make(chan error)
+	go func() { done <- a.Send(&messages.Header{}, make([]byte, 1000)) }()
+	a.Close()
+	if err := <-done; err == nil {
+		t.Fatal("send on a closed stream succeeded")
+	}
+	if err := a.Send(&messages.Header{}, nil); !errors.Is(err, ErrClosed) {
+		t.Fatalf("send after close: %v", err)
+	}
+}
