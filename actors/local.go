@@ -9,6 +9,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/mitogo/mitogo/bootstrap"
 	"github.com/mitogo/mitogo/messages"
 	"github.com/mitogo/mitogo/transport"
 )
@@ -17,20 +18,39 @@ import (
 // (which must call Main first) connected over a socketpair. With Via(c) the
 // child is started by c and becomes c's child.
 func (r *Router) Local(ctx context.Context, opts ...ConnectOption) (*Context, error) {
+	return r.connect(ctx, "local", opts)
+}
+
+// Sudo starts a child context as another user through sudo, on the
+// machine of the context it is made from (Via; this one by default). The
+// binary is started by a short sh stage 1, which copies it into the user's
+// cache first when it is not there. Options: User (default root), Tool
+// (the path of sudo). Without a password sudo is run with -n, so a sudoers
+// entry that wants one fails at once with a *StreamError saying so.
+func (r *Router) Sudo(ctx context.Context, opts ...ConnectOption) (*Context, error) {
+	return r.connect(ctx, "sudo", opts)
+}
+
+// connect starts a supervised child with the given method.
+func (r *Router) connect(ctx context.Context, method string, opts []ConnectOption) (*Context, error) {
 	cc := defaultConnectConfig()
 	for _, o := range opts {
 		o(&cc)
 	}
+	spec := methodSpec{Method: method, Path: cc.path, Args: cc.args, User: cc.user, Tool: cc.tool}
+	if method == "sudo" && spec.User == "" {
+		spec.User = "root"
+	}
 	if r.isClosing() {
-		return nil, &StreamError{Context: "local", Method: "local", Reason: "the router is shut down", Err: ErrShutdown}
+		return nil, &StreamError{Context: method, Method: method, Reason: "the router is shut down", Err: ErrShutdown}
 	}
 	id, err := r.allocateID(ctx)
 	if err != nil {
-		return nil, &StreamError{Context: "local", Method: "local", Reason: "allocating a context id: " + err.Error(), Err: err}
+		return nil, &StreamError{Context: method, Method: method, Reason: "allocating a context id: " + err.Error(), Err: err}
 	}
 	last := cc.name
 	if last == "" {
-		last = "local." + itoa(id)
+		last = spec.defaultName(id)
 	}
 	via := cc.via
 	if via != nil && via.id == r.id {
@@ -41,16 +61,15 @@ func (r *Router) Local(ctx context.Context, opts ...ConnectOption) (*Context, er
 		name = via.name + "/" + last
 	}
 	c := &Context{r: r, id: id, name: name, up: make(chan struct{}), done: make(chan struct{})}
-	spec := transport.LocalSpec{Path: cc.path, Args: cc.args}
 	c.sup = &supervision{c: c, strategy: cc.strategy, connect: func(ctx context.Context) (int, error) {
 		ctx, cancel := context.WithTimeout(ctx, cc.timeout)
 		defer cancel()
 		if via == nil {
-			_, pid, err := r.startLocal(ctx, id, name, spec, cc.timeout)
+			_, pid, err := r.startChild(ctx, id, name, spec, cc.timeout)
 			return pid, err
 		}
-		rep, err := connectFunc.Call(ctx, via, connectRequest{ID: id, Name: name, Method: "local", Path: spec.Path, Args: spec.Args, Timeout: cc.timeout})
-		return rep.PID, connectError(name, "local", err, cc.timeout)
+		rep, err := connectFunc.Call(ctx, via, connectRequest{ID: id, Name: name, Spec: spec, Timeout: cc.timeout})
+		return rep.PID, connectError(name, method, err, cc.timeout)
 	}}
 	r.mu.Lock()
 	r.contexts[id] = c
@@ -84,9 +103,7 @@ func connectError(name, method string, err error, timeout time.Duration) error {
 type connectRequest struct {
 	ID      uint32        `msgpack:"id"`
 	Name    string        `msgpack:"name"`
-	Method  string        `msgpack:"method"`
-	Path    string        `msgpack:"path"`
-	Args    []string      `msgpack:"args"`
+	Spec    methodSpec    `msgpack:"spec"`
 	Timeout time.Duration `msgpack:"timeout"`
 }
 
@@ -101,10 +118,7 @@ const fnAllocateID = "mitogo.allocate_id"
 var (
 	connectFunc = Register("mitogo.connect", func(ctx context.Context, req connectRequest) (connectReply, error) {
 		r := RouterFrom(ctx)
-		if req.Method != "local" {
-			return connectReply{}, fmt.Errorf("unknown connection method %q", req.Method)
-		}
-		_, pid, err := r.startLocal(ctx, req.ID, req.Name, transport.LocalSpec{Path: req.Path, Args: req.Args}, req.Timeout)
+		_, pid, err := r.startChild(ctx, req.ID, req.Name, req.Spec, req.Timeout)
 		return connectReply{PID: pid}, err
 	})
 	_ = Register(fnAllocateID, func(ctx context.Context, _ struct{}) (uint32, error) {
@@ -116,12 +130,13 @@ var (
 	})
 )
 
-// startLocal starts a local child with context id and name, performs the
+// startChild starts a child with context id and name by the method spec
+// names, runs stage 1 when the method ends in a shell, performs the
 // handshake and adds its route. The child's stream belongs to this router.
-func (r *Router) startLocal(ctx context.Context, id uint32, name string, spec transport.LocalSpec, timeout time.Duration) (*conn, int, error) {
-	child, err := transport.StartLocal(spec)
+func (r *Router) startChild(ctx context.Context, id uint32, name string, spec methodSpec, timeout time.Duration) (*conn, int, error) {
+	child, err := spec.start()
 	if err != nil {
-		return nil, 0, &StreamError{Context: name, Method: "local", Reason: err.Error(), Err: err}
+		return nil, 0, &StreamError{Context: name, Method: spec.Method, Reason: err.Error(), Err: err}
 	}
 	s := transport.NewStream(child.Conn, r.cfg.maxFrame)
 	c := newConn(r, s, id, name, false)
@@ -162,13 +177,32 @@ func (r *Router) startLocal(ctx context.Context, id uint32, name string, spec tr
 		}
 		reason := err.Error()
 		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET) {
-			reason = "EOF during bootstrap: " + exited + " exited before its handshake (does its main call actors.Main first?)"
+			reason = "EOF during bootstrap: " + exited + " exited before its handshake"
+			if spec.Method == "local" {
+				reason += " (does its main call actors.Main first?)"
+			}
 		}
-		return nil, 0, &StreamError{Context: name, Method: "local", Reason: reason, Output: c.output.String(), Err: err}
+		if why := spec.explain(c.output.String()); why != "" {
+			reason = why
+		}
+		return nil, 0, &StreamError{Context: name, Method: spec.Method, Reason: reason, Output: c.output.String(), Err: err}
 	}
 	deadline, _ := ctx.Deadline()
 	child.Conn.SetDeadline(deadline)
 	stopWatch := context.AfterFunc(ctx, func() { child.Conn.SetDeadline(time.Unix(1, 0)) })
+	if spec.shell() {
+		res, err := bootstrap.Run(child.Conn, r.selfBinary(), nil)
+		if err != nil {
+			var pe *bootstrap.PlatformError
+			if errors.As(err, &pe) {
+				return fail(pe)
+			}
+			return fail(fmt.Errorf("bootstrap: %w", err))
+		}
+		if res.Uploaded {
+			r.logger.Debug("binary uploaded", "context", name, "bytes", res.Sent, "cache", res.CacheDir)
+		}
+	}
 	hello := &messages.Hello{Version: messages.ProtocolVersion, ID: id, ParentID: r.id, Name: name, MaxFrame: r.cfg.maxFrame,
 		LogLevel: int(r.cfg.logLevel), Upward: r.cfg.upward, Sideways: r.cfg.sideways}
 	var rep messages.HelloReply

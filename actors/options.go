@@ -56,6 +56,8 @@ type connectConfig struct {
 	strategy Strategy
 	path     string
 	args     []string
+	user     string
+	tool     string
 }
 
 func defaultConnectConfig() connectConfig {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/mitogo/mitogo/bootstrap"
 	"github.com/mitogo/mitogo/messages"
 )
 
@@ -48,6 +49,9 @@ type Router struct {
 	nextID   uint32 // next context id to hand out (master only)
 	nextChan uint64
 	closing  bool
+
+	binOnce sync.Once
+	bin     *bootstrap.Binary // this program, for stage 1
 
 	base     context.Context // parent of every incoming call's context
 	stopBase context.CancelFunc

@@ -7,6 +7,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/mitogo/mitogo/transport"
 )
@@ -24,11 +25,15 @@ func Detect() (spec string, ok bool) {
 }
 
 // OpenStream opens the stream that spec names: "fd:N" is an inherited
-// descriptor holding a socket.
+// descriptor holding a socket; "stdio" is standard input and output, as
+// stage 1 leaves them.
 func OpenStream(spec string) (io.ReadWriteCloser, error) {
+	if spec == "stdio" {
+		return openStdio()
+	}
 	fdText, ok := strings.CutPrefix(spec, "fd:")
 	if !ok {
-		return nil, fmt.Errorf("unsupported %s=%q (want fd:N)", transport.EnvChild, spec)
+		return nil, fmt.Errorf("unsupported %s=%q (want fd:N or stdio)", transport.EnvChild, spec)
 	}
 	fd, err := strconv.Atoi(fdText)
 	if err != nil || fd < 3 {
@@ -44,4 +49,71 @@ func OpenStream(spec string) (io.ReadWriteCloser, error) {
 		return nil, fmt.Errorf("descriptor %d is not the stream: %w", fd, err)
 	}
 	return c, nil
+}
+
+// openStdio moves the stream off descriptors 0 and 1 at once: stdin
+// becomes /dev/null and stdout joins stderr, so nothing a function prints
+// can reach the stream. It then announces itself with ReadyLine, after
+// checking a freshly uploaded binary against its expected hash.
+func openStdio() (io.ReadWriteCloser, error) {
+	want := os.Getenv(EnvVerify)
+	os.Unsetenv(EnvVerify)
+	in, err := syscall.Dup(0)
+	if err != nil {
+		return nil, fmt.Errorf("dup stdin: %w", err)
+	}
+	out, err := syscall.Dup(1)
+	if err != nil {
+		return nil, fmt.Errorf("dup stdout: %w", err)
+	}
+	syscall.CloseOnExec(in)
+	syscall.CloseOnExec(out)
+	null, err := syscall.Open(os.DevNull, syscall.O_RDONLY, 0)
+	if err != nil {
+		return nil, fmt.Errorf("opening %s: %w", os.DevNull, err)
+	}
+	if err := syscall.Dup3(null, 0, 0); err != nil {
+		return nil, fmt.Errorf("stdin to %s: %w", os.DevNull, err)
+	}
+	syscall.Close(null)
+	if err := syscall.Dup3(2, 1, 0); err != nil {
+		return nil, fmt.Errorf("stdout to stderr: %w", err)
+	}
+	rwc := &stdioConn{r: os.NewFile(uintptr(in), "mitogo-stream-in"), w: os.NewFile(uintptr(out), "mitogo-stream-out")}
+	if want != "" {
+		if err := verifySelf(want); err != nil {
+			return nil, err
+		}
+	}
+	if _, err := io.WriteString(rwc.w, ReadyLine+"\n"); err != nil {
+		return nil, fmt.Errorf("announcing the child: %w", err)
+	}
+	return rwc, nil
+}
+
+// verifySelf checks this executable's sha256; a corrupt upload removes
+// itself so that the next bootstrap sends it again.
+func verifySelf(want string) error {
+	exe, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("finding the executable to verify: %w", err)
+	}
+	b, err := NewBinary(exe)
+	if err != nil {
+		return err
+	}
+	if b.Hash != want {
+		os.Remove(exe)
+		return fmt.Errorf("uploaded binary %s is corrupt: sha256 %s, want %s; removed", exe, b.Hash, want)
+	}
+	return nil
+}
+
+type stdioConn struct{ r, w *os.File }
+
+func (c *stdioConn) Read(p []byte) (int, error)  { return c.r.Read(p) }
+func (c *stdioConn) Write(p []byte) (int, error) { return c.w.Write(p) }
+func (c *stdioConn) Close() error {
+	c.w.Close()
+	return c.r.Close()
 }

@@ -2,6 +2,8 @@ package transport
 
 import (
 	"fmt"
+	"io"
+	"time"
 	"net"
 	"os"
 	"os/exec"
@@ -19,9 +21,16 @@ const childFD = 3
 // Child is a started child process: its stream's connection and the
 // handles to reap it and read what it prints.
 type Child struct {
-	Conn   net.Conn
+	Conn   Conn
 	Cmd    *exec.Cmd
 	Output *os.File // read end of the pipe behind the child's stdout and stderr
+}
+
+// Conn is a child's stream connection: a socket, or a pair of pipes.
+// Deadlines bound the handshake.
+type Conn interface {
+	io.ReadWriteCloser
+	SetDeadline(t time.Time) error
 }
 
 // LocalSpec says how to start a local child.

@@ -1,0 +1,255 @@
+package bootstrap
+
+import (
+	"bytes"
+	"compress/gzip"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+)
+
+// ReadyLine is what a child started in stdio mode writes first, so the
+// master knows stage 1 has exec'd it and the stream can begin.
+const ReadyLine = "MITOGO-READY"
+
+// EnvVerify carries the expected sha256 of a freshly uploaded binary; the
+// child checks itself against it before serving, and removes itself on a
+// mismatch.
+const EnvVerify = "MITOGO_VERIFY"
+
+// stage1 is the POSIX sh program the far side runs (dash, bash and busybox
+// ash all run it). It talks in lines on stdout and reads lines on stdin:
+//
+//	-> MITOGO1 <uname -s> <uname -m> <gz|-> <cache dir>
+//	<- <sha256 of the binary for that platform>
+//	-> have | need
+//	<- <byte count>            (need only)
+//	<- that many bytes          (gzip'd when gz was offered)
+//	   exec the binary with MITOGO_CHILD=stdio on the same stdin/stdout
+//
+// The binary lands in ${XDG_CACHE_HOME:-$HOME/.cache}/mitogo/<sha256>, or a
+// private directory under /tmp when home is not writable; it is written to a
+// temporary name and renamed, so parallel bootstraps never see half a file.
+// `read` takes its line byte by byte from a pipe, and `head -c` reads no
+// more than it is asked, so nothing of the stream is eaten.
+const stage1 = `umask 077
+D=${XDG_CACHE_HOME:-$HOME/.cache}/mitogo
+if ! { mkdir -p "$D" && [ -w "$D" ] && [ -O "$D" ]; } 2>/dev/null; then
+D=/tmp/mitogo-$(id -u); mkdir -p "$D" 2>/dev/null; [ -O "$D" ] || { echo "MITOGO1-ERROR cache directory $D is not ours" ; exit 1; }
+fi
+Z=-; command -v gzip >/dev/null 2>&1 && Z=gz
+echo "MITOGO1 $(uname -s) $(uname -m) $Z $D"
+read H || exit 1
+case $H in *[!0-9a-f]*|"") echo "MITOGO1-ERROR bad hash"; exit 1;; esac
+B=$D/$H
+V=
+if [ -x "$B" ]; then echo have; else
+echo need
+read N || exit 1
+T=$B.$$.tmp
+if [ $Z = gz ]; then head -c "$N" | gzip -dc >"$T"; else head -c "$N" >"$T"; fi || { rm -f "$T"; exit 1; }
+chmod 700 "$T" && mv -f "$T" "$B" || { rm -f "$T"; exit 1; }
+V=$H
+fi
+MITOGO_CHILD=stdio MITOGO_VERIFY=$V exec "$B"
+`
+
+// Stage1 returns the stage 1 program, to be run as `sh -c PROGRAM`.
+func Stage1() string { return stage1 }
+
+// Binary is an executable that can be sent to the far side, with its
+// hash and (once asked for) its gzip'd bytes.
+type Binary struct {
+	Path string
+	Hash string // hex sha256
+
+	once sync.Once
+	gz   []byte
+	err  error
+}
+
+// NewBinary hashes the file at path.
+func NewBinary(path string) (*Binary, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("opening the binary: %w", err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return nil, fmt.Errorf("hashing %s: %w", path, err)
+	}
+	return &Binary{Path: path, Hash: hex.EncodeToString(h.Sum(nil))}, nil
+}
+
+// Gzipped returns the binary compressed, computed once.
+func (b *Binary) Gzipped() ([]byte, error) {
+	b.once.Do(func() {
+		data, err := os.ReadFile(b.Path)
+		if err != nil {
+			b.err = err
+			return
+		}
+		var buf bytes.Buffer
+		zw, _ := gzip.NewWriterLevel(&buf, gzip.BestSpeed)
+		zw.Write(data)
+		zw.Close()
+		b.gz = buf.Bytes()
+	})
+	return b.gz, b.err
+}
+
+// Provider returns the binary to run on a platform ("linux/arm64") other
+// than this program's own, or nil when there is none.
+type Provider func(platform string) (*Binary, error)
+
+// Result is what stage 1 reported and did.
+type Result struct {
+	Platform string // GOOS/GOARCH of the far side
+	CacheDir string
+	Uploaded bool  // the binary was sent
+	Sent     int64 // bytes of binary sent
+}
+
+// PlatformError reports a far side for which no binary is available.
+type PlatformError struct{ Platform string }
+
+func (e *PlatformError) Error() string {
+	return fmt.Sprintf("remote is %s; no binary for it (give the connection a binary provider)", e.Platform)
+}
+
+// Run speaks stage 1 on rw, the standard input and output of `sh -c
+// Stage1()` on the far side: it learns the platform, sends the binary if
+// the far side lacks it, and returns once the child announced itself.
+// Whatever the far side printed that was not protocol is in the error.
+func Run(rw io.ReadWriter, self *Binary, provider Provider) (Result, error) {
+	var res Result
+	line, junk, err := readUntil(rw, func(l string) bool { return strings.HasPrefix(l, "MITOGO1") })
+	if err != nil {
+		return res, fmt.Errorf("stage 1 did not start: %w%s", err, said(junk))
+	}
+	f := strings.Fields(line)
+	if f[0] == "MITOGO1-ERROR" || len(f) < 5 {
+		return res, fmt.Errorf("stage 1 failed: %q", line)
+	}
+	res.Platform, res.CacheDir = platform(f[1], f[2]), f[4]
+	gz := f[3] == "gz"
+	bin := self
+	if res.Platform != runtime.GOOS+"/"+runtime.GOARCH {
+		bin = nil
+		if provider != nil {
+			if bin, err = provider(res.Platform); err != nil {
+				return res, fmt.Errorf("binary for %s: %w", res.Platform, err)
+			}
+		}
+		if bin == nil {
+			return res, &PlatformError{Platform: res.Platform}
+		}
+	}
+	if _, err := io.WriteString(rw, bin.Hash+"\n"); err != nil {
+		return res, fmt.Errorf("stage 1: %w", err)
+	}
+	answer, junk, err := readUntil(rw, func(l string) bool { return l == "have" || l == "need" || strings.HasPrefix(l, "MITOGO1-ERROR") })
+	if err != nil {
+		return res, fmt.Errorf("stage 1: %w%s", err, said(junk))
+	}
+	switch answer {
+	case "need":
+		var data []byte
+		if gz {
+			data, err = bin.Gzipped()
+		} else {
+			data, err = os.ReadFile(bin.Path)
+		}
+		if err != nil {
+			return res, fmt.Errorf("reading the binary: %w", err)
+		}
+		if _, err := io.WriteString(rw, strconv.Itoa(len(data))+"\n"); err != nil {
+			return res, fmt.Errorf("stage 1: %w", err)
+		}
+		if _, err := rw.Write(data); err != nil {
+			return res, fmt.Errorf("sending the binary: %w", err)
+		}
+		res.Uploaded, res.Sent = true, int64(len(data))
+	case "have":
+	default:
+		return res, fmt.Errorf("stage 1 failed: %q", answer)
+	}
+	if _, junk, err := readUntil(rw, func(l string) bool { return l == ReadyLine }); err != nil {
+		return res, fmt.Errorf("the child did not start: %w%s", err, said(junk))
+	}
+	return res, nil
+}
+
+// readUntil reads lines, one byte at a time so nothing after them is
+// consumed, until one satisfies want. It gives up after 64 KiB of others.
+func readUntil(r io.Reader, want func(string) bool) (string, []string, error) {
+	var junk []string
+	var line []byte
+	var b [1]byte
+	total := 0
+	for total < 64<<10 {
+		n, err := r.Read(b[:])
+		if n == 1 {
+			total++
+			if b[0] != '\n' {
+				line = append(line, b[0])
+				continue
+			}
+			l := strings.TrimRight(string(line), "\r")
+			line = line[:0]
+			if want(l) {
+				return l, junk, nil
+			}
+			junk = append(junk, l)
+			continue
+		}
+		if err != nil {
+			if len(line) > 0 {
+				junk = append(junk, string(line))
+			}
+			return "", junk, err
+		}
+	}
+	return "", junk, errors.New("no protocol line in 64 KiB of output")
+}
+
+func said(junk []string) string {
+	if len(junk) == 0 {
+		return ""
+	}
+	if len(junk) > 10 {
+		junk = junk[len(junk)-10:]
+	}
+	return fmt.Sprintf("; it printed %q", strings.Join(junk, "\n"))
+}
+
+// platform maps uname -s and -m to GOOS/GOARCH.
+func platform(sys, machine string) string {
+	goos := strings.ToLower(sys)
+	arch := machine
+	switch machine {
+	case "x86_64", "amd64":
+		arch = "amd64"
+	case "aarch64", "arm64":
+		arch = "arm64"
+	case "i386", "i486", "i586", "i686":
+		arch = "386"
+	case "armv6l", "armv7l":
+		arch = "arm"
+	case "ppc64le":
+		arch = "ppc64le"
+	case "s390x":
+		arch = "s390x"
+	case "riscv64":
+		arch = "riscv64"
+	}
+	return goos + "/" + arch
+}
