@@ -83,4 +83,3 @@ func (r *Router) selfBinary() *bootstrap.Binary {
 	})
 	return r.bin
 }
-

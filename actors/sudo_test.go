@@ -115,7 +115,6 @@ func TestSudoRefusals(t *testing.T) {
 
 func itoa(n int) string { return strconv.Itoa(n) }
 
-
 // Twenty contexts bootstrapped at once to one account with an empty cache:
 // each upload lands under its own temporary name and is renamed, so every
 // child runs a whole binary.

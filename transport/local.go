@@ -3,11 +3,11 @@ package transport
 import (
 	"fmt"
 	"io"
-	"time"
 	"net"
 	"os"
 	"os/exec"
 	"syscall"
+	"time"
 )
 
 // EnvChild is the environment variable that tells a process it was started

@@ -11,10 +11,11 @@ import (
 // hop is one step of a chain: how a context is started from the previous one.
 type hop struct {
 	kind string
+	user string // sudo: the target user
 }
 
 // hopKinds are the connection methods -t understands so far.
-var hopKinds = []string{"local"}
+var hopKinds = []string{"local", "sudo://[user]"}
 
 // parseChain splits "local,local" into hops. Errors are usage errors that
 // name the offending hop.
@@ -26,13 +27,22 @@ func parseChain(chain string) ([]hop, error) {
 	hops := make([]hop, 0, len(parts))
 	for i, p := range parts {
 		p = strings.TrimSpace(p)
-		switch p {
-		case "local":
+		switch {
+		case p == "local":
 			hops = append(hops, hop{kind: p})
-		case "":
+		case strings.HasPrefix(p, "sudo://") || p == "sudo":
+			u := strings.TrimPrefix(strings.TrimPrefix(p, "sudo"), "://")
+			if u == "" {
+				u = "root"
+			}
+			if strings.ContainsAny(u, "/@:") {
+				return nil, usagef("-t %q: hop %d: %q is not a user name", chain, i+1, u)
+			}
+			hops = append(hops, hop{kind: "sudo", user: u})
+		case p == "":
 			return nil, usagef("-t %q: hop %d is empty", chain, i+1)
 		default:
-			return nil, usagef("-t %q: unknown hop %q (hop %d): supported kinds are %s; ssh://, sudo:, su: and doas: are coming",
+			return nil, usagef("-t %q: unknown hop %q (hop %d): supported kinds are %s; ssh://, su:// and doas:// are coming",
 				chain, p, i+1, strings.Join(hopKinds, ", "))
 		}
 	}
@@ -43,6 +53,8 @@ func (h hop) connect(ctx context.Context, r *actors.Router, opts ...actors.Conne
 	switch h.kind {
 	case "local":
 		return r.Local(ctx, opts...)
+	case "sudo":
+		return r.Sudo(ctx, append(opts, actors.User(h.user))...)
 	}
 	return nil, fmt.Errorf("hop kind %q is not implemented", h.kind)
 }

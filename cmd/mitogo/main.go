@@ -287,7 +287,7 @@ type options struct {
 
 // connectFlags registers the flags of every command that connects.
 func (o *options) connectFlags(fs *flag.FlagSet, e *env, withTimeout bool) {
-	fs.StringVar(&o.chain, "t", "local", "the target: hops joined by commas, e.g. local,local (supported: local)")
+	fs.StringVar(&o.chain, "t", "local", "the target: hops joined by commas, e.g. local,local or local,sudo://root (supported: local, sudo://[user])")
 	fs.DurationVar(&o.connectTimeout, "connect-timeout", 30*time.Second, "bound each hop's connection")
 	if withTimeout {
 		fs.DurationVar(&o.timeout, "timeout", 0, "give up (and kill what runs) after this long, e.g. 30s; 0: no limit")

@@ -322,3 +322,21 @@ func TestList(t *testing.T) {
 		t.Errorf("exit %d", r.exit)
 	}
 }
+
+// A sudo hop, as a user would chain it: real sudo to the test user.
+func TestSudoHop(t *testing.T) {
+	if os.Getuid() != 0 || exec.Command("id", "mitogo-test").Run() != nil {
+		if os.Getenv("MITOGO_REQUIRE_PARTS") != "" {
+			t.Fatal("needs root, sudo and the user mitogo-test (bash test/run.sh sets them up)")
+		}
+		t.Skip("needs root, sudo and the user mitogo-test")
+	}
+	r := mitogo(t, "", "run", "-t", "local,sudo://mitogo-test", "--", "id", "-un")
+	if r.exit != 0 || strings.TrimSpace(r.stdout) != "mitogo-test" {
+		t.Fatalf("exit %d, stdout %q, stderr %q", r.exit, r.stdout, r.stderr)
+	}
+	r = mitogo(t, "", "run", "-t", "sudo://no-such-user-mitogo", "--", "true")
+	if r.exit != 1 || !strings.Contains(r.stderr, "user unknown") {
+		t.Fatalf("unknown user: exit %d, stderr %q", r.exit, r.stderr)
+	}
+}
