@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -27,8 +26,9 @@ type conn struct {
 	peer uint32 // the context at the other end
 	name string // its name, for errors and logs
 
-	child  *transport.Child // the local process behind it, if this process started one
-	output *tail            // its last output lines
+	child   *transport.Child // the process behind it, if this process started one
+	output  *tail            // its last output lines
+	drained chan struct{}    // closed when its output has been read to the end
 
 	closeOnce sync.Once
 	closeErr  error
@@ -54,7 +54,7 @@ func (c *conn) serve() {
 	}
 	c.s.Close()
 	if c.child != nil && !errors.Is(err, io.EOF) {
-		c.child.Cmd.Process.Kill() // it broke the protocol, or its stream broke
+		c.child.Proc.Kill() // it broke the protocol, or its stream broke
 	}
 	c.r.connLost(c, err)
 	if c.child != nil {
@@ -122,35 +122,41 @@ func (c *conn) close(err error) {
 	})
 }
 
-// reap waits for the local child to exit, killing it if it lingers after
-// its stream closed.
+// reap waits for the child process to end, killing it if it lingers
+// after its stream closed.
 func (c *conn) reap() {
-	waited := make(chan struct{})
-	go func() {
-		c.child.Cmd.Wait()
-		close(waited)
-	}()
 	t := time.NewTimer(3 * time.Second)
 	defer t.Stop()
 	select {
-	case <-waited:
+	case <-c.child.Proc.Done():
 	case <-t.C:
-		c.child.Cmd.Process.Kill()
-		<-waited
+		c.child.Proc.Kill()
+		<-c.child.Proc.Done()
+	}
+	if c.drained == nil {
+		return
+	}
+	t.Reset(time.Second)
+	select {
+	case <-c.drained:
+	case <-t.C:
+		// A process it started still holds its output pipe: stop reading,
+		// so shutting down never waits for a daemon.
+		c.child.Output.Close()
 	}
 }
 
 // kill ends the child process at once.
 func (c *conn) kill() {
-	if c.child != nil && c.child.Cmd.Process != nil {
-		c.child.Cmd.Process.Kill()
+	if c.child != nil {
+		c.child.Proc.Kill()
 	}
 	c.close(errors.New("killed"))
 }
 
 // drainOutput turns each line the child prints into a log record, and
 // keeps the last few for errors.
-func (r *Router) drainOutput(name string, f *os.File, t *tail) {
+func (r *Router) drainOutput(name string, f io.ReadCloser, t *tail) {
 	defer f.Close()
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 0, 4096), 1<<20)

@@ -142,6 +142,7 @@ func (r *Router) startChild(ctx context.Context, id uint32, name string, spec me
 	c := newConn(r, s, id, name, false)
 	c.child, c.output = child, &tail{}
 	drained := make(chan struct{})
+	c.drained = drained
 	r.wg.Add(1)
 	go func() {
 		defer r.wg.Done()
@@ -150,27 +151,25 @@ func (r *Router) startChild(ctx context.Context, id uint32, name string, spec me
 	}()
 	fail := func(err error) (*conn, int, error) {
 		exited := "it"
-		if child.Cmd.Process.Signal(syscall.Signal(0)) != nil || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		p := child.Proc
+		if p.Status() != "" || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 			// Gone already, or going: let it finish to learn its status.
-			done := make(chan struct{})
-			go func() { child.Cmd.Wait(); close(done) }()
 			select {
-			case <-done:
+			case <-p.Done():
 			case <-time.After(500 * time.Millisecond):
-				child.Cmd.Process.Kill()
-				<-done
+				p.Kill()
+				<-p.Done()
 			}
-			if st := child.Cmd.ProcessState; st != nil {
-				exited = "it (" + st.String() + ")"
-			}
+			exited = "it (" + p.Status() + ")"
 		} else {
-			child.Cmd.Process.Kill()
-			child.Cmd.Wait()
+			p.Kill()
+			<-p.Done()
 		}
 		child.Conn.Close()
 		select { // let the last lines it printed arrive
 		case <-drained:
 		case <-time.After(500 * time.Millisecond):
+			child.Output.Close() // something it started holds the pipe open
 		}
 		if errors.Is(err, os.ErrDeadlineExceeded) || ctx.Err() == context.DeadlineExceeded {
 			return nil, 0, &TimeoutError{Context: name, Op: "connect", After: timeout}

@@ -50,7 +50,7 @@ func StartCommand(argv []string, env []string) (*Child, error) {
 		errR.Close()
 		return nil, fmt.Errorf("starting %s: %w", argv[0], err)
 	}
-	return &Child{Conn: &pipeConn{r: outR, w: inW}, Cmd: cmd, Output: errR}, nil
+	return &Child{Conn: &pipeConn{r: outR, w: inW}, Proc: execProcess(cmd), Output: errR}, nil
 }
 
 // pipeConn joins the two pipes to a child into one connection.

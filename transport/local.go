@@ -22,8 +22,16 @@ const childFD = 3
 // handles to reap it and read what it prints.
 type Child struct {
 	Conn   Conn
-	Cmd    *exec.Cmd
-	Output *os.File // read end of the pipe behind the child's stdout and stderr
+	Proc   *Process
+	Output io.ReadCloser // what the far side prints on stdout and stderr before (and beside) the stream
+}
+
+// execProcess watches a started command.
+func execProcess(cmd *exec.Cmd) *Process {
+	return newProcess(func() (error, string) {
+		err := cmd.Wait()
+		return err, cmd.ProcessState.String()
+	}, func() { cmd.Process.Kill() })
 }
 
 // Conn is a child's stream connection: a socket, or a pair of pipes.
@@ -89,5 +97,5 @@ func StartLocal(spec LocalSpec) (*Child, error) {
 		outR.Close()
 		return nil, fmt.Errorf("starting %s: %w", path, err)
 	}
-	return &Child{Conn: conn, Cmd: cmd, Output: outR}, nil
+	return &Child{Conn: conn, Proc: execProcess(cmd), Output: outR}, nil
 }
