@@ -37,7 +37,10 @@ func (r *Router) connect(ctx context.Context, method string, opts []ConnectOptio
 	for _, o := range opts {
 		o(&cc)
 	}
-	spec := methodSpec{Method: method, Path: cc.path, Args: cc.args, User: cc.user, Tool: cc.tool}
+	spec := methodSpec{Method: method, Path: cc.path, Args: cc.args, User: cc.user, Tool: cc.tool, SSH: cc.ssh}
+	if method == "ssh" && cc.user != "" {
+		spec.SSH.User = cc.user
+	}
 	if method == "sudo" && spec.User == "" {
 		spec.User = "root"
 	}
@@ -134,8 +137,11 @@ var (
 // names, runs stage 1 when the method ends in a shell, performs the
 // handshake and adds its route. The child's stream belongs to this router.
 func (r *Router) startChild(ctx context.Context, id uint32, name string, spec methodSpec, timeout time.Duration) (*conn, int, error) {
-	child, err := spec.start()
+	child, err := spec.start(ctx, r)
 	if err != nil {
+		if ctx.Err() == context.DeadlineExceeded {
+			return nil, 0, &TimeoutError{Context: name, Op: "connect", After: timeout}
+		}
 		return nil, 0, &StreamError{Context: name, Method: spec.Method, Reason: err.Error(), Err: err}
 	}
 	s := transport.NewStream(child.Conn, r.cfg.maxFrame)

@@ -1,9 +1,13 @@
 package actors
 
 import (
+	"context"
 	"fmt"
 	"os"
+	"net"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/mitogo/mitogo/bootstrap"
 	"github.com/mitogo/mitogo/transport"
@@ -17,12 +21,19 @@ type methodSpec struct {
 	Args   []string `msgpack:"args"`   // local: its arguments
 	User   string   `msgpack:"user"`   // sudo: the target user
 	Tool   string   `msgpack:"tool"`   // sudo: the path of the tool
+
+	SSH transport.SSHSpec `msgpack:"ssh"` // ssh: how to reach the host
 }
 
 func (m methodSpec) defaultName(id uint32) string {
 	switch m.Method {
 	case "sudo":
 		return "sudo:" + m.User
+	case "ssh":
+		if m.SSH.User != "" {
+			return "ssh:" + m.SSH.User + "@" + m.SSH.Host
+		}
+		return "ssh:" + m.SSH.Host
 	}
 	return m.Method + "." + itoa(id)
 }
@@ -30,8 +41,10 @@ func (m methodSpec) defaultName(id uint32) string {
 // shell reports whether the method ends in a shell that runs stage 1.
 func (m methodSpec) shell() bool { return m.Method != "local" }
 
-func (m methodSpec) start() (*transport.Child, error) {
+func (m methodSpec) start(ctx context.Context, r *Router) (*transport.Child, error) {
 	switch m.Method {
+	case "ssh":
+		return transport.StartSSH(ctx, m.SSH, "sh -c "+shellQuote(bootstrap.Stage1()), &r.pacer)
 	case "local":
 		return transport.StartLocal(transport.LocalSpec{Path: m.Path, Args: m.Args})
 	case "sudo":
@@ -64,6 +77,9 @@ func (m methodSpec) explain(output string) string {
 	return ""
 }
 
+// shellQuote quotes s for a POSIX shell.
+func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
+
 // User sets the account a sudo (later su, doas, ssh) connection logs into.
 func User(name string) ConnectOption { return func(c *connectConfig) { c.user = name } }
 
@@ -83,3 +99,66 @@ func (r *Router) selfBinary() *bootstrap.Binary {
 	})
 	return r.bin
 }
+
+// SSH starts a child context on another machine over SSH (the native
+// client, golang.org/x/crypto/ssh), with nothing installed there but
+// /bin/sh: stage 1 copies this program into the remote user's cache the
+// first time. target is [user@]host[:port], or a Host from ~/.ssh/config.
+// Defaults are OpenSSH's: ~/.ssh keys, the agent, ~/.ssh/known_hosts
+// checked strictly, ~/.ssh/config's HostName, User, Port and IdentityFile.
+// Options: User, IdentityFile, Password, KnownHosts, HostKeyPolicy,
+// Keepalive, SSHConfig, plus Via, Name, ConnectTimeout and Supervise.
+func (r *Router) SSH(ctx context.Context, target string, opts ...ConnectOption) (*Context, error) {
+	user, host, port, err := splitTarget(target)
+	if err != nil {
+		return nil, &StreamError{Context: "ssh:" + target, Method: "ssh", Reason: err.Error(), Err: err}
+	}
+	opts = append([]ConnectOption{func(c *connectConfig) { c.ssh.Host, c.ssh.Port, c.ssh.User = host, port, user }}, opts...)
+	return r.connect(ctx, "ssh", opts)
+}
+
+// splitTarget splits [user@]host[:port]; IPv6 addresses go in brackets.
+func splitTarget(t string) (user, host string, port int, err error) {
+	if i := strings.LastIndex(t, "@"); i >= 0 {
+		user, t = t[:i], t[i+1:]
+	}
+	host = t
+	if h, p, e := net.SplitHostPort(t); e == nil {
+		host = h
+		if port, err = strconv.Atoi(p); err != nil || port <= 0 || port > 65535 {
+			return "", "", 0, fmt.Errorf("bad port %q in %q", p, t)
+		}
+	}
+	if host == "" {
+		return "", "", 0, fmt.Errorf("no host in %q", t)
+	}
+	return user, host, port, nil
+}
+
+// IdentityFile adds a private key file to offer (instead of the defaults).
+func IdentityFile(path string) ConnectOption {
+	return func(c *connectConfig) { c.ssh.IdentityFiles = append(c.ssh.IdentityFiles, path) }
+}
+
+// Password is the password to log in with (ssh) or to answer a prompt
+// with (sudo, su, doas). Never put it on a command line: read it from a
+// terminal or the environment.
+func Password(pw string) ConnectOption { return func(c *connectConfig) { c.ssh.Password, c.password = pw, pw } }
+
+// KnownHosts sets the known_hosts file (default ~/.ssh/known_hosts).
+func KnownHosts(path string) ConnectOption { return func(c *connectConfig) { c.ssh.KnownHosts = path } }
+
+// HostKeyPolicy sets how unknown host keys are met: "strict" (refuse; the
+// default), "accept-new" (record them; a changed key is still refused) or
+// "ignore".
+func HostKeyPolicy(p string) ConnectOption { return func(c *connectConfig) { c.ssh.HostKeyPolicy = p } }
+
+// Keepalive asks an SSH server for a sign of life every interval; after max
+// unanswered intervals the host is taken for dead and everything pending on
+// it fails with *ChannelError. Default 15s × 3; interval < 0 turns it off.
+func Keepalive(interval time.Duration, max int) ConnectOption {
+	return func(c *connectConfig) { c.ssh.Keepalive, c.ssh.KeepaliveMax = interval, max }
+}
+
+// SSHConfig reads host settings from path instead of ~/.ssh/config ("none": no file).
+func SSHConfig(path string) ConnectOption { return func(c *connectConfig) { c.ssh.ConfigFile = path } }

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/mitogo/mitogo/messages"
+	"github.com/mitogo/mitogo/transport"
 )
 
 // Option configures a Router.
@@ -58,6 +59,8 @@ type connectConfig struct {
 	args     []string
 	user     string
 	tool     string
+	password string
+	ssh      transport.SSHSpec
 }
 
 func defaultConnectConfig() connectConfig {

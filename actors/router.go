@@ -14,6 +14,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/mitogo/mitogo/bootstrap"
 	"github.com/mitogo/mitogo/messages"
+	"github.com/mitogo/mitogo/transport"
 )
 
 // Router is the runtime of one context: its actor system, its routing
@@ -50,6 +51,7 @@ type Router struct {
 	nextChan uint64
 	closing  bool
 
+	pacer   transport.Pacer // SSH handshakes per host
 	binOnce sync.Once
 	bin     *bootstrap.Binary // this program, for stage 1
 

@@ -1,0 +1,219 @@
+package actors_test
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/mitogo/mitogo/actors"
+	"github.com/mitogo/mitogo/test/sshtest"
+)
+
+// sshTo is the options that reach s with its own key and known_hosts,
+// ignoring the machine's ~/.ssh.
+func sshTo(s *sshtest.Server, extra ...actors.ConnectOption) []actors.ConnectOption {
+	return append([]actors.ConnectOption{actors.IdentityFile(s.ClientKey), actors.KnownHosts(s.KnownHosts), actors.SSHConfig("none")}, extra...)
+}
+
+func TestSSHKeyAuthAndCache(t *testing.T) {
+	s := sshtest.Start(t)
+	home, _ := os.UserHomeDir()
+	os.RemoveAll(filepath.Join(home, ".cache", "mitogo"))
+	rec := &recorder{}
+	r := newRouter(t, actors.WithLogger(slog.New(rec)))
+	c, err := r.SSH(ctxT(t), s.Addr, sshTo(s)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := whoami.Call(ctxT(t), c, struct{}{})
+	if err != nil || id.Name != c.Name() || !strings.HasPrefix(c.Name(), "ssh:") {
+		t.Fatalf("whoami = %+v, %v (name %q)", id, err, c.Name())
+	}
+	uploads := func() (n int) {
+		for _, r := range rec.snapshot() {
+			if r.Message == "binary uploaded" {
+				n++
+			}
+		}
+		return n
+	}
+	if uploads() != 1 {
+		t.Fatalf("%d uploads on first contact, want 1", uploads())
+	}
+	c2, err := r.SSH(ctxT(t), s.Addr, sshTo(s, actors.Name("again"))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := echo.Call(ctxT(t), c2, "x"); err != nil || uploads() != 1 {
+		t.Fatalf("second contact: %v, %d uploads (want the cached binary, no upload)", err, uploads())
+	}
+}
+
+func TestSSHHostKeys(t *testing.T) {
+	s := sshtest.Start(t)
+	other := sshtest.Start(t)
+	r := newRouter(t)
+	dir := t.TempDir()
+
+	// Unknown under strict: refused, showing the key's fingerprint.
+	empty := filepath.Join(dir, "empty")
+	os.WriteFile(empty, nil, 0o600)
+	_, err := r.SSH(ctxT(t), s.Addr, actors.IdentityFile(s.ClientKey), actors.KnownHosts(empty), actors.SSHConfig("none"))
+	var se *actors.StreamError
+	if !errors.As(err, &se) || !strings.Contains(se.Reason, "not known") || !strings.Contains(se.Reason, "SHA256:") {
+		t.Fatalf("unknown host key: %T %v", err, err)
+	}
+
+	// Changed: known_hosts lists another key for this address.
+	changed := filepath.Join(dir, "changed")
+	data, _ := os.ReadFile(other.KnownHosts)
+	os.WriteFile(changed, []byte(strings.ReplaceAll(string(data), other.Addr[strings.LastIndex(other.Addr, ":")+1:], s.Addr[strings.LastIndex(s.Addr, ":")+1:])), 0o600)
+	_, err = r.SSH(ctxT(t), s.Addr, actors.IdentityFile(s.ClientKey), actors.KnownHosts(changed), actors.SSHConfig("none"), actors.HostKeyPolicy("accept-new"))
+	if !errors.As(err, &se) || !strings.Contains(se.Reason, "CHANGED") {
+		t.Fatalf("changed host key: %T %v", err, err)
+	}
+
+	// accept-new records the key, then strict accepts it.
+	fresh := filepath.Join(dir, "fresh")
+	c, err := r.SSH(ctxT(t), s.Addr, actors.IdentityFile(s.ClientKey), actors.KnownHosts(fresh), actors.SSHConfig("none"), actors.HostKeyPolicy("accept-new"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Shutdown(ctxT(t))
+	if rec, _ := os.ReadFile(fresh); !strings.Contains(string(rec), strings.Fields(s.HostKeyPub)[1]) {
+		t.Fatalf("accept-new recorded %q", rec)
+	}
+	if _, err := r.SSH(ctxT(t), s.Addr, actors.IdentityFile(s.ClientKey), actors.KnownHosts(fresh), actors.SSHConfig("none")); err != nil {
+		t.Fatalf("strict after accept-new: %v", err)
+	}
+}
+
+func TestSSHAuthFailures(t *testing.T) {
+	sshtest.NeedTestUser(t)
+	s := sshtest.Start(t, sshtest.User(sshtest.TestUser), sshtest.PasswordAuth(true))
+	r := newRouter(t)
+	base := []actors.ConnectOption{actors.KnownHosts(s.KnownHosts), actors.SSHConfig("none"), actors.User(sshtest.TestUser)}
+	os.Unsetenv("SSH_AUTH_SOCK")
+
+	c, err := r.SSH(ctxT(t), s.Addr, append(base, actors.Password(sshtest.TestPassword))...)
+	if err != nil {
+		t.Fatalf("password auth: %v", err)
+	}
+	if uid, err := uidOf.Call(ctxT(t), c, struct{}{}); err != nil || uid == 0 {
+		t.Fatalf("uid over password auth: %d %v", uid, err)
+	}
+	var se *actors.StreamError
+	_, err = r.SSH(ctxT(t), s.Addr, append(base, actors.Password("wrong"))...)
+	if !errors.As(err, &se) || !strings.Contains(se.Reason, "authentication as "+sshtest.TestUser) {
+		t.Fatalf("wrong password: %T %v", err, err)
+	}
+	_, err = r.SSH(ctxT(t), s.Addr, append(base, actors.IdentityFile("/nonexistent/key"))...)
+	if !errors.As(err, &se) || !strings.Contains(se.Reason, "no credentials") {
+		t.Fatalf("no credentials: %T %v", err, err)
+	}
+}
+
+func TestSSHDeadAndSilentHosts(t *testing.T) {
+	r := newRouter(t)
+	start := time.Now()
+	_, err := r.SSH(ctxT(t), sshtest.ClosedPort(t), actors.SSHConfig("none"))
+	var se *actors.StreamError
+	if !errors.As(err, &se) || !strings.Contains(se.Reason, "refused") {
+		t.Fatalf("closed port: %T %v", err, err)
+	}
+	if time.Since(start) > 10*time.Second {
+		t.Fatalf("closed port took %v: it must fail at once, not retry", time.Since(start))
+	}
+	_, err = r.SSH(ctxT(t), sshtest.Silent(t), actors.SSHConfig("none"), actors.ConnectTimeout(300*time.Millisecond))
+	var te *actors.TimeoutError
+	if !errors.As(err, &te) || te.Op != "connect" {
+		t.Fatalf("silent listener: %T %v", err, err)
+	}
+}
+
+func TestSSHKeepaliveNoticesAStoppedHost(t *testing.T) {
+	s := sshtest.Start(t)
+	r := newRouter(t)
+	c, err := r.SSH(ctxT(t), s.Addr, sshTo(s, actors.Keepalive(100*time.Millisecond, 3))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := sleepy.Go(ctxT(t), c, time.Hour)
+	waitRunning(t, c)
+	s.Pause() // sshd and everything under it, the context included, stop answering
+	defer s.Resume()
+	_, err = p.Wait()
+	expectGone(t, err, c.Name())
+	if !strings.Contains(err.Error(), "keepalive") {
+		t.Fatalf("reason does not name the keepalive: %v", err)
+	}
+}
+
+func TestSSHThenSudoChainAndMiddleDeath(t *testing.T) {
+	needSudo(t)
+	s := sshtest.Start(t)
+	r := newRouter(t)
+	c1, err := r.SSH(ctxT(t), s.Addr, sshTo(s)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c2, err := r.Sudo(ctxT(t), actors.Via(c1), actors.User("mitogo-test"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if uid, err := uidOf.Call(ctxT(t), c2, struct{}{}); err != nil || uid == 0 {
+		t.Fatalf("uid at the end of ssh → sudo: %d %v", uid, err)
+	}
+	p := sleepy.Go(ctxT(t), c2, time.Hour)
+	waitRunning(t, c2)
+	syscall.Kill(c1.ProcessID(), syscall.SIGKILL)
+	_, err = p.Wait()
+	expectGone(t, err, c2.Name())
+}
+
+func TestSSHThroughSSH(t *testing.T) {
+	s1, s2 := sshtest.Start(t), sshtest.Start(t)
+	r := newRouter(t)
+	c1, err := r.SSH(ctxT(t), s1.Addr, sshTo(s1)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c2, err := r.SSH(ctxT(t), s2.Addr, sshTo(s2, actors.Via(c1))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := whoami.Call(ctxT(t), c2, struct{}{})
+	if err != nil || id.Parent != c1.ID() {
+		t.Fatalf("ssh → ssh: %+v %v", id, err)
+	}
+}
+
+// Twenty contexts to one host at once, against an sshd that drops all but
+// three unauthenticated connections: pacing and retries lose none.
+func TestSSHTwentyAtOnceUnderMaxStartups(t *testing.T) {
+	s := sshtest.Start(t, sshtest.MaxStartups("3:100:3"))
+	r := newRouter(t)
+	errs := make(chan error, 20)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	for i := 0; i < 20; i++ {
+		go func() {
+			c, err := r.SSH(ctx, s.Addr, sshTo(s, actors.Name("p"+itoa(i)))...)
+			if err == nil {
+				_, err = echo.Call(ctx, c, "x")
+			}
+			errs <- err
+		}()
+	}
+	for i := 0; i < 20; i++ {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+}

@@ -1,0 +1,478 @@
+package transport
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/kevinburke/ssh_config"
+	"golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/agent"
+	"golang.org/x/crypto/ssh/knownhosts"
+)
+
+// Host key policies.
+const (
+	HostKeyStrict    = "strict"     // refuse unknown and changed keys (the default)
+	HostKeyAcceptNew = "accept-new" // record an unknown key, refuse a changed one
+	HostKeyIgnore    = "ignore"     // accept any key: only for throwaway hosts
+)
+
+// SSHSpec says how to reach a host over SSH. Zero values take OpenSSH's
+// defaults: port 22, the local user, ~/.ssh/id_ed25519, id_ecdsa and id_rsa,
+// the agent at SSH_AUTH_SOCK, ~/.ssh/known_hosts, and whatever ~/.ssh/config
+// says for the host (HostName, User, Port, IdentityFile).
+type SSHSpec struct {
+	Host          string        `msgpack:"host"` // a name from ~/.ssh/config, a host name or an address
+	Port          int           `msgpack:"port"`
+	User          string        `msgpack:"user"`
+	IdentityFiles []string      `msgpack:"identity_files"`
+	Password      string        `msgpack:"password"`
+	KnownHosts    string        `msgpack:"known_hosts"`
+	HostKeyPolicy string        `msgpack:"host_key_policy"`
+	NoAgent       bool          `msgpack:"no_agent"`
+	ConfigFile    string        `msgpack:"config_file"` // "" for ~/.ssh/config, "none" for no file
+	Keepalive     time.Duration `msgpack:"keepalive"`   // interval; 0 means 15s, <0 none
+	KeepaliveMax  int           `msgpack:"keepalive_max"`
+}
+
+// HostKeyError reports a host key refused by the policy.
+type HostKeyError struct {
+	Host        string
+	KeyType     string
+	Fingerprint string // SHA256:...
+	Changed     bool   // the host is known with another key
+	KnownHosts  string
+}
+
+func (e *HostKeyError) Error() string {
+	if e.Changed {
+		return fmt.Sprintf("host key for %s has CHANGED (now %s %s); %s lists another key: someone may be intercepting the connection, or the host was reinstalled",
+			e.Host, e.KeyType, e.Fingerprint, e.KnownHosts)
+	}
+	return fmt.Sprintf("host key for %s is not known (%s %s); add it to %s, or connect with the accept-new policy",
+		e.Host, e.KeyType, e.Fingerprint, e.KnownHosts)
+}
+
+// AuthError reports a server that accepted none of the credentials.
+type AuthError struct {
+	Host    string
+	User    string
+	Methods []string // what was tried
+	Err     error
+}
+
+func (e *AuthError) Error() string {
+	return fmt.Sprintf("authentication as %s@%s failed (tried %s): %v", e.User, e.Host, strings.Join(e.Methods, ", "), e.Err)
+}
+
+func (e *AuthError) Unwrap() error { return e.Err }
+
+// Pacer limits concurrent SSH handshakes per host, so that a burst of
+// connections stays under sshd's MaxStartups (10 by default). The zero
+// value is ready; one belongs to each router.
+type Pacer struct {
+	mu    sync.Mutex
+	hosts map[string]chan struct{}
+}
+
+const handshakesPerHost = 8
+
+func (p *Pacer) acquire(ctx context.Context, host string) (func(), error) {
+	p.mu.Lock()
+	if p.hosts == nil {
+		p.hosts = map[string]chan struct{}{}
+	}
+	sem, ok := p.hosts[host]
+	if !ok {
+		sem = make(chan struct{}, handshakesPerHost)
+		p.hosts[host] = sem
+	}
+	p.mu.Unlock()
+	select {
+	case sem <- struct{}{}:
+		return func() { <-sem }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// resolved is an SSHSpec with ~/.ssh/config and the defaults applied.
+type resolved struct {
+	addr, host, user string
+	identities       []string
+	knownHosts       string
+}
+
+func (s *SSHSpec) resolve() (resolved, error) {
+	var r resolved
+	home, _ := os.UserHomeDir()
+	alias := s.Host
+	hostName, user, port := alias, s.User, s.Port
+	var idFiles []string
+	if s.ConfigFile != "none" {
+		path := s.ConfigFile
+		if path == "" && home != "" {
+			path = filepath.Join(home, ".ssh", "config")
+		}
+		if f, err := os.Open(path); err == nil {
+			cfg, err := ssh_config.Decode(f)
+			f.Close()
+			if err != nil {
+				if s.ConfigFile != "" {
+					return r, fmt.Errorf("reading %s: %w", path, err)
+				}
+			} else {
+				if v, _ := cfg.Get(alias, "HostName"); v != "" {
+					hostName = strings.ReplaceAll(v, "%h", alias)
+				}
+				if v, _ := cfg.Get(alias, "User"); v != "" && user == "" {
+					user = v
+				}
+				if v, _ := cfg.Get(alias, "Port"); v != "" && port == 0 {
+					port, _ = strconv.Atoi(v)
+				}
+				if vs, _ := cfg.GetAll(alias, "IdentityFile"); len(vs) > 0 {
+					for _, v := range vs {
+						idFiles = append(idFiles, expandHome(v, home))
+					}
+				}
+			}
+		}
+	}
+	if user == "" {
+		user = os.Getenv("USER")
+		if user == "" {
+			user = "root"
+		}
+	}
+	if port == 0 {
+		port = 22
+	}
+	r.host, r.user = hostName, user
+	r.addr = net.JoinHostPort(hostName, strconv.Itoa(port))
+	r.identities = s.IdentityFiles
+	if len(r.identities) == 0 {
+		r.identities = idFiles
+	}
+	if len(r.identities) == 0 && home != "" {
+		for _, n := range []string{"id_ed25519", "id_ecdsa", "id_rsa"} {
+			r.identities = append(r.identities, filepath.Join(home, ".ssh", n))
+		}
+	}
+	r.knownHosts = s.KnownHosts
+	if r.knownHosts == "" && home != "" {
+		r.knownHosts = filepath.Join(home, ".ssh", "known_hosts")
+	}
+	return r, nil
+}
+
+func expandHome(p, home string) string {
+	if strings.HasPrefix(p, "~/") && home != "" {
+		return filepath.Join(home, p[2:])
+	}
+	return p
+}
+
+// hostKeyCallback applies the policy with the known_hosts file.
+func (s *SSHSpec) hostKeyCallback(r resolved) (ssh.HostKeyCallback, error) {
+	policy := s.HostKeyPolicy
+	switch policy {
+	case "", HostKeyStrict, HostKeyAcceptNew:
+	case HostKeyIgnore:
+		return ssh.InsecureIgnoreHostKey(), nil
+	default:
+		return nil, fmt.Errorf("unknown host key policy %q (want strict, accept-new or ignore)", policy)
+	}
+	var mu sync.Mutex
+	return func(hostname string, remote net.Addr, key ssh.PublicKey) error {
+		mu.Lock()
+		defer mu.Unlock()
+		check, err := knownhosts.New(r.knownHosts)
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("reading %s: %w", r.knownHosts, err)
+		}
+		if err == nil {
+			err = check(hostname, remote, key)
+		} else {
+			err = &knownhosts.KeyError{} // no file: every host is unknown
+		}
+		var ke *knownhosts.KeyError
+		if err == nil || !errors.As(err, &ke) {
+			return err
+		}
+		herr := &HostKeyError{Host: knownhosts.Normalize(hostname), KeyType: key.Type(), Fingerprint: ssh.FingerprintSHA256(key),
+			Changed: len(ke.Want) > 0, KnownHosts: r.knownHosts}
+		if herr.Changed || policy != HostKeyAcceptNew {
+			return herr
+		}
+		if err := os.MkdirAll(filepath.Dir(r.knownHosts), 0o700); err != nil {
+			return fmt.Errorf("recording the host key: %w", err)
+		}
+		f, err := os.OpenFile(r.knownHosts, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+		if err != nil {
+			return fmt.Errorf("recording the host key: %w", err)
+		}
+		defer f.Close()
+		_, err = fmt.Fprintln(f, knownhosts.Line([]string{knownhosts.Normalize(hostname)}, key))
+		return err
+	}, nil
+}
+
+// auth gathers the credentials to offer, in OpenSSH's order.
+func (s *SSHSpec) auth(r resolved) ([]ssh.AuthMethod, []string, func()) {
+	var methods []ssh.AuthMethod
+	var names []string
+	cleanup := func() {}
+	var signers []ssh.Signer
+	for _, path := range r.identities {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			continue // OpenSSH, too, skips default keys that are not there
+		}
+		signer, err := ssh.ParsePrivateKey(data)
+		if err != nil {
+			continue // encrypted keys need the agent
+		}
+		signers = append(signers, signer)
+	}
+	if sock := os.Getenv("SSH_AUTH_SOCK"); sock != "" && !s.NoAgent {
+		if c, err := net.Dial("unix", sock); err == nil {
+			cleanup = func() { c.Close() }
+			if as, err := agent.NewClient(c).Signers(); err == nil {
+				signers = append(signers, as...)
+			}
+		}
+	}
+	if len(signers) > 0 {
+		methods = append(methods, ssh.PublicKeys(signers...))
+		names = append(names, fmt.Sprintf("%d key(s)", len(signers)))
+	}
+	if s.Password != "" {
+		pw := s.Password
+		methods = append(methods, ssh.Password(pw), ssh.KeyboardInteractive(func(_, _ string, qs []string, _ []bool) ([]string, error) {
+			answers := make([]string, len(qs))
+			for i := range qs {
+				answers[i] = pw
+			}
+			return answers, nil
+		}))
+		names = append(names, "password")
+	}
+	if len(names) == 0 {
+		names = append(names, "no credentials: no key file, no agent, no password")
+	}
+	return methods, names, cleanup
+}
+
+// StartSSH connects to the host, authenticates and runs command (usually
+// sh -c STAGE1) in a session whose stdin and stdout become the stream.
+// Handshakes to one host are paced by pacer, and a connection that sshd
+// drops before the key exchange (its MaxStartups limit) is retried with
+// backoff until ctx ends.
+func StartSSH(ctx context.Context, spec SSHSpec, command string, pacer *Pacer) (*Child, error) {
+	r, err := spec.resolve()
+	if err != nil {
+		return nil, err
+	}
+	hostKey, err := spec.hostKeyCallback(r)
+	if err != nil {
+		return nil, err
+	}
+	methods, names, cleanup := spec.auth(r)
+	defer cleanup()
+	cfg := &ssh.ClientConfig{User: r.user, Auth: methods, HostKeyCallback: hostKey}
+	var client *ssh.Client
+	for backoff := 50 * time.Millisecond; ; backoff *= 2 {
+		client, err = dialSSH(ctx, r, cfg, pacer)
+		if err == nil {
+			break
+		}
+		var herr *HostKeyError
+		if errors.As(err, &herr) {
+			return nil, herr
+		}
+		if strings.Contains(err.Error(), "unable to authenticate") {
+			return nil, &AuthError{Host: r.addr, User: r.user, Methods: names, Err: err}
+		}
+		if !retryable(err) || ctx.Err() != nil {
+			if ctx.Err() != nil {
+				return nil, fmt.Errorf("connecting to %s: %w", r.addr, ctx.Err())
+			}
+			return nil, fmt.Errorf("connecting to %s: %w", r.addr, err)
+		}
+		backoff = min(backoff, time.Second)
+		select {
+		case <-time.After(backoff):
+		case <-ctx.Done():
+			return nil, fmt.Errorf("connecting to %s: %w", r.addr, ctx.Err())
+		}
+	}
+	sess, err := client.NewSession()
+	if err != nil {
+		client.Close()
+		return nil, fmt.Errorf("opening a session on %s: %w", r.addr, err)
+	}
+	stdin, _ := sess.StdinPipe()
+	stdout, _ := sess.StdoutPipe()
+	stderr, _ := sess.StderrPipe()
+	if err := sess.Start(command); err != nil {
+		client.Close()
+		return nil, fmt.Errorf("starting the remote command on %s: %w", r.addr, err)
+	}
+	c := &sshConn{r: stdout, w: stdin, client: client}
+	proc := newProcess(func() (error, string) {
+		err := sess.Wait()
+		client.Close()
+		var ee *ssh.ExitError
+		switch {
+		case err == nil:
+			return nil, "exit status 0"
+		case errors.As(err, &ee):
+			return err, ee.Error()
+		}
+		return err, err.Error()
+	}, func() { client.Close() })
+	interval, max := spec.Keepalive, spec.KeepaliveMax
+	if interval == 0 {
+		interval = 15 * time.Second
+	}
+	if max <= 0 {
+		max = 3
+	}
+	if interval > 0 {
+		go c.keepalive(interval, max, proc.Done())
+	}
+	return &Child{Conn: c, Proc: proc, Output: io.NopCloser(stderr)}, nil
+}
+
+func dialSSH(ctx context.Context, r resolved, cfg *ssh.ClientConfig, pacer *Pacer) (*ssh.Client, error) {
+	if pacer != nil {
+		release, err := pacer.acquire(ctx, r.addr)
+		if err != nil {
+			return nil, err
+		}
+		defer release()
+	}
+	var d net.Dialer
+	nc, err := d.DialContext(ctx, "tcp", r.addr)
+	if err != nil {
+		return nil, err
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		nc.SetDeadline(dl)
+	}
+	stop := context.AfterFunc(ctx, func() { nc.SetDeadline(time.Unix(1, 0)) })
+	cc, chans, reqs, err := ssh.NewClientConn(nc, r.addr, cfg)
+	stop()
+	if err != nil {
+		nc.Close()
+		return nil, err
+	}
+	nc.SetDeadline(time.Time{})
+	return ssh.NewClient(cc, chans, reqs), nil
+}
+
+// retryable reports a connection dropped before the key exchange, as sshd
+// does to connections beyond MaxStartups.
+func retryable(err error) bool {
+	msg := err.Error()
+	return errors.Is(err, io.EOF) || strings.Contains(msg, "connection reset") || strings.Contains(msg, "handshake failed: EOF") ||
+		strings.Contains(msg, "kex_exchange_identification")
+}
+
+// sshConn is a session's stdin and stdout as one connection.
+type sshConn struct {
+	r      io.Reader
+	w      io.WriteCloser
+	client *ssh.Client
+
+	mu    sync.Mutex
+	timer *time.Timer
+	dead  error // why keepalive closed the connection
+}
+
+func (c *sshConn) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	if err != nil {
+		c.mu.Lock()
+		if c.dead != nil {
+			err = c.dead
+		}
+		c.mu.Unlock()
+	}
+	return n, err
+}
+
+func (c *sshConn) Write(p []byte) (int, error) { return c.w.Write(p) }
+
+func (c *sshConn) Close() error {
+	c.w.Close()
+	return c.client.Close()
+}
+
+// SetDeadline bounds the handshake: when it passes, the connection closes.
+func (c *sshConn) SetDeadline(t time.Time) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.timer != nil {
+		c.timer.Stop()
+		c.timer = nil
+	}
+	if !t.IsZero() {
+		c.timer = time.AfterFunc(time.Until(t), func() {
+			c.mu.Lock()
+			if c.dead == nil {
+				c.dead = os.ErrDeadlineExceeded
+			}
+			c.mu.Unlock()
+			c.client.Close()
+		})
+	}
+	return nil
+}
+
+// keepalive asks the server for a reply every interval; after max
+// unanswered intervals the host is taken for dead and the connection
+// closes, which fails everything pending on it.
+func (c *sshConn) keepalive(interval time.Duration, max int, done <-chan struct{}) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	missed := 0
+	answered := make(chan struct{}, 1)
+	inflight := false
+	for {
+		select {
+		case <-done:
+			return
+		case <-answered:
+			inflight, missed = false, 0
+		case <-t.C:
+			if inflight {
+				missed++
+				if missed >= max {
+					c.mu.Lock()
+					c.dead = fmt.Errorf("keepalive: no answer from the host in %v", time.Duration(max)*interval)
+					c.mu.Unlock()
+					c.client.Close()
+					return
+				}
+				continue
+			}
+			inflight = true
+			go func() {
+				if _, _, err := c.client.SendRequest("keepalive@openssh.com", true, nil); err == nil {
+					answered <- struct{}{}
+				}
+			}()
+		}
+	}
+}
