@@ -3,8 +3,8 @@ package actors
 import (
 	"context"
 	"fmt"
-	"os"
 	"net"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -143,7 +143,9 @@ func IdentityFile(path string) ConnectOption {
 // Password is the password to log in with (ssh) or to answer a prompt
 // with (sudo, su, doas). Never put it on a command line: read it from a
 // terminal or the environment.
-func Password(pw string) ConnectOption { return func(c *connectConfig) { c.ssh.Password, c.password = pw, pw } }
+func Password(pw string) ConnectOption {
+	return func(c *connectConfig) { c.ssh.Password, c.password = pw, pw }
+}
 
 // KnownHosts sets the known_hosts file (default ~/.ssh/known_hosts).
 func KnownHosts(path string) ConnectOption { return func(c *connectConfig) { c.ssh.KnownHosts = path } }
