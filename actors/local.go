@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -98,7 +100,14 @@ func connectError(name, method string, err error, timeout time.Duration) error {
 	case "*actors.TimeoutError":
 		return &TimeoutError{Context: name, Op: "connect", After: timeout}
 	case "*actors.StreamError":
-		return &StreamError{Context: name, Method: method, Reason: ce.Message}
+		reason := strings.TrimPrefix(ce.Message, fmt.Sprintf("mitogo: connecting %s (%s): ", name, method))
+		output := ""
+		if i := strings.LastIndex(reason, "; it printed: "); i >= 0 {
+			if s, err := strconv.Unquote(reason[i+len("; it printed: "):]); err == nil {
+				reason, output = reason[:i], s
+			}
+		}
+		return &StreamError{Context: name, Method: method, Reason: reason, Output: output}
 	}
 	return &StreamError{Context: name, Method: method, Reason: err.Error(), Err: err}
 }

@@ -281,14 +281,22 @@ type options struct {
 	timeout        time.Duration
 	connectTimeout time.Duration
 
+	identity, knownHosts, hostKeyPolicy, passwordEnv string // ssh hops
+	askPassword                                     bool
+
 	stdinForce, stdinNever bool // run -i, -n
 	long                   bool // list -l
 }
 
 // connectFlags registers the flags of every command that connects.
 func (o *options) connectFlags(fs *flag.FlagSet, e *env, withTimeout bool) {
-	fs.StringVar(&o.chain, "t", "local", "the target: hops joined by commas, e.g. local,local or local,sudo://root (supported: local, sudo://[user])")
+	fs.StringVar(&o.chain, "t", "local", "the target: hops joined by commas, e.g. local,local or ssh://deploy@web1,sudo://root (supported: local, ssh://[user@]host[:port], sudo://[user])")
 	fs.DurationVar(&o.connectTimeout, "connect-timeout", 30*time.Second, "bound each hop's connection")
+	fs.StringVar(&o.identity, "identity", "", "ssh hops: the private key to log in with (default: ~/.ssh/id_ed25519, id_ecdsa, id_rsa and the agent)")
+	fs.StringVar(&o.knownHosts, "known-hosts", "", "ssh hops: the known_hosts file (default ~/.ssh/known_hosts)")
+	fs.StringVar(&o.hostKeyPolicy, "host-key-policy", "strict", "ssh hops: strict (refuse unknown keys), accept-new (record them) or ignore")
+	fs.StringVar(&o.passwordEnv, "password-env", "", "ssh hops: read the login password from this environment variable (never give it on the command line)")
+	fs.BoolVar(&o.askPassword, "ask-password", false, "ssh hops: ask for the login password on the terminal")
 	if withTimeout {
 		fs.DurationVar(&o.timeout, "timeout", 0, "give up (and kill what runs) after this long, e.g. 30s; 0: no limit")
 	}
@@ -324,9 +332,17 @@ func connect(ctx context.Context, e *env, o *options) (*session, error) {
 	if err != nil {
 		return nil, err
 	}
+	sshOpts, err := o.sshOptions()
+	if err != nil {
+		r.Shutdown(ctx)
+		return nil, err
+	}
 	s := &session{r: r}
 	for _, h := range hops {
 		opts := []actors.ConnectOption{actors.ConnectTimeout(o.connectTimeout)}
+		if h.kind == "ssh" {
+			opts = append(opts, sshOpts...)
+		}
 		if s.target != nil {
 			opts = append(opts, actors.Via(s.target))
 		}
@@ -346,4 +362,36 @@ func (s *session) close() {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	s.r.Shutdown(ctx)
+}
+
+// sshOptions turns the ssh flags into connection options.
+func (o *options) sshOptions() ([]actors.ConnectOption, error) {
+	var opts []actors.ConnectOption
+	if o.identity != "" {
+		opts = append(opts, actors.IdentityFile(o.identity))
+	}
+	if o.knownHosts != "" {
+		opts = append(opts, actors.KnownHosts(o.knownHosts))
+	}
+	switch o.hostKeyPolicy {
+	case "strict", "accept-new", "ignore":
+		opts = append(opts, actors.HostKeyPolicy(o.hostKeyPolicy))
+	default:
+		return nil, usagef("--host-key-policy %q: want strict, accept-new or ignore", o.hostKeyPolicy)
+	}
+	switch {
+	case o.passwordEnv != "":
+		pw, ok := os.LookupEnv(o.passwordEnv)
+		if !ok {
+			return nil, usagef("--password-env %s: the variable is not set", o.passwordEnv)
+		}
+		opts = append(opts, actors.Password(pw))
+	case o.askPassword:
+		pw, err := askPassword("ssh password: ")
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, actors.Password(pw))
+	}
+	return opts, nil
 }

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mitogo/mitogo/test/sshtest"
 	"go.uber.org/goleak"
 	"golang.org/x/sys/unix"
 )
@@ -280,14 +281,14 @@ func TestCallErrors(t *testing.T) {
 }
 
 func TestBadChain(t *testing.T) {
-	for _, chain := range []string{"local,ssh://web1", "sudo:root", "local,,local", ""} {
+	for _, chain := range []string{"local,openssh://web1", "sudo:root", "local,,local", ""} {
 		r := mitogo(t, "", "run", "-t", chain, "--", "true")
 		if r.exit != 2 || strings.Count(r.stderr, "\n") != 1 || !strings.Contains(r.stderr, "-t") {
 			t.Errorf("-t %q: exit %d, stderr %q; want 2 and one line", chain, r.exit, r.stderr)
 		}
 	}
-	r := mitogo(t, "", "call", "-t", "local,ssh://web1", "sys.facts")
-	if r.exit != 2 || !strings.Contains(r.stderr, `"ssh://web1"`) || !strings.Contains(r.stderr, "supported kinds are local") {
+	r := mitogo(t, "", "call", "-t", "local,openssh://web1", "sys.facts")
+	if r.exit != 2 || !strings.Contains(r.stderr, `"openssh://web1"`) || !strings.Contains(r.stderr, "supported kinds are local") {
 		t.Errorf("exit %d, stderr %q; want 2 naming the hop and the supported kinds", r.exit, r.stderr)
 	}
 }
@@ -338,5 +339,27 @@ func TestSudoHop(t *testing.T) {
 	r = mitogo(t, "", "run", "-t", "sudo://no-such-user-mitogo", "--", "true")
 	if r.exit != 1 || !strings.Contains(r.stderr, "user unknown") {
 		t.Fatalf("unknown user: exit %d, stderr %q", r.exit, r.stderr)
+	}
+}
+
+// An ssh hop to a real sshd, then sudo beyond it, as a user would type it.
+func TestSSHHop(t *testing.T) {
+	s := sshtest.Start(t)
+	target := "ssh://" + s.User + "@" + s.Addr
+	flags := []string{"--identity", s.ClientKey, "--known-hosts", s.KnownHosts}
+	r := mitogo(t, "", append(append([]string{"run", "-t", target}, flags...), "--", "sh", "-c", "echo $SSH_CONNECTION | cut -d' ' -f3")...)
+	if r.exit != 0 || strings.TrimSpace(r.stdout) != "127.0.0.1" {
+		t.Fatalf("ssh hop: exit %d, stdout %q, stderr %q", r.exit, r.stdout, r.stderr)
+	}
+	if exec.Command("id", "mitogo-test").Run() == nil {
+		r = mitogo(t, "", append(append([]string{"run", "-t", target + ",sudo://mitogo-test"}, flags...), "--", "id", "-un")...)
+		if r.exit != 0 || strings.TrimSpace(r.stdout) != "mitogo-test" {
+			t.Fatalf("ssh → sudo: exit %d, stdout %q, stderr %q", r.exit, r.stdout, r.stderr)
+		}
+	}
+	// Unknown host key: one clear line naming the fingerprint, exit 1.
+	r = mitogo(t, "", "run", "-t", target, "--identity", s.ClientKey, "--known-hosts", filepath.Join(t.TempDir(), "none"), "--", "true")
+	if r.exit != 1 || !strings.Contains(r.stderr, "SHA256:") || strings.Count(r.stderr, "\n") != 1 {
+		t.Fatalf("unknown host key: exit %d, stderr %q", r.exit, r.stderr)
 	}
 }
