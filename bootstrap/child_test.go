@@ -22,7 +22,7 @@ func TestDetectRemovesMarker(t *testing.T) {
 }
 
 func TestOpenStreamRefusesBadSpecs(t *testing.T) {
-	for _, spec := range []string{"stdio", "fd:x", "fd:1", "fd:987654"} {
+	for _, spec := range []string{"tcp", "fd:x", "fd:1", "fd:987654"} {
 		if _, err := OpenStream(spec); err == nil {
 			t.Errorf("OpenStream(%q) succeeded", spec)
 		}

@@ -282,7 +282,7 @@ type options struct {
 	connectTimeout time.Duration
 
 	identity, knownHosts, hostKeyPolicy, passwordEnv string // ssh hops
-	askPassword                                     bool
+	askPassword                                      bool
 
 	stdinForce, stdinNever bool // run -i, -n
 	long                   bool // list -l

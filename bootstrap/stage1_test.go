@@ -1,0 +1,168 @@
+package bootstrap
+
+import (
+	"bufio"
+	"errors"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// fakeChild is a "binary" for stage 1 to upload and exec: a script that
+// announces itself as a child does, then echoes its input.
+func fakeChild(t *testing.T) *Binary {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "child")
+	script := "#!/bin/sh\n[ \"$MITOGO_CHILD\" = stdio ] || exit 9\necho " + ReadyLine + "\nexec cat\n"
+	if err := os.WriteFile(path, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	b, err := NewBinary(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+type shellConn struct {
+	io.Reader
+	io.Writer
+}
+
+// runStage1 runs stage 1 under shell with env and speaks to it.
+func runStage1(t *testing.T, shell []string, env []string, bin *Binary, provider Provider) (Result, error) {
+	t.Helper()
+	cmd := exec.Command(shell[0], append(shell[1:], "-c", Stage1())...)
+	cmd.Env = env
+	in, _ := cmd.StdinPipe()
+	out, _ := cmd.StdoutPipe()
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		in.Close()
+		cmd.Wait()
+	}()
+	res, err := Run(shellConn{out, in}, bin, provider)
+	if err != nil {
+		return res, err
+	}
+	// The stream is now the exec'd child: it echoes.
+	io.WriteString(in, "ping\n")
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if line != "ping\n" {
+		t.Fatalf("after stage 1: read %q, %v (stderr %q)", line, err, stderr.String())
+	}
+	return res, nil
+}
+
+func shells(t *testing.T) [][]string {
+	var out [][]string
+	for _, s := range [][]string{{"/bin/dash"}, {"/bin/bash", "--posix"}, {"busybox", "ash"}} {
+		if _, err := exec.LookPath(s[0]); err == nil {
+			out = append(out, s)
+		}
+	}
+	if len(out) < 3 && os.Getenv("MITOGO_REQUIRE_PARTS") != "" {
+		t.Fatalf("stage 1 must be tried under dash, bash and busybox ash; found %v (bash test/run.sh installs them)", out)
+	}
+	if len(out) == 0 {
+		t.Fatal("no POSIX shell found")
+	}
+	return out
+}
+
+func TestStage1UploadsOnceUnderEveryShell(t *testing.T) {
+	bin := fakeChild(t)
+	for _, sh := range shells(t) {
+		t.Run(filepath.Base(sh[0]), func(t *testing.T) {
+			home := t.TempDir()
+			env := []string{"HOME=" + home, "PATH=" + os.Getenv("PATH")}
+			res, err := runStage1(t, sh, env, bin, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !res.Uploaded || res.Sent == 0 || res.CacheDir != filepath.Join(home, ".cache", "mitogo") {
+				t.Fatalf("first contact: %+v", res)
+			}
+			cached, err := os.ReadFile(filepath.Join(res.CacheDir, bin.Hash))
+			want, _ := os.ReadFile(bin.Path)
+			if err != nil || string(cached) != string(want) {
+				t.Fatalf("cached binary differs: %v", err)
+			}
+			res, err = runStage1(t, sh, env, bin, nil)
+			if err != nil || res.Uploaded {
+				t.Fatalf("second contact: %+v %v (want no upload)", res, err)
+			}
+		})
+	}
+}
+
+func TestStage1ParallelUploadsDoNotRace(t *testing.T) {
+	bin := fakeChild(t)
+	home := t.TempDir()
+	env := []string{"HOME=" + home, "PATH=" + os.Getenv("PATH")}
+	var wg sync.WaitGroup
+	for i := 0; i < 20; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := runStage1(t, []string{"/bin/sh"}, env, bin, nil); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	ents, _ := os.ReadDir(filepath.Join(home, ".cache", "mitogo"))
+	if len(ents) != 1 || ents[0].Name() != bin.Hash {
+		t.Fatalf("cache holds %v", ents)
+	}
+}
+
+func TestStage1OtherPlatformNeedsAProvider(t *testing.T) {
+	bin := fakeChild(t)
+	fakeBin := t.TempDir()
+	os.WriteFile(filepath.Join(fakeBin, "uname"), []byte("#!/bin/sh\ncase $1 in -s) echo Linux;; -m) echo aarch64;; esac\n"), 0o755)
+	env := []string{"HOME=" + t.TempDir(), "PATH=" + fakeBin + ":" + os.Getenv("PATH")}
+	_, err := runStage1(t, []string{"/bin/sh"}, env, bin, nil)
+	var pe *PlatformError
+	if !errors.As(err, &pe) || pe.Platform != "linux/arm64" || !strings.Contains(err.Error(), "remote is linux/arm64; no binary for it") {
+		t.Fatalf("want PlatformError for linux/arm64, got %v", err)
+	}
+	res, err := runStage1(t, []string{"/bin/sh"}, env, bin, func(p string) (*Binary, error) {
+		if p == "linux/arm64" {
+			return bin, nil
+		}
+		return nil, nil
+	})
+	if err != nil || res.Platform != "linux/arm64" || !res.Uploaded {
+		t.Fatalf("with a provider: %+v %v", res, err)
+	}
+}
+
+// A home the user cannot write: the cache falls back to a private
+// directory under /tmp.
+func TestStage1ReadOnlyHome(t *testing.T) {
+	if os.Getuid() != 0 || exec.Command("id", "mitogo-test").Run() != nil {
+		if os.Getenv("MITOGO_REQUIRE_PARTS") != "" {
+			t.Fatal("needs root and the user mitogo-test (bash test/run.sh creates it)")
+		}
+		t.Skip("needs root and the user mitogo-test")
+	}
+	bin := fakeChild(t)
+	os.Chmod(filepath.Dir(bin.Path), 0o755)
+	os.Chmod(filepath.Dir(filepath.Dir(bin.Path)), 0o755)
+	res, err := runStage1(t, []string{"sudo", "-n", "-u", "mitogo-test", "env", "HOME=/", "/bin/sh"}, os.Environ(), bin, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(res.CacheDir, "/tmp/mitogo-") {
+		t.Fatalf("cache dir %q, want the /tmp fallback", res.CacheDir)
+	}
+}
