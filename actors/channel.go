@@ -212,6 +212,11 @@ func (r *Router) deliverChannel(h messages.Header, payload []byte) {
 	case h.Flags&messages.FlagClose != 0:
 		ch.peerClosed = true
 	default:
+		if len(ch.inbox) >= 2*channelWindow {
+			ch.mu.Unlock()
+			r.logger.Warn("channel item beyond the sender's credit dropped", "channel", h.Target, "src", h.Src)
+			return
+		}
 		ch.inbox = append(ch.inbox, payload)
 	}
 	ch.mu.Unlock()

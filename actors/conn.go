@@ -31,7 +31,7 @@ type conn struct {
 	drained chan struct{}    // closed when its output has been read to the end
 
 	closeOnce sync.Once
-	closeErr  error
+	closeErr  atomic.Pointer[error] // why close was called
 	done      chan struct{} // closed when the reader has stopped and the child is reaped
 }
 
@@ -49,8 +49,8 @@ func (c *conn) serve() {
 		return
 	}
 	defer close(c.done)
-	if c.closeErr != nil {
-		err = c.closeErr
+	if ce := c.closeErr.Load(); ce != nil {
+		err = *ce
 	}
 	c.s.Close()
 	if c.child != nil && !errors.Is(err, io.EOF) {
@@ -117,7 +117,7 @@ func (c *conn) runInline(job func()) bool {
 // close ends the stream because of err; the reader reports the loss.
 func (c *conn) close(err error) {
 	c.closeOnce.Do(func() {
-		c.closeErr = err
+		c.closeErr.Store(&err)
 		c.s.Close()
 	})
 }

@@ -3,6 +3,8 @@ package actors
 import (
 	"context"
 	"errors"
+	"fmt"
+	"time"
 	"sync"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -178,6 +180,9 @@ func (c *Context) Shutdown(ctx context.Context) error {
 	c.mu.Lock()
 	c.stopping = true
 	c.mu.Unlock()
+	if c.sup == nil {
+		return fmt.Errorf("mitogo: shutdown %s: only contexts started by this router (Local, SSH, Sudo) can be shut down through it", c.name)
+	}
 	h := messages.Header{Kind: messages.KindControl, Dst: c.id, Src: c.r.id, Type: messages.ControlShutdown}
 	if err := c.r.send(&h, nil); err != nil {
 		c.markDead(ErrShutdown)
@@ -191,7 +196,12 @@ func (c *Context) Shutdown(ctx context.Context) error {
 		return nil
 	case <-ctx.Done():
 		c.r.killContext(c.id)
-		<-c.done
+		t := time.NewTimer(5 * time.Second)
+		defer t.Stop()
+		select {
+		case <-c.done:
+		case <-t.C: // started through another context, which did not answer
+		}
 		return ctx.Err()
 	}
 }

@@ -186,3 +186,27 @@ func waitRunning(t *testing.T, c *actors.Context) {
 		return err == nil && n > 0
 	})
 }
+
+// A child cannot shut down its sibling by addressing a control message to
+// it: router messages from below stop at the first router.
+func TestChildCannotShutDownSibling(t *testing.T) {
+	r := newRouter(t)
+	a, b := local(t, r), local(t, r)
+	body := actors.EncodeEnvelope(messages.Header{Kind: messages.KindControl, Dst: uint32(b.ID()), Src: uint32(a.ID()), Type: messages.ControlShutdown}, nil)
+	if _, err := actors.RawFrame.Call(ctxT(t), a, body); err != nil {
+		t.Fatal(err)
+	}
+	// Ordered after the forged frame on a's stream: by now the master has
+	// handled it.
+	if _, err := echo.Call(ctxT(t), a, "sync"); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := echo.Call(ctxT(t), b, "alive"); err != nil || got != "alive" {
+		t.Fatalf("sibling after a forged shutdown: %q %v", got, err)
+	}
+	select {
+	case <-b.Done():
+		t.Fatal("sibling was shut down")
+	default:
+	}
+}

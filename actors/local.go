@@ -49,7 +49,11 @@ func (r *Router) connect(ctx context.Context, method string, opts []ConnectOptio
 	if r.isClosing() {
 		return nil, &StreamError{Context: method, Method: method, Reason: "the router is shut down", Err: ErrShutdown}
 	}
-	id, err := r.allocateID(ctx)
+	starter := r.id
+	if cc.via != nil {
+		starter = cc.via.id
+	}
+	id, err := r.allocateID(ctx, starter)
 	if err != nil {
 		return nil, &StreamError{Context: method, Method: method, Reason: "allocating a context id: " + err.Error(), Err: err}
 	}
@@ -138,7 +142,7 @@ var (
 		if !r.IsMaster() {
 			return 0, errors.New("only the master allocates context ids")
 		}
-		return r.allocateID(ctx)
+		return r.allocateID(ctx, uint32(Caller(ctx).ID()))
 	})
 )
 
@@ -224,10 +228,15 @@ func (r *Router) startChild(ctx context.Context, id uint32, name string, spec me
 	if err == nil {
 		err = s.ReadValue(&rep)
 	}
-	stopWatch()
+	if !stopWatch() && err == nil {
+		err = os.ErrDeadlineExceeded // the deadline fired as the handshake ended
+	}
 	child.Conn.SetDeadline(time.Time{})
 	if err != nil {
 		return fail(err)
+	}
+	if rep.ID != id {
+		return fail(fmt.Errorf("the child answered as context %d, not %d", rep.ID, id))
 	}
 	if rep.Error != "" {
 		return fail(fmt.Errorf("the child refused the stream: %s", rep.Error))
@@ -235,16 +244,15 @@ func (r *Router) startChild(ctx context.Context, id uint32, name string, spec me
 	if rep.Version != messages.ProtocolVersion {
 		return fail(fmt.Errorf("protocol version mismatch: this side speaks %d, the child %d", messages.ProtocolVersion, rep.Version))
 	}
-	r.mu.Lock()
-	if r.closing {
-		r.mu.Unlock()
+	if r.isClosing() {
 		return fail(ErrShutdown)
 	}
-	r.conns[c] = struct{}{}
-	r.mu.Unlock()
 	if err := r.ask(&addRoutes{c: c, ids: []uint32{id}, names: []string{name}}); err != nil {
 		return fail(err)
 	}
+	r.mu.Lock()
+	r.conns[c] = struct{}{}
+	r.mu.Unlock()
 	r.wg.Add(1)
 	go func() {
 		defer r.wg.Done()

@@ -83,10 +83,16 @@ func (p *remoteProcess) send(pid *actor.PID, msg any, sender *actor.PID, flags u
 }
 
 // deliverActor hands an actor envelope to the local actor it names.
-func (r *Router) deliverActor(h messages.Header, payload []byte) {
+// fromBelow is set when it came from a child's stream: such an envelope
+// may not stop actors here, and its sender must be in its source context.
+func (r *Router) deliverActor(h messages.Header, payload []byte, fromBelow bool) {
 	<-r.sysReady
 	pid := actor.NewPID(addressOf(r.id), h.Target)
 	if h.Flags&messages.FlagSystem != 0 {
+		if fromBelow {
+			r.logger.Warn("system message from below refused", "from", r.table.Load().name(h.Src), "target", h.Target)
+			return
+		}
 		if h.Type == "stop" {
 			r.system.Root.Stop(pid)
 		}
@@ -94,9 +100,12 @@ func (r *Router) deliverActor(h messages.Header, payload []byte) {
 	}
 	var sender *actor.PID
 	if h.Sender != "" {
-		if addr, id, ok := strings.Cut(h.Sender, "/"); ok {
-			sender = actor.NewPID(addr, id)
+		addr, id, ok := strings.Cut(h.Sender, "/")
+		if src, valid := parseAddress(addr); !ok || !valid || src != h.Src {
+			r.logger.Warn("actor message with a sender outside its source dropped", "sender", h.Sender, "src", h.Src)
+			return
 		}
+		sender = actor.NewPID(addr, id)
 	}
 	msg, err := messages.DecodeTyped(h.Type, payload)
 	if err != nil {

@@ -5,11 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"os"
 	"runtime"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/mitogo/mitogo/bootstrap"
@@ -47,7 +47,8 @@ type Router struct {
 	conns    map[*conn]struct{}  // streams to children
 	contexts map[uint32]*Context // supervised handles started from here
 	channels map[string]*Channel
-	nextID   uint32 // next context id to hand out (master only)
+	nextID   uint32            // next context id to hand out (master only)
+	starters map[uint32]uint32 // master: context id → the context that starts it
 	nextChan uint64
 	closing  bool
 
@@ -88,6 +89,7 @@ func newRouter(id, parentID uint32, name string, cfg config, logger *slog.Logger
 		calls:    map[callKey]context.CancelFunc{},
 		conns:    map[*conn]struct{}{},
 		contexts: map[uint32]*Context{},
+		starters: map[uint32]uint32{},
 		channels: map[string]*Channel{},
 		done:     make(chan struct{}),
 	}
@@ -191,6 +193,12 @@ func (r *Router) route(c *conn, body []byte, h messages.Header, payload []byte) 
 		return r.deliver(c, h, payload)
 	}
 	t := r.table.Load()
+	if h.Kind == messages.KindControl && c != nil && !c.up {
+		// Router messages from below are for this router only; passed on,
+		// a child could shut down its siblings.
+		r.logger.Warn("control message from below for another context dropped", "from", t.name(h.Src), "to", t.name(h.Dst), "type", h.Type)
+		return nil
+	}
 	next := t.lookup(h.Dst)
 	if next == nil {
 		r.bounce(&h, messages.CodeNoRoute, fmt.Sprintf("no route to %s from %s", t.name(h.Dst), r.Name()))
@@ -245,7 +253,7 @@ func (r *Router) deliver(c *conn, h messages.Header, payload []byte) (job func()
 			r.logger.Warn("actor message refused by policy", "from", r.table.Load().name(h.Src), "target", h.Target)
 			return nil
 		}
-		r.deliverActor(h, payload)
+		r.deliverActor(h, payload, fromBelow)
 	case messages.KindLog:
 		r.deliverLog(payload)
 	case messages.KindControl:
@@ -292,7 +300,7 @@ func (r *Router) control(c *conn, h messages.Header, payload []byte) {
 			return
 		}
 		if h.Type == messages.ControlAddRoute {
-			if err := r.ask(&addRoutes{c: c, ids: rs.IDs, names: rs.Names}); err != nil {
+			if err := r.ask(&addRoutes{c: c, ids: rs.IDs, names: rs.Names, claimed: true}); err != nil {
 				r.logger.Warn("route update refused; closing the stream", "from", c.name, "error", err)
 				c.close(err)
 			}
@@ -310,16 +318,16 @@ func (r *Router) control(c *conn, h messages.Header, payload []byte) {
 
 // ask sends msg to the router actor and waits until it is applied, so that
 // a route change is in the table before the next frame is read.
-func (r *Router) ask(msg any) error {
+//
+// The answer comes back on a private Go channel, not a protoactor future:
+// futures are addressable actors, and one a child could name is one it
+// could answer.
+func (r *Router) ask(msg routeChange) error {
 	<-r.sysReady
-	res, err := r.system.Root.RequestFuture(r.routerPID, msg, time.Minute).Result()
-	if err != nil {
-		return fmt.Errorf("router actor: %w", err)
-	}
-	if e, ok := res.(error); ok {
-		return e
-	}
-	return nil
+	done := make(chan error, 1)
+	msg.setReply(done)
+	r.system.Root.Send(r.routerPID, msg)
+	return <-done
 }
 
 // connLost is called by a stream's reader when it stops.
@@ -332,13 +340,18 @@ func (r *Router) connLost(c *conn, err error) {
 }
 
 // allocateID hands out a fresh context id: locally in the master, by
-// asking the master elsewhere.
-func (r *Router) allocateID(ctx context.Context) (uint32, error) {
+// asking the master elsewhere. starter is the context that will start it;
+// only a stream towards the starter may later announce a route to it.
+func (r *Router) allocateID(ctx context.Context, starter uint32) (uint32, error) {
 	if r.parent == nil {
 		r.mu.Lock()
 		defer r.mu.Unlock()
+		if r.nextID == math.MaxUint32 {
+			return 0, errors.New("context ids exhausted")
+		}
 		id := r.nextID
 		r.nextID++
+		r.starters[id] = starter
 		return id, nil
 	}
 	id, err := Function[struct{}, uint32](fnAllocateID).Call(ctx, r.Context(0), struct{}{})

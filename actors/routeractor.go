@@ -12,15 +12,28 @@ import (
 // notified contexts and a route deletion sent upwards.
 type routerActor struct{ r *Router }
 
+// routeChange is a message for the router actor; its outcome goes back
+// on reply.
+type routeChange interface{ setReply(chan<- error) }
+
+type replyTo struct{ reply chan<- error }
+
+func (r *replyTo) setReply(c chan<- error) { r.reply = c }
+
 // addRoutes: contexts ids (with names) are now reachable through c.
+// claimed is set when a descendant announced them, unset when this router
+// connected the child itself.
 type addRoutes struct {
-	c     *conn
-	ids   []uint32
-	names []string
+	replyTo
+	c       *conn
+	ids     []uint32
+	names   []string
+	claimed bool
 }
 
 // delRoutes: contexts ids behind c are gone.
 type delRoutes struct {
+	replyTo
 	c      *conn
 	ids    []uint32
 	reason string
@@ -28,6 +41,7 @@ type delRoutes struct {
 
 // dropConn: stream c stopped; everything behind it is gone.
 type dropConn struct {
+	replyTo
 	c   *conn
 	err error
 }
@@ -35,10 +49,10 @@ type dropConn struct {
 func (a *routerActor) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *addRoutes:
-		ctx.Respond(a.add(m))
+		m.reply <- a.add(m)
 	case *delRoutes:
 		a.remove(m.c, m.ids, m.reason, nil)
-		ctx.Respond(nil)
+		m.reply <- nil
 	case *dropConn:
 		r := a.r
 		r.mu.Lock()
@@ -49,7 +63,7 @@ func (a *routerActor) Receive(ctx actor.Context) {
 			reason = fmt.Sprintf("its stream closed: %v", m.err)
 		}
 		a.remove(m.c, r.table.Load().behind(m.c), reason, m.err)
-		ctx.Respond(nil)
+		m.reply <- nil
 	}
 }
 
@@ -60,8 +74,8 @@ func (a *routerActor) add(m *addRoutes) error {
 		if id == r.id || id == 0 || (r.parent != nil && id == r.parentID) {
 			return fmt.Errorf("stream %s claims a route to context %d, which is this context or an ancestor", m.c.name, id)
 		}
-		if r.parent == nil && !r.allocated(id) {
-			return fmt.Errorf("stream %s claims a route to context %d, an id the master never handed out", m.c.name, id)
+		if m.claimed && r.parent == nil && !r.mayClaim(old, m.c, id) {
+			return fmt.Errorf("stream %s claims a route to context %d, which was not started from its subtree", m.c.name, id)
 		}
 		if cur, ok := old.routes[id]; ok && cur != m.c {
 			return fmt.Errorf("stream %s claims a route to context %d, already reachable through %s", m.c.name, id, cur.name)
@@ -101,6 +115,15 @@ func (a *routerActor) remove(c *conn, ids []uint32, reason string, cause error) 
 	if len(gone) == 0 {
 		return
 	}
+	// Supervised contexts are marked down first, so that a call made now
+	// waits for a restart instead of finding no route.
+	r.mu.Lock()
+	for _, id := range gone {
+		if h, ok := r.contexts[id]; ok && h.sup != nil {
+			h.markDown()
+		}
+	}
+	r.mu.Unlock()
 	r.table.Store(t)
 	// Publish first, then fail: a call that registered before the new table
 	// was published is found here; one that registers later finds no route.
@@ -123,9 +146,11 @@ func (a *routerActor) remove(c *conn, ids []uint32, reason string, cause error) 
 	}
 }
 
-// allocated reports whether the master handed out id.
-func (r *Router) allocated(id uint32) bool {
+// mayClaim reports whether stream c may announce a route to id: the
+// master gave id out for a context to be started by a context behind c.
+func (r *Router) mayClaim(t *routeTable, c *conn, id uint32) bool {
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	return id < r.nextID
+	starter, ok := r.starters[id]
+	r.mu.Unlock()
+	return ok && t.routes[starter] == c
 }

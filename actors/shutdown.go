@@ -48,7 +48,18 @@ func (r *Router) Shutdown(ctx context.Context) error {
 	<-r.sysReady
 	r.system.Root.StopFuture(r.routerPID).Wait()
 	r.system.Shutdown()
-	r.wg.Wait()
+	waited := make(chan struct{})
+	go func() {
+		r.wg.Wait()
+		close(waited)
+	}()
+	select {
+	case <-waited:
+	case <-ctx.Done():
+		// A function that ignores its cancelled context keeps a goroutine;
+		// Shutdown does not wait for it past its deadline.
+		r.logger.Warn("shutdown deadline passed with goroutines still running", "context", r.Name())
+	}
 	close(r.done)
 	return ctx.Err()
 }

@@ -37,28 +37,33 @@ const EnvVerify = "MITOGO_VERIFY"
 // The binary lands in ${XDG_CACHE_HOME:-$HOME/.cache}/mitogo/<sha256>, or a
 // private directory under /tmp when home is not writable; it is written to a
 // temporary name and renamed, so parallel bootstraps never see half a file.
+// The cache directory must be ours and not a symlink (in sticky /tmp no one
+// else can then replace it); the script works in it by relative paths, and
+// a truncated upload is never renamed into place.
 // `read` takes its line byte by byte from a pipe, and `head -c` reads no
 // more than it is asked, so nothing of the stream is eaten.
 const stage1 = `umask 077
 D=${XDG_CACHE_HOME:-$HOME/.cache}/mitogo
 if ! { mkdir -p "$D" && [ -w "$D" ] && [ -O "$D" ]; } 2>/dev/null; then
-D=/tmp/mitogo-$(id -u); mkdir -p "$D" 2>/dev/null; [ -O "$D" ] || { echo "MITOGO1-ERROR cache directory $D is not ours" ; exit 1; }
+D=/tmp/mitogo-$(id -u); mkdir "$D" 2>/dev/null
 fi
+if [ -h "$D" ] || ! [ -O "$D" ] || ! cd "$D" 2>/dev/null; then echo "MITOGO1-ERROR cache directory $D is not ours"; exit 1; fi
+chmod 700 .
 Z=-; command -v gzip >/dev/null 2>&1 && Z=gz
 echo "MITOGO1 $(uname -s) $(uname -m) $Z $D"
 read H || exit 1
 case $H in *[!0-9a-f]*|"") echo "MITOGO1-ERROR bad hash"; exit 1;; esac
-B=$D/$H
 V=
-if [ -x "$B" ]; then echo have; else
+if [ -f "./$H" ] && [ -x "./$H" ] && ! [ -h "./$H" ]; then echo have; else
 echo need
 read N || exit 1
-T=$B.$$.tmp
-if [ $Z = gz ]; then head -c "$N" | gzip -dc >"$T"; else head -c "$N" >"$T"; fi || { rm -f "$T"; exit 1; }
-chmod 700 "$T" && mv -f "$T" "$B" || { rm -f "$T"; exit 1; }
+case $N in *[!0-9]*|"") echo "MITOGO1-ERROR bad size"; exit 1;; esac
+T=./$H.$$.tmp
+if [ $Z = gz ]; then head -c "$N" | gzip -dc >"$T"; else head -c "$N" >"$T" && [ "$(wc -c <"$T")" -eq "$N" ]; fi || { rm -f "$T"; echo "MITOGO1-ERROR upload incomplete"; exit 1; }
+chmod 700 "$T" && mv -f "$T" "./$H" || { rm -f "$T"; exit 1; }
 V=$H
 fi
-MITOGO_CHILD=stdio MITOGO_VERIFY=$V exec "$B"
+MITOGO_CHILD=stdio MITOGO_VERIFY=$V exec "$D/$H"
 `
 
 // Stage1 returns the stage 1 program, to be run as `sh -c PROGRAM`.

@@ -166,3 +166,32 @@ func TestStage1ReadOnlyHome(t *testing.T) {
 		t.Fatalf("cache dir %q, want the /tmp fallback", res.CacheDir)
 	}
 }
+
+// A symlink planted at the /tmp fallback is refused, even when it points
+// at a directory the user owns.
+func TestStage1RefusesSymlinkedFallback(t *testing.T) {
+	if os.Getuid() != 0 || exec.Command("id", "mitogo-test").Run() != nil {
+		if os.Getenv("MITOGO_REQUIRE_PARTS") != "" {
+			t.Fatal("needs root and the user mitogo-test (bash test/run.sh creates it)")
+		}
+		t.Skip("needs root and the user mitogo-test")
+	}
+	out, err := exec.Command("id", "-u", "mitogo-test").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fallback := "/tmp/mitogo-" + strings.TrimSpace(string(out))
+	os.RemoveAll(fallback)
+	target := t.TempDir()
+	exec.Command("chown", "mitogo-test", target).Run()
+	if err := os.Symlink(target, fallback); err != nil {
+		t.Fatal(err)
+	}
+	defer os.Remove(fallback)
+	bin := fakeChild(t)
+	os.Chmod(filepath.Dir(bin.Path), 0o755)
+	_, err = runStage1(t, []string{"sudo", "-n", "-u", "mitogo-test", "env", "HOME=/", "/bin/sh"}, os.Environ(), bin, nil)
+	if err == nil || !strings.Contains(err.Error(), "is not ours") {
+		t.Fatalf("symlinked cache directory: %v", err)
+	}
+}

@@ -105,7 +105,7 @@ func (s *Stream) ReadValue(v any) error {
 	if err != nil {
 		return err
 	}
-	if err := msgpack.Unmarshal(body, v); err != nil {
+	if err := messages.Unmarshal(body, v); err != nil {
 		return fmt.Errorf("decoding %T: %w", v, err)
 	}
 	return nil
@@ -145,6 +145,9 @@ func (s *Stream) write(bufs ...[]byte) error {
 		s.spare = keep[:0]
 		if err != nil && s.err == nil {
 			s.err = fmt.Errorf("writing: %w", err)
+			// A stream that cannot be written is dead: close it, so the
+			// reader fails too and what was pending on it fails now.
+			go s.rwc.Close()
 		}
 	}
 	s.flushing = false
