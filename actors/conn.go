@@ -32,7 +32,7 @@ type conn struct {
 
 	closeOnce sync.Once
 	closeErr  atomic.Pointer[error] // why close was called
-	done      chan struct{} // closed when the reader has stopped and the child is reaped
+	done      chan struct{}         // closed when the reader has stopped and the child is reaped
 }
 
 func newConn(r *Router, s *transport.Stream, peer uint32, name string, up bool) *conn {

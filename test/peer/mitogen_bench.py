@@ -5,6 +5,13 @@ Run with Debian's interpreter (apt-get install -y python3-mitogen):
 
     /usr/bin/python3 test/peer/mitogen_bench.py [--quick] [--only NAME[,NAME]]
 
+With --ssh it measures Mitogen over a real sshd instead (the SSH peer
+benchmarks; see compare_ssh.sh), reading PEER_SSH_PORT, PEER_SSH_KEY and
+PEER_SSH_KNOWN_HOSTS (and PEER_SSH_HOST, PEER_SSH_USER) as set by
+``eval "$(bash test/peer/sshd.sh start)"``:
+
+    /usr/bin/python3 test/peer/mitogen_bench.py --ssh [--quick] [--only NAME[,NAME]]
+
 Prints ONE JSON object on stdout; everything else goes to stderr.
 Times are medians in microseconds (``*_us``) or milliseconds (``*_ms``).
 
@@ -31,6 +38,7 @@ import time
 import mitogen
 import mitogen.core
 import mitogen.master
+import mitogen.parent
 
 LOG = logging.getLogger('mitogen_bench')
 
@@ -242,14 +250,230 @@ ALIASES = {
 }
 
 
-def main(router, cfg, only):
+# --- SSH benchmarks (--ssh) --------------------------------------------------
+#
+# The same keys as `test/peer/mitogo --ssh`. Mitogen keeps nothing on the far
+# side between connections: every router.ssh() sends the first stage (in
+# ssh's argv), the zlib'd mitogen.core (the "preamble") and then, on request,
+# the modules the call needs. So "cached" and "first contact" differ only on
+# the master's side: first contact uses a fresh Broker and Router, whose
+# module responder has read and compressed nothing yet.
+
+def ssh_kwargs():
+    env = os.environ
+    missing = [n for n in ('PEER_SSH_PORT', 'PEER_SSH_KEY', 'PEER_SSH_KNOWN_HOSTS')
+               if not env.get(n)]
+    if missing:
+        raise SystemExit('mitogen_bench.py --ssh: %s not set (run test/peer/sshd.sh start)'
+                         % ', '.join(missing))
+    return dict(
+        hostname=env.get('PEER_SSH_HOST', '127.0.0.1'),
+        port=int(env['PEER_SSH_PORT']),
+        username=env.get('PEER_SSH_USER', 'root'),
+        identity_file=env['PEER_SSH_KEY'],
+        check_host_keys='enforce',
+        # mitogen.ssh defaults to 'python', which Debian 12 lacks.
+        python_path='/usr/bin/python3',
+        # mitogen.ssh has no known_hosts keyword: pass it to ssh, and keep
+        # the machine's ~/.ssh/config out as sshtest's SSHArgs does.
+        ssh_args=['-F', '/dev/null',
+                  '-o', 'UserKnownHostsFile=' + env['PEER_SSH_KNOWN_HOSTS'],
+                  '-o', 'GlobalKnownHostsFile=/dev/null'],
+    )
+
+
+def _ssh_connect_call(router):
+    t0 = now_ns()
+    ctx = router.ssh(**ssh_kwargs())
+    ctx.call(nop)
+    ms = (now_ns() - t0) / 1e6
+    shutdown(ctx)
+    return ms
+
+
+def bench_ssh_connect(router, cfg):
+    _ssh_connect_call(router)   # untimed: the master reads its sources once
+    samples = [_ssh_connect_call(router) for _ in range(cfg.connects)]
+    LOG.info('ssh_connect_cached samples (ms): %s', [round(s, 1) for s in samples])
+    return {
+        'ssh_connect_cached_ms': round(median(samples), 1),
+        'ssh_connect_cached_n': len(samples),
+        'ssh_connect_cached_samples': [round(s, 1) for s in samples],
+    }
+
+
+class _BootBytes(object):
+    """Counts what the master sends to bootstrap a child: the first stage
+    (the -c argument of python in ssh's argv) and the compressed core
+    (the preamble). Module bytes come from the router's responder."""
+
+    def __init__(self):
+        self.first_stage = 0
+        self.preamble = 0
+        cls = mitogen.parent.Connection
+        self._orig = (cls.get_boot_command, cls.get_preamble)
+        counter = self
+
+        def get_boot_command(conn):
+            argv = counter._orig[0](conn)
+            counter.first_stage = len(argv[-1])
+            return argv
+
+        def get_preamble(conn):
+            data = counter._orig[1](conn)
+            counter.preamble = len(data)
+            return data
+
+        cls.get_boot_command = get_boot_command
+        cls.get_preamble = get_preamble
+
+    def restore(self):
+        cls = mitogen.parent.Connection
+        cls.get_boot_command, cls.get_preamble = self._orig
+
+
+def bench_ssh_first(router, cfg):
+    samples = []
+    sent = None
+    for _ in range(cfg.firsts):
+        broker = mitogen.master.Broker()
+        r = mitogen.master.Router(broker, max_message_size=MAX_MESSAGE_SIZE)
+        counter = _BootBytes()
+        try:
+            samples.append(_ssh_connect_call(r))
+            stats = r.get_stats()
+            sent = {
+                'first_stage': counter.first_stage,
+                'preamble': counter.preamble,
+                'modules': stats['good_load_module_size'],
+            }
+        finally:
+            counter.restore()
+            broker.shutdown()
+            broker.join()
+    LOG.info('ssh_connect_first samples (ms): %s; bytes %s', [round(s, 1) for s in samples], sent)
+    return {
+        'ssh_connect_first_ms': round(median(samples), 1),
+        'ssh_connect_first_n': len(samples),
+        'ssh_connect_first_samples': [round(s, 1) for s in samples],
+        'ssh_first_bytes': sum(sent.values()),
+        'ssh_first_bytes_parts': sent,
+    }
+
+
+def bench_ssh_call(router, cfg):
+    ctx = router.ssh(**ssh_kwargs())
+    try:
+        samples, total_ms = _time_calls(ctx, cfg.calls)
+    finally:
+        shutdown(ctx)
+    return {
+        'ssh_call_us': round(median(samples), 1),
+        'ssh_call_n': len(samples),
+        'ssh_call_total_ms': round(total_ms, 1),
+    }
+
+
+def bench_ssh_sudo_call(router, cfg):
+    ctx = router.ssh(**ssh_kwargs())
+    sctx = None
+    try:
+        sctx = router.sudo(via=ctx, username=cfg.sudo_user)
+        samples, total_ms = _time_calls(sctx, cfg.calls)
+    finally:
+        if sctx is not None:
+            shutdown(sctx)
+        shutdown(ctx)
+    return {
+        'ssh_sudo_call_us': round(median(samples), 1),
+        'ssh_sudo_call_n': len(samples),
+        'ssh_sudo_call_total_ms': round(total_ms, 1),
+    }
+
+
+def _ssh_parallel_once(router, n):
+    ctxs = [None] * n
+    errors = []
+    go = threading.Event()
+
+    def worker(i):
+        go.wait()
+        try:
+            c = router.ssh(**ssh_kwargs())
+            ctxs[i] = c
+            c.call(nop)
+        except Exception as e:  # noqa: counted as lost
+            errors.append(e)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    t0 = now_ns()
+    go.set()
+    for t in threads:
+        t.join()
+    elapsed_ms = (now_ns() - t0) / 1e6
+    for c in ctxs:
+        if c is not None:
+            try:
+                shutdown(c)
+            except Exception as e:  # noqa
+                LOG.warning('shutdown %r: %s', c, e)
+    return elapsed_ms, errors
+
+
+def bench_ssh_parallel20(router, cfg):
+    samples, lost, first_err = [], [], None
+    for i in range(cfg.par_runs):
+        if i:
+            time.sleep(0.5)   # let sshd reap the last run's sessions
+        ms, errors = _ssh_parallel_once(router, 20)
+        samples.append(ms)
+        lost.append(len(errors))
+        for e in errors:
+            LOG.info('ssh_parallel20: lost: %s: %s', type(e).__name__, e)
+        if errors and first_err is None:
+            first_err = '%s: %s' % (type(errors[0]).__name__, errors[0])
+    LOG.info('ssh_parallel20 samples (ms): %s; lost %s', [round(s, 1) for s in samples], lost)
+    out = {
+        'ssh_parallel20_ms': round(median(samples), 1),
+        'ssh_parallel20_n': len(samples),
+        'ssh_parallel20_samples': [round(s, 1) for s in samples],
+        'ssh_parallel20_lost': max(lost),   # the worst run
+        'ssh_parallel20_lost_runs': lost,
+    }
+    if first_err:
+        out['ssh_parallel20_error'] = first_err[:500]
+    return out
+
+
+SSH_BENCHES = [
+    ('ssh_connect', bench_ssh_connect),
+    ('ssh_first', bench_ssh_first),
+    ('ssh_call', bench_ssh_call),
+    ('ssh_sudo_call', bench_ssh_sudo_call),
+    ('ssh_parallel20', bench_ssh_parallel20),
+]
+
+SSH_ALIASES = {
+    'ssh_connect_cached_ms': 'ssh_connect', 'ssh_connect_cached': 'ssh_connect',
+    'ssh_connect_first_ms': 'ssh_first', 'ssh_first_bytes': 'ssh_first',
+    'ssh_connect_first': 'ssh_first', 'ssh_call_us': 'ssh_call',
+    'ssh_sudo_call_us': 'ssh_sudo_call', 'ssh_parallel20_ms': 'ssh_parallel20',
+    'ssh_parallel20_lost': 'ssh_parallel20',
+}
+
+
+def main(router, cfg, only, benches=BENCHES):
     result = {
         'impl': 'mitogen',
         'mitogen_version': '.'.join(map(str, mitogen.__version__)),
         'python': sys.version.split()[0],
         'quick': cfg.quick,
     }
-    for name, fn in BENCHES:
+    if cfg.ssh:
+        result['ssh_target'] = '%(username)s@%(hostname)s:%(port)d' % ssh_kwargs()
+    for name, fn in benches:
         if only and name not in only:
             continue
         LOG.info('running %s', name)
@@ -266,8 +490,16 @@ if __name__ == '__main__':
     ap.add_argument('--only', default='',
                     help='comma-separated subset: ' +
                     ','.join(n for n, _ in BENCHES))
+    ap.add_argument('--ssh', action='store_true',
+                    help='the SSH benchmarks instead: ' +
+                    ','.join(n for n, _ in SSH_BENCHES) +
+                    ' (needs PEER_SSH_* from test/peer/sshd.sh)')
+    ap.add_argument('--sudo-user', default='mitogo-test',
+                    help='user of the ssh->sudo chain (--ssh)')
     ap.add_argument('-v', '--verbose', action='store_true')
     args = ap.parse_args()
+    benches = SSH_BENCHES if args.ssh else BENCHES
+    aliases = SSH_ALIASES if args.ssh else ALIASES
 
     logging.basicConfig(
         stream=sys.stderr,
@@ -276,8 +508,8 @@ if __name__ == '__main__':
 
     only = set()
     for n in filter(None, (s.strip() for s in args.only.split(','))):
-        n = ALIASES.get(n, n)
-        if n not in dict(BENCHES):
+        n = aliases.get(n, n)
+        if n not in dict(benches):
             ap.error('unknown benchmark %r' % n)
         only.add(n)
 
@@ -287,13 +519,17 @@ if __name__ == '__main__':
         calls=200 if args.quick else 2000,
         big_runs=1 if args.quick else 3,
         par_runs=1 if args.quick else 3,
+        ssh=args.ssh,
+        connects=3 if args.quick else 10,
+        firsts=2 if args.quick else 10,
+        sudo_user=args.sudo_user,
     )
     # Default max_message_size is 128 MiB, which a 64 MiB bytes argument
     # exceeds once pickled (see bench_bytes64); children inherit this value.
     broker = mitogen.master.Broker()
     router = mitogen.master.Router(broker, max_message_size=MAX_MESSAGE_SIZE)
     try:
-        res = main(router, cfg, only)
+        res = main(router, cfg, only, benches)
     finally:
         broker.shutdown()
         broker.join()
