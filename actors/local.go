@@ -40,6 +40,9 @@ func (r *Router) connect(ctx context.Context, method string, opts []ConnectOptio
 		o(&cc)
 	}
 	spec := methodSpec{Method: method, Path: cc.path, Args: cc.args, User: cc.user, Tool: cc.tool, SSH: cc.ssh}
+	if method == "sudo" {
+		spec.Secret = cc.password
+	}
 	if method == "ssh" && cc.user != "" {
 		spec.SSH.User = cc.user
 	}
@@ -152,7 +155,7 @@ var (
 func (r *Router) startChild(ctx context.Context, id uint32, name string, spec methodSpec, timeout time.Duration) (*conn, int, error) {
 	child, err := spec.start(ctx, r)
 	if err != nil {
-		if ctx.Err() == context.DeadlineExceeded {
+		if ctx.Err() == context.DeadlineExceeded || errors.Is(err, context.DeadlineExceeded) {
 			return nil, 0, &TimeoutError{Context: name, Op: "connect", After: timeout}
 		}
 		return nil, 0, &StreamError{Context: name, Method: spec.Method, Reason: err.Error(), Err: err}
@@ -168,6 +171,9 @@ func (r *Router) startChild(ctx context.Context, id uint32, name string, spec me
 		defer close(drained)
 		r.drainOutput(name, child.Output, c.output)
 	}()
+	if child.Cleanup != nil {
+		defer child.Cleanup()
+	}
 	fail := func(err error) (*conn, int, error) {
 		exited := "it"
 		p := child.Proc
@@ -202,6 +208,9 @@ func (r *Router) startChild(ctx context.Context, id uint32, name string, spec me
 		}
 		if why := spec.explain(c.output.String()); why != "" {
 			reason = why
+		}
+		if why := child.Refusal(); why != "" {
+			reason = fmt.Sprintf("%s to %s: %s", spec.Method, spec.User, why)
 		}
 		return nil, 0, &StreamError{Context: name, Method: spec.Method, Reason: reason, Output: c.output.String(), Err: err}
 	}

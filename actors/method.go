@@ -21,6 +21,7 @@ type methodSpec struct {
 	Args   []string `msgpack:"args"`   // local: its arguments
 	User   string   `msgpack:"user"`   // sudo: the target user
 	Tool   string   `msgpack:"tool"`   // sudo: the path of the tool
+	Secret string   `msgpack:"secret"` // sudo: the password to answer with
 
 	SSH transport.SSHSpec `msgpack:"ssh"` // ssh: how to reach the host
 }
@@ -52,9 +53,29 @@ func (m methodSpec) start(ctx context.Context, r *Router) (*transport.Child, err
 		if tool == "" {
 			tool = "sudo"
 		}
-		// -n: never prompt (a password comes with the pty support);
 		// -H: the target user's home, so the cache is theirs.
-		return transport.StartCommand([]string{tool, "-n", "-H", "-u", m.User, "--", "/bin/sh", "-c", bootstrap.Stage1()}, nil)
+		if m.Secret == "" {
+			// -n: never prompt; a sudoers entry that wants a password
+			// fails at once, saying so.
+			return transport.StartCommand([]string{tool, "-n", "-H", "-u", m.User, "--", "/bin/sh", "-c", bootstrap.Stage1()}, nil)
+		}
+		// -A: sudo asks our helper, whatever its prompt or language;
+		// -k: the password given is checked, not a cached credential.
+		ap, err := transport.NewAskpass(m.Secret)
+		if err != nil {
+			return nil, err
+		}
+		child, err := transport.StartCommand([]string{tool, "-k", "-A", "-H", "-u", m.User, "--", "/bin/sh", "-c", bootstrap.Stage1()}, ap.Env())
+		if err != nil {
+			ap.Close()
+			return nil, err
+		}
+		child.Output = ap.Watch(child.Output, func() {
+			child.Refuse("password incorrect")
+			child.Proc.Kill()
+		})
+		child.Cleanup = ap.Close
+		return child, nil
 	}
 	return nil, fmt.Errorf("unknown connection method %q", m.Method)
 }

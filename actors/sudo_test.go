@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mitogo/mitogo/actors"
 )
@@ -144,5 +145,45 @@ func TestParallelSudoBootstraps(t *testing.T) {
 			names = append(names, e.Name())
 		}
 		t.Fatalf("cache holds %v, want exactly one binary", names)
+	}
+}
+
+// sudo with a password, behind a sudoers passprompt that overrides sudo's
+// -p and in another language: answered through askpass, no prompt matching.
+func TestSudoWithPassword(t *testing.T) {
+	needSudo(t)
+	if _, err := user.Lookup("mitogo-test2"); err != nil {
+		if os.Getenv("MITOGO_REQUIRE_PARTS") != "" {
+			t.Fatal("user mitogo-test2 is missing (bash test/run.sh creates it)")
+		}
+		t.Skip("user mitogo-test2 is missing")
+	}
+	t.Setenv("LANG", "de_DE.UTF-8")
+	t.Setenv("LC_ALL", "de_DE.UTF-8")
+	r := newRouter(t)
+	c, err := r.Sudo(ctxT(t), actors.User("mitogo-test"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c2, err := r.Sudo(ctxT(t), actors.Via(c), actors.User("mitogo-test2"), actors.Password("mitogo-test-pw"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	u2, _ := user.Lookup("mitogo-test2")
+	if uid, err := uidOf.Call(ctxT(t), c2, struct{}{}); err != nil || strconv.Itoa(uid) != u2.Uid {
+		t.Fatalf("uid after sudo with password: %d %v, want %s", uid, err, u2.Uid)
+	}
+	var se *actors.StreamError
+	start := time.Now()
+	_, err = r.Sudo(ctxT(t), actors.Via(c), actors.User("mitogo-test2"), actors.Password("wrong"))
+	if !errors.As(err, &se) || !strings.Contains(se.Reason, "password incorrect") {
+		t.Fatalf("wrong password: %T %v", err, err)
+	}
+	if time.Since(start) > 15*time.Second {
+		t.Fatalf("wrong password took %v", time.Since(start))
+	}
+	_, err = r.Sudo(ctxT(t), actors.Via(c), actors.User("mitogo-test2"))
+	if !errors.As(err, &se) || !strings.Contains(se.Reason, "password is required") {
+		t.Fatalf("no password: %T %v", err, err)
 	}
 }

@@ -87,6 +87,12 @@ else
 		as_root useradd --create-home --shell /bin/sh "$test_user"
 		echo "created user $test_user"
 	fi
+	# A second account, which mitogo-test may become only with its password:
+	# the sudo-with-password tests.
+	if ! id "${test_user}2" >/dev/null 2>&1; then
+		as_root useradd --create-home --shell /bin/sh "${test_user}2"
+		echo "created user ${test_user}2"
+	fi
 	echo "$test_user:$test_pw" | as_root chpasswd
 	runner=$(id -un)
 	sudoers=$(mktemp)
@@ -94,6 +100,10 @@ else
 	{
 		echo "# Written by mitogo's test/run.sh: who may run commands as $test_user."
 		echo "root ALL=($test_user) NOPASSWD: ALL"
+		echo "# $test_user becomes ${test_user}2 with its own password, behind a custom"
+		echo "# prompt that overrides sudo -p: prompt matching must not be needed."
+		echo "$test_user ALL=(${test_user}2) ALL"
+		echo "Defaults:$test_user passprompt=\"Passwort bitte: \", passprompt_override"
 		if [ "$runner" != root ]; then
 			echo "$runner ALL=($test_user) NOPASSWD: ALL"
 		fi

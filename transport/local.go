@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -21,9 +22,23 @@ const childFD = 3
 // Child is a started child process: its stream's connection and the
 // handles to reap it and read what it prints.
 type Child struct {
-	Conn   Conn
-	Proc   *Process
-	Output io.ReadCloser // what the far side prints on stdout and stderr before (and beside) the stream
+	Conn    Conn
+	Proc    *Process
+	Output  io.ReadCloser // what the far side prints on stdout and stderr before (and beside) the stream
+	Cleanup func()        // called once the handshake is over, either way (nil: nothing)
+
+	refusal atomic.Pointer[string]
+}
+
+// Refuse records why the far side refused us (e.g. "password incorrect").
+func (c *Child) Refuse(why string) { c.refusal.Store(&why) }
+
+// Refusal is what Refuse recorded, or "".
+func (c *Child) Refusal() string {
+	if p := c.refusal.Load(); p != nil {
+		return *p
+	}
+	return ""
 }
 
 // execProcess watches a started command.

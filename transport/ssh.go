@@ -303,10 +303,12 @@ func StartSSH(ctx context.Context, spec SSHSpec, command string, pacer *Pacer) (
 		if strings.Contains(err.Error(), "unable to authenticate") {
 			return nil, &AuthError{Host: r.addr, User: r.user, Methods: names, Err: err}
 		}
-		if !retryable(err) || ctx.Err() != nil {
-			if ctx.Err() != nil {
-				return nil, fmt.Errorf("connecting to %s: %w", r.addr, ctx.Err())
-			}
+		if ctx.Err() != nil || errors.Is(err, os.ErrDeadlineExceeded) {
+			// The deadline set on the connection from ctx fires a hair
+			// before ctx itself: both mean the connect timed out.
+			return nil, fmt.Errorf("connecting to %s: %w (%v)", r.addr, context.DeadlineExceeded, err)
+		}
+		if !retryable(err) {
 			return nil, fmt.Errorf("connecting to %s: %w", r.addr, err)
 		}
 		backoff = min(backoff, time.Second)

@@ -283,6 +283,7 @@ type options struct {
 
 	identity, knownHosts, hostKeyPolicy, passwordEnv string // ssh hops
 	askPassword                                      bool
+	sudoPasswordEnv                                  string // sudo hops
 
 	stdinForce, stdinNever bool // run -i, -n
 	long                   bool // list -l
@@ -297,6 +298,7 @@ func (o *options) connectFlags(fs *flag.FlagSet, e *env, withTimeout bool) {
 	fs.StringVar(&o.hostKeyPolicy, "host-key-policy", "strict", "ssh hops: strict (refuse unknown keys), accept-new (record them) or ignore")
 	fs.StringVar(&o.passwordEnv, "password-env", "", "ssh hops: read the login password from this environment variable (never give it on the command line)")
 	fs.BoolVar(&o.askPassword, "ask-password", false, "ssh hops: ask for the login password on the terminal")
+	fs.StringVar(&o.sudoPasswordEnv, "sudo-password-env", "", "sudo hops: answer sudo's password prompt with this environment variable's value")
 	if withTimeout {
 		fs.DurationVar(&o.timeout, "timeout", 0, "give up (and kill what runs) after this long, e.g. 30s; 0: no limit")
 	}
@@ -342,6 +344,14 @@ func connect(ctx context.Context, e *env, o *options) (*session, error) {
 		opts := []actors.ConnectOption{actors.ConnectTimeout(o.connectTimeout)}
 		if h.kind == "ssh" {
 			opts = append(opts, sshOpts...)
+		}
+		if h.kind == "sudo" && o.sudoPasswordEnv != "" {
+			pw, ok := os.LookupEnv(o.sudoPasswordEnv)
+			if !ok {
+				s.close()
+				return nil, usagef("--sudo-password-env %s: the variable is not set", o.sudoPasswordEnv)
+			}
+			opts = append(opts, actors.Password(pw))
 		}
 		if s.target != nil {
 			opts = append(opts, actors.Via(s.target))
