@@ -40,10 +40,11 @@ func (r *Router) connect(ctx context.Context, method string, opts []ConnectOptio
 		o(&cc)
 	}
 	spec := methodSpec{Method: method, Path: cc.path, Args: cc.args, User: cc.user, Tool: cc.tool, SSH: cc.ssh}
-	if method == "sudo" {
+	if method == "sudo" || method == "openssh" {
 		spec.Secret = cc.password
 	}
-	if method == "ssh" && cc.user != "" {
+	spec.SSHArgs = cc.sshArgs
+	if (method == "ssh" || method == "openssh") && cc.user != "" {
 		spec.SSH.User = cc.user
 	}
 	if method == "sudo" && spec.User == "" {

@@ -23,14 +23,15 @@ type methodSpec struct {
 	Tool   string   `msgpack:"tool"`   // sudo: the path of the tool
 	Secret string   `msgpack:"secret"` // sudo: the password to answer with
 
-	SSH transport.SSHSpec `msgpack:"ssh"` // ssh: how to reach the host
+	SSH     transport.SSHSpec `msgpack:"ssh"`      // ssh, openssh: how to reach the host
+	SSHArgs []string          `msgpack:"ssh_args"` // openssh: extra arguments for ssh
 }
 
 func (m methodSpec) defaultName(id uint32) string {
 	switch m.Method {
 	case "sudo":
 		return "sudo:" + m.User
-	case "ssh":
+	case "ssh", "openssh":
 		if m.SSH.User != "" {
 			return "ssh:" + m.SSH.User + "@" + m.SSH.Host
 		}
@@ -46,6 +47,8 @@ func (m methodSpec) start(ctx context.Context, r *Router) (*transport.Child, err
 	switch m.Method {
 	case "ssh":
 		return transport.StartSSH(ctx, m.SSH, "sh -c "+shellQuote(bootstrap.Stage1()), &r.pacer)
+	case "openssh":
+		return m.startOpenSSH()
 	case "local":
 		return transport.StartLocal(transport.LocalSpec{Path: m.Path, Args: m.Args})
 	case "sudo":
@@ -80,13 +83,86 @@ func (m methodSpec) start(ctx context.Context, r *Router) (*transport.Child, err
 	return nil, fmt.Errorf("unknown connection method %q", m.Method)
 }
 
+// startOpenSSH runs the OpenSSH client, so that everything in the user's
+// ~/.ssh/config applies (ProxyJump, ControlMaster, certificates). A
+// password is given through SSH_ASKPASS, as for sudo.
+func (m methodSpec) startOpenSSH() (*transport.Child, error) {
+	tool := m.Tool
+	if tool == "" {
+		tool = "ssh"
+	}
+	s := m.SSH
+	argv := []string{tool, "-T", "-o", "NumberOfPasswordPrompts=1"}
+	if s.Port != 0 {
+		argv = append(argv, "-p", strconv.Itoa(s.Port))
+	}
+	if s.User != "" {
+		argv = append(argv, "-l", s.User)
+	}
+	for _, id := range s.IdentityFiles {
+		argv = append(argv, "-i", id)
+	}
+	if s.KnownHosts != "" {
+		argv = append(argv, "-o", "UserKnownHostsFile="+s.KnownHosts)
+	}
+	switch s.HostKeyPolicy {
+	case transport.HostKeyAcceptNew:
+		argv = append(argv, "-o", "StrictHostKeyChecking=accept-new")
+	case transport.HostKeyIgnore:
+		argv = append(argv, "-o", "StrictHostKeyChecking=no")
+	case "", transport.HostKeyStrict:
+		argv = append(argv, "-o", "StrictHostKeyChecking=yes")
+	}
+	if s.ConfigFile != "" {
+		cfg := s.ConfigFile
+		if cfg == "none" {
+			cfg = "/dev/null"
+		}
+		argv = append(argv, "-F", cfg)
+	}
+	if m.Secret == "" {
+		argv = append(argv, "-o", "BatchMode=yes")
+	}
+	argv = append(argv, m.SSHArgs...)
+	argv = append(argv, "--", s.Host, "sh -c "+shellQuote(bootstrap.Stage1()))
+	if m.Secret == "" {
+		return transport.StartCommand(argv, nil)
+	}
+	ap, err := transport.NewAskpass(m.Secret)
+	if err != nil {
+		return nil, err
+	}
+	child, err := transport.StartCommand(argv, append(ap.AskpassEnv(), "DISPLAY=none"))
+	if err != nil {
+		ap.Close()
+		return nil, err
+	}
+	child.Output = ap.Watch(child.Output, func() {
+		child.Refuse("password incorrect")
+		child.Proc.Kill()
+	})
+	child.Cleanup = ap.Close
+	return child, nil
+}
+
 // explain turns what a failed method printed into a reason, when it is a
 // known refusal.
 func (m methodSpec) explain(output string) string {
+	low := strings.ToLower(output)
+	if m.Method == "openssh" {
+		switch {
+		case strings.Contains(low, "host key verification failed"):
+			return "ssh: host key verification failed (the host's key is unknown or changed; see known_hosts)"
+		case strings.Contains(low, "permission denied"):
+			return "ssh: authentication failed: " + lastLine(output)
+		case strings.Contains(low, "connection refused"), strings.Contains(low, "could not resolve"), strings.Contains(low, "timed out"), strings.Contains(low, "no route to host"):
+			return "ssh: " + lastLine(output)
+		}
+		return ""
+	}
 	if m.Method != "sudo" {
 		return ""
 	}
-	low := strings.ToLower(output)
 	switch {
 	case strings.Contains(low, "a password is required"):
 		return fmt.Sprintf("sudo to %s: a password is required", m.User)
@@ -181,6 +257,30 @@ func HostKeyPolicy(p string) ConnectOption { return func(c *connectConfig) { c.s
 // it fails with *ChannelError. Default 15s × 3; interval < 0 turns it off.
 func Keepalive(interval time.Duration, max int) ConnectOption {
 	return func(c *connectConfig) { c.ssh.Keepalive, c.ssh.KeepaliveMax = interval, max }
+}
+
+// OpenSSH starts a child context over SSH with the OpenSSH client binary
+// (ssh), for users whose ~/.ssh/config must apply: ProxyJump, ControlMaster,
+// certificates, per-host users. target is [user@]host[:port] or a Host
+// alias. Options as for SSH; SSHArgs adds arguments; Password is answered
+// through SSH_ASKPASS. Without a password ssh runs in BatchMode.
+func (r *Router) OpenSSH(ctx context.Context, target string, opts ...ConnectOption) (*Context, error) {
+	user, host, port, err := splitTarget(target)
+	if err != nil {
+		return nil, &StreamError{Context: "ssh:" + target, Method: "openssh", Reason: err.Error(), Err: err}
+	}
+	opts = append([]ConnectOption{func(c *connectConfig) { c.ssh.Host, c.ssh.Port, c.ssh.User = host, port, user }}, opts...)
+	return r.connect(ctx, "openssh", opts)
+}
+
+// SSHArgs adds arguments to the OpenSSH client's command line (OpenSSH only).
+func SSHArgs(args ...string) ConnectOption {
+	return func(c *connectConfig) { c.sshArgs = append(c.sshArgs, args...) }
+}
+
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return strings.TrimSpace(lines[len(lines)-1])
 }
 
 // SSHConfig reads host settings from path instead of ~/.ssh/config ("none": no file).

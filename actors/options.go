@@ -61,6 +61,7 @@ type connectConfig struct {
 	tool     string
 	password string
 	ssh      transport.SSHSpec
+	sshArgs  []string
 }
 
 func defaultConnectConfig() connectConfig {

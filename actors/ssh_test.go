@@ -217,3 +217,39 @@ func TestSSHTwentyAtOnceUnderMaxStartups(t *testing.T) {
 		}
 	}
 }
+
+// The OpenSSH client method: keys, known_hosts, a password through
+// SSH_ASKPASS, and the refusals, each as a *StreamError saying which.
+func TestOpenSSHMethod(t *testing.T) {
+	s := sshtest.Start(t)
+	r := newRouter(t)
+	c, err := r.OpenSSH(ctxT(t), s.User+"@"+s.Addr, sshTo(s)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id, err := whoami.Call(ctxT(t), c, struct{}{}); err != nil || id.Name != c.Name() {
+		t.Fatalf("whoami over openssh: %+v %v", id, err)
+	}
+	empty := filepath.Join(t.TempDir(), "empty")
+	os.WriteFile(empty, nil, 0o600)
+	_, err = r.OpenSSH(ctxT(t), s.User+"@"+s.Addr, actors.IdentityFile(s.ClientKey), actors.KnownHosts(empty), actors.SSHConfig("none"))
+	var se *actors.StreamError
+	if !errors.As(err, &se) || !strings.Contains(se.Reason, "host key verification failed") {
+		t.Fatalf("unknown host key: %T %v", err, err)
+	}
+
+	sshtest.NeedTestUser(t)
+	p := sshtest.Start(t, sshtest.User(sshtest.TestUser), sshtest.PasswordAuth(true))
+	base := []actors.ConnectOption{actors.KnownHosts(p.KnownHosts), actors.SSHConfig("none"), actors.SSHArgs("-o", "PubkeyAuthentication=no")}
+	c2, err := r.OpenSSH(ctxT(t), sshtest.TestUser+"@"+p.Addr, append(base, actors.Password(sshtest.TestPassword))...)
+	if err != nil {
+		t.Fatalf("password over openssh: %v", err)
+	}
+	if uid, err := uidOf.Call(ctxT(t), c2, struct{}{}); err != nil || uid == 0 {
+		t.Fatalf("uid: %d %v", uid, err)
+	}
+	_, err = r.OpenSSH(ctxT(t), sshtest.TestUser+"@"+p.Addr, append(base, actors.Password("wrong"))...)
+	if !errors.As(err, &se) || !strings.Contains(se.Reason, "authentication failed") {
+		t.Fatalf("wrong password: %T %v", err, err)
+	}
+}
