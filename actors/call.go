@@ -21,7 +21,7 @@ var functions = struct {
 
 type function struct {
 	name   string
-	invoke func(ctx context.Context, payload []byte) (result []byte, err error, argErr error)
+	invoke func(ctx context.Context, payload []byte) (result [][]byte, err error, argErr error)
 }
 
 // Func is a registered function, callable in any context of the tree.
@@ -32,10 +32,10 @@ type Func[A, R any] struct{ name string }
 // so that every copy of the binary knows the function. Registering a name
 // twice panics.
 func Register[A, R any](name string, fn func(context.Context, A) (R, error)) Func[A, R] {
-	f := &function{name: name, invoke: func(ctx context.Context, payload []byte) ([]byte, error, error) {
+	f := &function{name: name, invoke: func(ctx context.Context, payload []byte) ([][]byte, error, error) {
 		var a A
 		if len(payload) > 0 {
-			if err := messages.Unmarshal(payload, &a); err != nil {
+			if err := decodeValue(payload, &a); err != nil {
 				return nil, nil, fmt.Errorf("arguments do not decode into %v: %v", reflect.TypeFor[A](), err)
 			}
 		}
@@ -43,7 +43,7 @@ func Register[A, R any](name string, fn func(context.Context, A) (R, error)) Fun
 		if err != nil {
 			return nil, err, nil
 		}
-		out, err := msgpack.Marshal(res)
+		out, err := encodeValue(res)
 		if err != nil {
 			return nil, fmt.Errorf("encoding the result (%T): %w", res, err), nil
 		}
@@ -68,10 +68,11 @@ func (f Func[A, R]) Name() string { return f.name }
 
 // Call runs the function in target with args and returns its result. A
 // deadline on ctx bounds the call (a *TimeoutError) and, when it passes,
-// cancels the function's context.Context on the far side.
+// cancels the function's context.Context on the far side. A []byte
+// argument is sent without a copy: leave it unchanged until Call returns.
 func (f Func[A, R]) Call(ctx context.Context, target *Context, args A) (R, error) {
 	var zero R
-	payload, err := msgpack.Marshal(args)
+	payload, err := encodeValue(args)
 	if err != nil {
 		return zero, fmt.Errorf("mitogo: call %s: encoding arguments (%T): %w", f.name, args, err)
 	}
@@ -80,7 +81,7 @@ func (f Func[A, R]) Call(ctx context.Context, target *Context, args A) (R, error
 		return zero, err
 	}
 	var res R
-	if err := messages.Unmarshal(reply, &res); err != nil {
+	if err := decodeValue(reply, &res); err != nil {
 		return zero, fmt.Errorf("mitogo: call %s in %s: decoding the result into %T: %w", f.name, target.name, res, err)
 	}
 	return res, nil
@@ -116,11 +117,13 @@ func (f Func[A, R]) Go(ctx context.Context, target *Context, args A) *Pending[R]
 // reply: errors on the far side are logged there. It returns once the
 // message is on its way.
 func (f Func[A, R]) Send(target *Context, args A) error {
+	// Marshal copies: Send returns before the bytes are written, and the
+	// caller may reuse its slice at once.
 	payload, err := msgpack.Marshal(args)
 	if err != nil {
 		return fmt.Errorf("mitogo: send %s: encoding arguments (%T): %w", f.name, args, err)
 	}
-	return target.sendCall(f.name, payload)
+	return target.sendCall(f.name, [][]byte{payload})
 }
 
 // pendingCall is a call this context waits for.
@@ -137,14 +140,14 @@ type callResult struct {
 }
 
 // call sends a call envelope to dst and waits for its reply.
-func (r *Router) call(ctx context.Context, dst uint32, dstName, fn string, payload []byte, flags uint8) ([]byte, error) {
+func (r *Router) call(ctx context.Context, dst uint32, dstName, fn string, payload [][]byte, flags uint8) ([]byte, error) {
 	id := r.nextReq.Add(1)
 	p := &pendingCall{dst: dst, name: dstName, fn: fn, ch: make(chan callResult, 1)}
 	r.pendMu.Lock()
 	r.pending[id] = p
 	r.pendMu.Unlock()
 	h := messages.Header{Kind: messages.KindCall, Flags: flags, Dst: dst, Src: r.id, ReqID: id, Target: fn}
-	if err := r.send(&h, payload); err != nil {
+	if err := r.send(&h, payload...); err != nil {
 		r.dropPending(id)
 		return nil, sendError(dstName, fn, err)
 	}
@@ -283,7 +286,7 @@ func (r *Router) run(ctx context.Context, cancel context.CancelFunc, key callKey
 			return
 		}
 		rh := messages.Header{Kind: messages.KindReply, Dst: h.Src, Src: r.id, ReqID: h.ReqID}
-		if err := r.send(&rh, res); err != nil {
+		if err := r.send(&rh, res...); err != nil {
 			if isTooLarge(err) {
 				r.replyError(&h, &messages.RemoteError{Code: messages.CodeError, Type: "mitogo.TooLarge", Message: "the result was refused: " + err.Error()})
 				return
@@ -313,4 +316,31 @@ func (r *Router) cancelCall(key callKey) {
 	if cancel != nil {
 		cancel()
 	}
+}
+
+// encodeValue encodes a call's argument or result. A []byte goes as a
+// msgpack bin header followed by the slice itself, uncopied: a 64 MiB
+// argument costs no encoding buffer at all.
+func encodeValue(v any) ([][]byte, error) {
+	if b, ok := v.([]byte); ok && b != nil {
+		return [][]byte{messages.AppendBinHeader(nil, len(b)), b}, nil
+	}
+	out, err := msgpack.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	return [][]byte{out}, nil
+}
+
+// decodeValue decodes payload into v. Into a *[]byte, a payload that is
+// one bin value decodes without a copy: the slice aliases the frame, which
+// nothing else holds.
+func decodeValue(payload []byte, v any) error {
+	if bp, ok := v.(*[]byte); ok {
+		if b, ok := messages.Bin(payload); ok {
+			*bp = b
+			return nil
+		}
+	}
+	return messages.Unmarshal(payload, v)
 }

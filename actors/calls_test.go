@@ -1,6 +1,7 @@
 package actors_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -208,5 +209,24 @@ func TestSendWithoutReply(t *testing.T) {
 	})
 	if !actors.IsMaster() || actors.ContextID() != 0 || actors.ParentID() != 0 {
 		t.Fatal("the test process should be the master")
+	}
+}
+
+var echoBytes = actors.Register("test.echoBytes", func(ctx context.Context, b []byte) ([]byte, error) { return b, nil })
+
+// Bytes cross a chain unchanged, both ways (they travel uncopied as bin).
+func TestBytesRoundTripThroughChain(t *testing.T) {
+	r := newRouter(t)
+	c1 := local(t, r)
+	c2 := local(t, r, actors.Via(c1))
+	data := make([]byte, 3<<20+7)
+	for i := range data {
+		data[i] = byte(i*7 + i>>9)
+	}
+	for _, in := range [][]byte{data, {}, nil, data[:300], data[:70000]} {
+		got, err := echoBytes.Call(ctxT(t), c2, in)
+		if err != nil || !bytes.Equal(got, in) || (in != nil) != (got != nil) {
+			t.Fatalf("round trip of %d bytes: %d bytes back, %v", len(in), len(got), err)
+		}
 	}
 }

@@ -109,19 +109,19 @@ func (c *Context) ready(ctx context.Context) error {
 	}
 }
 
-func (c *Context) call(ctx context.Context, fn string, payload []byte, flags uint8) ([]byte, error) {
+func (c *Context) call(ctx context.Context, fn string, payload [][]byte, flags uint8) ([]byte, error) {
 	if err := c.ready(ctx); err != nil {
 		return nil, err
 	}
 	return c.r.call(ctx, c.id, c.name, fn, payload, flags)
 }
 
-func (c *Context) sendCall(fn string, payload []byte) error {
+func (c *Context) sendCall(fn string, payload [][]byte) error {
 	if err := c.ready(context.Background()); err != nil {
 		return err
 	}
 	h := messages.Header{Kind: messages.KindCall, Flags: messages.FlagNoReply, Dst: c.id, Src: c.r.id, Target: fn}
-	if err := c.r.send(&h, payload); err != nil {
+	if err := c.r.send(&h, payload...); err != nil {
 		return sendError(c.name, fn, err)
 	}
 	return nil

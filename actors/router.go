@@ -169,10 +169,13 @@ func (r *Router) Parent() *Context {
 func (r *Router) Self() *Context { return newPlainContext(r, r.id, r.Name()) }
 
 // send routes one envelope from this context.
-func (r *Router) send(h *messages.Header, payload []byte) error {
+func (r *Router) send(h *messages.Header, parts ...[]byte) error {
 	if h.Dst == r.id {
 		body := messages.AppendHeader(nil, h)
-		h2, p, _ := messages.DecodeHeader(append(body, payload...))
+		for _, p := range parts {
+			body = append(body, p...)
+		}
+		h2, p, _ := messages.DecodeHeader(body)
 		if job := r.deliver(nil, h2, p); job != nil {
 			go job()
 		}
@@ -183,7 +186,7 @@ func (r *Router) send(h *messages.Header, payload []byte) error {
 	if c == nil {
 		return &ChannelError{Context: t.name(h.Dst), Reason: "no route to it from " + r.Name(), Err: ErrNoRoute}
 	}
-	return c.s.Send(h, payload)
+	return c.s.Send(h, parts...)
 }
 
 // route handles one frame read from c: deliver it here or forward it. A

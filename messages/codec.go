@@ -72,3 +72,43 @@ func CheckValue(data []byte) (int, error) {
 		stack[depth] = k
 	}
 }
+
+// AppendBinHeader appends the msgpack header of a bin value of n bytes.
+func AppendBinHeader(b []byte, n int) []byte {
+	switch {
+	case n <= 0xff:
+		return append(b, 0xc4, byte(n))
+	case n <= 0xffff:
+		return append(b, 0xc5, byte(n>>8), byte(n))
+	}
+	return append(b, 0xc6, byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
+}
+
+// Bin returns the bytes of data when data is exactly one msgpack bin
+// value (aliasing data), or false.
+func Bin(data []byte) ([]byte, bool) {
+	if len(data) < 2 {
+		return nil, false
+	}
+	var n, off int
+	switch data[0] {
+	case 0xc4:
+		n, off = int(data[1]), 2
+	case 0xc5:
+		if len(data) < 3 {
+			return nil, false
+		}
+		n, off = int(data[1])<<8|int(data[2]), 3
+	case 0xc6:
+		if len(data) < 5 {
+			return nil, false
+		}
+		n, off = int(data[1])<<24|int(data[2])<<16|int(data[3])<<8|int(data[4]), 5
+	default:
+		return nil, false
+	}
+	if len(data)-off != n {
+		return nil, false
+	}
+	return data[off:], true
+}

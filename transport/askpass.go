@@ -66,6 +66,12 @@ func NewAskpass(password string) (*Askpass, error) {
 // Env is the environment that points sudo -A at the helper.
 func (a *Askpass) Env() []string { return []string{"SUDO_ASKPASS=" + a.script} }
 
+// AskpassEnv is the environment that makes the OpenSSH client ask the
+// helper for passwords, with or without a terminal.
+func (a *Askpass) AskpassEnv() []string {
+	return []string{"SSH_ASKPASS=" + a.script, "SSH_ASKPASS_REQUIRE=force"}
+}
+
 // Watch wraps the far side's stderr: it counts the helper's runs and calls
 // onWrong when sudo asks a second time.
 func (a *Askpass) Watch(r io.ReadCloser, onWrong func()) io.ReadCloser {

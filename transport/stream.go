@@ -65,21 +65,25 @@ func (s *Stream) ReadFrame() ([]byte, error) {
 	return messages.ReadFrame(s.r, s.maxFrame)
 }
 
-// Send writes one envelope. A body over the maximum is refused with a
-// *messages.FrameSizeError before anything is written, and the stream stays
-// usable. payload is not copied: it must not change until Send returns.
-func (s *Stream) Send(h *messages.Header, payload []byte) error {
+// Send writes one envelope whose payload is the concatenation of parts.
+// A body over the maximum is refused with a *messages.FrameSizeError before
+// anything is written, and the stream stays usable. The parts are not
+// copied (one writev sends them): they must not change until Send returns.
+func (s *Stream) Send(h *messages.Header, parts ...[]byte) error {
 	buf := make([]byte, messages.FrameHeaderLen, 64+len(h.Target)+len(h.Sender)+len(h.Type))
 	buf = messages.AppendHeader(buf, h)
-	n := len(buf) - messages.FrameHeaderLen + len(payload)
+	n := len(buf) - messages.FrameHeaderLen
+	for _, p := range parts {
+		n += len(p)
+	}
 	if n > s.maxFrame {
 		return &messages.FrameSizeError{Size: int64(n), Max: int64(s.maxFrame)}
 	}
 	messages.AppendFrameHeader(buf[:0], n)
-	if len(payload) == 0 {
+	if len(parts) == 0 {
 		return s.write(buf)
 	}
-	return s.write(buf, payload)
+	return s.write(append([][]byte{buf}, parts...)...)
 }
 
 // Forward writes a frame body received on another stream, unchanged.
