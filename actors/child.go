@@ -53,9 +53,7 @@ func serveChild(spec string) int {
 	t := r.table.Load().clone()
 	t.parent = r.parent
 	r.table.Store(t)
-	// The actor system takes milliseconds to build; calls do not need it,
-	// so the first one is served while it is built.
-	go r.startSystem()
+	// The actor system is built on first use (see ensureSystem).
 	if err := s.WriteValue(&messages.HelloReply{Version: messages.ProtocolVersion, ID: r.id, PID: os.Getpid(), Platform: platform()}); err != nil {
 		return 2
 	}

@@ -86,7 +86,7 @@ func (p *remoteProcess) send(pid *actor.PID, msg any, sender *actor.PID, flags u
 // fromBelow is set when it came from a child's stream: such an envelope
 // may not stop actors here, and its sender must be in its source context.
 func (r *Router) deliverActor(h messages.Header, payload []byte, fromBelow bool) {
-	<-r.sysReady
+	r.ensureSystem()
 	pid := actor.NewPID(addressOf(r.id), h.Target)
 	if h.Flags&messages.FlagSystem != 0 {
 		if fromBelow {

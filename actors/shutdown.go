@@ -45,7 +45,7 @@ func (r *Router) Shutdown(ctx context.Context) error {
 		c.markDead(ErrShutdown)
 	}
 	r.closeChannels()
-	<-r.sysReady
+	r.ensureSystem()
 	r.system.Root.StopFuture(r.routerPID).Wait()
 	r.system.Shutdown()
 	waited := make(chan struct{})
