@@ -40,14 +40,14 @@ func (r *Router) connect(ctx context.Context, method string, opts []ConnectOptio
 		o(&cc)
 	}
 	spec := methodSpec{Method: method, Path: cc.path, Args: cc.args, User: cc.user, Tool: cc.tool, SSH: cc.ssh}
-	if method == "sudo" || method == "openssh" {
+	if method == "sudo" || method == "openssh" || method == "su" || method == "doas" {
 		spec.Secret = cc.password
 	}
 	spec.SSHArgs = cc.sshArgs
 	if (method == "ssh" || method == "openssh") && cc.user != "" {
 		spec.SSH.User = cc.user
 	}
-	if method == "sudo" && spec.User == "" {
+	if (method == "sudo" || method == "su" || method == "doas") && spec.User == "" {
 		spec.User = "root"
 	}
 	if r.isClosing() {

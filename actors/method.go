@@ -29,8 +29,8 @@ type methodSpec struct {
 
 func (m methodSpec) defaultName(id uint32) string {
 	switch m.Method {
-	case "sudo":
-		return "sudo:" + m.User
+	case "sudo", "su", "doas":
+		return m.Method + ":" + m.User
 	case "ssh", "openssh":
 		if m.SSH.User != "" {
 			return "ssh:" + m.SSH.User + "@" + m.SSH.Host
@@ -49,6 +49,19 @@ func (m methodSpec) start(ctx context.Context, r *Router) (*transport.Child, err
 		return transport.StartSSH(ctx, m.SSH, "sh -c "+shellQuote(bootstrap.Stage1()), &r.pacer)
 	case "openssh":
 		return m.startOpenSSH()
+	case "su", "doas":
+		if m.Secret != "" {
+			return nil, fmt.Errorf("%s with a password needs a pty, which is not supported yet; use sudo, or a rule that needs no password", m.Method)
+		}
+		tool := m.Tool
+		if tool == "" {
+			tool = m.Method
+		}
+		if m.Method == "su" {
+			return transport.StartCommand([]string{tool, "-s", "/bin/sh", "-c", bootstrap.Stage1(), m.User}, nil)
+		}
+		// -n: never prompt; a rule that wants a password fails at once.
+		return transport.StartCommand([]string{tool, "-n", "-u", m.User, "/bin/sh", "-c", bootstrap.Stage1()}, nil)
 	case "local":
 		return transport.StartLocal(transport.LocalSpec{Path: m.Path, Args: m.Args})
 	case "sudo":
@@ -160,7 +173,27 @@ func (m methodSpec) explain(output string) string {
 		}
 		return ""
 	}
-	if m.Method != "sudo" {
+	switch m.Method {
+	case "su":
+		switch {
+		case strings.Contains(low, "does not exist"), strings.Contains(low, "unknown"):
+			return fmt.Sprintf("su to %s: user unknown", m.User)
+		case strings.Contains(low, "must be run from a terminal"), strings.Contains(low, "authentication failure"):
+			return fmt.Sprintf("su to %s: a password is required (su with a password needs a pty, not supported yet)", m.User)
+		}
+		return ""
+	case "doas":
+		switch {
+		case strings.Contains(low, "authorization required"), strings.Contains(low, "a password is required"):
+			return fmt.Sprintf("doas to %s: a password is required", m.User)
+		case strings.Contains(low, "not permitted"):
+			return fmt.Sprintf("doas to %s: not allowed by doas.conf", m.User)
+		case strings.Contains(low, "unknown user"), strings.Contains(low, "no passwd entry"):
+			return fmt.Sprintf("doas to %s: user unknown", m.User)
+		}
+		return ""
+	case "sudo":
+	default:
 		return ""
 	}
 	switch {
@@ -257,6 +290,21 @@ func HostKeyPolicy(p string) ConnectOption { return func(c *connectConfig) { c.s
 // it fails with *ChannelError. Default 15s × 3; interval < 0 turns it off.
 func Keepalive(interval time.Duration, max int) ConnectOption {
 	return func(c *connectConfig) { c.ssh.Keepalive, c.ssh.KeepaliveMax = interval, max }
+}
+
+// Su starts a child context as another user through su (User, default
+// root), after any context. Without a terminal su asks no password, so
+// this works where none is needed (from root, or a PAM rule); a password
+// comes with pty support.
+func (r *Router) Su(ctx context.Context, opts ...ConnectOption) (*Context, error) {
+	return r.connect(ctx, "su", opts)
+}
+
+// Doas starts a child context as another user through doas -n (User,
+// default root), after any context; a rule that wants a password fails at
+// once with a *StreamError saying so.
+func (r *Router) Doas(ctx context.Context, opts ...ConnectOption) (*Context, error) {
+	return r.connect(ctx, "doas", opts)
 }
 
 // OpenSSH starts a child context over SSH with the OpenSSH client binary

@@ -187,3 +187,34 @@ func TestSudoWithPassword(t *testing.T) {
 		t.Fatalf("no password: %T %v", err, err)
 	}
 }
+
+// su and doas from root to the test user, and their refusals.
+func TestSuAndDoas(t *testing.T) {
+	u := needSudo(t)
+	if _, err := exec.LookPath("doas"); err != nil {
+		if os.Getenv("MITOGO_REQUIRE_PARTS") != "" {
+			t.Fatal("doas is not installed (bash test/run.sh installs opendoas)")
+		}
+		t.Skip("doas is not installed")
+	}
+	r := newRouter(t)
+	for _, start := range []func(context.Context, ...actors.ConnectOption) (*actors.Context, error){r.Su, r.Doas} {
+		c, err := start(ctxT(t), actors.User("mitogo-test"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if uid, err := uidOf.Call(ctxT(t), c, struct{}{}); err != nil || strconv.Itoa(uid) != u.Uid {
+			t.Fatalf("%s: uid %d %v, want %s", c.Name(), uid, err, u.Uid)
+		}
+	}
+	var se *actors.StreamError
+	_, err := r.Su(ctxT(t), actors.User("no-such-user-mitogo"))
+	if !errors.As(err, &se) || !strings.Contains(se.Reason, "user unknown") {
+		t.Fatalf("su to an unknown user: %T %v", err, err)
+	}
+	// doas.conf lets root become mitogo-test only.
+	_, err = r.Doas(ctxT(t), actors.User("mitogo-test2"))
+	if !errors.As(err, &se) || !(strings.Contains(se.Reason, "not allowed") || strings.Contains(se.Reason, "password is required")) {
+		t.Fatalf("doas without a rule: %T %v", err, err)
+	}
+}

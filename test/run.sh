@@ -54,7 +54,7 @@ as_root() {
 can_root() { [ "$(id -u)" -eq 0 ] || { command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; }; }
 
 section "system packages"
-packages=(openssh-server openssh-client sudo rsync python3-mitogen busybox dash)
+packages=(openssh-server openssh-client sudo opendoas rsync python3-mitogen busybox dash)
 missing=()
 for p in "${packages[@]}"; do
 	dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
@@ -116,6 +116,16 @@ else
 		fi
 	else
 		echo "WARNING: visudo not found (is sudo installed?); no sudoers drop-in" >&2
+	fi
+	# doas: root may become the test user without a password.
+	if command -v doas >/dev/null 2>&1; then
+		doasconf=/etc/doas.conf
+		rule="permit nopass root as $test_user"
+		if ! as_root grep -qxF "$rule" "$doasconf" 2>/dev/null; then
+			echo "$rule" | as_root tee -a "$doasconf" >/dev/null
+			as_root chmod 0600 "$doasconf"
+			echo "added to $doasconf: $rule"
+		fi
 	fi
 	echo "user $test_user ready"
 fi

@@ -16,7 +16,7 @@ type hop struct {
 }
 
 // hopKinds are the connection methods -t understands so far.
-var hopKinds = []string{"local", "ssh://[user@]host[:port]", "sudo://[user]"}
+var hopKinds = []string{"local", "ssh://[user@]host[:port]", "openssh://[user@]host[:port]", "sudo://[user]", "su://[user]", "doas://[user]"}
 
 // parseChain splits "local,local" into hops. Errors are usage errors that
 // name the offending hop.
@@ -31,25 +31,26 @@ func parseChain(chain string) ([]hop, error) {
 		switch {
 		case p == "local":
 			hops = append(hops, hop{kind: p})
-		case strings.HasPrefix(p, "sudo://") || p == "sudo":
-			u := strings.TrimPrefix(strings.TrimPrefix(p, "sudo"), "://")
+		case accountHop(p) != "":
+			kind := accountHop(p)
+			u := strings.TrimPrefix(strings.TrimPrefix(p, kind), "://")
 			if u == "" {
 				u = "root"
 			}
 			if strings.ContainsAny(u, "/@:") {
 				return nil, usagef("-t %q: hop %d: %q is not a user name", chain, i+1, u)
 			}
-			hops = append(hops, hop{kind: "sudo", user: u})
-		case strings.HasPrefix(p, "ssh://"):
-			t := strings.TrimPrefix(p, "ssh://")
+			hops = append(hops, hop{kind: kind, user: u})
+		case strings.HasPrefix(p, "ssh://") || strings.HasPrefix(p, "openssh://"):
+			kind, t, _ := strings.Cut(p, "://")
 			if t == "" || strings.ContainsAny(t, "/ ") {
-				return nil, usagef("-t %q: hop %d: want ssh://[user@]host[:port], got %q", chain, i+1, p)
+				return nil, usagef("-t %q: hop %d: want %s://[user@]host[:port], got %q", chain, i+1, kind, p)
 			}
-			hops = append(hops, hop{kind: "ssh", target: t})
+			hops = append(hops, hop{kind: kind, target: t})
 		case p == "":
 			return nil, usagef("-t %q: hop %d is empty", chain, i+1)
 		default:
-			return nil, usagef("-t %q: unknown hop %q (hop %d): supported kinds are %s; openssh://, su:// and doas:// are coming",
+			return nil, usagef("-t %q: unknown hop %q (hop %d): supported kinds are %s",
 				chain, p, i+1, strings.Join(hopKinds, ", "))
 		}
 	}
@@ -64,6 +65,23 @@ func (h hop) connect(ctx context.Context, r *actors.Router, opts ...actors.Conne
 		return r.Sudo(ctx, append(opts, actors.User(h.user))...)
 	case "ssh":
 		return r.SSH(ctx, h.target, opts...)
+	case "openssh":
+		return r.OpenSSH(ctx, h.target, opts...)
+	case "su":
+		return r.Su(ctx, append(opts, actors.User(h.user))...)
+	case "doas":
+		return r.Doas(ctx, append(opts, actors.User(h.user))...)
 	}
 	return nil, fmt.Errorf("hop kind %q is not implemented", h.kind)
+}
+
+// accountHop returns the method of a hop that changes account (sudo, su,
+// doas: "sudo", "sudo://", "sudo://user"), or "".
+func accountHop(p string) string {
+	for _, k := range []string{"sudo", "su", "doas"} {
+		if p == k || strings.HasPrefix(p, k+"://") {
+			return k
+		}
+	}
+	return ""
 }

@@ -291,7 +291,7 @@ type options struct {
 
 // connectFlags registers the flags of every command that connects.
 func (o *options) connectFlags(fs *flag.FlagSet, e *env, withTimeout bool) {
-	fs.StringVar(&o.chain, "t", "local", "the target: hops joined by commas, e.g. local,local or ssh://deploy@web1,sudo://root (supported: local, ssh://[user@]host[:port], sudo://[user])")
+	fs.StringVar(&o.chain, "t", "local", "the target: hops joined by commas, e.g. local,local or ssh://deploy@web1,sudo://root (supported: local, ssh://[user@]host[:port], openssh://..., sudo://[user], su://[user], doas://[user])")
 	fs.DurationVar(&o.connectTimeout, "connect-timeout", 30*time.Second, "bound each hop's connection")
 	fs.StringVar(&o.identity, "identity", "", "ssh hops: the private key to log in with (default: ~/.ssh/id_ed25519, id_ecdsa, id_rsa and the agent)")
 	fs.StringVar(&o.knownHosts, "known-hosts", "", "ssh hops: the known_hosts file (default ~/.ssh/known_hosts)")
@@ -342,10 +342,10 @@ func connect(ctx context.Context, e *env, o *options) (*session, error) {
 	s := &session{r: r}
 	for _, h := range hops {
 		opts := []actors.ConnectOption{actors.ConnectTimeout(o.connectTimeout)}
-		if h.kind == "ssh" {
+		if h.kind == "ssh" || h.kind == "openssh" {
 			opts = append(opts, sshOpts...)
 		}
-		if h.kind == "sudo" && o.sudoPasswordEnv != "" {
+		if (h.kind == "sudo" || h.kind == "su" || h.kind == "doas") && o.sudoPasswordEnv != "" {
 			pw, ok := os.LookupEnv(o.sudoPasswordEnv)
 			if !ok {
 				s.close()

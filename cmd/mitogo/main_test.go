@@ -281,14 +281,14 @@ func TestCallErrors(t *testing.T) {
 }
 
 func TestBadChain(t *testing.T) {
-	for _, chain := range []string{"local,openssh://web1", "sudo:root", "local,,local", ""} {
+	for _, chain := range []string{"local,telnet://web1", "sudo:root", "local,,local", ""} {
 		r := mitogo(t, "", "run", "-t", chain, "--", "true")
 		if r.exit != 2 || strings.Count(r.stderr, "\n") != 1 || !strings.Contains(r.stderr, "-t") {
 			t.Errorf("-t %q: exit %d, stderr %q; want 2 and one line", chain, r.exit, r.stderr)
 		}
 	}
-	r := mitogo(t, "", "call", "-t", "local,openssh://web1", "sys.facts")
-	if r.exit != 2 || !strings.Contains(r.stderr, `"openssh://web1"`) || !strings.Contains(r.stderr, "supported kinds are local") {
+	r := mitogo(t, "", "call", "-t", "local,telnet://web1", "sys.facts")
+	if r.exit != 2 || !strings.Contains(r.stderr, `"telnet://web1"`) || !strings.Contains(r.stderr, "supported kinds are local") {
 		t.Errorf("exit %d, stderr %q; want 2 naming the hop and the supported kinds", r.exit, r.stderr)
 	}
 }
