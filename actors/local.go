@@ -43,7 +43,7 @@ func (r *Router) connect(ctx context.Context, method string, opts []ConnectOptio
 	if method == "sudo" || method == "openssh" || method == "su" || method == "doas" {
 		spec.Secret = cc.password
 	}
-	spec.SSHArgs = cc.sshArgs
+	spec.SSHArgs, spec.NoCache = cc.sshArgs, cc.noCache
 	if (method == "ssh" || method == "openssh") && cc.user != "" {
 		spec.SSH.User = cc.user
 	}
@@ -219,7 +219,7 @@ func (r *Router) startChild(ctx context.Context, id uint32, name string, spec me
 	child.Conn.SetDeadline(deadline)
 	stopWatch := context.AfterFunc(ctx, func() { child.Conn.SetDeadline(time.Unix(1, 0)) })
 	if spec.shell() {
-		res, err := bootstrap.Run(child.Conn, r.selfBinary(), nil)
+		res, err := bootstrap.Run(child.Conn, r.selfBinary(), nil, spec.NoCache)
 		if err != nil {
 			var pe *bootstrap.PlatformError
 			if errors.As(err, &pe) {

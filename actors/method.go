@@ -25,6 +25,7 @@ type methodSpec struct {
 
 	SSH     transport.SSHSpec `msgpack:"ssh"`      // ssh, openssh: how to reach the host
 	SSHArgs []string          `msgpack:"ssh_args"` // openssh: extra arguments for ssh
+	NoCache bool              `msgpack:"no_cache"` // shell methods: run from a temporary file, cache nothing
 }
 
 func (m methodSpec) defaultName(id uint32) string {
@@ -209,6 +210,11 @@ func (m methodSpec) explain(output string) string {
 
 // shellQuote quotes s for a POSIX shell.
 func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
+
+// NoCache runs the child from a temporary file that it removes as soon as
+// it starts, instead of keeping the binary in the far side's cache; the
+// binary is then sent on every connection.
+func NoCache() ConnectOption { return func(c *connectConfig) { c.noCache = true } }
 
 // User sets the account a sudo (later su, doas, ssh) connection logs into.
 func User(name string) ConnectOption { return func(c *connectConfig) { c.user = name } }

@@ -62,6 +62,7 @@ type connectConfig struct {
 	password string
 	ssh      transport.SSHSpec
 	sshArgs  []string
+	noCache  bool
 }
 
 func defaultConnectConfig() connectConfig {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"os"
+	"os/user"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -191,6 +192,37 @@ func TestSSHThroughSSH(t *testing.T) {
 	id, err := whoami.Call(ctxT(t), c2, struct{}{})
 	if err != nil || id.Parent != c1.ID() {
 		t.Fatalf("ssh → ssh: %+v %v", id, err)
+	}
+	if _, err := user.Lookup("mitogo-test"); err == nil {
+		c3, err := r.Sudo(ctxT(t), actors.Via(c2), actors.User("mitogo-test"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if uid, err := uidOf.Call(ctxT(t), c3, struct{}{}); err != nil || uid == 0 {
+			t.Fatalf("ssh → ssh → sudo: uid %d %v", uid, err)
+		}
+		p := sleepy.Go(ctxT(t), c3, time.Hour)
+		waitRunning(t, c3)
+		syscall.Kill(c2.ProcessID(), syscall.SIGKILL) // the middle hop dies
+		_, err = p.Wait()
+		expectGone(t, err, c3.Name())
+	}
+}
+
+// A Host alias from an ssh config file supplies HostName, Port, User and
+// IdentityFile, as OpenSSH would read them.
+func TestSSHConfigAlias(t *testing.T) {
+	s := sshtest.Start(t)
+	cfg := filepath.Join(t.TempDir(), "config")
+	host, port, _ := strings.Cut(s.Addr, ":")
+	os.WriteFile(cfg, []byte("Host web1\n  HostName "+host+"\n  Port "+port+"\n  User "+s.User+"\n  IdentityFile "+s.ClientKey+"\n"), 0o600)
+	r := newRouter(t)
+	c, err := r.SSH(ctxT(t), "web1", actors.SSHConfig(cfg), actors.KnownHosts(s.KnownHosts))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := echo.Call(ctxT(t), c, "x"); err != nil || c.Name() != "ssh:web1" {
+		t.Fatalf("%s: %v", c.Name(), err)
 	}
 }
 

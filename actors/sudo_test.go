@@ -218,3 +218,22 @@ func TestSuAndDoas(t *testing.T) {
 		t.Fatalf("doas without a rule: %T %v", err, err)
 	}
 }
+
+// NoCache: the child runs from a temporary file it removes at once, so the
+// account's cache is left as it was.
+func TestSudoNoCache(t *testing.T) {
+	u := needSudo(t)
+	dir := u.HomeDir + "/.cache/mitogo"
+	os.RemoveAll(dir)
+	r := newRouter(t)
+	c, err := r.Sudo(ctxT(t), actors.User("mitogo-test"), actors.NoCache())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := echo.Call(ctxT(t), c, "x"); err != nil {
+		t.Fatal(err)
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+		t.Fatalf("no-cache left %d files in %s", len(ents), dir)
+	}
+}

@@ -58,6 +58,8 @@ func OpenStream(spec string) (io.ReadWriteCloser, error) {
 func openStdio() (io.ReadWriteCloser, error) {
 	want := os.Getenv(EnvVerify)
 	os.Unsetenv(EnvVerify)
+	removeSelf := os.Getenv("MITOGO_REMOVE_SELF") != ""
+	os.Unsetenv("MITOGO_REMOVE_SELF")
 	in, err := syscall.Dup(0)
 	if err != nil {
 		return nil, fmt.Errorf("dup stdin: %w", err)
@@ -83,6 +85,13 @@ func openStdio() (io.ReadWriteCloser, error) {
 	if want != "" {
 		if err := verifySelf(want); err != nil {
 			return nil, err
+		}
+	}
+	if removeSelf {
+		// Started from a temporary file (no cache): it goes now; the
+		// running process keeps its inode.
+		if exe, err := os.Executable(); err == nil {
+			os.Remove(exe)
 		}
 	}
 	if _, err := io.WriteString(rwc.w, ReadyLine+"\n"); err != nil {

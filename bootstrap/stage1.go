@@ -28,7 +28,7 @@ const EnvVerify = "MITOGO_VERIFY"
 // ash all run it). It talks in lines on stdout and reads lines on stdin:
 //
 //	-> MITOGO1 <uname -s> <uname -m> <gz|-> <cache dir>
-//	<- <sha256 of the binary for that platform>
+//	<- <sha256 of the binary for that platform> [nocache]
 //	-> have | need
 //	<- <byte count>            (need only)
 //	<- that many bytes          (gzip'd when gz was offered)
@@ -51,16 +51,18 @@ if [ -h "$D" ] || ! [ -O "$D" ] || ! cd "$D" 2>/dev/null; then echo "MITOGO1-ERR
 chmod 700 .
 Z=-; command -v gzip >/dev/null 2>&1 && Z=gz
 echo "MITOGO1 $(uname -s) $(uname -m) $Z $D"
-read H || exit 1
+read H M || exit 1
 case $H in *[!0-9a-f]*|"") echo "MITOGO1-ERROR bad hash"; exit 1;; esac
 V=
-if [ -f "./$H" ] && [ -x "./$H" ] && ! [ -h "./$H" ]; then echo have; else
+if [ "$M" != nocache ] && [ -f "./$H" ] && [ -x "./$H" ] && ! [ -h "./$H" ]; then echo have; else
 echo need
 read N || exit 1
 case $N in *[!0-9]*|"") echo "MITOGO1-ERROR bad size"; exit 1;; esac
 T=./$H.$$.tmp
 if [ $Z = gz ]; then head -c "$N" | gzip -dc >"$T"; else head -c "$N" >"$T" && [ "$(wc -c <"$T")" -eq "$N" ]; fi || { rm -f "$T"; echo "MITOGO1-ERROR upload incomplete"; exit 1; }
-chmod 700 "$T" && mv -f "$T" "./$H" || { rm -f "$T"; exit 1; }
+chmod 700 "$T" || { rm -f "$T"; exit 1; }
+if [ "$M" = nocache ]; then MITOGO_CHILD=stdio MITOGO_VERIFY=$H MITOGO_REMOVE_SELF=1 exec "$D/${T#./}"; fi
+mv -f "$T" "./$H" || { rm -f "$T"; exit 1; }
 V=$H
 fi
 MITOGO_CHILD=stdio MITOGO_VERIFY=$V exec "$D/$H"
@@ -134,7 +136,9 @@ func (e *PlatformError) Error() string {
 // Stage1()` on the far side: it learns the platform, sends the binary if
 // the far side lacks it, and returns once the child announced itself.
 // Whatever the far side printed that was not protocol is in the error.
-func Run(rw io.ReadWriter, self *Binary, provider Provider) (Result, error) {
+// With noCache the binary is always sent, run from a temporary file, and
+// removed by the child as soon as it starts.
+func Run(rw io.ReadWriter, self *Binary, provider Provider, noCache ...bool) (Result, error) {
 	var res Result
 	line, junk, err := readUntil(rw, func(l string) bool { return strings.HasPrefix(l, "MITOGO1") })
 	if err != nil {
@@ -158,7 +162,11 @@ func Run(rw io.ReadWriter, self *Binary, provider Provider) (Result, error) {
 			return res, &PlatformError{Platform: res.Platform}
 		}
 	}
-	if _, err := io.WriteString(rw, bin.Hash+"\n"); err != nil {
+	hashLine := bin.Hash + "\n"
+	if len(noCache) > 0 && noCache[0] {
+		hashLine = bin.Hash + " nocache\n"
+	}
+	if _, err := io.WriteString(rw, hashLine); err != nil {
 		return res, fmt.Errorf("stage 1: %w", err)
 	}
 	answer, junk, err := readUntil(rw, func(l string) bool { return l == "have" || l == "need" || strings.HasPrefix(l, "MITOGO1-ERROR") })

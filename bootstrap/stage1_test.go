@@ -17,7 +17,7 @@ import (
 func fakeChild(t *testing.T) *Binary {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "child")
-	script := "#!/bin/sh\n[ \"$MITOGO_CHILD\" = stdio ] || exit 9\necho " + ReadyLine + "\nexec cat\n"
+	script := "#!/bin/sh\n[ \"$MITOGO_CHILD\" = stdio ] || exit 9\n[ -z \"$MITOGO_REMOVE_SELF\" ] || rm -f \"$0\"\necho " + ReadyLine + "\nexec cat\n"
 	if err := os.WriteFile(path, []byte(script), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -193,5 +193,32 @@ func TestStage1RefusesSymlinkedFallback(t *testing.T) {
 	_, err = runStage1(t, []string{"sudo", "-n", "-u", "mitogo-test", "env", "HOME=/", "/bin/sh"}, os.Environ(), bin, nil)
 	if err == nil || !strings.Contains(err.Error(), "is not ours") {
 		t.Fatalf("symlinked cache directory: %v", err)
+	}
+}
+
+// No cache: the binary is sent every time, runs from a temporary file, and
+// nothing stays behind.
+func TestStage1NoCache(t *testing.T) {
+	bin := fakeChild(t)
+	home := t.TempDir()
+	env := []string{"HOME=" + home, "PATH=" + os.Getenv("PATH")}
+	for i := 0; i < 2; i++ {
+		cmd := exec.Command("/bin/sh", "-c", Stage1())
+		cmd.Env = env
+		in, _ := cmd.StdinPipe()
+		out, _ := cmd.StdoutPipe()
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		res, err := Run(shellConn{out, in}, bin, nil, true)
+		if err != nil || !res.Uploaded {
+			t.Fatalf("run %d: %+v %v", i, res, err)
+		}
+		in.Close()
+		cmd.Wait()
+	}
+	ents, _ := os.ReadDir(filepath.Join(home, ".cache", "mitogo"))
+	if len(ents) != 0 {
+		t.Fatalf("no-cache run left %v behind", ents)
 	}
 }
