@@ -43,7 +43,7 @@ func (r *Router) connect(ctx context.Context, method string, opts []ConnectOptio
 	if method == "sudo" || method == "openssh" || method == "su" || method == "doas" {
 		spec.Secret = cc.password
 	}
-	spec.SSHArgs, spec.NoCache = cc.sshArgs, cc.noCache
+	spec.SSHArgs, spec.NoCache, spec.Binaries = cc.sshArgs, cc.noCache, cc.binaries
 	if (method == "ssh" || method == "openssh") && cc.user != "" {
 		spec.SSH.User = cc.user
 	}
@@ -219,7 +219,11 @@ func (r *Router) startChild(ctx context.Context, id uint32, name string, spec me
 	child.Conn.SetDeadline(deadline)
 	stopWatch := context.AfterFunc(ctx, func() { child.Conn.SetDeadline(time.Unix(1, 0)) })
 	if spec.shell() {
-		res, err := bootstrap.Run(child.Conn, r.selfBinary(), nil, spec.NoCache)
+		self, err := r.selfBinary()
+		if err != nil {
+			return fail(fmt.Errorf("reading this program's binary to send: %w", err))
+		}
+		res, err := bootstrap.Run(child.Conn, self, spec.provider(), spec.NoCache)
 		if err != nil {
 			var pe *bootstrap.PlatformError
 			if errors.As(err, &pe) {

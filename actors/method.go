@@ -26,6 +26,23 @@ type methodSpec struct {
 	SSH     transport.SSHSpec `msgpack:"ssh"`      // ssh, openssh: how to reach the host
 	SSHArgs []string          `msgpack:"ssh_args"` // openssh: extra arguments for ssh
 	NoCache bool              `msgpack:"no_cache"` // shell methods: run from a temporary file, cache nothing
+	// Binaries maps GOOS/GOARCH to a binary for far sides of another
+	// platform, as paths on the machine of the context that connects.
+	Binaries map[string]string `msgpack:"binaries"`
+}
+
+// provider serves Binaries to stage 1.
+func (m methodSpec) provider() bootstrap.Provider {
+	if len(m.Binaries) == 0 {
+		return nil
+	}
+	return func(platform string) (*bootstrap.Binary, error) {
+		path, ok := m.Binaries[platform]
+		if !ok {
+			return nil, nil
+		}
+		return bootstrap.NewBinary(path)
+	}
 }
 
 func (m methodSpec) defaultName(id uint32) string {
@@ -211,6 +228,15 @@ func (m methodSpec) explain(output string) string {
 // shellQuote quotes s for a POSIX shell.
 func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
+// Binaries gives the binary to start on a far side of another platform:
+// a map from GOOS/GOARCH ("linux/arm64") to the path of a build of this
+// program for it, on the machine of the context that makes the connection.
+// Without one, such a connection fails with "remote is linux/arm64; no
+// binary for it".
+func Binaries(byPlatform map[string]string) ConnectOption {
+	return func(c *connectConfig) { c.binaries = byPlatform }
+}
+
 // NoCache runs the child from a temporary file that it removes as soon as
 // it starts, instead of keeping the binary in the far side's cache; the
 // binary is then sent on every connection.
@@ -223,17 +249,15 @@ func User(name string) ConnectOption { return func(c *connectConfig) { c.user = 
 func Tool(path string) ConnectOption { return func(c *connectConfig) { c.tool = path } }
 
 // selfBinary is this program's executable, hashed once, for stage 1.
-func (r *Router) selfBinary() *bootstrap.Binary {
+func (r *Router) selfBinary() (*bootstrap.Binary, error) {
 	r.binOnce.Do(func() {
 		exe, err := os.Executable()
 		if err == nil {
 			r.bin, err = bootstrap.NewBinary(exe)
 		}
-		if err != nil {
-			r.bin = &bootstrap.Binary{Path: "/nonexistent", Hash: "0"}
-		}
+		r.binErr = err
 	})
-	return r.bin
+	return r.bin, r.binErr
 }
 
 // SSH starts a child context on another machine over SSH (the native

@@ -63,6 +63,7 @@ type connectConfig struct {
 	ssh      transport.SSHSpec
 	sshArgs  []string
 	noCache  bool
+	binaries map[string]string
 }
 
 func defaultConnectConfig() connectConfig {

@@ -55,6 +55,7 @@ type Router struct {
 	pacer   transport.Pacer // SSH handshakes per host
 	binOnce sync.Once
 	bin     *bootstrap.Binary // this program, for stage 1
+	binErr  error
 
 	base     context.Context // parent of every incoming call's context
 	stopBase context.CancelFunc
