@@ -140,7 +140,11 @@ go mod download
 
 check "go vet" go vet ./...
 
-check "go test -race" go test -race -count=1 -timeout 20m ./...
+# -p 1: packages share real accounts and their binary caches (root's and
+# mitogo-test's ~/.cache/mitogo), which some tests empty to force a first
+# contact; run in parallel, one package could pull the cache from under
+# another's bootstrap.
+check "go test -race" go test -race -count=1 -p 1 -timeout 30m ./...
 
 if [ "$quick" -eq 1 ]; then
 	section "fuzzing skipped (--quick)"
