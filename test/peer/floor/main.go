@@ -14,7 +14,6 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -23,13 +22,10 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
-	"sort"
-	"strconv"
-	"strings"
-	"sync"
 	"syscall"
 	"time"
 
+	"github.com/mitogo/mitogo/test/peer/internal/peerkit"
 	"github.com/vmihailenco/msgpack/v5"
 )
 
@@ -173,213 +169,68 @@ func (c *child) close() error {
 	return c.cmd.Wait()
 }
 
-func toInt64(v any) (int64, bool) {
-	switch x := v.(type) {
-	case int8:
-		return int64(x), true
-	case int16:
-		return int64(x), true
-	case int32:
-		return int64(x), true
-	case int64:
-		return x, true
-	case uint8:
-		return int64(x), true
-	case uint16:
-		return int64(x), true
-	case uint32:
-		return int64(x), true
-	case uint64:
-		return int64(x), true
-	case int:
-		return int64(x), true
-	}
-	return 0, false
-}
-
-func same(a, b any) bool {
-	ai, aok := toInt64(a)
-	bi, bok := toInt64(b)
-	if aok && bok {
-		return ai == bi
-	}
-	return a == b
-}
-
-func median(xs []float64) float64 {
-	s := append([]float64(nil), xs...)
-	sort.Float64s(s)
-	n := len(s)
-	if n == 0 {
-		return 0
-	}
-	if n%2 == 1 {
-		return s[n/2]
-	}
-	return (s[n/2-1] + s[n/2]) / 2
-}
-
-func us(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e3 }
-
-func round1(f float64) float64 { return float64(int64(f*10+0.5)) / 10 }
-
-func roundAll(xs []float64) []float64 {
-	out := make([]float64, len(xs))
-	for i, x := range xs {
-		out[i] = round1(x)
-	}
-	return out
-}
-
-func must(err error) {
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "floor:", err)
-		os.Exit(1)
-	}
-}
-
-func logf(format string, args ...any) {
-	if *verbose {
-		fmt.Fprintf(os.Stderr, format+"\n", args...)
-	}
-}
-
 // ---- benchmarks ------------------------------------------------------------
 
-type config struct {
-	runs, calls, bigRuns, parRuns int
-}
-
-type result map[string]any
-
-func benchRSS(cfg config, res result) {
+// started spawns a child and makes a first call to it; it exits on failure.
+func started() *child {
 	c, err := spawn()
 	must(err)
-	defer c.close()
 	_, err = c.call(0)
 	must(err)
+	return c
+}
+
+func benchRSS(cfg peerkit.Config, res peerkit.Result) {
+	c := started()
+	defer c.close()
 	time.Sleep(200 * time.Millisecond) // idle from here on
-	res["rss_child_kb"] = procStatusKB(c.cmd.Process.Pid, "VmRSS")
-	res["rss_child_hwm_kb"] = procStatusKB(c.cmd.Process.Pid, "VmHWM")
-	res["rss_master_kb"] = procStatusKB(os.Getpid(), "VmRSS")
-	res["rss_master_hwm_kb"] = procStatusKB(os.Getpid(), "VmHWM")
+	peerkit.PutRSS(res, c.cmd.Process.Pid)
 }
 
-func procStatusKB(pid int, field string) int {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	must(err)
-	for _, line := range strings.Split(string(data), "\n") {
-		if strings.HasPrefix(line, field+":") {
-			fs := strings.Fields(line)
-			n, _ := strconv.Atoi(fs[1])
-			return n
-		}
-	}
-	return -1
-}
-
-func benchStart(cfg config, res result) {
+func benchStart(cfg peerkit.Config, res peerkit.Result) {
 	var samples []float64
-	for i := 0; i < cfg.runs; i++ {
+	for i := 0; i < cfg.Runs; i++ {
 		t0 := time.Now()
-		c, err := spawn()
-		must(err)
-		_, err = c.call(0)
-		must(err)
-		samples = append(samples, us(time.Since(t0)))
+		c := started()
+		samples = append(samples, peerkit.US(time.Since(t0)))
 		must(c.close())
 	}
 	logf("start_first_call samples (us): %.0f", samples)
-	res["start_first_call_us"] = round1(median(samples))
-	res["start_first_call_n"] = len(samples)
+	peerkit.PutMedian(res, "start_first_call", "us", samples)
 }
 
-func benchCall(cfg config, res result) {
+func benchCall(cfg peerkit.Config, res peerkit.Result) {
 	c, err := spawn()
 	must(err)
 	defer c.close()
-	_, err = c.call(0) // warm-up
-	must(err)
-	samples := make([]float64, 0, cfg.calls)
-	tAll := time.Now()
-	for i := 0; i < cfg.calls; i++ {
-		var arg any = i
-		if i%2 == 0 {
-			arg = fmt.Sprintf("x%d", i) // small int / small str, as the Python side
-		}
-		t0 := time.Now()
-		r, err := c.call(arg)
-		samples = append(samples, us(time.Since(t0)))
-		must(err)
-		if !same(r, arg) {
-			must(fmt.Errorf("echo mismatch: %v != %v", r, arg))
-		}
-	}
-	total := time.Since(tAll)
-	res["call_us"] = round1(median(samples))
-	res["call_n"] = len(samples)
-	res["call_total_ms"] = round1(float64(total.Microseconds()) / 1e3)
+	samples, total := peerkit.TimeCalls(cfg.Calls, c.call) // small int / small str, as the Python side
+	peerkit.PutCalls(res, "call", samples, total)
 }
 
-func benchBytes64(cfg config, res result) {
-	c, err := spawn()
-	must(err)
+func benchBytes64(cfg peerkit.Config, res peerkit.Result) {
+	c := started()
 	defer c.close()
-	_, err = c.call(0)
-	must(err)
-	payload := make([]byte, 64*mib)
-	for i := range payload {
-		payload[i] = byte(i) // same byte distribution as the Python side
-	}
-	// One untimed 64 MiB call first, as mitogen_bench.py does: it grows both
-	// heaps, so the timed runs measure transfer rather than first touch of
-	// fresh pages (which costs ~1 ms/MiB on this VM).
-	_, err = c.call(payload)
-	must(err)
-	var rates []float64
-	for i := 0; i < cfg.bigRuns; i++ {
-		t0 := time.Now()
-		r, err := c.call(payload)
-		secs := time.Since(t0).Seconds()
-		must(err)
-		if n, ok := toInt64(r); !ok || n != int64(len(payload)) {
-			must(fmt.Errorf("bytes64: child replied %v", r))
-		}
-		rates = append(rates, 64/secs)
-	}
+	// Same byte distribution as the Python side; one untimed call first, as
+	// mitogen_bench.py does (first touch of fresh pages costs ~1 ms/MiB on
+	// this VM).
+	rates := peerkit.Bytes64(cfg.BigRuns, func(p []byte) (any, error) { return c.call(p) })
 	logf("bytes64 samples (MB/s): %.1f", rates)
-	res["bytes64_mbps"] = round1(median(rates))
-	res["bytes64_n"] = len(rates)
-	res["bytes64_samples"] = roundAll(rates)
+	peerkit.PutSamples(res, "bytes64", "mbps", rates)
 	res["bytes64_wire_bytes"] = 64*mib + 5 + 4 // bin32 header + frame header
 }
 
 func parallelOnce(n int) float64 {
 	children := make([]*child, n)
 	errs := make([]error, n)
-	var ready, done sync.WaitGroup
-	start := make(chan struct{})
-	ready.Add(n)
-	done.Add(n)
-	for i := 0; i < n; i++ {
-		go func(i int) {
-			defer done.Done()
-			ready.Done()
-			<-start
-			c, err := spawn()
-			if err != nil {
-				errs[i] = err
-				return
-			}
-			children[i] = c
-			_, errs[i] = c.call(0)
-		}(i)
-	}
-	ready.Wait()
-	t0 := time.Now()
-	close(start)
-	done.Wait()
-	elapsed := time.Since(t0)
+	elapsed := peerkit.Gate(n, func(i int) {
+		c, err := spawn()
+		if err != nil {
+			errs[i] = err
+			return
+		}
+		children[i] = c
+		_, errs[i] = c.call(0)
+	})
 	for _, c := range children {
 		if c != nil {
 			c.close()
@@ -388,86 +239,55 @@ func parallelOnce(n int) float64 {
 	for _, err := range errs {
 		must(err)
 	}
-	return float64(elapsed.Microseconds()) / 1e3
+	return peerkit.MS(elapsed)
 }
 
-func benchParallel20(cfg config, res result) {
+func benchParallel20(cfg peerkit.Config, res peerkit.Result) {
 	var samples []float64
-	for i := 0; i < cfg.parRuns; i++ {
+	for i := 0; i < cfg.ParRuns; i++ {
 		samples = append(samples, parallelOnce(20))
 	}
 	logf("parallel20 samples (ms): %.1f", samples)
-	res["parallel20_ms"] = round1(median(samples))
-	res["parallel20_n"] = len(samples)
-	res["parallel20_samples"] = roundAll(samples)
+	peerkit.PutSamples(res, "parallel20", "ms", samples)
 }
 
 // rss first, as in mitogen_bench.py: before the 64 MiB test grows the heap.
-var benches = []struct {
-	name string
-	fn   func(config, result)
-}{
-	{"rss", benchRSS},
-	{"start_first_call", benchStart},
-	{"call", benchCall},
-	{"bytes64", benchBytes64},
-	{"parallel20", benchParallel20},
+var benches = []peerkit.Bench[func(peerkit.Config, peerkit.Result)]{
+	{Name: "rss", Fn: benchRSS},
+	{Name: "start_first_call", Fn: benchStart},
+	{Name: "call", Fn: benchCall},
+	{Name: "bytes64", Fn: benchBytes64},
+	{Name: "parallel20", Fn: benchParallel20},
 }
 
-var verbose = flag.Bool("v", false, "log progress to stderr")
+var (
+	must = peerkit.Must
+	logf = peerkit.Logf
+)
 
 func main() {
 	if os.Getenv(childEnv) == "1" {
 		childMain()
 		return
 	}
-	quick := flag.Bool("quick", false, "fewer repetitions (200 calls, 3 runs)")
-	only := flag.String("only", "", "comma-separated subset: rss,start_first_call,call,bytes64,parallel20")
+	peerkit.Prog = "floor"
+	o := peerkit.Flags("rss,start_first_call,call,bytes64,parallel20")
 	flag.Parse()
 
 	var err error
 	self, err = os.Executable()
 	must(err)
 
-	cfg := config{runs: 15, calls: 2000, bigRuns: 3, parRuns: 3}
-	if *quick {
-		cfg = config{runs: 3, calls: 200, bigRuns: 1, parRuns: 1}
-	}
-	want := map[string]bool{}
-	aliases := map[string]string{
+	cfg := peerkit.LocalConfig(o.Quick)
+	want := peerkit.Pick(o.Only, "benchmark", peerkit.Names(benches), map[string]string{
 		"start_first_call_us": "start_first_call", "call_us": "call",
 		"bytes64_mbps": "bytes64", "parallel20_ms": "parallel20",
 		"rss_child_kb": "rss", "rss_master_kb": "rss",
-	}
-	for _, n := range strings.Split(*only, ",") {
-		n = strings.TrimSpace(n)
-		if n == "" {
-			continue
-		}
-		if a, ok := aliases[n]; ok {
-			n = a
-		}
-		found := false
-		for _, b := range benches {
-			found = found || b.name == n
-		}
-		if !found {
-			must(fmt.Errorf("unknown benchmark %q", n))
-		}
-		want[n] = true
-	}
+	})
 
-	res := result{"impl": "floor", "go": runtime.Version(), "quick": *quick}
+	res := peerkit.Result{"impl": "floor", "go": runtime.Version(), "quick": o.Quick}
 	for _, b := range benches {
-		if len(want) > 0 && !want[b.name] {
-			continue
-		}
-		logf("running %s", b.name)
-		t0 := time.Now()
-		b.fn(cfg, res)
-		logf("%s done in %s", b.name, time.Since(t0).Round(time.Millisecond))
+		want.Run(b.Name, func() { b.Fn(cfg, res) })
 	}
-	out, err := json.Marshal(res)
-	must(err)
-	fmt.Println(string(out))
+	peerkit.PrintJSON(res)
 }

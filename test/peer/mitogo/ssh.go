@@ -8,7 +8,6 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -17,11 +16,11 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/mitogo/mitogo/actors"
+	"github.com/mitogo/mitogo/test/peer/internal/peerkit"
 )
 
 var (
@@ -91,20 +90,12 @@ func (h *uploads) take() []int64 {
 
 func newSSHRouter() (*actors.Router, *uploads) {
 	h := &uploads{}
-	if *verbose {
+	if peerkit.Verbose {
 		h.next = slog.NewTextHandler(os.Stderr, nil)
 	}
 	r, err := actors.NewRouter(actors.WithLogger(slog.New(h)))
 	must(err)
 	return r, h
-}
-
-func shutdownRouter(r *actors.Router) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := r.Shutdown(ctx); err != nil {
-		logf("router shutdown: %v", err)
-	}
 }
 
 func sshTarget() string {
@@ -125,27 +116,25 @@ func sshConnectCall(r *actors.Router) float64 {
 	must(err)
 	_, err = identity.Call(bg, c, 0)
 	must(err)
-	ms := float64(time.Since(t0).Microseconds()) / 1e3
+	ms := peerkit.MS(time.Since(t0))
 	shutdown(c)
 	return ms
 }
 
-func benchSSHConnect(r *actors.Router, _ *uploads, cfg sshConfig, res result) {
+func benchSSHConnect(r *actors.Router, _ *uploads, cfg sshConfig, res peerkit.Result) {
 	sshConnectCall(r) // untimed: puts the binary in the remote cache
 	var samples []float64
 	for i := 0; i < cfg.connects; i++ {
 		samples = append(samples, sshConnectCall(r))
 	}
 	logf("ssh_connect_cached samples (ms): %.1f", samples)
-	res["ssh_connect_cached_ms"] = round1(median(samples))
-	res["ssh_connect_cached_n"] = len(samples)
-	res["ssh_connect_cached_samples"] = roundAll(samples)
+	peerkit.PutSamples(res, "ssh_connect_cached", "ms", samples)
 }
 
 // benchSSHFirst deletes the remote cache before each run and uses a fresh
 // Router each time, so every run pays what a new master pays on a host it
 // never reached: hashing and gzip'ing the binary, and sending it.
-func benchSSHFirst(_ *actors.Router, _ *uploads, cfg sshConfig, res result) {
+func benchSSHFirst(_ *actors.Router, _ *uploads, cfg sshConfig, res peerkit.Result) {
 	dir := *sshCache
 	if dir == "" {
 		u, err := user.Lookup(*sshUser)
@@ -166,9 +155,7 @@ func benchSSHFirst(_ *actors.Router, _ *uploads, cfg sshConfig, res result) {
 		sent = append(sent, up[0])
 	}
 	logf("ssh_connect_first samples (ms): %.1f; bytes %d", samples, sent)
-	res["ssh_connect_first_ms"] = round1(median(samples))
-	res["ssh_connect_first_n"] = len(samples)
-	res["ssh_connect_first_samples"] = roundAll(samples)
+	peerkit.PutSamples(res, "ssh_connect_first", "ms", samples)
 	res["ssh_first_bytes"] = sent[0]
 	res["ssh_first_cache_dir"] = dir
 
@@ -184,17 +171,15 @@ func benchSSHFirst(_ *actors.Router, _ *uploads, cfg sshConfig, res result) {
 	res["ssh_binary_gzip1_bytes"] = buf.Len() // a cross-check of ssh_first_bytes
 }
 
-func benchSSHCall(r *actors.Router, _ *uploads, cfg sshConfig, res result) {
+func benchSSHCall(r *actors.Router, _ *uploads, cfg sshConfig, res peerkit.Result) {
 	c, err := r.SSH(bg, sshTarget(), sshOpts()...)
 	must(err)
 	defer shutdown(c)
 	samples, total := timeCalls(c, cfg.calls)
-	res["ssh_call_us"] = round1(median(samples))
-	res["ssh_call_n"] = len(samples)
-	res["ssh_call_total_ms"] = round1(float64(total.Microseconds()) / 1e3)
+	peerkit.PutCalls(res, "ssh_call", samples, total)
 }
 
-func benchSSHSudoCall(r *actors.Router, _ *uploads, cfg sshConfig, res result) {
+func benchSSHSudoCall(r *actors.Router, _ *uploads, cfg sshConfig, res peerkit.Result) {
 	c, err := r.SSH(bg, sshTarget(), sshOpts()...)
 	must(err)
 	defer shutdown(c)
@@ -202,57 +187,10 @@ func benchSSHSudoCall(r *actors.Router, _ *uploads, cfg sshConfig, res result) {
 	must(err)
 	defer shutdown(s)
 	samples, total := timeCalls(s, cfg.calls)
-	res["ssh_sudo_call_us"] = round1(median(samples))
-	res["ssh_sudo_call_n"] = len(samples)
-	res["ssh_sudo_call_total_ms"] = round1(float64(total.Microseconds()) / 1e3)
+	peerkit.PutCalls(res, "ssh_sudo_call", samples, total)
 }
 
-// sshParallelOnce starts n SSH contexts at once, calls each once, and
-// returns the wall time until all are done or failed, and the failures.
-func sshParallelOnce(r *actors.Router, n int) (float64, []error) {
-	ctxs := make([]*actors.Context, n)
-	errs := make([]error, n)
-	var ready, done sync.WaitGroup
-	start := make(chan struct{})
-	ready.Add(n)
-	done.Add(n)
-	for i := 0; i < n; i++ {
-		go func(i int) {
-			defer done.Done()
-			ready.Done()
-			<-start
-			c, err := r.SSH(bg, sshTarget(), sshOpts(actors.Name(fmt.Sprintf("par%d", i)))...)
-			if err != nil {
-				errs[i] = err
-				return
-			}
-			ctxs[i] = c
-			_, errs[i] = identity.Call(bg, c, 0)
-		}(i)
-	}
-	ready.Wait()
-	t0 := time.Now()
-	close(start)
-	done.Wait()
-	elapsed := time.Since(t0)
-	var wg sync.WaitGroup
-	for _, c := range ctxs {
-		if c != nil {
-			wg.Add(1)
-			go func() { defer wg.Done(); shutdown(c) }()
-		}
-	}
-	wg.Wait()
-	var failed []error
-	for _, err := range errs {
-		if err != nil {
-			failed = append(failed, err)
-		}
-	}
-	return float64(elapsed.Microseconds()) / 1e3, failed
-}
-
-func benchSSHParallel20(r *actors.Router, _ *uploads, cfg sshConfig, res result) {
+func benchSSHParallel20(r *actors.Router, _ *uploads, cfg sshConfig, res peerkit.Result) {
 	var samples []float64
 	var lost []int
 	worst := 0
@@ -261,7 +199,9 @@ func benchSSHParallel20(r *actors.Router, _ *uploads, cfg sshConfig, res result)
 		if i > 0 {
 			time.Sleep(500 * time.Millisecond) // let sshd reap the last run's sessions
 		}
-		ms, failed := sshParallelOnce(r, 20)
+		ms, failed := parallelOnce(20, func(i int) (*actors.Context, error) {
+			return r.SSH(bg, sshTarget(), sshOpts(actors.Name(fmt.Sprintf("par%d", i)))...)
+		})
 		samples = append(samples, ms)
 		lost = append(lost, len(failed))
 		worst = max(worst, len(failed))
@@ -273,9 +213,7 @@ func benchSSHParallel20(r *actors.Router, _ *uploads, cfg sshConfig, res result)
 		}
 	}
 	logf("ssh_parallel20 samples (ms): %.1f; lost %d", samples, lost)
-	res["ssh_parallel20_ms"] = round1(median(samples))
-	res["ssh_parallel20_n"] = len(samples)
-	res["ssh_parallel20_samples"] = roundAll(samples)
+	peerkit.PutSamples(res, "ssh_parallel20", "ms", samples)
 	res["ssh_parallel20_lost"] = worst // the worst run
 	res["ssh_parallel20_lost_runs"] = lost
 	if firstErr != "" {
@@ -283,15 +221,12 @@ func benchSSHParallel20(r *actors.Router, _ *uploads, cfg sshConfig, res result)
 	}
 }
 
-var sshBenches = []struct {
-	name string
-	fn   func(*actors.Router, *uploads, sshConfig, result)
-}{
-	{"ssh_connect", benchSSHConnect},
-	{"ssh_first", benchSSHFirst},
-	{"ssh_call", benchSSHCall},
-	{"ssh_sudo_call", benchSSHSudoCall},
-	{"ssh_parallel20", benchSSHParallel20},
+var sshBenches = []peerkit.Bench[func(*actors.Router, *uploads, sshConfig, peerkit.Result)]{
+	{Name: "ssh_connect", Fn: benchSSHConnect},
+	{Name: "ssh_first", Fn: benchSSHFirst},
+	{Name: "ssh_call", Fn: benchSSHCall},
+	{Name: "ssh_sudo_call", Fn: benchSSHSudoCall},
+	{Name: "ssh_parallel20", Fn: benchSSHParallel20},
 }
 
 var sshAliases = map[string]string{
@@ -301,46 +236,21 @@ var sshAliases = map[string]string{
 	"ssh_parallel20_ms": "ssh_parallel20", "ssh_parallel20_lost": "ssh_parallel20",
 }
 
-func mainSSH(quick bool, only string) {
+func mainSSH(o *peerkit.Options) {
 	if *sshPort == 0 || *sshKey == "" || *sshKnown == "" {
 		must(fmt.Errorf("--ssh needs --ssh-port, --ssh-key and --ssh-known-hosts (or PEER_SSH_PORT, PEER_SSH_KEY, PEER_SSH_KNOWN_HOSTS; see test/peer/sshd.sh)"))
 	}
 	cfg := sshConfig{connects: 10, firsts: 10, calls: 2000, parRuns: 3}
-	if quick {
+	if o.Quick {
 		cfg = sshConfig{connects: 3, firsts: 2, calls: 200, parRuns: 1}
 	}
-	want := map[string]bool{}
-	for _, n := range strings.Split(only, ",") {
-		n = strings.TrimSpace(n)
-		if n == "" {
-			continue
-		}
-		if a, ok := sshAliases[n]; ok {
-			n = a
-		}
-		found := false
-		for _, b := range sshBenches {
-			found = found || b.name == n
-		}
-		if !found {
-			must(fmt.Errorf("unknown SSH benchmark %q", n))
-		}
-		want[n] = true
-	}
+	want := peerkit.Pick(o.Only, "SSH benchmark", peerkit.Names(sshBenches), sshAliases)
 
 	r, h := newSSHRouter()
-	res := result{"impl": "mitogo", "go": runtime.Version(), "quick": quick, "ssh_target": sshTarget()}
+	res := peerkit.Result{"impl": "mitogo", "go": runtime.Version(), "quick": o.Quick, "ssh_target": sshTarget()}
 	for _, b := range sshBenches {
-		if len(want) > 0 && !want[b.name] {
-			continue
-		}
-		logf("running %s", b.name)
-		t0 := time.Now()
-		b.fn(r, h, cfg, res)
-		logf("%s done in %s", b.name, time.Since(t0).Round(time.Millisecond))
+		want.Run(b.Name, func() { b.Fn(r, h, cfg, res) })
 	}
 	shutdownRouter(r)
-	out, err := json.Marshal(res)
-	must(err)
-	fmt.Println(string(out))
+	peerkit.PrintJSON(res)
 }
