@@ -3,7 +3,6 @@ package actors_test
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -199,7 +198,6 @@ func TestCallLocal(t *testing.T) {
 	if id.ID != c.ID() || id.Parent != 0 || id.Name != c.Name() || id.PID != c.ProcessID() || id.Master || id.PID == os.Getpid() {
 		t.Fatalf("whoami = %+v, context %d %q pid %d", id, c.ID(), c.Name(), c.ProcessID())
 	}
-	_ = errors.New
 }
 
 var logSink io.Writer = raceWatch{io.Discard}

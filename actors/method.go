@@ -95,21 +95,8 @@ func (m methodSpec) start(ctx context.Context, r *Router) (*transport.Child, err
 		}
 		// -A: sudo asks our helper, whatever its prompt or language;
 		// -k: the password given is checked, not a cached credential.
-		ap, err := transport.NewAskpass(m.Secret)
-		if err != nil {
-			return nil, err
-		}
-		child, err := transport.StartCommand([]string{tool, "-k", "-A", "-H", "-u", m.User, "--", "/bin/sh", "-c", bootstrap.Stage1()}, ap.Env())
-		if err != nil {
-			ap.Close()
-			return nil, err
-		}
-		child.Output = ap.Watch(child.Output, func() {
-			child.Refuse("password incorrect")
-			child.Proc.Kill()
-		})
-		child.Cleanup = ap.Close
-		return child, nil
+		return startWithAskpass([]string{tool, "-k", "-A", "-H", "-u", m.User, "--", "/bin/sh", "-c", bootstrap.Stage1()}, m.Secret,
+			(*transport.Askpass).Env)
 	}
 	return nil, fmt.Errorf("unknown connection method %q", m.Method)
 }
@@ -159,11 +146,18 @@ func (m methodSpec) startOpenSSH() (*transport.Child, error) {
 	if m.Secret == "" {
 		return transport.StartCommand(argv, nil)
 	}
-	ap, err := transport.NewAskpass(m.Secret)
+	return startWithAskpass(argv, m.Secret, (*transport.Askpass).AskpassEnv)
+}
+
+// startWithAskpass runs argv with an askpass helper that answers secret;
+// env says how the tool finds the helper. A second ask means the secret
+// was wrong: the child is killed and its refusal says so.
+func startWithAskpass(argv []string, secret string, env func(*transport.Askpass) []string) (*transport.Child, error) {
+	ap, err := transport.NewAskpass(secret)
 	if err != nil {
 		return nil, err
 	}
-	child, err := transport.StartCommand(argv, append(ap.AskpassEnv(), "DISPLAY=none"))
+	child, err := transport.StartCommand(argv, env(ap))
 	if err != nil {
 		ap.Close()
 		return nil, err
