@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -87,16 +88,7 @@ func (r *Router) childShutdown() {
 // clean up on cancellation (a killed subprocess, a removed file) is done
 // before the process exits.
 func (r *Router) waitCalls(grace time.Duration) {
-	done := make(chan struct{})
-	go func() {
-		r.running.Wait()
-		close(done)
-	}()
-	t := time.NewTimer(grace)
-	defer t.Stop()
-	select {
-	case <-done:
-	case <-t.C:
-		fmt.Fprintf(os.Stderr, "mitogo: %s: calls still running after %v; exiting anyway\n", r.Name(), grace)
-	}
+	ctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	r.waitCallsCtx(ctx)
 }

@@ -94,7 +94,7 @@ func newRouter(id, parentID uint32, name string, cfg config, logger *slog.Logger
 		done:     make(chan struct{}),
 	}
 	r.base, r.stopBase = context.WithCancel(context.Background())
-	t := &routeTable{self: id, routes: map[uint32]*conn{}, names: map[uint32]string{}}
+	t := &routeTable{routes: map[uint32]*conn{}, names: map[uint32]string{}}
 	if name != "" {
 		t.names[id] = name
 	}

@@ -4,14 +4,13 @@ package actors
 // actor builds a new one for every change and publishes it; stream readers
 // and callers read the current one without a mailbox hop.
 type routeTable struct {
-	self   uint32
 	parent *conn            // default route upwards; nil in the master
 	routes map[uint32]*conn // descendants, by the stream they are behind
 	names  map[uint32]string
 }
 
 // lookup returns the stream towards dst, or nil when there is none. dst
-// equal to self is the caller's business.
+// equal to this context's own id is the caller's business.
 func (t *routeTable) lookup(dst uint32) *conn {
 	if c, ok := t.routes[dst]; ok {
 		return c
@@ -47,7 +46,7 @@ func (t *routeTable) behind(c *conn) []uint32 {
 }
 
 func (t *routeTable) clone() *routeTable {
-	n := &routeTable{self: t.self, parent: t.parent, routes: make(map[uint32]*conn, len(t.routes)+1), names: make(map[uint32]string, len(t.names)+1)}
+	n := &routeTable{parent: t.parent, routes: make(map[uint32]*conn, len(t.routes)+1), names: make(map[uint32]string, len(t.names)+1)}
 	for k, v := range t.routes {
 		n.routes[k] = v
 	}
