@@ -51,6 +51,13 @@ func serveChild(spec string) int {
 	r.logger = slog.New(&forwardHandler{r: r, level: cfg.logLevel})
 	slog.SetDefault(r.logger)
 	r.parent = newConn(r, s, hello.ParentID, "parent", true)
+	if o, ok := rwc.(interface{ Output() io.ReadCloser }); ok {
+		if out := o.Output(); out != nil {
+			// Started on a terminal: what this process prints goes up as
+			// log records, as a parent forwards a child's output.
+			go r.drainOutput(hello.Name, out, &tail{})
+		}
+	}
 	t := r.table.Load().clone()
 	t.parent = r.parent
 	r.table.Store(t)

@@ -44,6 +44,7 @@ func (r *Router) connect(ctx context.Context, method string, opts []ConnectOptio
 		spec.Secret = cc.password
 	}
 	spec.SSHArgs, spec.NoCache, spec.Binaries = cc.sshArgs, cc.noCache, cc.binaries
+	spec.PreserveEnv, spec.Login = cc.preserveEnv, cc.login
 	if (method == "ssh" || method == "openssh") && cc.user != "" {
 		spec.SSH.User = cc.user
 	}

@@ -21,7 +21,11 @@ type methodSpec struct {
 	Args   []string `msgpack:"args"`   // local: its arguments
 	User   string   `msgpack:"user"`   // sudo: the target user
 	Tool   string   `msgpack:"tool"`   // sudo: the path of the tool
-	Secret string   `msgpack:"secret"` // sudo: the password to answer with
+	Secret string   `msgpack:"secret"` // sudo, su, doas, openssh: the password to answer with
+	// PreserveEnv keeps the caller's environment (sudo -E, su -m).
+	PreserveEnv bool `msgpack:"preserve_env"`
+	// Login runs the target user's login shell first (sudo -i, su -l).
+	Login bool `msgpack:"login"`
 
 	SSH     transport.SSHSpec `msgpack:"ssh"`      // ssh, openssh: how to reach the host
 	SSHArgs []string          `msgpack:"ssh_args"` // openssh: extra arguments for ssh
@@ -68,18 +72,17 @@ func (m methodSpec) start(ctx context.Context, r *Router) (*transport.Child, err
 	case "openssh":
 		return m.startOpenSSH()
 	case "su", "doas":
-		if m.Secret != "" {
-			return nil, fmt.Errorf("%s with a password needs a pty, which is not supported yet; use sudo, or a rule that needs no password", m.Method)
+		argv, err := m.suArgv()
+		if err != nil {
+			return nil, err
 		}
-		tool := m.Tool
-		if tool == "" {
-			tool = m.Method
+		if m.Secret != "" || m.Method == "su" {
+			// su and doas read a password only from a terminal; su with no
+			// terminal would wait on its stdin for one, so it always gets
+			// one, and a prompt without a password to give is refused.
+			return transport.StartPty(argv, nil, m.Secret)
 		}
-		if m.Method == "su" {
-			return transport.StartCommand([]string{tool, "-s", "/bin/sh", "-c", bootstrap.Stage1(), m.User}, nil)
-		}
-		// -n: never prompt; a rule that wants a password fails at once.
-		return transport.StartCommand([]string{tool, "-n", "-u", m.User, "/bin/sh", "-c", bootstrap.Stage1()}, nil)
+		return transport.StartCommand(argv, nil)
 	case "local":
 		return transport.StartLocal(transport.LocalSpec{Path: m.Path, Args: m.Args})
 	case "sudo":
@@ -88,17 +91,54 @@ func (m methodSpec) start(ctx context.Context, r *Router) (*transport.Child, err
 			tool = "sudo"
 		}
 		// -H: the target user's home, so the cache is theirs.
+		argv := []string{tool, "-H", "-u", m.User}
+		if m.PreserveEnv {
+			argv = append(argv, "-E")
+		}
+		program := bootstrap.Stage1()
+		if m.Login {
+			argv = append(argv, "-i")
+			program = bootstrap.Stage1Plain() // -i expands "$" in the command
+		}
+		argv = append(argv, "--", "/bin/sh", "-c", program)
 		if m.Secret == "" {
 			// -n: never prompt; a sudoers entry that wants a password
 			// fails at once, saying so.
-			return transport.StartCommand([]string{tool, "-n", "-H", "-u", m.User, "--", "/bin/sh", "-c", bootstrap.Stage1()}, nil)
+			return transport.StartCommand(append([]string{tool, "-n"}, argv[1:]...), nil)
 		}
 		// -A: sudo asks our helper, whatever its prompt or language;
 		// -k: the password given is checked, not a cached credential.
-		return startWithAskpass([]string{tool, "-k", "-A", "-H", "-u", m.User, "--", "/bin/sh", "-c", bootstrap.Stage1()}, m.Secret,
+		return startWithAskpass(append([]string{tool, "-k", "-A"}, argv[1:]...), m.Secret,
 			(*transport.Askpass).Env)
 	}
 	return nil, fmt.Errorf("unknown connection method %q", m.Method)
+}
+
+// suArgv is the command line for su or doas. Without a password doas gets
+// -n, so it never prompts.
+func (m methodSpec) suArgv() ([]string, error) {
+	tool := m.Tool
+	if tool == "" {
+		tool = m.Method
+	}
+	if m.Method == "su" {
+		argv := []string{tool}
+		if m.PreserveEnv {
+			argv = append(argv, "-m")
+		}
+		if m.Login {
+			argv = append(argv, "-l")
+		}
+		return append(argv, "-s", "/bin/sh", "-c", bootstrap.Stage1(), m.User), nil
+	}
+	if m.PreserveEnv || m.Login {
+		return nil, fmt.Errorf("doas has no options to preserve the environment or start a login shell (use keepenv in doas.conf)")
+	}
+	argv := []string{tool}
+	if m.Secret == "" {
+		argv = append(argv, "-n")
+	}
+	return append(argv, "-u", m.User, "/bin/sh", "-c", bootstrap.Stage1()), nil
 }
 
 // startOpenSSH runs the OpenSSH client, so that everything in the user's
@@ -190,13 +230,17 @@ func (m methodSpec) explain(output string) string {
 		switch {
 		case strings.Contains(low, "does not exist"), strings.Contains(low, "unknown"):
 			return fmt.Sprintf("su to %s: user unknown", m.User)
+		case m.Secret != "" && strings.Contains(low, "authentication failure"):
+			return fmt.Sprintf("su to %s: password incorrect", m.User)
 		case strings.Contains(low, "must be run from a terminal"), strings.Contains(low, "authentication failure"):
-			return fmt.Sprintf("su to %s: a password is required (su with a password needs a pty, not supported yet)", m.User)
+			return fmt.Sprintf("su to %s: a password is required (give one with Password)", m.User)
 		}
 		return ""
 	case "doas":
 		switch {
-		case strings.Contains(low, "authorization required"), strings.Contains(low, "a password is required"):
+		case m.Secret != "" && strings.Contains(low, "authentication failed"):
+			return fmt.Sprintf("doas to %s: password incorrect", m.User)
+		case strings.Contains(low, "authorization required"), strings.Contains(low, "authentication required"), strings.Contains(low, "a password is required"):
 			return fmt.Sprintf("doas to %s: a password is required", m.User)
 		case strings.Contains(low, "not permitted"):
 			return fmt.Sprintf("doas to %s: not allowed by doas.conf", m.User)
@@ -236,8 +280,17 @@ func Binaries(byPlatform map[string]string) ConnectOption {
 // binary is then sent on every connection.
 func NoCache() ConnectOption { return func(c *connectConfig) { c.noCache = true } }
 
-// User sets the account a sudo (later su, doas, ssh) connection logs into.
+// User sets the account a connection logs into (sudo, su, doas: default
+// root; ssh: as in ~/.ssh/config, else the local user).
 func User(name string) ConnectOption { return func(c *connectConfig) { c.user = name } }
+
+// PreserveEnv keeps the caller's environment in the new account (sudo -E,
+// su -m; doas has none: use keepenv in doas.conf).
+func PreserveEnv() ConnectOption { return func(c *connectConfig) { c.preserveEnv = true } }
+
+// LoginShell runs the target user's login shell, with its profile, before
+// the child (sudo -i, su -l).
+func LoginShell() ConnectOption { return func(c *connectConfig) { c.login = true } }
 
 // Tool sets the path of the program a method runs (sudo, su, doas).
 func Tool(path string) ConnectOption { return func(c *connectConfig) { c.tool = path } }
@@ -317,16 +370,20 @@ func Keepalive(interval time.Duration, max int) ConnectOption {
 }
 
 // Su starts a child context as another user through su (User, default
-// root), after any context. Without a terminal su asks no password, so
-// this works where none is needed (from root, or a PAM rule); a password
-// comes with pty support.
+// root), after any context. With Password, su runs on a pseudo-terminal
+// whose prompt is answered once, whatever its language; a wrong password is
+// a *StreamError "password incorrect" within seconds. Without one, su runs
+// with no terminal, which works where none is needed (from root, or a PAM
+// rule). PreserveEnv (-m) and LoginShell (-l) apply.
 func (r *Router) Su(ctx context.Context, opts ...ConnectOption) (*Context, error) {
 	return r.connect(ctx, "su", opts)
 }
 
-// Doas starts a child context as another user through doas -n (User,
-// default root), after any context; a rule that wants a password fails at
-// once with a *StreamError saying so.
+// Doas starts a child context as another user through doas (User,
+// default root), after any context. With Password, doas runs on a
+// pseudo-terminal and its prompt is answered once; without one, doas -n
+// never prompts, and a rule that wants a password fails at once with a
+// *StreamError saying so.
 func (r *Router) Doas(ctx context.Context, opts ...ConnectOption) (*Context, error) {
 	return r.connect(ctx, "doas", opts)
 }

@@ -64,6 +64,9 @@ type connectConfig struct {
 	sshArgs  []string
 	noCache  bool
 	binaries map[string]string
+
+	preserveEnv bool
+	login       bool
 }
 
 func defaultConnectConfig() connectConfig {

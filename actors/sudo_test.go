@@ -3,6 +3,7 @@ package actors_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -14,6 +15,9 @@ import (
 
 	"github.com/mitogo/mitogo/actors"
 )
+
+// testPassword is mitogo-test's password (test/run.sh sets it).
+const testPassword = "mitogo-test-pw"
 
 var uidOf = actors.Register("test.uid", func(ctx context.Context, _ struct{}) (int, error) { return os.Getuid(), nil })
 
@@ -165,7 +169,7 @@ func TestSudoWithPassword(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c2, err := r.Sudo(ctxT(t), actors.Via(c), actors.User("mitogo-test2"), actors.Password("mitogo-test-pw"))
+	c2, err := r.Sudo(ctxT(t), actors.Via(c), actors.User("mitogo-test2"), actors.Password(testPassword))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -235,5 +239,178 @@ func TestSudoNoCache(t *testing.T) {
 	}
 	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
 		t.Fatalf("no-cache left %d files in %s", len(ents), dir)
+	}
+}
+
+// su and doas with passwords run on a pty: the prompt is answered once, a
+// wrong password is refused within seconds, and no password is refused.
+// su: mitogo-test2 becomes mitogo-test with mitogo-test's password; doas:
+// mitogo-test becomes mitogo-test2 with its own (doas asks the caller's).
+func TestSuAndDoasWithPassword(t *testing.T) {
+	u := needSudo(t)
+	u2, err := user.Lookup("mitogo-test2")
+	if err != nil {
+		t.Fatal("no user mitogo-test2 (bash test/run.sh creates it)")
+	}
+	rec := &recorder{}
+	r := newRouter(t, actors.WithLogger(slog.New(rec)))
+	// root may sudo to anyone (Debian's default sudoers).
+	as2, err := r.Sudo(ctxT(t), actors.User("mitogo-test2"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	as1, err := r.Sudo(ctxT(t), actors.User("mitogo-test"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		method string
+		start  func(context.Context, ...actors.ConnectOption) (*actors.Context, error)
+		via    *actors.Context
+		target *user.User
+	}{
+		{"su", r.Su, as2, u},
+		{"doas", r.Doas, as1, u2},
+	}
+	// su in German: the prompt is "Passwort:" and the refusal "Fehler bei
+	// Authentifizierung" (Linux-PAM's catalogue; LANGUAGE works with C.UTF-8).
+	de, err := r.Sudo(ctxT(t), actors.User("mitogo-test2"), actors.Name("de"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := setenv.Call(ctxT(t), de, []string{"LANGUAGE", "de", "LANG", "C.UTF-8", "LC_ALL", ""}); err != nil {
+		t.Fatal(err)
+	}
+	cases = append(cases, struct {
+		method string
+		start  func(context.Context, ...actors.ConnectOption) (*actors.Context, error)
+		via    *actors.Context
+		target *user.User
+	}{"su-german", r.Su, de, u})
+	for _, tc := range cases {
+		t.Run(tc.method, func(t *testing.T) {
+			c, err := tc.start(ctxT(t), actors.Via(tc.via), actors.User(tc.target.Username), actors.Password(testPassword))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if uid, err := uidOf.Call(ctxT(t), c, struct{}{}); err != nil || strconv.Itoa(uid) != tc.target.Uid {
+				t.Fatalf("%s: uid %d %v, want %s", c.Name(), uid, err, tc.target.Uid)
+			}
+			// The stream is a terminal: what the child prints must not
+			// reach it (a call still works after a noisy one).
+			if _, err := noisy.Call(ctxT(t), c, 2000); err != nil {
+				t.Fatal(err)
+			}
+			if got, err := echo.Call(ctxT(t), c, "after the noise"); err != nil || got != "after the noise" {
+				t.Fatalf("echo after output: %q %v", got, err)
+			}
+			// and what it printed reached the master's log, named.
+			for _, msg := range []string{"noise line 1999 on stdout", "noise line 1999 on stderr"} {
+				waitFor(t, func() bool {
+					for _, r := range rec.snapshot() {
+						if r.Message == msg && attrOf(r, "context") == c.Name() {
+							return true
+						}
+					}
+					return false
+				})
+			}
+			c.Shutdown(ctxT(t))
+
+			var se *actors.StreamError
+			begin := time.Now()
+			_, err = tc.start(ctxT(t), actors.Via(tc.via), actors.User(tc.target.Username), actors.Password("wrong-password"))
+			if !errors.As(err, &se) || !strings.Contains(se.Reason, "password incorrect") {
+				t.Fatalf("wrong password: %T %v", err, err)
+			}
+			t.Logf("wrong password refused in %v: %v", time.Since(begin).Round(time.Millisecond), err)
+			_, err = tc.start(ctxT(t), actors.Via(tc.via), actors.User(tc.target.Username))
+			if !errors.As(err, &se) || !strings.Contains(se.Reason, "password is required") {
+				t.Fatalf("no password: %T %v", err, err)
+			}
+		})
+	}
+}
+
+// setenv sets environment variables (name, value pairs) in a context, for
+// the processes it starts after.
+var setenv = actors.Register("test.setenv", func(ctx context.Context, kv []string) (bool, error) {
+	for i := 0; i+1 < len(kv); i += 2 {
+		if err := os.Setenv(kv[i], kv[i+1]); err != nil {
+			return false, err
+		}
+	}
+	return true, nil
+})
+
+// noisy prints n lines on stdout and stderr.
+var noisy = actors.Register("test.noisy", func(ctx context.Context, n int) (int, error) {
+	for i := range n {
+		fmt.Printf("noise line %d on stdout\n", i)
+		fmt.Fprintf(os.Stderr, "noise line %d on stderr\n", i)
+	}
+	return n, nil
+})
+
+func attrOf(r slog.Record, key string) (v string) {
+	r.Attrs(func(a slog.Attr) bool {
+		if a.Key == key {
+			v = a.Value.String()
+			return false
+		}
+		return true
+	})
+	return v
+}
+
+var getenv = actors.Register("test.getenv", func(ctx context.Context, name string) (string, error) { return os.Getenv(name), nil })
+
+// PreserveEnv keeps the caller's environment through sudo (-E) and su (-m);
+// LoginShell runs the target's login profile first (sudo -i, su -l).
+func TestPreserveEnvAndLoginShell(t *testing.T) {
+	u := needSudo(t)
+	t.Setenv("MITOGO_PRESERVED", "kept")
+	profile := u.HomeDir + "/.profile"
+	old, hadProfile := os.ReadFile(profile)
+	t.Cleanup(func() {
+		if hadProfile == nil {
+			os.WriteFile(profile, old, 0o644)
+		} else {
+			os.Remove(profile)
+		}
+	})
+	if err := os.WriteFile(profile, []byte("MITOGO_LOGIN_MARK=profile-read; export MITOGO_LOGIN_MARK\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := newRouter(t)
+	cases := []struct {
+		name        string
+		start       func(context.Context, ...actors.ConnectOption) (*actors.Context, error)
+		opts        []actors.ConnectOption
+		preserved   string
+		loginMarker string
+	}{
+		{"sudo", r.Sudo, nil, "", ""},
+		{"sudo-E", r.Sudo, []actors.ConnectOption{actors.PreserveEnv()}, "kept", ""},
+		{"sudo-i", r.Sudo, []actors.ConnectOption{actors.LoginShell()}, "", "profile-read"},
+		{"su-m", r.Su, []actors.ConnectOption{actors.PreserveEnv()}, "kept", ""},
+		{"su-l", r.Su, []actors.ConnectOption{actors.LoginShell()}, "", "profile-read"},
+	}
+	for _, tc := range cases {
+		opts := append([]actors.ConnectOption{actors.User("mitogo-test"), actors.Name(tc.name)}, tc.opts...)
+		c, err := tc.start(ctxT(t), opts...)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if got, err := getenv.Call(ctxT(t), c, "MITOGO_PRESERVED"); err != nil || got != tc.preserved {
+			t.Errorf("%s: MITOGO_PRESERVED = %q, %v; want %q", tc.name, got, err, tc.preserved)
+		}
+		if got, err := getenv.Call(ctxT(t), c, "MITOGO_LOGIN_MARK"); err != nil || got != tc.loginMarker {
+			t.Errorf("%s: MITOGO_LOGIN_MARK = %q, %v; want %q", tc.name, got, err, tc.loginMarker)
+		}
+	}
+	var se *actors.StreamError
+	if _, err := r.Doas(ctxT(t), actors.User("mitogo-test"), actors.LoginShell()); !errors.As(err, &se) || !strings.Contains(se.Reason, "doas has no options") {
+		t.Fatalf("doas with LoginShell: %T %v", err, err)
 	}
 }

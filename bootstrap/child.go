@@ -10,6 +10,7 @@ import (
 	"syscall"
 
 	"github.com/mitogo/mitogo/transport"
+	"golang.org/x/sys/unix"
 )
 
 // Detect reports whether this process was started as a child context and
@@ -53,7 +54,10 @@ func OpenStream(spec string) (io.ReadWriteCloser, error) {
 
 // openStdio moves the stream off descriptors 0 and 1 at once: stdin
 // becomes /dev/null and stdout joins stderr, so nothing a function prints
-// can reach the stream. It then announces itself with ReadyLine, after
+// can reach the stream. When the stream is a terminal (su and doas answer a
+// password on a pty), stderr is that terminal too: then stdout and stderr
+// both go to a pipe whose lines the stream's Output returns, for the child
+// to forward as log records. It then announces itself with ReadyLine, after
 // checking a freshly uploaded binary against its expected hash.
 func openStdio() (io.ReadWriteCloser, error) {
 	want := os.Getenv(EnvVerify)
@@ -78,10 +82,22 @@ func openStdio() (io.ReadWriteCloser, error) {
 		return nil, fmt.Errorf("stdin to %s: %w", os.DevNull, err)
 	}
 	syscall.Close(null)
-	if err := syscall.Dup3(2, 1, 0); err != nil {
+	rwc := &stdioConn{r: os.NewFile(uintptr(in), "mitogo-stream-in"), w: os.NewFile(uintptr(out), "mitogo-stream-out")}
+	if isTerminal(out) {
+		pr, pw, err := os.Pipe()
+		if err != nil {
+			return nil, fmt.Errorf("output pipe: %w", err)
+		}
+		for _, fd := range []int{1, 2} {
+			if err := syscall.Dup3(int(pw.Fd()), fd, 0); err != nil {
+				return nil, fmt.Errorf("output to a pipe: %w", err)
+			}
+		}
+		pw.Close()
+		rwc.output = pr
+	} else if err := syscall.Dup3(2, 1, 0); err != nil {
 		return nil, fmt.Errorf("stdout to stderr: %w", err)
 	}
-	rwc := &stdioConn{r: os.NewFile(uintptr(in), "mitogo-stream-in"), w: os.NewFile(uintptr(out), "mitogo-stream-out")}
 	if want != "" {
 		if err := verifySelf(want); err != nil {
 			return nil, err
@@ -118,7 +134,25 @@ func verifySelf(want string) error {
 	return nil
 }
 
-type stdioConn struct{ r, w *os.File }
+// isTerminal reports whether fd is a terminal.
+func isTerminal(fd int) bool {
+	_, err := unix.IoctlGetTermios(fd, unix.TCGETS)
+	return err == nil
+}
+
+type stdioConn struct {
+	r, w   *os.File
+	output *os.File // this process's stdout and stderr, when they could not stay where they were
+}
+
+// Output returns what this process prints on stdout and stderr when the
+// stream took the place they had (a terminal), or nil.
+func (c *stdioConn) Output() io.ReadCloser {
+	if c.output == nil {
+		return nil
+	}
+	return c.output
+}
 
 func (c *stdioConn) Read(p []byte) (int, error)  { return c.r.Read(p) }
 func (c *stdioConn) Write(p []byte) (int, error) { return c.w.Write(p) }

@@ -68,8 +68,53 @@ fi
 MITOGO_CHILD=stdio MITOGO_VERIFY=$V exec "$D/$H"
 `
 
-// Stage1 returns the stage 1 program, to be run as `sh -c PROGRAM`.
-func Stage1() string { return stage1 }
+// Stage1 returns the stage 1 program, to be run as `sh -c PROGRAM`. It is
+// one line: sudo -i quotes a command for the login shell with backslashes,
+// and a backslash before a newline would join lines.
+func Stage1() string { return stage1Line }
+
+// Stage1Plain returns stage 1 as a command with no "$", no newline and no
+// single quote of its own: it prints the program with printf's octal escapes
+// and evaluates it. sudo -i hands its command to the login shell with every
+// character but letters, digits, "_", "-" and "$" backslash-escaped, so a
+// "$" in the program would be expanded there, too early.
+func Stage1Plain() string {
+	var b strings.Builder
+	b.WriteString("eval \"`printf '")
+	for i := 0; i < len(stage1Line); i++ {
+		fmt.Fprintf(&b, "\\%03o", stage1Line[i])
+	}
+	b.WriteString("'`\"")
+	return b.String()
+}
+
+// stage1Line is stage1 on one line: a newline ends a command (";") unless
+// the line ends in a word or operator that continues it.
+var stage1Line = oneLine(stage1)
+
+func oneLine(script string) string {
+	var b strings.Builder
+	for _, l := range strings.Split(script, "\n") {
+		l = strings.TrimSpace(l)
+		if l == "" {
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString(l)
+		continues := false
+		for _, w := range []string{"then", "else", "do", "{", "|", "&&", "||"} {
+			if l == w || strings.HasSuffix(l, " "+w) {
+				continues = true
+			}
+		}
+		if !continues {
+			b.WriteByte(';')
+		}
+	}
+	return b.String()
+}
 
 // Binary is an executable that can be sent to the far side, with its
 // hash and (once asked for) its gzip'd bytes.

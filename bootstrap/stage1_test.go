@@ -222,3 +222,19 @@ func TestStage1NoCache(t *testing.T) {
 		t.Fatalf("no-cache run left %v behind", ents)
 	}
 }
+
+// Stage1Plain carries nothing a login shell would expand or a newline
+// would split, and prints stage 1 exactly under every shell.
+func TestStage1PlainUnderEveryShell(t *testing.T) {
+	plain := Stage1Plain()
+	if strings.ContainsAny(plain, "$\n") || strings.Count(plain, "'") != 2 {
+		t.Fatalf("Stage1Plain has $, a newline or a quote of its own: %.80q", plain)
+	}
+	for _, sh := range shells(t) {
+		show := strings.Replace(plain, "eval ", "printf %s ", 1)
+		out, err := exec.Command(sh[0], append(sh[1:], "-c", show)...).Output()
+		if err != nil || string(out) != Stage1() {
+			t.Fatalf("%v: printed %.80q, %v; want stage 1", sh, out, err)
+		}
+	}
+}

@@ -117,15 +117,17 @@ else
 	else
 		echo "WARNING: visudo not found (is sudo installed?); no sudoers drop-in" >&2
 	fi
-	# doas: root may become the test user without a password.
+	# doas: root may become the test user without a password; the second
+	# test user may become the second account with its own password (on a pty).
 	if command -v doas >/dev/null 2>&1; then
 		doasconf=/etc/doas.conf
-		rule="permit nopass root as $test_user"
-		if ! as_root grep -qxF "$rule" "$doasconf" 2>/dev/null; then
-			echo "$rule" | as_root tee -a "$doasconf" >/dev/null
-			as_root chmod 0600 "$doasconf"
-			echo "added to $doasconf: $rule"
-		fi
+		for rule in "permit nopass root as $test_user" "permit $test_user as ${test_user}2"; do
+			if ! as_root grep -qxF "$rule" "$doasconf" 2>/dev/null; then
+				echo "$rule" | as_root tee -a "$doasconf" >/dev/null
+				echo "added to $doasconf: $rule"
+			fi
+		done
+		as_root chmod 0600 "$doasconf"
 	fi
 	echo "user $test_user ready"
 fi

@@ -283,7 +283,9 @@ type options struct {
 
 	identity, knownHosts, hostKeyPolicy, passwordEnv string // ssh hops
 	askPassword                                      bool
-	sudoPasswordEnv                                  string // sudo hops
+	sudoPasswordEnv                                  string // sudo, su, doas hops
+	askSudoPassword                                  bool
+	preserveEnv, login                               bool
 
 	stdinForce, stdinNever bool // run -i, -n
 	long                   bool // list -l
@@ -298,7 +300,10 @@ func (o *options) connectFlags(fs *flag.FlagSet, e *env, withTimeout bool) {
 	fs.StringVar(&o.hostKeyPolicy, "host-key-policy", "strict", "ssh hops: strict (refuse unknown keys), accept-new (record them) or ignore")
 	fs.StringVar(&o.passwordEnv, "password-env", "", "ssh hops: read the login password from this environment variable (never give it on the command line)")
 	fs.BoolVar(&o.askPassword, "ask-password", false, "ssh hops: ask for the login password on the terminal")
-	fs.StringVar(&o.sudoPasswordEnv, "sudo-password-env", "", "sudo hops: answer sudo's password prompt with this environment variable's value")
+	fs.StringVar(&o.sudoPasswordEnv, "sudo-password-env", "", "sudo, su and doas hops: answer the password prompt with this environment variable's value")
+	fs.BoolVar(&o.askSudoPassword, "ask-sudo-password", false, "sudo, su and doas hops: ask for the password on the terminal, once for all of them")
+	fs.BoolVar(&o.preserveEnv, "preserve-env", false, "sudo and su hops: keep the caller's environment (sudo -E, su -m)")
+	fs.BoolVar(&o.login, "login", false, "sudo and su hops: start the target user's login shell first (sudo -i, su -l)")
 	if withTimeout {
 		fs.DurationVar(&o.timeout, "timeout", 0, "give up (and kill what runs) after this long, e.g. 30s; 0: no limit")
 	}
@@ -339,19 +344,19 @@ func connect(ctx context.Context, e *env, o *options) (*session, error) {
 		r.Shutdown(ctx)
 		return nil, err
 	}
+	suOpts, err := o.suOptions(hops)
+	if err != nil {
+		r.Shutdown(ctx)
+		return nil, err
+	}
 	s := &session{r: r}
 	for _, h := range hops {
 		opts := []actors.ConnectOption{actors.ConnectTimeout(o.connectTimeout)}
 		if h.kind == "ssh" || h.kind == "openssh" {
 			opts = append(opts, sshOpts...)
 		}
-		if (h.kind == "sudo" || h.kind == "su" || h.kind == "doas") && o.sudoPasswordEnv != "" {
-			pw, ok := os.LookupEnv(o.sudoPasswordEnv)
-			if !ok {
-				s.close()
-				return nil, usagef("--sudo-password-env %s: the variable is not set", o.sudoPasswordEnv)
-			}
-			opts = append(opts, actors.Password(pw))
+		if h.kind == "sudo" || h.kind == "su" || h.kind == "doas" {
+			opts = append(opts, suOpts...)
 		}
 		if s.target != nil {
 			opts = append(opts, actors.Via(s.target))
@@ -372,6 +377,39 @@ func (s *session) close() {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	s.r.Shutdown(ctx)
+}
+
+// suOptions turns the sudo, su and doas flags into connection options; the
+// terminal is asked only when the chain has such a hop.
+func (o *options) suOptions(hops []hop) ([]actors.ConnectOption, error) {
+	var opts []actors.ConnectOption
+	if o.preserveEnv {
+		opts = append(opts, actors.PreserveEnv())
+	}
+	if o.login {
+		opts = append(opts, actors.LoginShell())
+	}
+	switch {
+	case o.sudoPasswordEnv != "":
+		pw, ok := os.LookupEnv(o.sudoPasswordEnv)
+		if !ok {
+			return nil, usagef("--sudo-password-env %s: the variable is not set", o.sudoPasswordEnv)
+		}
+		opts = append(opts, actors.Password(pw))
+	case o.askSudoPassword:
+		needed := false
+		for _, h := range hops {
+			needed = needed || h.kind == "sudo" || h.kind == "su" || h.kind == "doas"
+		}
+		if needed {
+			pw, err := askPassword("--ask-sudo-password", "password for sudo/su/doas: ")
+			if err != nil {
+				return nil, err
+			}
+			opts = append(opts, actors.Password(pw))
+		}
+	}
+	return opts, nil
 }
 
 // sshOptions turns the ssh flags into connection options.
@@ -397,7 +435,7 @@ func (o *options) sshOptions() ([]actors.ConnectOption, error) {
 		}
 		opts = append(opts, actors.Password(pw))
 	case o.askPassword:
-		pw, err := askPassword("ssh password: ")
+		pw, err := askPassword("--ask-password", "ssh password: ")
 		if err != nil {
 			return nil, err
 		}

@@ -342,6 +342,32 @@ func TestSudoHop(t *testing.T) {
 	}
 }
 
+// su with a password from the environment (answered on a pty), and its
+// refusals, as a user would type them.
+func TestSuHopWithPassword(t *testing.T) {
+	if os.Getuid() != 0 || exec.Command("id", "mitogo-test2").Run() != nil {
+		if os.Getenv("MITOGO_REQUIRE_PARTS") != "" {
+			t.Fatal("needs root, sudo, su and the users mitogo-test, mitogo-test2 (bash test/run.sh sets them up)")
+		}
+		t.Skip("needs root, sudo, su and the users mitogo-test, mitogo-test2")
+	}
+	chain := "sudo://mitogo-test2,su://mitogo-test"
+	t.Setenv("MITOGO_TEST_PW", "mitogo-test-pw")
+	r := mitogo(t, "", "run", "-t", chain, "--sudo-password-env", "MITOGO_TEST_PW", "--", "sh", "-c", "id -un; echo to-stderr >&2")
+	if r.exit != 0 || strings.TrimSpace(r.stdout) != "mitogo-test" || !strings.Contains(r.stderr, "to-stderr") {
+		t.Fatalf("exit %d, stdout %q, stderr %q", r.exit, r.stdout, r.stderr)
+	}
+	t.Setenv("MITOGO_TEST_PW", "not-the-password")
+	r = mitogo(t, "", "run", "-t", chain, "--sudo-password-env", "MITOGO_TEST_PW", "--", "true")
+	if r.exit != 1 || !strings.Contains(r.stderr, "su to mitogo-test: password incorrect") {
+		t.Fatalf("wrong password: exit %d, stderr %q", r.exit, r.stderr)
+	}
+	r = mitogo(t, "", "run", "-t", chain, "--", "true")
+	if r.exit != 1 || !strings.Contains(r.stderr, "su to mitogo-test: a password is required") {
+		t.Fatalf("no password: exit %d, stderr %q", r.exit, r.stderr)
+	}
+}
+
 // An ssh hop to a real sshd, then sudo beyond it, as a user would type it.
 func TestSSHHop(t *testing.T) {
 	s := sshtest.Start(t)

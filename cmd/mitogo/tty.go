@@ -16,10 +16,10 @@ func isTerminal(f *os.File) bool {
 
 // askPassword reads a password from the controlling terminal without
 // echoing it.
-func askPassword(prompt string) (string, error) {
+func askPassword(flagName, prompt string) (string, error) {
 	tty, err := os.OpenFile("/dev/tty", os.O_RDWR, 0)
 	if err != nil {
-		return "", fmt.Errorf("--ask-password needs a terminal: %w", err)
+		return "", fmt.Errorf("%s needs a terminal: %w", flagName, err)
 	}
 	defer tty.Close()
 	fmt.Fprint(tty, prompt)
