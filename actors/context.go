@@ -29,6 +29,7 @@ type Context struct {
 	err      error         // why it is gone
 	pid      int           // OS pid of the current process
 	stopping bool          // Shutdown was asked: do not restart
+	onDead   func()        // run once it is gone for good
 }
 
 type ctxState int
@@ -153,8 +154,8 @@ func (c *Context) markDown() {
 // markDead records that the context is gone for good.
 func (c *Context) markDead(err error) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	if c.state == stateDead {
+		c.mu.Unlock()
 		return
 	}
 	if err == nil {
@@ -162,6 +163,11 @@ func (c *Context) markDead(err error) {
 	}
 	c.state, c.err = stateDead, err
 	close(c.done)
+	onDead := c.onDead
+	c.mu.Unlock()
+	if onDead != nil {
+		onDead()
+	}
 }
 
 // lost is called by the router actor when the context's route went away.

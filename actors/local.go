@@ -43,7 +43,7 @@ func (r *Router) connect(ctx context.Context, method string, opts []ConnectOptio
 	if method == "sudo" || method == "openssh" || method == "su" || method == "doas" {
 		spec.Secret = cc.password
 	}
-	spec.SSHArgs, spec.NoCache, spec.Binaries = cc.sshArgs, cc.noCache, cc.binaries
+	spec.SSHArgs, spec.NoCache, spec.BinaryOwner = cc.sshArgs, cc.noCache, r.id
 	spec.PreserveEnv, spec.Login = cc.preserveEnv, cc.login
 	if (method == "ssh" || method == "openssh") && cc.user != "" {
 		spec.SSH.User = cc.user
@@ -75,6 +75,7 @@ func (r *Router) connect(ctx context.Context, method string, opts []ConnectOptio
 		name = via.name + "/" + last
 	}
 	c := &Context{r: r, id: id, name: name, up: make(chan struct{}), done: make(chan struct{})}
+	spec.BinaryToken = r.addBinarySource(binarySource{paths: cc.binaries, fn: cc.binaryFunc}, c)
 	c.sup = &supervision{c: c, strategy: cc.strategy, connect: func(ctx context.Context) (int, error) {
 		ctx, cancel := context.WithTimeout(ctx, cc.timeout)
 		defer cancel()
@@ -224,7 +225,7 @@ func (r *Router) startChild(ctx context.Context, id uint32, name string, spec me
 		if err != nil {
 			return fail(fmt.Errorf("reading this program's binary to send: %w", err))
 		}
-		res, err := bootstrap.Run(child.Conn, self, spec.provider(), spec.NoCache)
+		res, err := bootstrap.Run(child.Conn, self, r.provider(ctx, spec), spec.NoCache)
 		if err != nil {
 			var pe *bootstrap.PlatformError
 			if errors.As(err, &pe) {

@@ -30,23 +30,11 @@ type methodSpec struct {
 	SSH     transport.SSHSpec `msgpack:"ssh"`      // ssh, openssh: how to reach the host
 	SSHArgs []string          `msgpack:"ssh_args"` // openssh: extra arguments for ssh
 	NoCache bool              `msgpack:"no_cache"` // shell methods: run from a temporary file, cache nothing
-	// Binaries maps GOOS/GOARCH to a binary for far sides of another
-	// platform, as paths on the machine of the context that connects.
-	Binaries map[string]string `msgpack:"binaries"`
-}
-
-// provider serves Binaries to stage 1.
-func (m methodSpec) provider() bootstrap.Provider {
-	if len(m.Binaries) == 0 {
-		return nil
-	}
-	return func(platform string) (*bootstrap.Binary, error) {
-		path, ok := m.Binaries[platform]
-		if !ok {
-			return nil, nil
-		}
-		return bootstrap.NewBinary(path)
-	}
+	// BinaryOwner is the context that made the connection and serves
+	// binaries for far sides of other platforms; BinaryToken names what it
+	// was given for this connection (see binaries.go).
+	BinaryOwner uint32 `msgpack:"binary_owner"`
+	BinaryToken string `msgpack:"binary_token"`
 }
 
 func (m methodSpec) defaultName(id uint32) string {
@@ -268,11 +256,19 @@ func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''
 
 // Binaries gives the binary to start on a far side of another platform:
 // a map from GOOS/GOARCH ("linux/arm64") to the path of a build of this
-// program for it, on the machine of the context that makes the connection.
-// Without one, such a connection fails with "remote is linux/arm64; no
-// binary for it".
+// program for it, on this machine (the one that calls the connect method),
+// also when the connection is made Via a context elsewhere: that context
+// fetches it from here. Without one, such a connection fails with "remote
+// is linux/arm64; no binary for it".
 func Binaries(byPlatform map[string]string) ConnectOption {
 	return func(c *connectConfig) { c.binaries = byPlatform }
+}
+
+// BinaryFunc is Binaries as a function: it returns the path, on this
+// machine, of the build for a platform ("linux/arm64"), or "" when there is
+// none. It runs here, whichever context runs stage 1.
+func BinaryFunc(fn func(platform string) (path string, err error)) ConnectOption {
+	return func(c *connectConfig) { c.binaryFunc = fn }
 }
 
 // NoCache runs the child from a temporary file that it removes as soon as

@@ -51,19 +51,20 @@ func AllowSideways() Option { return func(c *config) { c.sideways = true } }
 type ConnectOption func(*connectConfig)
 
 type connectConfig struct {
-	via      *Context
-	name     string
-	timeout  time.Duration
-	strategy Strategy
-	path     string
-	args     []string
-	user     string
-	tool     string
-	password string
-	ssh      transport.SSHSpec
-	sshArgs  []string
-	noCache  bool
-	binaries map[string]string
+	via        *Context
+	name       string
+	timeout    time.Duration
+	strategy   Strategy
+	path       string
+	args       []string
+	user       string
+	tool       string
+	password   string
+	ssh        transport.SSHSpec
+	sshArgs    []string
+	noCache    bool
+	binaries   map[string]string
+	binaryFunc func(string) (string, error)
 
 	preserveEnv bool
 	login       bool

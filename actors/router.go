@@ -57,6 +57,9 @@ type Router struct {
 	bin     *bootstrap.Binary // this program, for stage 1
 	binErr  error
 
+	binarySources map[string]binarySource      // by token: what connections made here were given
+	otherBinaries map[string]*bootstrap.Binary // by path: binaries for other platforms, hashed once
+
 	base     context.Context // parent of every incoming call's context
 	stopBase context.CancelFunc
 	wg       sync.WaitGroup // every goroutine this router owns
@@ -276,7 +279,7 @@ func (r *Router) deliver(c *conn, h messages.Header, payload []byte) (job func()
 }
 
 func (r *Router) allowedUpward(fn string) bool {
-	if fn == fnAllocateID {
+	if fn == fnAllocateID || fn == fnBinary {
 		return true
 	}
 	for _, a := range r.cfg.upward {

@@ -117,9 +117,10 @@ func oneLine(script string) string {
 }
 
 // Binary is an executable that can be sent to the far side, with its
-// hash and (once asked for) its gzip'd bytes.
+// hash and (once asked for) its gzip'd bytes. It comes from a file, or
+// from gzip'd bytes another context sent (NewBinaryGzip).
 type Binary struct {
-	Path string
+	Path string // "" when the binary came as bytes
 	Hash string // hex sha256
 
 	once sync.Once
@@ -141,7 +142,17 @@ func NewBinary(path string) (*Binary, error) {
 	return &Binary{Path: path, Hash: hex.EncodeToString(h.Sum(nil))}, nil
 }
 
-// Gzipped returns the binary compressed, computed once.
+// NewBinaryGzip is a binary known by its hash and gzip'd bytes. The far side
+// checks the hash after unpacking, so bytes that do not match never run.
+func NewBinaryGzip(hash string, gz []byte) *Binary {
+	b := &Binary{Hash: hash, gz: gz}
+	b.once.Do(func() {})
+	return b
+}
+
+// Gzipped returns the binary compressed, computed once. The file is cut in
+// pieces compressed at once on every CPU and joined as gzip members, which
+// gzip -d reads as one stream.
 func (b *Binary) Gzipped() ([]byte, error) {
 	b.once.Do(func() {
 		data, err := os.ReadFile(b.Path)
@@ -149,13 +160,53 @@ func (b *Binary) Gzipped() ([]byte, error) {
 			b.err = err
 			return
 		}
-		var buf bytes.Buffer
-		zw, _ := gzip.NewWriterLevel(&buf, gzip.BestSpeed)
-		zw.Write(data)
-		zw.Close()
-		b.gz = buf.Bytes()
+		b.gz = gzipParallel(data, runtime.GOMAXPROCS(0))
 	})
 	return b.gz, b.err
+}
+
+// Bytes returns the binary as it is sent: gzip'd, or plain for a far side
+// without gzip.
+func (b *Binary) Bytes(gzipped bool) ([]byte, error) {
+	if gzipped || b.Path == "" {
+		gz, err := b.Gzipped()
+		if err != nil || gzipped {
+			return gz, err
+		}
+		zr, err := gzip.NewReader(bytes.NewReader(gz))
+		if err != nil {
+			return nil, fmt.Errorf("unpacking the binary: %w", err)
+		}
+		return io.ReadAll(zr)
+	}
+	return os.ReadFile(b.Path)
+}
+
+// gzipParallel compresses data at gzip's fastest level in up to n pieces
+// at once and returns them joined, one gzip member each.
+func gzipParallel(data []byte, n int) []byte {
+	const minPiece = 1 << 20
+	pieces := max(1, min(n, len(data)/minPiece))
+	size := (len(data) + pieces - 1) / pieces
+	out := make([]bytes.Buffer, pieces)
+	var wg sync.WaitGroup
+	for i := range pieces {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			part := data[i*size : min(len(data), (i+1)*size)]
+			out[i].Grow(len(part) / 2)
+			zw, _ := gzip.NewWriterLevel(&out[i], gzip.BestSpeed)
+			zw.Write(part)
+			zw.Close()
+		}()
+	}
+	wg.Wait()
+	var all bytes.Buffer
+	for i := range out {
+		all.Write(out[i].Bytes())
+	}
+	return all.Bytes()
 }
 
 // Provider returns the binary to run on a platform ("linux/arm64") other
@@ -220,12 +271,7 @@ func Run(rw io.ReadWriter, self *Binary, provider Provider, noCache ...bool) (Re
 	}
 	switch answer {
 	case "need":
-		var data []byte
-		if gz {
-			data, err = bin.Gzipped()
-		} else {
-			data, err = os.ReadFile(bin.Path)
-		}
+		data, err := bin.Bytes(gz)
 		if err != nil {
 			return res, fmt.Errorf("reading the binary: %w", err)
 		}

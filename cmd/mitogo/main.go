@@ -229,6 +229,35 @@ func oneLine(err error) string {
 }
 
 // verbosity counts -v flags: none Warn, one Info, two Debug.
+// binaryFlag collects --binary PLATFORM=PATH.
+type binaryFlag map[string]string
+
+func (b *binaryFlag) String() string {
+	if b == nil {
+		return ""
+	}
+	var parts []string
+	for p, path := range *b {
+		parts = append(parts, p+"="+path)
+	}
+	return strings.Join(parts, ",")
+}
+
+func (b *binaryFlag) Set(s string) error {
+	platform, path, ok := strings.Cut(s, "=")
+	if !ok || strings.Count(platform, "/") != 1 || path == "" {
+		return fmt.Errorf("want PLATFORM=PATH, e.g. linux/arm64=./mitogo-arm64")
+	}
+	if _, err := os.Stat(path); err != nil {
+		return err
+	}
+	if *b == nil {
+		*b = binaryFlag{}
+	}
+	(*b)[platform] = path
+	return nil
+}
+
 type verbosity int
 
 func (v *verbosity) String() string {
@@ -286,6 +315,7 @@ type options struct {
 	sudoPasswordEnv                                  string // sudo, su, doas hops
 	askSudoPassword                                  bool
 	preserveEnv, login                               bool
+	binaries                                         binaryFlag // every hop that runs stage 1
 
 	stdinForce, stdinNever bool // run -i, -n
 	long                   bool // list -l
@@ -303,6 +333,7 @@ func (o *options) connectFlags(fs *flag.FlagSet, e *env, withTimeout bool) {
 	fs.StringVar(&o.sudoPasswordEnv, "sudo-password-env", "", "sudo, su and doas hops: answer the password prompt with this environment variable's value")
 	fs.BoolVar(&o.askSudoPassword, "ask-sudo-password", false, "sudo, su and doas hops: ask for the password on the terminal, once for all of them")
 	fs.BoolVar(&o.preserveEnv, "preserve-env", false, "sudo and su hops: keep the caller's environment (sudo -E, su -m)")
+	fs.Var(&o.binaries, "binary", "for far sides of another platform: PLATFORM=PATH, a build of mitogo for it on this machine, e.g. linux/arm64=./mitogo-arm64 (repeatable)")
 	fs.BoolVar(&o.login, "login", false, "sudo and su hops: start the target user's login shell first (sudo -i, su -l)")
 	if withTimeout {
 		fs.DurationVar(&o.timeout, "timeout", 0, "give up (and kill what runs) after this long, e.g. 30s; 0: no limit")
@@ -352,6 +383,9 @@ func connect(ctx context.Context, e *env, o *options) (*session, error) {
 	s := &session{r: r}
 	for _, h := range hops {
 		opts := []actors.ConnectOption{actors.ConnectTimeout(o.connectTimeout)}
+		if len(o.binaries) > 0 {
+			opts = append(opts, actors.Binaries(o.binaries))
+		}
 		if h.kind == "ssh" || h.kind == "openssh" {
 			opts = append(opts, sshOpts...)
 		}
