@@ -54,7 +54,7 @@ as_root() {
 can_root() { [ "$(id -u)" -eq 0 ] || { command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; }; }
 
 section "system packages"
-packages=(openssh-server openssh-client sudo opendoas rsync python3-mitogen busybox dash)
+packages=(openssh-server openssh-client sudo opendoas rsync python3-mitogen busybox dash iproute2)
 missing=()
 for p in "${packages[@]}"; do
 	dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
@@ -132,8 +132,8 @@ else
 	echo "user $test_user ready"
 fi
 
-# Tests that need a real part (sshd, sudo, rsync, python3 Mitogen) fail
-# instead of skipping when it is missing.
+# Tests that need a real part (sshd, sudo, rsync, python3 Mitogen, network
+# namespaces through ip netns) fail instead of skipping when it is missing.
 export MITOGO_REQUIRE_PARTS=1
 
 section "go mod download"

@@ -17,6 +17,12 @@
 // Silent and ClosedPort give addresses for the failure cases: a listener
 // that accepts but never speaks, and a port where nothing listens.
 //
+// NewTopology builds two Linux network namespaces, A reachable from the
+// test and B reachable only from A, and Netns runs an sshd inside one of
+// them: a host the test cannot reach itself, for multi-hop tests. It needs
+// root and the ip command (package iproute2, which test/run.sh installs),
+// and skips otherwise like Start.
+//
 // Pitfalls of sshd met here, handled by Start:
 //
 //   - sshd refuses to start without its privilege separation directory
@@ -34,4 +40,9 @@
 //   - OpenSSH 9.8 and later throttle sources that fail to authenticate
 //     (PerSourcePenalties), which would make tests of failures interfere;
 //     Start turns it off when the installed sshd knows the option.
+//   - sshd is started with Pdeathsig, which the kernel ties to the thread
+//     that started it, not the process: a Go thread that ends (a goroutine
+//     exiting while locked to it) kills the sshd it happened to start. Work
+//     inside a network namespace therefore returns its thread to the
+//     test's namespace and unlocks it instead of letting it end.
 package sshtest

@@ -41,11 +41,12 @@ const (
 
 // Server is one running sshd. Its fields describe it; do not change them.
 type Server struct {
-	Addr string // host:port sshd listens on, e.g. 127.0.0.1:40123
-	Host string // the listening IP address, 127.0.0.1 unless ListenAddr
-	Port int    // the listening port
-	User string // the only user allowed to log in
-	Dir  string // the temporary directory holding the files below
+	Addr  string // host:port sshd listens on, e.g. 127.0.0.1:40123
+	Host  string // the listening IP address, 127.0.0.1 unless ListenAddr
+	Port  int    // the listening port
+	User  string // the only user allowed to log in
+	Netns string // the network namespace sshd runs in (option Netns), "" for the test's own
+	Dir   string // the temporary directory holding the files below
 
 	Config         string // path of the sshd_config
 	HostKeyPub     string // the host key as an authorized-key line ("ssh-ed25519 AAAA... comment")
@@ -73,6 +74,7 @@ type config struct {
 	passwordAuth bool
 	maxStartups  string
 	listenAddr   string
+	netns        string
 }
 
 // User sets the user who may log in (AllowUsers). The default is the user
@@ -90,6 +92,14 @@ func MaxStartups(spec string) Option { return func(c *config) { c.maxStartups = 
 // ListenAddr makes sshd listen on ip instead of 127.0.0.1, for example
 // inside a network namespace.
 func ListenAddr(ip string) Option { return func(c *config) { c.listenAddr = ip } }
+
+// Netns runs sshd inside the named network namespace (one that `ip netns
+// list` shows, such as Topology.A), as `ip netns exec NAME sshd ...`:
+// sshd, its sessions and everything they start see that namespace's
+// network. Start finds the port and waits for the banner from inside the
+// namespace. Combine it with ListenAddr, since the namespace's loopback is
+// not the test's.
+func Netns(name string) Option { return func(c *config) { c.netns = name } }
 
 // Start starts an sshd for the test and stops it at cleanup. It skips the
 // test (fails it with MITOGO_REQUIRE_PARTS=1) when it is not root or sshd or
@@ -111,12 +121,18 @@ func Start(t testing.TB, opts ...Option) *Server {
 	if net.ParseIP(cfg.listenAddr) == nil {
 		t.Fatalf("sshtest: ListenAddr(%q): not an IP address", cfg.listenAddr)
 	}
+	if cfg.netns != "" {
+		if _, err := os.Stat(netnsPath(cfg.netns)); err != nil {
+			t.Fatalf("sshtest: Netns(%q): no such network namespace: %v", cfg.netns, err)
+		}
+	}
 
 	s := &Server{
-		t:    t,
-		Host: cfg.listenAddr,
-		User: cfg.user,
-		Dir:  t.TempDir(),
+		t:     t,
+		Host:  cfg.listenAddr,
+		User:  cfg.user,
+		Dir:   t.TempDir(),
+		Netns: cfg.netns,
 	}
 	s.Config = filepath.Join(s.Dir, "sshd_config")
 	s.ClientKey = filepath.Join(s.Dir, "client_ed25519")
@@ -139,7 +155,7 @@ func Start(t testing.TB, opts ...Option) *Server {
 	penalties := true
 	var lastErr error
 	for attempt := 0; attempt < 5; attempt++ {
-		port, err := freePort(cfg.listenAddr)
+		port, err := freePort(cfg.netns, cfg.listenAddr)
 		if err != nil {
 			t.Fatalf("sshtest: finding a free port: %v", err)
 		}
@@ -199,7 +215,13 @@ func requireParts(t testing.TB) {
 	if len(missing) == 0 {
 		return
 	}
-	msg := "sshtest: cannot run sshd: " + strings.Join(missing, "; ") + "; " + installHint
+	missingPart(t, "sshtest: cannot run sshd: "+strings.Join(missing, "; ")+"; "+installHint)
+}
+
+// missingPart skips t with msg, or fails it when MITOGO_REQUIRE_PARTS=1 says
+// that every part the tests need must be there.
+func missingPart(t testing.TB, msg string) {
+	t.Helper()
 	if os.Getenv(requireEnv) == "1" {
 		t.Fatal(msg + " (failing, not skipping, because " + requireEnv + "=1)")
 	}
@@ -213,11 +235,7 @@ func NeedTestUser(t testing.TB) {
 	if _, err := user.Lookup(TestUser); err == nil {
 		return
 	}
-	msg := "sshtest: no user " + TestUser + "; run `bash test/run.sh` as root, which creates it"
-	if os.Getenv(requireEnv) == "1" {
-		t.Fatal(msg + " (failing, not skipping, because " + requireEnv + "=1)")
-	}
-	t.Skip(msg)
+	missingPart(t, "sshtest: no user "+TestUser+"; run `bash test/run.sh` as root, which creates it")
 }
 
 // keygen makes an ed25519 key without passphrase at path and returns its
@@ -317,14 +335,19 @@ func yesNo(b bool) string {
 	return "no"
 }
 
-// freePort returns a port of ip on which nothing listened a moment ago.
-func freePort(ip string) (int, error) {
-	l, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+// freePort returns a port of ip on which nothing listened a moment ago, in
+// the network namespace netns ("" for the test's own).
+func freePort(netns, ip string) (port int, err error) {
+	err = inNetns(netns, func() error {
+		l, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
+		if err != nil {
+			return err
+		}
+		defer l.Close()
+		port = l.Addr().(*net.TCPAddr).Port
+		return nil
+	})
+	return port, err
 }
 
 // run starts sshd and waits until it greets on s.Addr. On failure sshd has
@@ -333,7 +356,17 @@ func (s *Server) run() error {
 	s.log = &logBuffer{}
 	s.done = make(chan struct{})
 	s.err = nil
-	cmd := exec.Command(SSHDPath, "-D", "-e", "-f", s.Config)
+	argv := []string{SSHDPath, "-D", "-e", "-f", s.Config}
+	if s.Netns != "" {
+		// ip joins the namespace and then executes sshd in its place, so
+		// the process id, and with it Stop and Pause, stay sshd's.
+		ip, err := exec.LookPath("ip")
+		if err != nil {
+			return fmt.Errorf("running sshd in network namespace %s: %w", s.Netns, err)
+		}
+		argv = append([]string{ip, "netns", "exec", s.Netns}, argv...)
+	}
+	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C"}
 	cmd.Stdout = s.log
 	cmd.Stderr = s.log
@@ -354,7 +387,22 @@ func (s *Server) run() error {
 		close(s.done)
 	}()
 
+	// The address may exist only inside sshd's namespace: wait from there.
 	deadline := time.Now().Add(startTimeout)
+	if err := inNetns(s.Netns, func() error { return s.awaitBanner(deadline) }); err != nil {
+		select {
+		case <-s.done: // exited by itself
+		default:
+			s.kill()
+		}
+		return err
+	}
+	return nil
+}
+
+// awaitBanner polls s.Addr until sshd greets, sshd exits or the deadline
+// passes.
+func (s *Server) awaitBanner(deadline time.Time) error {
 	var lastErr error
 	for time.Now().Before(deadline) {
 		select {
@@ -371,7 +419,6 @@ func (s *Server) run() error {
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
-	s.kill()
 	return fmt.Errorf("no SSH banner on %s within %v: %v", s.Addr, startTimeout, lastErr)
 }
 
@@ -399,7 +446,9 @@ func readBanner(addr string, budget time.Duration) error {
 
 // SSHArgs returns the arguments with which the OpenSSH client logs in to
 // the server as User by key, without prompts and checking the host key
-// against KnownHosts. Append the remote command.
+// against KnownHosts. Append the remote command. For a server in a network
+// namespace the client must run where Addr is reachable, for example under
+// `ip netns exec`.
 func (s *Server) SSHArgs() []string {
 	return []string{
 		"-F", "/dev/null",
@@ -615,7 +664,7 @@ func Silent(t testing.TB) string {
 // as for any port found free; in a test machine that is rare.)
 func ClosedPort(t testing.TB) string {
 	t.Helper()
-	port, err := freePort("127.0.0.1")
+	port, err := freePort("", "127.0.0.1")
 	if err != nil {
 		t.Fatalf("sshtest: %v", err)
 	}
