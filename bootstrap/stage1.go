@@ -1,18 +1,11 @@
 package bootstrap
 
 import (
-	"bytes"
-	"compress/gzip"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"runtime"
-	"strconv"
 	"strings"
-	"sync"
 )
 
 // ReadyLine is what a child started in stdio mode writes first, so the
@@ -30,8 +23,9 @@ const EnvVerify = "MITOGO_VERIFY"
 //	-> MITOGO1 <uname -s> <uname -m> <gz|-> <cache dir>
 //	<- <sha256 of the binary for that platform> [nocache]
 //	-> have | need
-//	<- <byte count>            (need only)
-//	<- that many bytes          (gzip'd when gz was offered)
+//	   (need, gz:)  <- <byte count> then that many bytes of gzip, repeated;
+//	                <- 0 at the end. The pieces are one gzip stream.
+//	   (need, -:)   <- <byte count> then the binary
 //	   exec the binary with MITOGO_CHILD=stdio on the same stdin/stdout
 //
 // The binary lands in ${XDG_CACHE_HOME:-$HOME/.cache}/mitogo/<sha256>, or a
@@ -59,7 +53,7 @@ echo need
 read N || exit 1
 case $N in *[!0-9]*|"") echo "MITOGO1-ERROR bad size"; exit 1;; esac
 T=./$H.$$.tmp
-if [ $Z = gz ]; then head -c "$N" | gzip -dc >"$T"; else head -c "$N" >"$T" && [ "$(wc -c <"$T")" -eq "$N" ]; fi || { rm -f "$T"; echo "MITOGO1-ERROR upload incomplete"; exit 1; }
+if [ $Z = gz ]; then { while [ "$N" != 0 ]; do head -c "$N" || exit 1; read N && case $N in *[!0-9]*|"") exit 1;; esac || exit 1; done; } | gzip -dc >"$T"; else head -c "$N" >"$T" && [ "$(wc -c <"$T")" -eq "$N" ]; fi || { rm -f "$T"; echo "MITOGO1-ERROR upload incomplete"; exit 1; }
 chmod 700 "$T" || { rm -f "$T"; exit 1; }
 if [ "$M" = nocache ]; then MITOGO_CHILD=stdio MITOGO_VERIFY=$H MITOGO_REMOVE_SELF=1 exec "$D/${T#./}"; fi
 mv -f "$T" "./$H" || { rm -f "$T"; exit 1; }
@@ -114,99 +108,6 @@ func oneLine(script string) string {
 		}
 	}
 	return b.String()
-}
-
-// Binary is an executable that can be sent to the far side, with its
-// hash and (once asked for) its gzip'd bytes. It comes from a file, or
-// from gzip'd bytes another context sent (NewBinaryGzip).
-type Binary struct {
-	Path string // "" when the binary came as bytes
-	Hash string // hex sha256
-
-	once sync.Once
-	gz   []byte
-	err  error
-}
-
-// NewBinary hashes the file at path.
-func NewBinary(path string) (*Binary, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("opening the binary: %w", err)
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return nil, fmt.Errorf("hashing %s: %w", path, err)
-	}
-	return &Binary{Path: path, Hash: hex.EncodeToString(h.Sum(nil))}, nil
-}
-
-// NewBinaryGzip is a binary known by its hash and gzip'd bytes. The far side
-// checks the hash after unpacking, so bytes that do not match never run.
-func NewBinaryGzip(hash string, gz []byte) *Binary {
-	b := &Binary{Hash: hash, gz: gz}
-	b.once.Do(func() {})
-	return b
-}
-
-// Gzipped returns the binary compressed, computed once. The file is cut in
-// pieces compressed at once on every CPU and joined as gzip members, which
-// gzip -d reads as one stream.
-func (b *Binary) Gzipped() ([]byte, error) {
-	b.once.Do(func() {
-		data, err := os.ReadFile(b.Path)
-		if err != nil {
-			b.err = err
-			return
-		}
-		b.gz = gzipParallel(data, runtime.GOMAXPROCS(0))
-	})
-	return b.gz, b.err
-}
-
-// Bytes returns the binary as it is sent: gzip'd, or plain for a far side
-// without gzip.
-func (b *Binary) Bytes(gzipped bool) ([]byte, error) {
-	if gzipped || b.Path == "" {
-		gz, err := b.Gzipped()
-		if err != nil || gzipped {
-			return gz, err
-		}
-		zr, err := gzip.NewReader(bytes.NewReader(gz))
-		if err != nil {
-			return nil, fmt.Errorf("unpacking the binary: %w", err)
-		}
-		return io.ReadAll(zr)
-	}
-	return os.ReadFile(b.Path)
-}
-
-// gzipParallel compresses data at gzip's fastest level in up to n pieces
-// at once and returns them joined, one gzip member each.
-func gzipParallel(data []byte, n int) []byte {
-	const minPiece = 1 << 20
-	pieces := max(1, min(n, len(data)/minPiece))
-	size := (len(data) + pieces - 1) / pieces
-	out := make([]bytes.Buffer, pieces)
-	var wg sync.WaitGroup
-	for i := range pieces {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			part := data[i*size : min(len(data), (i+1)*size)]
-			out[i].Grow(len(part) / 2)
-			zw, _ := gzip.NewWriterLevel(&out[i], gzip.BestSpeed)
-			zw.Write(part)
-			zw.Close()
-		}()
-	}
-	wg.Wait()
-	var all bytes.Buffer
-	for i := range out {
-		all.Write(out[i].Bytes())
-	}
-	return all.Bytes()
 }
 
 // Provider returns the binary to run on a platform ("linux/arm64") other
@@ -271,17 +172,17 @@ func Run(rw io.ReadWriter, self *Binary, provider Provider, noCache ...bool) (Re
 	}
 	switch answer {
 	case "need":
-		data, err := bin.Bytes(gz)
+		if gz {
+			// Pieces go as they are compressed; the far side unpacks
+			// the first while this side compresses the next.
+			res.Sent, err = bin.sendPieces(rw)
+		} else {
+			res.Sent, err = bin.sendPlain(rw)
+		}
 		if err != nil {
-			return res, fmt.Errorf("reading the binary: %w", err)
+			return res, err
 		}
-		if _, err := io.WriteString(rw, strconv.Itoa(len(data))+"\n"); err != nil {
-			return res, fmt.Errorf("stage 1: %w", err)
-		}
-		if _, err := rw.Write(data); err != nil {
-			return res, fmt.Errorf("sending the binary: %w", err)
-		}
-		res.Uploaded, res.Sent = true, int64(len(data))
+		res.Uploaded = true
 	case "have":
 	default:
 		return res, fmt.Errorf("stage 1 failed: %q", answer)

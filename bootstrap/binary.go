@@ -1,0 +1,181 @@
+package bootstrap
+
+import (
+	"bytes"
+	"compress/gzip"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"strconv"
+	"sync"
+	"sync/atomic"
+)
+
+// Binary is an executable that can be sent to the far side, with its
+// hash and (once asked for) its gzip'd bytes. It comes from a file, or
+// from gzip'd bytes another context sent (NewBinaryGzip).
+//
+// The gzip form is made in pieces of about a MiB, compressed at once on
+// every CPU, each a gzip member: joined they are one stream for gzip -d.
+// The first upload sends each piece as soon as it is ready, so the far side
+// unpacks while this side still compresses; later uploads reuse them.
+type Binary struct {
+	Path string // "" when the binary came as bytes
+	Hash string // hex sha256
+
+	once   sync.Once
+	pieces []*piece
+	err    error // reading the file
+
+	joinOnce sync.Once
+	joined   []byte
+}
+
+// piece is one gzip member of the binary, ready once done is closed.
+type piece struct {
+	done chan struct{}
+	gz   []byte
+}
+
+// NewBinary hashes the file at path.
+func NewBinary(path string) (*Binary, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("opening the binary: %w", err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return nil, fmt.Errorf("hashing %s: %w", path, err)
+	}
+	return &Binary{Path: path, Hash: hex.EncodeToString(h.Sum(nil))}, nil
+}
+
+// NewBinaryGzip is a binary known by its hash and gzip'd bytes. The far side
+// checks the hash after unpacking, so bytes that do not match never run.
+func NewBinaryGzip(hash string, gz []byte) *Binary {
+	p := &piece{done: make(chan struct{}), gz: gz}
+	close(p.done)
+	b := &Binary{Hash: hash, pieces: []*piece{p}}
+	b.once.Do(func() {})
+	return b
+}
+
+// compress starts compressing the file, once; it returns at once.
+func (b *Binary) compress() error {
+	b.once.Do(func() {
+		data, err := os.ReadFile(b.Path)
+		if err != nil {
+			b.err = fmt.Errorf("reading the binary: %w", err)
+			return
+		}
+		size := max(1<<20, len(data)/16)
+		n := max(1, (len(data)+size-1)/size)
+		b.pieces = make([]*piece, n)
+		for i := range b.pieces {
+			b.pieces[i] = &piece{done: make(chan struct{})}
+		}
+		var next atomic.Int64
+		var left sync.WaitGroup
+		workers := min(n, runtime.GOMAXPROCS(0))
+		left.Add(workers)
+		for range workers {
+			go func() {
+				defer left.Done()
+				for {
+					i := int(next.Add(1) - 1)
+					if i >= n {
+						return
+					}
+					part := data[i*size : min(len(data), (i+1)*size)]
+					var buf bytes.Buffer
+					buf.Grow(len(part) / 2)
+					zw, _ := gzip.NewWriterLevel(&buf, gzip.BestSpeed)
+					zw.Write(part)
+					zw.Close()
+					b.pieces[i].gz = buf.Bytes()
+					close(b.pieces[i].done)
+				}
+			}()
+		}
+	})
+	return b.err
+}
+
+// Gzipped returns the whole binary gzip'd (its pieces joined).
+func (b *Binary) Gzipped() ([]byte, error) {
+	if err := b.compress(); err != nil {
+		return nil, err
+	}
+	b.joinOnce.Do(func() {
+		var all bytes.Buffer
+		for _, p := range b.pieces {
+			<-p.done
+			all.Write(p.gz)
+		}
+		b.joined = all.Bytes()
+	})
+	return b.joined, nil
+}
+
+// Bytes returns the binary as it is sent: gzip'd, or plain for a far side
+// without gzip.
+func (b *Binary) Bytes(gzipped bool) ([]byte, error) {
+	if gzipped || b.Path == "" {
+		gz, err := b.Gzipped()
+		if err != nil || gzipped {
+			return gz, err
+		}
+		zr, err := gzip.NewReader(bytes.NewReader(gz))
+		if err != nil {
+			return nil, fmt.Errorf("unpacking the binary: %w", err)
+		}
+		return io.ReadAll(zr)
+	}
+	return os.ReadFile(b.Path)
+}
+
+// sendPieces writes the gzip'd pieces as stage 1 reads them: each as its
+// byte count on a line and its bytes, then a 0 line. It returns the bytes
+// of gzip sent.
+func (b *Binary) sendPieces(w io.Writer) (int64, error) {
+	if err := b.compress(); err != nil {
+		return 0, err
+	}
+	var sent int64
+	for _, p := range b.pieces {
+		<-p.done
+		if len(p.gz) == 0 {
+			continue // a 0 would end the upload
+		}
+		if _, err := io.WriteString(w, strconv.Itoa(len(p.gz))+"\n"); err != nil {
+			return sent, fmt.Errorf("sending the binary: %w", err)
+		}
+		if _, err := w.Write(p.gz); err != nil {
+			return sent, fmt.Errorf("sending the binary: %w", err)
+		}
+		sent += int64(len(p.gz))
+	}
+	if _, err := io.WriteString(w, "0\n"); err != nil {
+		return sent, fmt.Errorf("sending the binary: %w", err)
+	}
+	return sent, nil
+}
+
+// sendPlain writes the binary uncompressed, after its byte count.
+func (b *Binary) sendPlain(w io.Writer) (int64, error) {
+	data, err := b.Bytes(false)
+	if err != nil {
+		return 0, err
+	}
+	if _, err := io.WriteString(w, strconv.Itoa(len(data))+"\n"); err != nil {
+		return 0, fmt.Errorf("sending the binary: %w", err)
+	}
+	if _, err := w.Write(data); err != nil {
+		return 0, fmt.Errorf("sending the binary: %w", err)
+	}
+	return int64(len(data)), nil
+}
