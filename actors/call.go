@@ -187,7 +187,9 @@ func (r *Router) dropPending(id uint64) {
 
 // complete hands a reply to the call waiting for it. A reply must come from
 // the context that was called, except a router's refusal on the way (no
-// route, policy), which comes from that router.
+// route, policy), which comes from that router: one that this context
+// reaches by the same stream as the callee (a context in another subtree
+// cannot refuse a call it never saw).
 func (r *Router) complete(h messages.Header, payload []byte) {
 	var re *messages.RemoteError
 	if h.Flags&messages.FlagError != 0 {
@@ -198,7 +200,7 @@ func (r *Router) complete(h messages.Header, payload []byte) {
 	}
 	r.pendMu.Lock()
 	p, ok := r.pending[h.ReqID]
-	if ok && (p.dst == h.Src || (re != nil && (re.Code == messages.CodeNoRoute || re.Code == messages.CodeRefused))) {
+	if ok && (p.dst == h.Src || (re != nil && (re.Code == messages.CodeNoRoute || re.Code == messages.CodeRefused) && r.sameWay(h.Src, p.dst))) {
 		delete(r.pending, h.ReqID)
 	} else {
 		ok = false
@@ -215,7 +217,7 @@ func (r *Router) complete(h messages.Header, payload []byte) {
 }
 
 // failPending fails every call waiting on one of ids.
-func (r *Router) failPending(ids []uint32, t *routeTable, reason string, cause error) {
+func (r *Router) failPending(ids []uint32, names []string, reason string, cause error) {
 	gone := make(map[uint32]bool, len(ids))
 	for _, id := range ids {
 		gone[id] = true
@@ -230,7 +232,13 @@ func (r *Router) failPending(ids []uint32, t *routeTable, reason string, cause e
 	}
 	r.pendMu.Unlock()
 	for _, p := range failed {
-		p.ch <- callResult{err: &ChannelError{Context: p.name, Reason: reason, Err: cause}}
+		name := p.name
+		for i, id := range ids {
+			if id == p.dst && i < len(names) && names[i] != "" {
+				name = names[i]
+			}
+		}
+		p.ch <- callResult{err: &ChannelError{Context: name, Reason: reason, Err: cause}}
 	}
 }
 

@@ -33,3 +33,24 @@ var ForgedCall = Register("test.forge", func(ctx context.Context, src uint32) (b
 func EncodeEnvelope(h messages.Header, payload []byte) []byte {
 	return append(messages.AppendHeader(nil, &h), payload...)
 }
+
+// LogAs sends a log record naming the context name, whatever this one is.
+var LogAs = Register("test.logas", func(ctx context.Context, name string) (bool, error) {
+	r := RouterFrom(ctx)
+	r.emit(&messages.LogRecord{Level: 0, Message: "record claiming " + name, Context: name})
+	return true, nil
+})
+
+// ForgeRefusals sends "refused" error replies to context dst for request
+// ids 1..n, as a router on the way would refuse a call.
+var ForgeRefusals = Register("test.forgeRefusals", func(ctx context.Context, n uint64) (bool, error) {
+	r := RouterFrom(ctx)
+	payload, _ := encode(&messages.RemoteError{Code: messages.CodeRefused, Type: "mitogo.Refused", Message: "forged refusal"})
+	for id := uint64(1); id <= n; id++ {
+		h := messages.Header{Kind: messages.KindReply, Flags: messages.FlagError, Dst: 0, Src: r.id, ReqID: id}
+		if err := r.send(&h, payload); err != nil {
+			return false, err
+		}
+	}
+	return true, nil
+})

@@ -210,3 +210,54 @@ func TestChildCannotShutDownSibling(t *testing.T) {
 	default:
 	}
 }
+
+// sleepIn makes the context it runs in call test.sleep in another.
+var sleepIn = actors.Register("test.sleepIn", func(ctx context.Context, id int) (string, error) {
+	return sleepy.Call(ctx, actors.RouterFrom(ctx).Context(id), time.Hour)
+})
+
+// A call between sibling subtrees fails as soon as the callee dies, not at
+// its deadline: the loss travels up as a route deletion and down the other
+// subtrees as a gone notice.
+func TestSidewaysCallFailsWhenCalleeDies(t *testing.T) {
+	r := newRouter(t, actors.AllowSideways())
+	a, b := local(t, r), local(t, r)
+	a2 := local(t, r, actors.Via(a)) // the caller is a grandchild: the notice goes two levels down
+	p := sleepIn.Go(ctxT(t), a2, b.ID())
+	waitRunning(t, b)
+	if err := syscall.Kill(b.ProcessID(), syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_, err := p.Wait()
+	var te *actors.TimeoutError
+	if err == nil || errors.As(err, &te) || !strings.Contains(err.Error(), b.Name()) || !strings.Contains(err.Error(), "stream closed") {
+		t.Fatalf("sideways call to a killed context: want its loss reported, got %T %v", err, err)
+	}
+	// The caller's subtree is intact.
+	if got, err := echo.Call(ctxT(t), a2, "still here"); err != nil || got != "still here" {
+		t.Fatalf("a2 after b died: %q %v", got, err)
+	}
+}
+
+// A context in another subtree cannot end the master's call with a forged
+// refusal: refusals are taken only from routers on the way to the callee.
+func TestForgedRefusalFromAnotherSubtreeIgnored(t *testing.T) {
+	r := newRouter(t)
+	a, b := local(t, r), local(t, r)
+	p := sleepy.Go(ctxT(t), a, time.Hour)
+	waitRunning(t, a)
+	// The forged replies also end this call to b itself (a reply from the
+	// callee is the callee's to give): its result does not matter.
+	actors.ForgeRefusals.Call(ctxT(t), b, 10000)
+	// b's frames are ordered on its stream: once b answers an echo, the
+	// master has handled every forged refusal.
+	if _, err := echo.Call(ctxT(t), b, "after"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-p.Done():
+		_, err := p.Wait()
+		t.Fatalf("the call to %s ended by a refusal from %s: %v", a.Name(), b.Name(), err)
+	default:
+	}
+}

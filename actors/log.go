@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/mitogo/mitogo/messages"
@@ -94,12 +95,19 @@ func (r *Router) emit(lr *messages.LogRecord) {
 	_ = r.send(&h, payload)
 }
 
-// deliverLog handles a record that reached this context (the master).
-func (r *Router) deliverLog(payload []byte) {
+// deliverLog handles a record that reached this context (the master)
+// from context src. A record may name src or a context below it (a parent
+// forwards its child's output); any other name is a lie: the record is
+// kept, named after src, with the claim in a "claimed_context" attribute.
+func (r *Router) deliverLog(src uint32, payload []byte) {
 	var lr messages.LogRecord
 	if err := decode(payload, &lr); err != nil {
-		r.logger.Warn("malformed log record dropped", "error", err)
+		r.logger.Warn("malformed log record dropped", "from", r.table.Load().name(src), "error", err)
 		return
+	}
+	if name := r.table.Load().name(src); lr.Context != name && !strings.HasPrefix(lr.Context, name+"/") {
+		lr.Attrs = append(lr.Attrs, messages.Attr{Key: "claimed_context", Value: lr.Context})
+		lr.Context = name
 	}
 	r.emit(&lr)
 }

@@ -102,3 +102,41 @@ func (h *recorder) snapshot() []slog.Record {
 	defer h.mu.Unlock()
 	return append([]slog.Record(nil), h.recs...)
 }
+
+// A child may name itself or a context below it in a log record, never
+// another: a record claiming the master or a sibling is named after the
+// context that sent it, with the claim kept aside.
+func TestLogRecordsCannotClaimAnotherContext(t *testing.T) {
+	rec := &recorder{}
+	r := newRouter(t, actors.WithLogger(slog.New(rec)))
+	c1 := local(t, r, actors.Name("one"))
+	c2 := local(t, r, actors.Name("two"))
+	c3 := local(t, r, actors.Via(c1), actors.Name("below"))
+	cases := []struct {
+		from        *actors.Context
+		claim, want string
+	}{
+		{c1, "one", "one"},
+		{c1, "one/below", "one/below"}, // a parent speaks for its child's output
+		{c1, "two", "one"},
+		{c3, "master", "one/below"},
+		{c2, "one/below", "two"},
+	}
+	for _, tc := range cases {
+		if _, err := actors.LogAs.Call(ctxT(t), tc.from, tc.claim); err != nil {
+			t.Fatal(err)
+		}
+		msg := "record claiming " + tc.claim
+		waitFor(t, func() bool {
+			for _, r := range rec.snapshot() {
+				if r.Message == msg && attrOf(r, "context") == tc.want {
+					if tc.claim != tc.want && attrOf(r, "claimed_context") != tc.claim {
+						t.Fatalf("%s: no claimed_context %q", msg, tc.claim)
+					}
+					return true
+				}
+			}
+			return false
+		})
+	}
+}

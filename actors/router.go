@@ -267,7 +267,7 @@ func (r *Router) deliver(c *conn, h messages.Header, payload []byte) (job func()
 		}
 		r.deliverActor(h, payload, fromBelow)
 	case messages.KindLog:
-		r.deliverLog(payload)
+		r.deliverLog(h.Src, payload)
 	case messages.KindControl:
 		r.control(c, h, payload)
 	case messages.KindChannel:
@@ -319,6 +319,19 @@ func (r *Router) control(c *conn, h messages.Header, payload []byte) {
 			return
 		}
 		r.ask(&delRoutes{c: c, ids: rs.IDs, reason: rs.Err})
+	case messages.ControlGone:
+		if c == nil || !c.up {
+			r.logger.Warn("gone notice from below ignored")
+			return
+		}
+		var rs messages.Routes
+		if err := decode(payload, &rs); err != nil {
+			c.close(fmt.Errorf("malformed gone notice: %w", err))
+			return
+		}
+		r.failPending(rs.IDs, rs.Names, rs.Err, nil)
+		r.failChannels(rs.IDs, rs.Err)
+		r.tellGone(nil, payload)
 	case messages.ControlShutdown:
 		if c != nil && c.up {
 			go r.childShutdown()
@@ -368,6 +381,13 @@ func (r *Router) allocateID(ctx context.Context, starter uint32) (uint32, error)
 	}
 	id, err := Function[struct{}, uint32](fnAllocateID).Call(ctx, r.Context(0), struct{}{})
 	return id, err
+}
+
+// sameWay reports whether contexts a and b are reached from here by the
+// same stream (the parent's, for contexts outside this subtree).
+func (r *Router) sameWay(a, b uint32) bool {
+	t := r.table.Load()
+	return t.routes[a] == t.routes[b]
 }
 
 // childName returns the full name of a new child of this context.

@@ -127,7 +127,7 @@ func (a *routerActor) remove(c *conn, ids []uint32, reason string, cause error) 
 	r.table.Store(t)
 	// Publish first, then fail: a call that registered before the new table
 	// was published is found here; one that registers later finds no route.
-	r.failPending(gone, old, reason, cause)
+	r.failPending(gone, names, reason, cause)
 	r.failChannels(gone, reason)
 	r.mu.Lock()
 	var notify []*Context
@@ -140,9 +140,28 @@ func (a *routerActor) remove(c *conn, ids []uint32, reason string, cause error) 
 	for _, h := range notify {
 		h.lost(&ChannelError{Context: h.name, Reason: reason, Err: cause})
 	}
+	payload, _ := encode(&messages.Routes{IDs: gone, Names: names, Err: reason})
 	if r.parent != nil {
-		payload, _ := encode(&messages.Routes{IDs: gone, Names: names, Err: reason})
 		_ = r.parent.s.Send(&messages.Header{Kind: messages.KindControl, Dst: r.parentID, Src: r.id, Type: messages.ControlDelRoute}, payload)
+	}
+	r.tellGone(c, payload)
+}
+
+// tellGone sends a ControlGone notice down every child stream but from:
+// contexts below them may wait on calls to the contexts that went away
+// (sideways calls), and only routers on the way up learn of a loss from
+// route deletions.
+func (r *Router) tellGone(from *conn, payload []byte) {
+	r.mu.Lock()
+	conns := make([]*conn, 0, len(r.conns))
+	for c := range r.conns {
+		if c != from {
+			conns = append(conns, c)
+		}
+	}
+	r.mu.Unlock()
+	for _, c := range conns {
+		_ = c.s.Send(&messages.Header{Kind: messages.KindControl, Dst: c.peer, Src: r.id, Type: messages.ControlGone}, payload)
 	}
 }
 

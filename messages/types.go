@@ -69,6 +69,7 @@ type Attr struct {
 const (
 	ControlAddRoute = "route.add" // payload Routes: contexts now reachable through the sender
 	ControlDelRoute = "route.del" // payload Routes: contexts no longer reachable
+	ControlGone     = "route.gone" // payload Routes, from the parent: contexts elsewhere in the tree are gone; fail what waits on them
 	ControlShutdown = "shutdown"  // no payload: shut down descendants, then exit
 )
 
