@@ -67,10 +67,10 @@ type Attr struct {
 
 // Control types (Header.Type of a KindControl envelope).
 const (
-	ControlAddRoute = "route.add" // payload Routes: contexts now reachable through the sender
-	ControlDelRoute = "route.del" // payload Routes: contexts no longer reachable
+	ControlAddRoute = "route.add"  // payload Routes: contexts now reachable through the sender
+	ControlDelRoute = "route.del"  // payload Routes: contexts no longer reachable
 	ControlGone     = "route.gone" // payload Routes, from the parent: contexts elsewhere in the tree are gone; fail what waits on them
-	ControlShutdown = "shutdown"  // no payload: shut down descendants, then exit
+	ControlShutdown = "shutdown"   // no payload: shut down descendants, then exit
 )
 
 // Routes is the payload of route updates.
