@@ -296,8 +296,14 @@ func TestSuAndDoasWithPassword(t *testing.T) {
 			if uid, err := uidOf.Call(ctxT(t), c, struct{}{}); err != nil || strconv.Itoa(uid) != tc.target.Uid {
 				t.Fatalf("%s: uid %d %v, want %s", c.Name(), uid, err, tc.target.Uid)
 			}
-			// The stream is a terminal: what the child prints must not
-			// reach it (a call still works after a noisy one).
+			// The stream is a terminal, but not the child's controlling
+			// terminal: nothing it runs can open /dev/tty and write a
+			// prompt into the stream.
+			if msg, err := openTTY.Call(ctxT(t), c, struct{}{}); err != nil || msg == "" {
+				t.Fatalf("%s: /dev/tty opened (%q, %v): the stream is exposed", c.Name(), msg, err)
+			}
+			// What the child prints must not reach it either (a call still
+			// works after a noisy one).
 			if _, err := noisy.Call(ctxT(t), c, 2000); err != nil {
 				t.Fatal(err)
 			}
@@ -341,6 +347,17 @@ var setenv = actors.Register("test.setenv", func(ctx context.Context, kv []strin
 		}
 	}
 	return true, nil
+})
+
+// openTTY tries /dev/tty and returns why it could not be opened ("" if it
+// could).
+var openTTY = actors.Register("test.openTTY", func(ctx context.Context, _ struct{}) (string, error) {
+	f, err := os.OpenFile("/dev/tty", os.O_RDWR, 0)
+	if err != nil {
+		return err.Error(), nil
+	}
+	f.Close()
+	return "", nil
 })
 
 // noisy prints n lines on stdout and stderr.

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/signal"
 	"strconv"
 	"strings"
 	"syscall"
@@ -84,6 +85,7 @@ func openStdio() (io.ReadWriteCloser, error) {
 	syscall.Close(null)
 	rwc := &stdioConn{r: os.NewFile(uintptr(in), "mitogo-stream-in"), w: os.NewFile(uintptr(out), "mitogo-stream-out")}
 	if isTerminal(out) {
+		detachTerminal(in)
 		pr, pw, err := os.Pipe()
 		if err != nil {
 			return nil, fmt.Errorf("output pipe: %w", err)
@@ -132,6 +134,17 @@ func verifySelf(want string) error {
 		return fmt.Errorf("uploaded binary %s is corrupt: sha256 %s, want %s; removed", exe, b.Hash, want)
 	}
 	return nil
+}
+
+// detachTerminal gives up fd as this process's controlling terminal, so
+// that nothing it runs can open /dev/tty and read or write the stream (a
+// prompt from ssh, sudo or git would corrupt it). A session leader's
+// TIOCNOTTY hangs up its foreground group, this process included: SIGHUP
+// is ignored meanwhile.
+func detachTerminal(fd int) {
+	signal.Ignore(syscall.SIGHUP)
+	defer signal.Reset(syscall.SIGHUP)
+	_ = unix.IoctlSetInt(fd, unix.TIOCNOTTY, 0)
 }
 
 // isTerminal reports whether fd is a terminal.
