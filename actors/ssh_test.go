@@ -3,8 +3,10 @@ package actors_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
+	"os/exec"
 	"os/user"
 	"path/filepath"
 	"strings"
@@ -54,6 +56,34 @@ func TestSSHKeyAuthAndCache(t *testing.T) {
 	if _, err := echo.Call(ctxT(t), c2, "x"); err != nil || uploads() != 1 {
 		t.Fatalf("second contact: %v, %d uploads (want the cached binary, no upload)", err, uploads())
 	}
+	// The child starts in the login's home with the login shell's umask,
+	// as a command run by ssh does, not in the binary cache.
+	got, err := cwdUmask.Call(ctxT(t), c, struct{}{})
+	want := cwdAndUmask(t, s)
+	if err != nil || got != want {
+		t.Fatalf("child's cwd and umask %q, %v; ssh's own %q", got, err, want)
+	}
+}
+
+var cwdUmask = actors.Register("test.cwdUmask", func(ctx context.Context, _ struct{}) (string, error) {
+	wd, err := os.Getwd()
+	old := syscall.Umask(0)
+	syscall.Umask(old)
+	return fmt.Sprintf("%s %04o", wd, old), err
+})
+
+// cwdAndUmask is what a command that OpenSSH runs on s sees.
+func cwdAndUmask(t *testing.T, s *sshtest.Server) string {
+	t.Helper()
+	out, err := exec.Command("ssh", append(s.SSHArgs(), "pwd; umask")...).Output()
+	if err != nil {
+		t.Fatalf("ssh pwd; umask: %v", err)
+	}
+	f := strings.Fields(string(out))
+	if len(f) != 2 {
+		t.Fatalf("ssh pwd; umask: %q", out)
+	}
+	return f[0] + " " + f[1]
 }
 
 func TestSSHHostKeys(t *testing.T) {

@@ -35,8 +35,9 @@ const EnvVerify = "MITOGO_VERIFY"
 // else can then replace it); the script works in it by relative paths, and
 // a truncated upload is never renamed into place.
 // `read` takes its line byte by byte from a pipe, and `head -c` reads no
-// more than it is asked, so nothing of the stream is eaten.
-const stage1 = `umask 077
+// more than it is asked, so nothing of the stream is eaten. The child
+// starts where the shell did (home, over SSH) with the shell's umask.
+const stage1 = `O=$PWD; U=$(umask); umask 077
 D=${XDG_CACHE_HOME:-$HOME/.cache}/mitogo
 if ! { mkdir -p "$D" && [ -w "$D" ] && [ -O "$D" ]; } 2>/dev/null; then
 D=/tmp/mitogo-$(id -u); mkdir "$D" 2>/dev/null
@@ -55,10 +56,11 @@ case $N in *[!0-9]*|"") echo "MITOGO1-ERROR bad size"; exit 1;; esac
 T=./$H.$$.tmp
 if [ $Z = gz ]; then { while [ "$N" != 0 ]; do head -c "$N" || exit 1; read N && case $N in *[!0-9]*|"") exit 1;; esac || exit 1; done; } | gzip -dc >"$T"; else head -c "$N" >"$T" && [ "$(wc -c <"$T")" -eq "$N" ]; fi || { rm -f "$T"; echo "MITOGO1-ERROR upload incomplete"; exit 1; }
 chmod 700 "$T" || { rm -f "$T"; exit 1; }
-if [ "$M" = nocache ]; then MITOGO_CHILD=stdio MITOGO_VERIFY=$H MITOGO_REMOVE_SELF=1 exec "$D/${T#./}"; fi
+if [ "$M" = nocache ]; then cd "$O" 2>/dev/null || cd; umask "$U"; MITOGO_CHILD=stdio MITOGO_VERIFY=$H MITOGO_REMOVE_SELF=1 exec "$D/${T#./}"; fi
 mv -f "$T" "./$H" || { rm -f "$T"; exit 1; }
 V=$H
 fi
+cd "$O" 2>/dev/null || cd; umask "$U"
 MITOGO_CHILD=stdio MITOGO_VERIFY=$V exec "$D/$H"
 `
 
