@@ -17,10 +17,15 @@ import (
 // Main must be the first statement of a mitogo program's main. When the
 // process was started as a child context it serves its parent until the
 // parent goes away or asks it to stop, then exits; it never returns then.
-// Otherwise it returns at once.
+// When a helper registered with RegisterHelper is selected by the
+// environment (fakessh's ssh stand-in), it runs that and exits. Otherwise
+// it returns at once.
 func Main() {
 	spec, ok := bootstrap.Detect()
 	if !ok {
+		if code, ran := runHelper(); ran {
+			os.Exit(code)
+		}
 		return
 	}
 	os.Exit(serveChild(spec))

@@ -152,8 +152,10 @@ if [ "$quick" -eq 1 ]; then
 	section "fuzzing skipped (--quick)"
 else
 	fuzztime=${FUZZTIME:-15s}
-	for target in FuzzDecodeHeader FuzzReadFrame FuzzHello FuzzUnmarshal; do
-		check "fuzz $target ($fuzztime)" go test -run='^$' -fuzz="^${target}\$" -fuzztime="$fuzztime" ./messages/
+	for target in messages:FuzzDecodeHeader messages:FuzzReadFrame messages:FuzzHello messages:FuzzUnmarshal \
+		fakessh:FuzzStandInFrame fakessh:FuzzParseArgs; do
+		pkg=${target%%:*} name=${target#*:}
+		check "fuzz $name ($fuzztime)" go test -run='^$' -fuzz="^${name}\$" -fuzztime="$fuzztime" "./$pkg/"
 	done
 fi
 

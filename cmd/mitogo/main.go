@@ -64,7 +64,7 @@ type command struct {
 var commands []*command
 
 func init() {
-	commands = []*command{runCommand, callCommand, listCommand}
+	commands = []*command{runCommand, callCommand, listCommand, rsyncCommand, scpCommand}
 }
 
 func lookup(name string) *command {
@@ -82,8 +82,9 @@ func lookup(name string) *command {
 }
 
 const topUsage = `mitogo runs commands and functions in contexts: copies of itself that it
-starts on this machine (and soon over ssh, sudo, su and doas), chained into
-a tree it routes messages through.
+starts on this machine, over ssh and through sudo, su and doas, chained into
+a tree it routes messages through. Nothing is installed on the far side but
+/bin/sh: mitogo copies itself there.
 
 Usage:
   mitogo [-v] COMMAND [ARGS]
@@ -92,8 +93,10 @@ Commands:
 %s
 Run 'mitogo COMMAND --help' for a command's flags and an example.
 
-Example:
+Examples:
   mitogo run -t local,local -- uname -a
+  mitogo run -t ssh://deploy@web1,sudo://root -- systemctl status nginx
+  mitogo rsync -t ssh://web1,sudo://www-data -- -a ./site/ target:/var/www/
 `
 
 func printTopUsage(w io.Writer) {

@@ -389,3 +389,38 @@ func TestSSHHop(t *testing.T) {
 		t.Fatalf("unknown host key: exit %d, stderr %q", r.exit, r.stderr)
 	}
 }
+
+// rsync and scp into another account through the chain, as a user would
+// type them; rsync's exit status comes back.
+func TestRsyncAndScp(t *testing.T) {
+	if os.Getuid() != 0 || exec.Command("id", "mitogo-test").Run() != nil {
+		if os.Getenv("MITOGO_REQUIRE_PARTS") != "" {
+			t.Fatal("needs root, sudo, rsync, scp and the user mitogo-test (bash test/run.sh sets them up)")
+		}
+		t.Skip("needs root, sudo and the user mitogo-test")
+	}
+	src := t.TempDir()
+	os.WriteFile(filepath.Join(src, "a.txt"), []byte("alpha\n"), 0o644)
+	os.Mkdir(filepath.Join(src, "sub"), 0o755)
+	os.WriteFile(filepath.Join(src, "sub", "b.txt"), []byte("beta\n"), 0o600)
+	name := fmt.Sprintf("mitogo-cli-rsync-%d", os.Getpid())
+	home := "/home/mitogo-test/" + name
+	t.Cleanup(func() { os.RemoveAll(home); os.Remove(home + ".scp") })
+	r := mitogo(t, "", "rsync", "-t", "sudo://mitogo-test", "--", "-a", src+"/", "target:"+name+"/")
+	if r.exit != 0 {
+		t.Fatalf("rsync: exit %d, stderr %q", r.exit, r.stderr)
+	}
+	for file, want := range map[string]string{"a.txt": "alpha\n", "sub/b.txt": "beta\n"} {
+		if got, err := os.ReadFile(filepath.Join(home, file)); err != nil || string(got) != want {
+			t.Fatalf("%s: %q %v", file, got, err)
+		}
+	}
+	r = mitogo(t, "", "rsync", "-t", "sudo://mitogo-test", "--", "-a", "target:/nonexistent-mitogo/", t.TempDir())
+	if r.exit != 23 || !strings.Contains(r.stderr, "nonexistent-mitogo") {
+		t.Fatalf("rsync of a missing dir: exit %d (want rsync's 23), stderr %q", r.exit, r.stderr)
+	}
+	r = mitogo(t, "", "scp", "-t", "sudo://mitogo-test", "--", filepath.Join(src, "a.txt"), "target:"+name+".scp")
+	if got, err := os.ReadFile(home + ".scp"); r.exit != 0 || err != nil || string(got) != "alpha\n" {
+		t.Fatalf("scp: exit %d, stderr %q; file %q %v", r.exit, r.stderr, got, err)
+	}
+}

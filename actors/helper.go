@@ -1,0 +1,41 @@
+package actors
+
+import (
+	"os"
+	"sync"
+)
+
+// helpers are other roles a mitogo program can be started in, by the
+// environment variable that selects each: fakessh's ssh stand-in is this
+// program, run by rsync or scp with MITOGO_FAKESSH set. A registry, filled
+// at package init.
+var helpers = struct {
+	sync.Mutex
+	byEnv map[string]func() int
+}{byEnv: map[string]func() int{}}
+
+// RegisterHelper makes Main run fn instead of returning, and exit with its
+// status, when the environment variable env is set. Packages call it from
+// init (fakessh does); env must be one no other program would set.
+func RegisterHelper(env string, fn func() int) {
+	helpers.Lock()
+	defer helpers.Unlock()
+	helpers.byEnv[env] = fn
+}
+
+// runHelper runs the helper the environment selects, if any.
+func runHelper() (int, bool) {
+	helpers.Lock()
+	var fn func() int
+	for env, f := range helpers.byEnv {
+		if os.Getenv(env) != "" {
+			fn = f
+			break
+		}
+	}
+	helpers.Unlock()
+	if fn == nil {
+		return 0, false
+	}
+	return fn(), true
+}
