@@ -316,3 +316,40 @@ func TestRsyncOverSSHThenSudo(t *testing.T) {
 		t.Fatalf("second rsync: %v\n%s", err, out)
 	}
 }
+
+// Real git: push to a bare repository in another account and clone it
+// back, with GIT_SSH from the Server's environment.
+func TestGit(t *testing.T) {
+	need(t, "git is not installed", have("git"))
+	u := testUser(t)
+	_, _, srv := serve(t, func(r *actors.Router) (*actors.Context, error) {
+		return r.Sudo(context.Background(), actors.User("mitogo-test"))
+	})
+	name := "mitogo-fakessh-" + strconv.Itoa(os.Getpid()) + ".git"
+	t.Cleanup(func() { os.RemoveAll(filepath.Join(u.HomeDir, name)) })
+	git := func(dir string, args ...string) string {
+		t.Helper()
+		cmd := srv.Command("git", args...)
+		cmd.Dir = dir
+		cmd.Env = append(cmd.Env, "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@example.org", "GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@example.org", "HOME="+dir)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("git %v: %v\n%s", args, err, out)
+		}
+		return string(out)
+	}
+	if out, err := srv.Command(srv.Program(), "target", "git init -q --bare "+name).CombinedOutput(); err != nil {
+		t.Fatalf("git init over the stand-in: %v\n%s", err, out)
+	}
+	work := t.TempDir()
+	git(work, "init", "-q", "-b", "main")
+	os.WriteFile(filepath.Join(work, "README"), []byte("through fakessh\n"), 0o644)
+	git(work, "add", "README")
+	git(work, "commit", "-q", "-m", "first")
+	git(work, "push", "-q", "target:"+name, "main")
+	clone := t.TempDir()
+	git(clone, "clone", "-q", "-b", "main", "target:"+name, "c")
+	if got, err := os.ReadFile(filepath.Join(clone, "c", "README")); err != nil || string(got) != "through fakessh\n" {
+		t.Fatalf("cloned README: %q %v", got, err)
+	}
+}

@@ -86,8 +86,11 @@ func (s *Server) Add(host string, c *actors.Context) {
 // actors.Main first.
 func (s *Server) Program() string { return s.prog }
 
-// Env is the environment entry that points the stand-in at this Server.
-func (s *Server) Env() []string { return []string{EnvSocket + "=" + s.sock} }
+// Env is the environment that points the stand-in at this Server, and git
+// at the stand-in (GIT_SSH), so `git clone target:repo.git` needs no flag.
+func (s *Server) Env() []string {
+	return []string{EnvSocket + "=" + s.sock, "GIT_SSH=" + s.prog, "GIT_SSH_VARIANT=ssh"}
+}
 
 // Command is exec.Command with Env added to this process's environment.
 func (s *Server) Command(name string, args ...string) *exec.Cmd {
