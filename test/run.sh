@@ -54,7 +54,7 @@ as_root() {
 can_root() { [ "$(id -u)" -eq 0 ] || { command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; }; }
 
 section "system packages"
-packages=(openssh-server openssh-client sudo opendoas rsync git python3-mitogen busybox dash iproute2)
+packages=(openssh-server openssh-sftp-server openssh-client sudo opendoas rsync git python3-mitogen busybox dash iproute2)
 missing=()
 for p in "${packages[@]}"; do
 	dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
