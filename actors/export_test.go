@@ -34,10 +34,13 @@ func EncodeEnvelope(h messages.Header, payload []byte) []byte {
 	return append(messages.AppendHeader(nil, &h), payload...)
 }
 
-// LogAs sends a log record naming the context name, whatever this one is.
+// LogAs sends a log record naming the context name, whatever this one is,
+// and one naming it in a "context" attribute, as slog.Info(msg, "context",
+// name) would.
 var LogAs = Register("test.logas", func(ctx context.Context, name string) (bool, error) {
 	r := RouterFrom(ctx)
 	r.emit(&messages.LogRecord{Level: 0, Message: "record claiming " + name, Context: name})
+	r.logger.Info("attribute claiming "+name, "context", name)
 	return true, nil
 })
 

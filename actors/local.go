@@ -225,7 +225,11 @@ func (r *Router) startChild(ctx context.Context, id uint32, name string, spec me
 		if err != nil {
 			return fail(fmt.Errorf("reading this program's binary to send: %w", err))
 		}
-		res, err := bootstrap.Run(child.Conn, self, r.provider(ctx, spec), spec.NoCache)
+		res, err := bootstrap.Run(child.Conn, self, r.provider(ctx, spec), bootstrap.Options{NoCache: spec.NoCache,
+			Sending: func(platform, cacheDir string, size int64) {
+				r.logger.Info("sending this program (first contact)", "context", name, "platform", platform,
+					"cache", cacheDir, "mib", float64(size*10>>20)/10)
+			}})
 		if err != nil {
 			var pe *bootstrap.PlatformError
 			if errors.As(err, &pe) {

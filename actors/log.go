@@ -105,9 +105,26 @@ func (r *Router) deliverLog(src uint32, payload []byte) {
 		r.logger.Warn("malformed log record dropped", "from", r.table.Load().name(src), "error", err)
 		return
 	}
-	if name := r.table.Load().name(src); lr.Context != name && !strings.HasPrefix(lr.Context, name+"/") {
+	name := r.table.Load().name(src)
+	within := func(c string) bool { return c == name || strings.HasPrefix(c, name+"/") }
+	if !within(lr.Context) {
 		lr.Attrs = append(lr.Attrs, messages.Attr{Key: "claimed_context", Value: lr.Context})
 		lr.Context = name
+	}
+	// A record about a context below (slog.Info(..., "context", name) in a
+	// child) names it in an attribute: that becomes the record's context,
+	// once, if it is within the sender's subtree.
+	for i := 0; i < len(lr.Attrs); i++ {
+		if lr.Attrs[i].Key != "context" {
+			continue
+		}
+		if c, ok := lr.Attrs[i].Value.(string); ok && within(c) {
+			lr.Context = c
+			lr.Attrs = append(lr.Attrs[:i], lr.Attrs[i+1:]...)
+			i--
+			continue
+		}
+		lr.Attrs[i].Key = "claimed_context"
 	}
 	r.emit(&lr)
 }

@@ -126,17 +126,28 @@ func TestLogRecordsCannotClaimAnotherContext(t *testing.T) {
 		if _, err := actors.LogAs.Call(ctxT(t), tc.from, tc.claim); err != nil {
 			t.Fatal(err)
 		}
-		msg := "record claiming " + tc.claim
-		waitFor(t, func() bool {
-			for _, r := range rec.snapshot() {
-				if r.Message == msg && attrOf(r, "context") == tc.want {
-					if tc.claim != tc.want && attrOf(r, "claimed_context") != tc.claim {
-						t.Fatalf("%s: no claimed_context %q", msg, tc.claim)
+		for _, msg := range []string{"record claiming " + tc.claim, "attribute claiming " + tc.claim} {
+			waitFor(t, func() bool {
+				for _, r := range rec.snapshot() {
+					if r.Message == msg && attrOf(r, "context") == tc.want {
+						n := 0
+						r.Attrs(func(a slog.Attr) bool {
+							if a.Key == "context" {
+								n++
+							}
+							return true
+						})
+						if n != 1 {
+							t.Fatalf("%s: %d context attributes", msg, n)
+						}
+						if tc.claim != tc.want && attrOf(r, "claimed_context") != tc.claim {
+							t.Fatalf("%s: no claimed_context %q", msg, tc.claim)
+						}
+						return true
 					}
-					return true
 				}
-			}
-			return false
-		})
+				return false
+			})
+		}
 	}
 }

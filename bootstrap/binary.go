@@ -64,6 +64,20 @@ func NewBinaryGzip(hash string, gz []byte) *Binary {
 	return b
 }
 
+// size is the binary's size in bytes (of its gzip form when it came as
+// bytes), or -1 when the file cannot be read.
+func (b *Binary) size() int64 {
+	if b.Path == "" {
+		gz, _ := b.Gzipped()
+		return int64(len(gz))
+	}
+	st, err := os.Stat(b.Path)
+	if err != nil {
+		return -1
+	}
+	return st.Size()
+}
+
 // compress starts compressing the file, once; it returns at once.
 func (b *Binary) compress() error {
 	b.once.Do(func() {

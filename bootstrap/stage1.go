@@ -131,13 +131,22 @@ func (e *PlatformError) Error() string {
 	return fmt.Sprintf("remote is %s; no binary for it (give the connection a binary provider)", e.Platform)
 }
 
+// Options change how Run bootstraps.
+type Options struct {
+	// NoCache sends the binary every time, to run from a temporary file
+	// that the child removes as soon as it starts.
+	NoCache bool
+	// Sending, when set, is called just before the binary is sent, with
+	// the far side's platform and cache directory and the binary's size:
+	// on a slow link first contact takes a while, and a user should know.
+	Sending func(platform, cacheDir string, size int64)
+}
+
 // Run speaks stage 1 on rw, the standard input and output of `sh -c
 // Stage1()` on the far side: it learns the platform, sends the binary if
 // the far side lacks it, and returns once the child announced itself.
 // Whatever the far side printed that was not protocol is in the error.
-// With noCache the binary is always sent, run from a temporary file, and
-// removed by the child as soon as it starts.
-func Run(rw io.ReadWriter, self *Binary, provider Provider, noCache ...bool) (Result, error) {
+func Run(rw io.ReadWriter, self *Binary, provider Provider, opts Options) (Result, error) {
 	var res Result
 	line, junk, err := readUntil(rw, func(l string) bool { return strings.HasPrefix(l, "MITOGO1") })
 	if err != nil {
@@ -162,7 +171,7 @@ func Run(rw io.ReadWriter, self *Binary, provider Provider, noCache ...bool) (Re
 		}
 	}
 	hashLine := bin.Hash + "\n"
-	if len(noCache) > 0 && noCache[0] {
+	if opts.NoCache {
 		hashLine = bin.Hash + " nocache\n"
 	}
 	if _, err := io.WriteString(rw, hashLine); err != nil {
@@ -174,6 +183,9 @@ func Run(rw io.ReadWriter, self *Binary, provider Provider, noCache ...bool) (Re
 	}
 	switch answer {
 	case "need":
+		if opts.Sending != nil {
+			opts.Sending(res.Platform, res.CacheDir, bin.size())
+		}
 		if gz {
 			// Pieces go as they are compressed; the far side unpacks
 			// the first while this side compresses the next.

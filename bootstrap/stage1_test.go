@@ -49,7 +49,7 @@ func runStage1(t *testing.T, shell []string, env []string, bin *Binary, provider
 		in.Close()
 		cmd.Wait()
 	}()
-	res, err := Run(shellConn{out, in}, bin, provider)
+	res, err := Run(shellConn{out, in}, bin, provider, Options{})
 	if err != nil {
 		return res, err
 	}
@@ -210,7 +210,7 @@ func TestStage1NoCache(t *testing.T) {
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		res, err := Run(shellConn{out, in}, bin, nil, true)
+		res, err := Run(shellConn{out, in}, bin, nil, Options{NoCache: true})
 		if err != nil || !res.Uploaded {
 			t.Fatalf("run %d: %+v %v", i, res, err)
 		}
