@@ -179,9 +179,9 @@ func (b *Binary) sendPieces(w io.Writer) (int64, error) {
 	return sent, nil
 }
 
-// sendPlain writes the binary uncompressed, after its byte count.
-func (b *Binary) sendPlain(w io.Writer) (int64, error) {
-	data, err := b.Bytes(false)
+// sendWhole writes the binary, gzip'd or not, after its byte count.
+func (b *Binary) sendWhole(w io.Writer, gzipped bool) (int64, error) {
+	data, err := b.Bytes(gzipped)
 	if err != nil {
 		return 0, err
 	}

@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -58,13 +59,22 @@ func OpenStream(spec string) (io.ReadWriteCloser, error) {
 // can reach the stream. When the stream is a terminal (su and doas answer a
 // password on a pty), stderr is that terminal too: then stdout and stderr
 // both go to a pipe whose lines the stream's Output returns, for the child
-// to forward as log records. It then announces itself with ReadyLine, after
-// checking a freshly uploaded binary against its expected hash.
+// to forward as log records. It then announces itself with ReadyLine.
+//
+// A fresh upload first checks itself against its expected hash (while its
+// stderr still reaches the master, which shows what went wrong), then
+// renames itself into the cache, or removes itself when nothing is to be
+// cached: an upload that is not whole never lands in the cache.
 func openStdio() (io.ReadWriteCloser, error) {
 	want := os.Getenv(EnvVerify)
+	install := os.Getenv(envInstall)
 	os.Unsetenv(EnvVerify)
-	removeSelf := os.Getenv("MITOGO_REMOVE_SELF") != ""
-	os.Unsetenv("MITOGO_REMOVE_SELF")
+	os.Unsetenv(envInstall)
+	if want != "" {
+		if err := installSelf(want, install); err != nil {
+			return nil, err
+		}
+	}
 	in, err := syscall.Dup(0)
 	if err != nil {
 		return nil, fmt.Errorf("dup stdin: %w", err)
@@ -100,22 +110,36 @@ func openStdio() (io.ReadWriteCloser, error) {
 	} else if err := syscall.Dup3(2, 1, 0); err != nil {
 		return nil, fmt.Errorf("stdout to stderr: %w", err)
 	}
-	if want != "" {
-		if err := verifySelf(want); err != nil {
-			return nil, err
-		}
-	}
-	if removeSelf {
-		// Started from a temporary file (no cache): it goes now; the
-		// running process keeps its inode.
-		if exe, err := os.Executable(); err == nil {
-			os.Remove(exe)
-		}
-	}
 	if _, err := io.WriteString(rwc.w, ReadyLine+"\n"); err != nil {
 		return nil, fmt.Errorf("announcing the child: %w", err)
 	}
 	return rwc, nil
+}
+
+// envInstall says what a fresh upload does once verified: "cache" renames
+// it to its hash in its directory, "nocache" removes it (the running
+// process keeps its inode).
+const envInstall = "MITOGO_INSTALL"
+
+// installSelf verifies this freshly uploaded executable and puts it in
+// place (or removes it), as install says.
+func installSelf(hash, install string) error {
+	if err := verifySelf(hash); err != nil {
+		return err
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("finding the executable: %w", err)
+	}
+	if install == "nocache" {
+		os.Remove(exe)
+		return nil
+	}
+	// Parallel uploads each rename their own copy; all are the same bytes.
+	if err := os.Rename(exe, filepath.Join(filepath.Dir(exe), hash)); err != nil {
+		return fmt.Errorf("caching the uploaded binary: %w", err)
+	}
+	return nil
 }
 
 // verifySelf checks this executable's sha256; a corrupt upload removes

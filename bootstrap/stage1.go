@@ -20,17 +20,30 @@ const EnvVerify = "MITOGO_VERIFY"
 // stage1 is the POSIX sh program the far side runs (dash, bash and busybox
 // ash all run it). It talks in lines on stdout and reads lines on stdin:
 //
-//	-> MITOGO1 <uname -s> <uname -m> <gz|-> <cache dir>
+//	-> MITOGO1 <uname -s> <uname -m> <gz|-> <cache dir> <pieces|whole>
 //	<- <sha256 of the binary for that platform> [nocache]
 //	-> have | need
-//	   (need, gz:)  <- <byte count> then that many bytes of gzip, repeated;
-//	                <- 0 at the end. The pieces are one gzip stream.
+//	   (need, gz, pieces:) <- <byte count> then that many bytes of gzip,
+//	                repeated; <- 0 at the end. The pieces are one gzip stream.
+//	   (need, gz, whole:)  <- <byte count> then the whole gzip stream
 //	   (need, -:)   <- <byte count> then the binary
 //	   exec the binary with MITOGO_CHILD=stdio on the same stdin/stdout
 //
+// Pieces need a head -c that reads no more than it is asked (GNU's);
+// busybox's reads ahead through stdio and would eat the next piece's
+// length, so without GNU head the gzip stream goes whole, after it is all
+// compressed. A fresh upload is exec'd from its temporary name: the child
+// checks its own hash (MITOGO_VERIFY) and only then renames itself into the
+// cache (MITOGO_INSTALL=cache) or removes itself (nocache), so a truncated
+// or corrupt upload never lands in the cache. On a terminal (su, doas)
+// stage 1 first makes it raw again, in case a login profile ran stty.
+// The cache in $HOME is used only when $HOME is the user's own (su -m
+// keeps the caller's HOME).
+//
 // The binary lands in ${XDG_CACHE_HOME:-$HOME/.cache}/mitogo/<sha256>, or a
 // private directory under /tmp when home is not writable; it is written to a
-// temporary name and renamed, so parallel bootstraps never see half a file.
+// temporary name and renamed by the child once verified, so parallel
+// bootstraps never see half a file.
 // The cache directory must be ours and not a symlink (in sticky /tmp no one
 // else can then replace it); the script works in it by relative paths, and
 // a truncated upload is never renamed into place.
@@ -38,30 +51,31 @@ const EnvVerify = "MITOGO_VERIFY"
 // more than it is asked, so nothing of the stream is eaten. The child
 // starts where the shell did (home, over SSH) with the shell's umask.
 const stage1 = `O=$PWD; U=$(umask); umask 077
+[ -t 0 ] && stty raw -echo 2>/dev/null
 D=${XDG_CACHE_HOME:-$HOME/.cache}/mitogo
-if ! { mkdir -p "$D" && [ -w "$D" ] && [ -O "$D" ]; } 2>/dev/null; then
+if ! { [ -O "$HOME" ] && mkdir -p "$D" && [ -w "$D" ] && [ -O "$D" ]; } 2>/dev/null; then
 D=/tmp/mitogo-$(id -u); mkdir "$D" 2>/dev/null
 fi
 if [ -h "$D" ] || ! [ -O "$D" ] || ! cd "$D" 2>/dev/null; then echo "MITOGO1-ERROR cache directory $D is not ours"; exit 1; fi
 chmod 700 .
 Z=-; command -v gzip >/dev/null 2>&1 && Z=gz
-echo "MITOGO1 $(uname -s) $(uname -m) $Z $D"
+P=whole; head --version 2>/dev/null | grep -q GNU && P=pieces
+echo "MITOGO1 $(uname -s) $(uname -m) $Z $D $P"
 read H M || exit 1
 case $H in *[!0-9a-f]*|"") echo "MITOGO1-ERROR bad hash"; exit 1;; esac
-V=
-if [ "$M" != nocache ] && [ -f "./$H" ] && [ -x "./$H" ] && ! [ -h "./$H" ]; then echo have; else
+if [ "$M" != nocache ] && [ -f "./$H" ] && [ -x "./$H" ] && ! [ -h "./$H" ]; then
+echo have; cd "$O" 2>/dev/null || cd; umask "$U"; MITOGO_CHILD=stdio exec "$D/$H"
+fi
 echo need
 read N || exit 1
 case $N in *[!0-9]*|"") echo "MITOGO1-ERROR bad size"; exit 1;; esac
 T=./$H.$$.tmp
-if [ $Z = gz ]; then { while [ "$N" != 0 ]; do head -c "$N" || exit 1; read N && case $N in *[!0-9]*|"") exit 1;; esac || exit 1; done; } | gzip -dc >"$T"; else head -c "$N" >"$T" && [ "$(wc -c <"$T")" -eq "$N" ]; fi || { rm -f "$T"; echo "MITOGO1-ERROR upload incomplete"; exit 1; }
+if [ $Z = gz ] && [ $P = pieces ]; then { while [ "$N" != 0 ]; do head -c "$N" || exit 1; read N && case $N in *[!0-9]*|"") exit 1;; esac || exit 1; done; } | gzip -dc >"$T"
+elif [ $Z = gz ]; then head -c "$N" | gzip -dc >"$T"
+else head -c "$N" >"$T" && [ "$(wc -c <"$T")" -eq "$N" ]; fi || { rm -f "$T"; echo "MITOGO1-ERROR upload incomplete"; exit 1; }
 chmod 700 "$T" || { rm -f "$T"; exit 1; }
-if [ "$M" = nocache ]; then cd "$O" 2>/dev/null || cd; umask "$U"; MITOGO_CHILD=stdio MITOGO_VERIFY=$H MITOGO_REMOVE_SELF=1 exec "$D/${T#./}"; fi
-mv -f "$T" "./$H" || { rm -f "$T"; exit 1; }
-V=$H
-fi
 cd "$O" 2>/dev/null || cd; umask "$U"
-MITOGO_CHILD=stdio MITOGO_VERIFY=$V exec "$D/$H"
+MITOGO_CHILD=stdio MITOGO_VERIFY=$H MITOGO_INSTALL=${M:-cache} exec "$D/${T#./}"
 `
 
 // Stage1 returns the stage 1 program, to be run as `sh -c PROGRAM`. It is
@@ -153,11 +167,11 @@ func Run(rw io.ReadWriter, self *Binary, provider Provider, opts Options) (Resul
 		return res, fmt.Errorf("stage 1 did not start: %w%s", err, said(junk))
 	}
 	f := strings.Fields(line)
-	if f[0] == "MITOGO1-ERROR" || len(f) < 5 {
+	if f[0] == "MITOGO1-ERROR" || len(f) < 6 {
 		return res, fmt.Errorf("stage 1 failed: %q", line)
 	}
 	res.Platform, res.CacheDir = platform(f[1], f[2]), f[4]
-	gz := f[3] == "gz"
+	gz, pieces := f[3] == "gz", f[5] == "pieces"
 	bin := self
 	if res.Platform != runtime.GOOS+"/"+runtime.GOARCH {
 		bin = nil
@@ -186,12 +200,15 @@ func Run(rw io.ReadWriter, self *Binary, provider Provider, opts Options) (Resul
 		if opts.Sending != nil {
 			opts.Sending(res.Platform, res.CacheDir, bin.size())
 		}
-		if gz {
+		switch {
+		case gz && pieces:
 			// Pieces go as they are compressed; the far side unpacks
 			// the first while this side compresses the next.
 			res.Sent, err = bin.sendPieces(rw)
-		} else {
-			res.Sent, err = bin.sendPlain(rw)
+		case gz:
+			res.Sent, err = bin.sendWhole(rw, true)
+		default:
+			res.Sent, err = bin.sendWhole(rw, false)
 		}
 		if err != nil {
 			return res, err

@@ -2,23 +2,33 @@ package bootstrap
 
 import (
 	"bufio"
+	"math/rand/v2"
 	"errors"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 )
 
-// fakeChild is a "binary" for stage 1 to upload and exec: a script that
-// announces itself as a child does, then echoes its input.
+// fakeChild is a "binary" for stage 1 to upload and exec: a script that,
+// as a child does, checks a fresh upload's hash, caches or removes itself,
+// announces itself, then echoes its input. After its last line come 3 MiB
+// of incompressible bytes, so the upload takes several gzip pieces.
 func fakeChild(t *testing.T) *Binary {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "child")
-	script := "#!/bin/sh\n[ \"$MITOGO_CHILD\" = stdio ] || exit 9\n[ -z \"$MITOGO_REMOVE_SELF\" ] || rm -f \"$0\"\necho " + ReadyLine + "\nexec cat\n"
-	if err := os.WriteFile(path, []byte(script), 0o755); err != nil {
+	script := "#!/bin/sh\n[ \"$MITOGO_CHILD\" = stdio ] || exit 9\n" +
+		"if [ -n \"$MITOGO_VERIFY\" ]; then\n" +
+		"  [ \"$(sha256sum <\"$0\" | cut -d' ' -f1)\" = \"$MITOGO_VERIFY\" ] || { rm -f \"$0\"; echo corrupt >&2; exit 8; }\n" +
+		"  if [ \"$MITOGO_INSTALL\" = nocache ]; then rm -f \"$0\"; else mv -f \"$0\" \"${0%/*}/$MITOGO_VERIFY\"; fi\n" +
+		"fi\necho " + ReadyLine + "\nexec cat\n"
+	pad := make([]byte, 3<<20)
+	rand.NewChaCha8([32]byte{1}).Read(pad)
+	if err := os.WriteFile(path, append([]byte(script), pad...), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	b, err := NewBinary(path)
@@ -271,5 +281,74 @@ func TestGzipPiecesRoundTrip(t *testing.T) {
 	}
 	if len(b.pieces) != 6 {
 		t.Fatalf("%d pieces of 1 MiB for 5 MiB and a bit, want 6", len(b.pieces))
+	}
+}
+
+// A far side whose head is busybox's (it reads ahead): the gzip stream goes
+// whole, and the upload of a binary of several pieces arrives intact.
+func TestStage1BusyboxHead(t *testing.T) {
+	bb, err := exec.LookPath("busybox")
+	if err != nil {
+		if os.Getenv("MITOGO_REQUIRE_PARTS") != "" {
+			t.Fatal("busybox is not installed (bash test/run.sh installs it)")
+		}
+		t.Skip("busybox is not installed")
+	}
+	bin := fakeChild(t)
+	tools := t.TempDir()
+	if err := os.Symlink(bb, filepath.Join(tools, "head")); err != nil {
+		t.Fatal(err)
+	}
+	home := t.TempDir()
+	env := []string{"HOME=" + home, "PATH=" + tools + ":" + os.Getenv("PATH")}
+	res, err := runStage1(t, []string{"busybox", "ash"}, env, bin, nil)
+	if err != nil || !res.Uploaded {
+		t.Fatalf("upload with busybox head: %+v %v", res, err)
+	}
+	got, _ := os.ReadFile(filepath.Join(home, ".cache", "mitogo", bin.Hash))
+	want, _ := os.ReadFile(bin.Path)
+	if string(got) != string(want) {
+		t.Fatalf("cached %d bytes, want %d", len(got), len(want))
+	}
+}
+
+// An upload cut between two pieces (the master killed mid-way) leaves
+// nothing in the cache: gzip sees a whole stream, but the child's hash
+// check fails, and only a verified binary is renamed into place.
+func TestStage1TruncatedUploadNotCached(t *testing.T) {
+	bin := fakeChild(t)
+	if err := bin.compress(); err != nil {
+		t.Fatal(err)
+	}
+	for _, sh := range shells(t) {
+		home := t.TempDir()
+		cmd := exec.Command(sh[0], append(sh[1:], "-c", Stage1())...)
+		cmd.Env = []string{"HOME=" + home, "PATH=" + os.Getenv("PATH")}
+		in, _ := cmd.StdinPipe()
+		out, _ := cmd.StdoutPipe()
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		br := bufio.NewReader(out)
+		if l, _ := br.ReadString('\n'); !strings.HasPrefix(l, "MITOGO1 ") || !strings.HasSuffix(l, " pieces\n") {
+			t.Fatalf("%v: %q", sh, l)
+		}
+		io.WriteString(in, bin.Hash+"\n")
+		if l, _ := br.ReadString('\n'); l != "need\n" {
+			t.Fatalf("%v: %q", sh, l)
+		}
+		p := bin.pieces[0]
+		<-p.done
+		io.WriteString(in, strconv.Itoa(len(p.gz))+"\n")
+		in.Write(p.gz)
+		in.Close() // cut before the next piece
+		io.ReadAll(br)
+		cmd.Wait()
+		ents, _ := os.ReadDir(filepath.Join(home, ".cache", "mitogo"))
+		for _, e := range ents {
+			if e.Name() == bin.Hash {
+				t.Fatalf("%v: a truncated upload was cached as %s", sh, e.Name())
+			}
+		}
 	}
 }
