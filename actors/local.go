@@ -199,7 +199,8 @@ func (r *Router) startChild(ctx context.Context, id uint32, name string, spec me
 		case <-time.After(500 * time.Millisecond):
 			child.Output.Close() // something it started holds the pipe open
 		}
-		if errors.Is(err, os.ErrDeadlineExceeded) || ctx.Err() == context.DeadlineExceeded {
+		refused := child.Refusal()
+		if refused == "" && (errors.Is(err, os.ErrDeadlineExceeded) || ctx.Err() == context.DeadlineExceeded) {
 			return nil, 0, &TimeoutError{Context: name, Op: "connect", After: timeout}
 		}
 		reason := err.Error()
@@ -209,11 +210,16 @@ func (r *Router) startChild(ctx context.Context, id uint32, name string, spec me
 				reason += " (does its main call actors.Main first?)"
 			}
 		}
+		// From weakest to strongest: a suspicion (a password taken, then
+		// the tool ended), what the far side printed, a refusal seen.
+		if why := child.Suspicion(); why != "" {
+			reason = fmt.Sprintf("%s to %s: %s", spec.Method, spec.User, why)
+		}
 		if why := spec.explain(c.output.String()); why != "" {
 			reason = why
 		}
-		if why := child.Refusal(); why != "" {
-			reason = fmt.Sprintf("%s to %s: %s", spec.Method, spec.User, why)
+		if refused != "" {
+			reason = fmt.Sprintf("%s to %s: %s", spec.Method, spec.User, refused)
 		}
 		return nil, 0, &StreamError{Context: name, Method: spec.Method, Reason: reason, Output: c.output.String(), Err: err}
 	}

@@ -54,6 +54,9 @@ func (m methodSpec) defaultName(id uint32) string {
 func (m methodSpec) shell() bool { return m.Method != "local" }
 
 func (m methodSpec) start(ctx context.Context, r *Router) (*transport.Child, error) {
+	if strings.ContainsAny(m.Secret, "\r\n") {
+		return nil, fmt.Errorf("a password cannot contain a newline")
+	}
 	switch m.Method {
 	case "ssh":
 		return transport.StartSSH(ctx, m.SSH, "sh -c "+shellQuote(bootstrap.Stage1()), &r.pacer)
@@ -80,6 +83,9 @@ func (m methodSpec) start(ctx context.Context, r *Router) (*transport.Child, err
 		}
 		// -H: the target user's home, so the cache is theirs.
 		argv := []string{tool, "-H", "-u", m.User}
+		if m.PreserveEnv && m.Login {
+			return nil, fmt.Errorf("sudo cannot both preserve the environment (-E) and start a login shell (-i)")
+		}
 		if m.PreserveEnv {
 			argv = append(argv, "-E")
 		}
@@ -220,6 +226,8 @@ func (m methodSpec) explain(output string) string {
 			return fmt.Sprintf("su to %s: user unknown", m.User)
 		case m.Secret != "" && strings.Contains(low, "authentication failure"):
 			return fmt.Sprintf("su to %s: password incorrect", m.User)
+		case strings.Contains(low, "permission denied"):
+			return fmt.Sprintf("su to %s: not allowed: %s", m.User, lastLine(output))
 		case strings.Contains(low, "must be run from a terminal"), strings.Contains(low, "authentication failure"):
 			return fmt.Sprintf("su to %s: a password is required (give one with Password)", m.User)
 		}
@@ -366,11 +374,11 @@ func Keepalive(interval time.Duration, max int) ConnectOption {
 }
 
 // Su starts a child context as another user through su (User, default
-// root), after any context. With Password, su runs on a pseudo-terminal
-// whose prompt is answered once, whatever its language; a wrong password is
-// a *StreamError "password incorrect" within seconds. Without one, su runs
-// with no terminal, which works where none is needed (from root, or a PAM
-// rule). PreserveEnv (-m) and LoginShell (-l) apply.
+// root), after any context. su runs on a pseudo-terminal; with Password
+// its prompt is answered once, whatever its language, and a wrong password
+// is a *StreamError "password incorrect" within seconds. Without one, a
+// prompt is a *StreamError "a password is required" (su from root, or a
+// PAM rule, asks none). PreserveEnv (-m) and LoginShell (-l) apply.
 func (r *Router) Su(ctx context.Context, opts ...ConnectOption) (*Context, error) {
 	return r.connect(ctx, "su", opts)
 }

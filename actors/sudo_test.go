@@ -321,6 +321,11 @@ func TestSuAndDoasWithPassword(t *testing.T) {
 					return false
 				})
 			}
+			for _, r := range rec.snapshot() {
+				if attrOf(r, "context") == c.Name() && strings.HasPrefix(r.Message, "MITOGO") {
+					t.Fatalf("stage 1's protocol leaked into the log: %q", r.Message)
+				}
+			}
 			c.Shutdown(ctxT(t))
 
 			var se *actors.StreamError

@@ -27,7 +27,20 @@ type Child struct {
 	Output  io.ReadCloser // what the far side prints on stdout and stderr before (and beside) the stream
 	Cleanup func()        // called once the handshake is over, either way (nil: nothing)
 
-	refusal atomic.Pointer[string]
+	refusal   atomic.Pointer[string]
+	suspicion atomic.Pointer[string]
+}
+
+// Suspect records a likely reason for a failure (a password taken, then
+// the tool ended), used when nothing the far side printed explains it.
+func (c *Child) Suspect(why string) { c.suspicion.Store(&why) }
+
+// Suspicion is what Suspect recorded, or "".
+func (c *Child) Suspicion() string {
+	if p := c.suspicion.Load(); p != nil {
+		return *p
+	}
+	return ""
 }
 
 // Refuse records why the far side refused us (e.g. "password incorrect").

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -23,14 +24,20 @@ import (
 // is answered it carries stage 1 and then the stream byte for byte.
 //
 // The password prompt is recognised by its shape, not its words, so the
-// far side's language does not matter: the first text after a newline that
-// ends in a colon (and optional spaces) with nothing after it, before stage
-// 1 has spoken, and with nothing after it for a moment. It is answered once; a second prompt means the password was
-// wrong, and the child is killed and refused with "password incorrect".
+// far side's language does not matter: text after a newline that ends in a
+// colon (and optional spaces), before stage 1 has spoken, with nothing after
+// it for a moment. It is answered once; a second prompt means the password
+// was wrong, and the child is killed and refused with "password incorrect".
+// A tool that takes the password and ends is suspected of refusing it.
+// Any line that looks so is taken for a prompt: a banner ending in a colon
+// before a rule that needs no password would get the password.
 // What is printed before stage 1 speaks is also copied to Output.
 func StartPty(argv []string, env []string, secret string) (*Child, error) {
 	if len(argv) == 0 {
 		return nil, errors.New("empty command")
+	}
+	if strings.ContainsAny(secret, "\r\n") {
+		return nil, errors.New("a password cannot contain a newline")
 	}
 	ptmx, tty, err := pty.Open()
 	if err != nil {
@@ -58,21 +65,15 @@ func StartPty(argv []string, env []string, secret string) (*Child, error) {
 	}
 	outR, outW := io.Pipe()
 	child := &Child{Output: outR}
-	pc := &ptyConn{f: master, secret: []byte(secret), out: outW}
-	pc.refuse = func(why string, kill bool) {
-		child.Refuse(why)
-		if kill {
-			cmd.Process.Kill()
-		}
-	}
+	pc := &ptyConn{f: master, secret: []byte(secret), out: outW, child: child, kill: func() { cmd.Process.Kill() }}
 	child.Conn = pc
 	child.Proc = newProcess(func() (error, string) {
 		err := cmd.Wait()
 		return err, cmd.ProcessState.String()
 	}, func() {
 		cmd.Process.Kill()
-		// Closing the master hangs up the terminal: whatever su started
-		// in its session gets SIGHUP.
+		// Closing the master hangs up the terminal: what su started in
+		// its session reads EOF (and SIGHUP, when it is attached to it).
 		master.Close()
 	})
 	return child, nil
@@ -98,11 +99,13 @@ func pollable(f *os.File) (*os.File, error) {
 type ptyConn struct {
 	f      *os.File
 	secret []byte
-	refuse func(why string, kill bool)
+	child  *Child
+	kill   func()
 	out    *io.PipeWriter // what was printed before stage 1 spoke
 
 	mu      sync.Mutex
 	line    []byte // the text since the last newline, until stage 1 speaks
+	written int    // how much of line is in out already
 	seen    int    // reads so far: a pending prompt is stale once it changes
 	asked   int
 	started bool // stage 1 has spoken: no more prompts, no more copying
@@ -128,8 +131,9 @@ func (c *ptyConn) Read(p []byte) (int, error) {
 		c.mu.Lock()
 		if !c.started && c.asked > 0 && len(c.secret) > 0 {
 			// The tool took the password and ended without starting
-			// stage 1: it refused it, in whatever language it said so.
-			c.refuse("password incorrect", false)
+			// stage 1: most likely it refused it, in whatever language
+			// it said so. What it printed, when recognised, says better.
+			c.child.Suspect("password incorrect")
 		}
 		c.mu.Unlock()
 		c.out.Close()
@@ -137,7 +141,17 @@ func (c *ptyConn) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// watch looks at what the far side printed before stage 1 started.
+// refuse ends the child for why, at once: the reader waiting on the
+// terminal is woken, since what su started may hold it open.
+func (c *ptyConn) refuse(why string) {
+	c.child.Refuse(why)
+	c.kill()
+	c.f.SetReadDeadline(time.Now())
+}
+
+// watch looks at what the far side printed before stage 1 started. Output
+// goes on to the router's log as it comes, except a line that may be the
+// start of stage 1's, which is held until it is known.
 func (c *ptyConn) watch(b []byte) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -145,18 +159,29 @@ func (c *ptyConn) watch(b []byte) {
 		return
 	}
 	c.seen++
-	c.line = append(c.line, b...)
-	if i := bytes.Index(c.line, stage1Mark); i >= 0 && (i == 0 || c.line[i-1] == '\n') {
-		c.started = true
-		c.out.Write(b[:max(0, len(b)-(len(c.line)-i))])
-		c.out.Close()
-		c.line = nil
-		return
+	data := append(c.line, b...)
+	for i := 0; i < len(data); {
+		j := bytes.Index(data[i:], stage1Mark)
+		if j < 0 {
+			break
+		}
+		if at := i + j; at == 0 || data[at-1] == '\n' {
+			c.out.Write(data[c.written:at])
+			c.out.Close()
+			c.started, c.line = true, nil
+			return
+		}
+		i += j + 1
 	}
-	c.out.Write(b) // drained by the router as the output is
-	if i := bytes.LastIndexByte(c.line, '\n'); i >= 0 {
-		c.line = c.line[i+1:]
+	if nl := bytes.LastIndexByte(data, '\n'); nl >= 0 {
+		c.out.Write(data[c.written : nl+1]) // drained by the router as the output is
+		data, c.written = data[nl+1:], 0
 	}
+	if !bytes.HasPrefix(stage1Mark, data) {
+		c.out.Write(data[c.written:])
+		c.written = len(data)
+	}
+	c.line = append(c.line[:0], data...)
 	if isPrompt(c.line) {
 		seen := c.seen
 		time.AfterFunc(promptQuiet, func() { c.answer(seen) })
@@ -170,16 +195,16 @@ func (c *ptyConn) answer(seen int) {
 	if c.started || c.seen != seen {
 		return
 	}
-	c.line = c.line[:0]
+	c.line, c.written = c.line[:0], 0
 	c.asked++
 	switch {
 	case len(c.secret) == 0:
-		c.refuse("a password is required", true)
+		c.refuse("a password is required")
 	case c.asked == 1:
 		// One write, so that a reader of the terminal takes it whole.
 		c.f.Write(append(append([]byte(nil), c.secret...), '\n'))
 	default:
-		c.refuse("password incorrect", true)
+		c.refuse("password incorrect")
 	}
 }
 

@@ -1,0 +1,65 @@
+package actors_test
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mitogo/mitogo/actors"
+)
+
+// fakeTool writes an executable sh script standing in for su.
+func fakeTool(t *testing.T, script string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "su")
+	if err := os.WriteFile(path, []byte("#!/bin/sh\n"+script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// A second prompt from something su left running on the terminal (in a
+// session of its own) is refused at once, not at the connect timeout.
+func TestPtySecondPromptFromADetachedChild(t *testing.T) {
+	tool := fakeTool(t, `printf 'Password: '; read pw
+setsid sh -c 'printf "Password: "; sleep 5' &
+wait
+`)
+	r := newRouter(t)
+	begin := time.Now()
+	_, err := r.Su(ctxT(t), actors.Tool(tool), actors.User("nobody"), actors.Password("pw"), actors.ConnectTimeout(20*time.Second))
+	var se *actors.StreamError
+	if !errors.As(err, &se) || !strings.Contains(se.Reason, "password incorrect") {
+		t.Fatalf("want *StreamError password incorrect, got %T %v", err, err)
+	}
+	if took := time.Since(begin); took > 10*time.Second {
+		t.Fatalf("refused after %v: it waited for the connect timeout", took)
+	}
+}
+
+// A tool that takes the password and then says why it will not go on is
+// reported by what it said, not as a wrong password.
+func TestPtyRefusalAfterPasswordIsExplained(t *testing.T) {
+	tool := fakeTool(t, `printf 'Password: '; read pw
+echo 'su: Permission denied' >&2
+exit 1
+`)
+	r := newRouter(t)
+	_, err := r.Su(ctxT(t), actors.Tool(tool), actors.User("nobody"), actors.Password("pw"))
+	var se *actors.StreamError
+	if !errors.As(err, &se) || !strings.Contains(se.Reason, "not allowed") || strings.Contains(se.Reason, "incorrect") {
+		t.Fatalf("want not allowed, got %T %v", err, err)
+	}
+	// Nothing of stage 1's first line leaks into what the tool printed.
+	if strings.Contains(se.Output, "MITOGO") {
+		t.Fatalf("output %q", se.Output)
+	}
+	// A password with a newline in it could answer more than the prompt.
+	_, err = r.Su(ctxT(t), actors.Tool(tool), actors.User("nobody"), actors.Password("pw\nexit"))
+	if !errors.As(err, &se) || !strings.Contains(se.Reason, "newline") {
+		t.Fatalf("password with a newline: %T %v", err, err)
+	}
+}
