@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"runtime"
+	"strings"
 
 	"github.com/mitogo/mitogo/bootstrap"
 )
@@ -32,6 +33,7 @@ type binarySource struct {
 type binaryRequest struct {
 	Token    string `msgpack:"token"`
 	Platform string `msgpack:"platform"`
+	HashOnly bool   `msgpack:"hash_only"` // the hash, to learn whether the far side has it
 }
 
 type binaryReply struct {
@@ -44,6 +46,9 @@ var binaryFunc = Register(fnBinary, func(ctx context.Context, req binaryRequest)
 	b, err := RouterFrom(ctx).localBinary(req.Token, req.Platform)
 	if err != nil || b == nil {
 		return binaryReply{}, err
+	}
+	if req.HashOnly {
+		return binaryReply{Found: true, Hash: b.Hash}, nil
 	}
 	gz, err := b.Gzipped()
 	if err != nil {
@@ -79,6 +84,9 @@ func (r *Router) addBinarySource(src binarySource, c *Context) string {
 // connection named by token should run: what it was given, else this
 // program when the platform is this one's; nil when there is none.
 func (r *Router) localBinary(token, platform string) (*bootstrap.Binary, error) {
+	if !validPlatform(platform) {
+		return nil, fmt.Errorf("%q is not a platform (GOOS/GOARCH)", platform)
+	}
 	r.mu.Lock()
 	src, ok := r.binarySources[token]
 	r.mu.Unlock()
@@ -127,21 +135,65 @@ func (r *Router) cachedBinary(path string) (*bootstrap.Binary, error) {
 	return b, nil
 }
 
+// validPlatform reports whether p has the shape of GOOS/GOARCH; the far
+// side's uname and a child's request are not trusted to.
+func validPlatform(p string) bool {
+	goos, arch, ok := strings.Cut(p, "/")
+	word := func(s string) bool {
+		for _, c := range s {
+			if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_') {
+				return false
+			}
+		}
+		return s != ""
+	}
+	return ok && word(goos) && word(arch)
+}
+
 // provider is what stage 1, run here for spec, uses for a far side of
 // another platform: this context's own table when it made the connection,
-// else a call to the context that did.
+// else the context that did, asked first for the hash only (the far side
+// may have the binary cached) and for the bytes when they are needed,
+// which are then kept here by hash for the next connections.
 func (r *Router) provider(ctx context.Context, spec methodSpec) bootstrap.Provider {
 	return func(platform string) (*bootstrap.Binary, error) {
 		if spec.BinaryOwner == r.id {
 			return r.localBinary(spec.BinaryToken, platform)
 		}
-		rep, err := binaryFunc.Call(ctx, r.Context(int(spec.BinaryOwner)), binaryRequest{Token: spec.BinaryToken, Platform: platform})
+		owner := r.Context(int(spec.BinaryOwner))
+		ownerName := r.table.Load().name(spec.BinaryOwner)
+		req := binaryRequest{Token: spec.BinaryToken, Platform: platform, HashOnly: true}
+		rep, err := binaryFunc.Call(ctx, owner, req)
 		if err != nil {
-			return nil, fmt.Errorf("asking %s for it: %w", r.table.Load().name(spec.BinaryOwner), err)
+			return nil, fmt.Errorf("asking %s for it: %w", ownerName, err)
 		}
 		if !rep.Found {
 			return nil, nil
 		}
-		return bootstrap.NewBinaryGzip(rep.Hash, rep.Gzip), nil
+		key := "sha256:" + rep.Hash
+		r.mu.Lock()
+		b, ok := r.otherBinaries[key]
+		r.mu.Unlock()
+		if ok {
+			return b, nil
+		}
+		hash := rep.Hash
+		return bootstrap.NewBinaryFetch(hash, func() ([]byte, error) {
+			req.HashOnly = false
+			rep, err := binaryFunc.Call(ctx, owner, req)
+			if err != nil {
+				return nil, fmt.Errorf("fetching it from %s: %w", ownerName, err)
+			}
+			if !rep.Found || rep.Hash != hash {
+				return nil, fmt.Errorf("%s no longer has the binary for %s it named", ownerName, platform)
+			}
+			r.mu.Lock()
+			if r.otherBinaries == nil {
+				r.otherBinaries = map[string]*bootstrap.Binary{}
+			}
+			r.otherBinaries[key] = bootstrap.NewBinaryGzip(hash, rep.Gzip)
+			r.mu.Unlock()
+			return rep.Gzip, nil
+		}), nil
 	}
 }

@@ -11,13 +11,14 @@ import (
 // at package init.
 var helpers = struct {
 	sync.Mutex
-	byEnv map[string]func() int
-}{byEnv: map[string]func() int{}}
+	byEnv map[string]func() (int, bool)
+}{byEnv: map[string]func() (int, bool){}}
 
-// RegisterHelper makes Main run fn instead of returning, and exit with its
-// status, when the environment variable env is set. Packages call it from
-// init (fakessh does); env must be one no other program would set.
-func RegisterHelper(env string, fn func() int) {
+// RegisterHelper makes Main run fn when the environment variable env is
+// set, and exit with its status unless fn declines (ok false: the variable
+// was inherited by a program it was not meant for). Packages call it from
+// init (fakessh does).
+func RegisterHelper(env string, fn func() (code int, ok bool)) {
 	helpers.Lock()
 	defer helpers.Unlock()
 	helpers.byEnv[env] = fn
@@ -26,7 +27,7 @@ func RegisterHelper(env string, fn func() int) {
 // runHelper runs the helper the environment selects, if any.
 func runHelper() (int, bool) {
 	helpers.Lock()
-	var fn func() int
+	var fn func() (int, bool)
 	for env, f := range helpers.byEnv {
 		if os.Getenv(env) != "" {
 			fn = f
@@ -37,5 +38,5 @@ func runHelper() (int, bool) {
 	if fn == nil {
 		return 0, false
 	}
-	return fn(), true
+	return fn()
 }

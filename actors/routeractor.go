@@ -2,6 +2,7 @@ package actors
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/mitogo/mitogo/messages"
@@ -81,6 +82,16 @@ func (a *routerActor) add(m *addRoutes) error {
 			return fmt.Errorf("stream %s claims a route to context %d, already reachable through %s", m.c.name, id, cur.name)
 		}
 	}
+	// A context below a child is named below it: a child cannot give one of
+	// its contexts the name of a context elsewhere (log records and errors
+	// name contexts by these names).
+	if m.claimed {
+		for _, name := range m.names {
+			if name != "" && !strings.HasPrefix(name, m.c.name+"/") {
+				return fmt.Errorf("stream %s claims a context named %q, which is not below it", m.c.name, name)
+			}
+		}
+	}
 	t := old.clone()
 	for i, id := range m.ids {
 		t.routes[id] = m.c
@@ -150,8 +161,13 @@ func (a *routerActor) remove(c *conn, ids []uint32, reason string, cause error) 
 // tellGone sends a ControlGone notice down every child stream but from:
 // contexts below them may wait on calls to the contexts that went away
 // (sideways calls), and only routers on the way up learn of a loss from
-// route deletions.
+// route deletions. Without AllowSideways no such call can exist, and
+// nothing is sent. The sends run on their own goroutine: a child that
+// does not read (stopped) must not hold up the router actor.
 func (r *Router) tellGone(from *conn, payload []byte) {
+	if !r.cfg.sideways {
+		return
+	}
 	r.mu.Lock()
 	conns := make([]*conn, 0, len(r.conns))
 	for c := range r.conns {
@@ -160,9 +176,16 @@ func (r *Router) tellGone(from *conn, payload []byte) {
 		}
 	}
 	r.mu.Unlock()
-	for _, c := range conns {
-		_ = c.s.Send(&messages.Header{Kind: messages.KindControl, Dst: c.peer, Src: r.id, Type: messages.ControlGone}, payload)
+	if len(conns) == 0 {
+		return
 	}
+	// Not in r.wg: it may start while Shutdown waits; a send ends when its
+	// stream does.
+	go func() {
+		for _, c := range conns {
+			_ = c.s.Send(&messages.Header{Kind: messages.KindControl, Dst: c.peer, Src: r.id, Type: messages.ControlGone}, payload)
+		}
+	}()
 }
 
 // mayClaim reports whether stream c may announce a route to id: the

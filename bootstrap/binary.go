@@ -26,6 +26,7 @@ type Binary struct {
 	Path string // "" when the binary came as bytes
 	Hash string // hex sha256
 
+	fetch  func() ([]byte, error) // NewBinaryFetch: where the gzip'd bytes come from
 	once   sync.Once
 	pieces []*piece
 	err    error // reading the file
@@ -78,9 +79,27 @@ func (b *Binary) size() int64 {
 	return st.Size()
 }
 
+// NewBinaryFetch is a binary known by its hash whose gzip'd bytes come
+// from fetch, called once and only when they are needed (the far side lacks
+// the binary).
+func NewBinaryFetch(hash string, fetch func() ([]byte, error)) *Binary {
+	return &Binary{Hash: hash, fetch: fetch}
+}
+
 // compress starts compressing the file, once; it returns at once.
 func (b *Binary) compress() error {
 	b.once.Do(func() {
+		if b.fetch != nil {
+			gz, err := b.fetch()
+			if err != nil {
+				b.err = err
+				return
+			}
+			p := &piece{done: make(chan struct{}), gz: gz}
+			close(p.done)
+			b.pieces = []*piece{p}
+			return
+		}
 		data, err := os.ReadFile(b.Path)
 		if err != nil {
 			b.err = fmt.Errorf("reading the binary: %w", err)
@@ -93,12 +112,9 @@ func (b *Binary) compress() error {
 			b.pieces[i] = &piece{done: make(chan struct{})}
 		}
 		var next atomic.Int64
-		var left sync.WaitGroup
 		workers := min(n, runtime.GOMAXPROCS(0))
-		left.Add(workers)
 		for range workers {
 			go func() {
-				defer left.Done()
 				for {
 					i := int(next.Add(1) - 1)
 					if i >= n {

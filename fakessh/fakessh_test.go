@@ -94,7 +94,7 @@ func TestStandInRelaysLikeSSH(t *testing.T) {
 	}
 	// A stand-in started with no server behind it says so.
 	cmd = exec.Command(srv.Program(), "anyhost", "true")
-	cmd.Env = append(os.Environ(), fakessh.EnvSocket+"=/nonexistent/sock")
+	cmd.Env = append(os.Environ(), fakessh.EnvSocket+"="+filepath.Join(filepath.Dir(srv.Program()), "gone.sock"))
 	out, err = cmd.CombinedOutput()
 	if code := exitCode(err); code != 255 || !strings.Contains(string(out), "mitogo fakessh") {
 		t.Fatalf("no server: exit %d, %q", code, out)
@@ -254,11 +254,13 @@ func TestScp(t *testing.T) {
 }
 
 // A tool killed mid-command (its ssh stand-in gone) kills the command in
-// the context.
+// the context, also while it has more stdin for a command that does not
+// read it.
 func TestKilledStandInKillsCommand(t *testing.T) {
 	_, _, srv := serve(t, local)
 	pidFile := filepath.Join(t.TempDir(), "pid")
 	cmd := srv.Command(srv.Program(), "target", "echo $$ >"+pidFile+"; exec sleep 600")
+	cmd.Stdin = bytes.NewReader(make([]byte, 40<<20))
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -351,5 +353,21 @@ func TestGit(t *testing.T) {
 	git(clone, "clone", "-q", "-b", "main", "target:"+name, "c")
 	if got, err := os.ReadFile(filepath.Join(clone, "c", "README")); err != nil || string(got) != "through fakessh\n" {
 		t.Fatalf("cloned README: %q %v", got, err)
+	}
+}
+
+// A program that inherits MITOGO_FAKESSH but was not started by the
+// stand-in's name (a git hook running another mitogo program) is itself:
+// here, this test binary listing its tests.
+func TestInheritedVariableIsDeclined(t *testing.T) {
+	_, _, srv := serve(t, local)
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := srv.Command(exe, "-test.list", "^TestInheritedVariableIsDeclined$")
+	out, err := cmd.CombinedOutput()
+	if err != nil || strings.TrimSpace(string(out)) != "TestInheritedVariableIsDeclined" {
+		t.Fatalf("%v: %q", err, out)
 	}
 }

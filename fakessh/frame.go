@@ -16,6 +16,7 @@ const (
 	frameStderr   = 'e' // server → stand-in: the command's stderr
 	frameExit     = 'x' // server → stand-in: 4-byte exit status; the end
 	frameError    = 'E' // server → stand-in: why the command could not run; the end
+	frameCredit   = 'c' // server → stand-in: 4 bytes: it may send that many more bytes of stdin
 )
 
 // maxFrame bounds a frame's length.

@@ -60,6 +60,14 @@ func Serve(r *actors.Router, target *actors.Context) (*Server, error) {
 		os.RemoveAll(dir)
 		return nil, fmt.Errorf("fakessh: %w", err)
 	}
+	// The stand-in is this program by a name in the private directory: it
+	// acts as ssh only when started by that name.
+	link := filepath.Join(dir, "ssh")
+	if err := os.Symlink(prog, link); err != nil {
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("fakessh: %w", err)
+	}
+	prog = link
 	sock := filepath.Join(dir, "sock")
 	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"})
 	if err != nil {
@@ -81,9 +89,9 @@ func (s *Server) Add(host string, c *actors.Context) {
 	s.hosts[host] = c
 }
 
-// Program is the ssh stand-in to give tools: this program's executable.
-// It works only with Env in the tool's environment, and only if main calls
-// actors.Main first.
+// Program is the ssh stand-in to give tools: a link to this program's
+// executable in the Server's private directory. It works only with Env in
+// the tool's environment, and only if main calls actors.Main first.
 func (s *Server) Program() string { return s.prog }
 
 // Env is the environment that points the stand-in at this Server, and git
@@ -103,8 +111,8 @@ func (s *Server) Command(name string, args ...string) *exec.Cmd {
 // killed) and removes the socket's directory.
 func (s *Server) Close() error {
 	err := s.ln.Close()
-	s.cancel()
 	s.mu.Lock()
+	s.cancel()
 	for c := range s.conns {
 		c.Close()
 	}
@@ -122,6 +130,11 @@ func (s *Server) accept() {
 			return
 		}
 		s.mu.Lock()
+		if s.ctx.Err() != nil { // Close ran between the accept and here
+			s.mu.Unlock()
+			c.Close()
+			return
+		}
 		s.conns[c] = struct{}{}
 		s.mu.Unlock()
 		s.wg.Add(1)
@@ -175,27 +188,51 @@ func (s *Server) serve(c *net.UnixConn) {
 	ctx, cancel := context.WithCancel(s.ctx)
 	defer cancel()
 	stdinR, stdinW := io.Pipe()
+	q := newStdinQueue()
+	// The command's stdin is written by its own goroutine, which returns
+	// credit for what it wrote: the stand-in sends no more than window
+	// bytes ahead, so the frame reader below never blocks and always sees
+	// a lost stand-in (the tool was killed) at once.
+	go func() {
+		for {
+			chunk, eof, ok := q.pop()
+			if !ok {
+				stdinW.CloseWithError(io.ErrUnexpectedEOF)
+				return
+			}
+			if eof {
+				stdinW.Close()
+				return
+			}
+			if _, err := stdinW.Write(chunk); err != nil {
+				q.close() // the command closed its stdin: the rest is dropped
+			}
+			var cr [4]byte
+			binary.BigEndian.PutUint32(cr[:], uint32(len(chunk)))
+			send(frameCredit, cr[:])
+		}
+	}()
+	var cr [4]byte
+	binary.BigEndian.PutUint32(cr[:], stdinWindow)
+	if err := send(frameCredit, cr[:]); err != nil {
+		return
+	}
 	relayDone := make(chan struct{})
 	go func() {
-		// The stand-in's frames: stdin until it ends; a lost stand-in
-		// (the tool was killed) kills the command.
 		defer close(relayDone)
+		defer q.close()
 		buf := make([]byte, 64<<10)
 		for {
 			typ, data, err := readFrame(c, buf)
 			if err != nil {
-				stdinW.CloseWithError(io.ErrUnexpectedEOF)
 				cancel()
 				return
 			}
 			switch typ {
 			case frameStdin:
-				if _, err := stdinW.Write(data); err != nil {
-					// The command closed its stdin: drop the rest.
-					continue
-				}
+				q.push(append([]byte(nil), data...))
 			case frameStdinEOF:
-				stdinW.Close()
+				q.pushEOF()
 			}
 		}
 	}()
@@ -224,6 +261,68 @@ func (s *Server) lookup(host string) *actors.Context {
 		return c
 	}
 	return s.def
+}
+
+// stdinWindow is how many bytes of stdin the stand-in may send ahead of
+// what the command has read.
+const stdinWindow = 1 << 20
+
+// stdinQueue holds stdin chunks between the frame reader and the writer
+// to the command; the credit window bounds it.
+type stdinQueue struct {
+	mu     sync.Mutex
+	cond   *sync.Cond
+	chunks [][]byte
+	eof    bool
+	closed bool
+}
+
+func newStdinQueue() *stdinQueue {
+	q := &stdinQueue{}
+	q.cond = sync.NewCond(&q.mu)
+	return q
+}
+
+func (q *stdinQueue) push(b []byte) {
+	q.mu.Lock()
+	if !q.closed {
+		q.chunks = append(q.chunks, b)
+	}
+	q.mu.Unlock()
+	q.cond.Signal()
+}
+
+func (q *stdinQueue) pushEOF() {
+	q.mu.Lock()
+	q.eof = true
+	q.mu.Unlock()
+	q.cond.Signal()
+}
+
+// close drops what is queued and ends pop.
+func (q *stdinQueue) close() {
+	q.mu.Lock()
+	q.closed, q.chunks = true, nil
+	q.mu.Unlock()
+	q.cond.Signal()
+}
+
+// pop waits for a chunk; eof once stdin ended and all was popped; !ok once
+// closed.
+func (q *stdinQueue) pop() (chunk []byte, eof, ok bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for len(q.chunks) == 0 && !q.eof && !q.closed {
+		q.cond.Wait()
+	}
+	switch {
+	case q.closed:
+		return nil, false, false
+	case len(q.chunks) > 0:
+		chunk, q.chunks = q.chunks[0], q.chunks[1:]
+		return chunk, false, true
+	}
+	return nil, true, true
 }
 
 // frameWriter writes the command's output as frames to the stand-in.

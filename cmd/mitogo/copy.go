@@ -6,6 +6,9 @@ import (
 	"flag"
 	"fmt"
 	"os/exec"
+	"strings"
+	"syscall"
+	"time"
 
 	"github.com/mitogo/mitogo/fakessh"
 )
@@ -70,11 +73,23 @@ func toolMain(ctx context.Context, e *env, o *options, tool, sshFlag string, arg
 		return err
 	}
 	defer srv.Close()
-	cmd := srv.Command(path, append([]string{sshFlag, srv.Program()}, argv...)...)
+	prog := srv.Program()
+	if tool == "rsync" && strings.ContainsAny(prog, " '\"") {
+		prog = "'" + strings.ReplaceAll(prog, "'", `'"'"'`) + "'" // rsync splits -e at spaces
+	}
+	cmd := exec.CommandContext(ctx, path, append([]string{sshFlag, prog}, argv...)...)
+	cmd.Env = srv.Command(path).Env
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = e.stdin, e.stdout, e.stderr
+	// Interrupted (SIGINT, SIGTERM): the tool is asked to stop as a user
+	// would ask it, then killed if it lingers.
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
+	cmd.WaitDelay = 5 * time.Second
 	err = cmd.Run()
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			return exitStatus(128 + int(ws.Signal()))
+		}
 		return exitStatus(ee.ExitCode())
 	}
 	return err
