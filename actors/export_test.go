@@ -57,3 +57,15 @@ var ForgeRefusals = Register("test.forgeRefusals", func(ctx context.Context, n u
 	}
 	return true, nil
 })
+
+// ClaimRoute announces to the parent a new context, with an id the master
+// hands out, under the given name.
+var ClaimRoute = Register("test.claimRoute", func(ctx context.Context, name string) (bool, error) {
+	r := RouterFrom(ctx)
+	id, err := r.allocateID(ctx, r.id)
+	if err != nil {
+		return false, err
+	}
+	payload, _ := encode(&messages.Routes{IDs: []uint32{id}, Names: []string{name}})
+	return true, r.parent.s.Send(&messages.Header{Kind: messages.KindControl, Dst: r.parentID, Src: r.id, Type: messages.ControlAddRoute}, payload)
+})

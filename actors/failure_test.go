@@ -261,3 +261,22 @@ func TestForgedRefusalFromAnotherSubtreeIgnored(t *testing.T) {
 	default:
 	}
 }
+
+// A child that announces a context under another subtree's name (to have
+// its log records pass for that context's) has its stream closed.
+func TestChildCannotNameAContextOutsideItsSubtree(t *testing.T) {
+	r := newRouter(t)
+	a, b := local(t, r), local(t, r)
+	// Its own subtree's names are fine.
+	if _, err := actors.ClaimRoute.Call(ctxT(t), a, a.Name()+"/mine"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := echo.Call(ctxT(t), a, "still up"); err != nil {
+		t.Fatal(err)
+	}
+	actors.ClaimRoute.Call(ctxT(t), a, b.Name())
+	<-a.Done()
+	if _, err := echo.Call(ctxT(t), b, "b is fine"); err != nil {
+		t.Fatal(err)
+	}
+}
