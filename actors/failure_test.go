@@ -275,7 +275,11 @@ func TestChildCannotNameAContextOutsideItsSubtree(t *testing.T) {
 		t.Fatal(err)
 	}
 	actors.ClaimRoute.Call(ctxT(t), a, b.Name())
-	<-a.Done()
+	select {
+	case <-a.Done():
+	case <-ctxT(t).Done():
+		t.Fatal("the stream of a child that named a context outside its subtree is still open")
+	}
 	if _, err := echo.Call(ctxT(t), b, "b is fine"); err != nil {
 		t.Fatal(err)
 	}
