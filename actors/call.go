@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mitogo/mitogo/messages"
@@ -132,6 +133,16 @@ type pendingCall struct {
 	name string // destination's name
 	fn   string
 	ch   chan callResult
+
+	via     *conn       // the stream its reply comes on, if counted there
+	counted atomic.Bool // in via.calls
+}
+
+// settle takes p out of its stream's count of waiting calls, once.
+func (p *pendingCall) settle() {
+	if p.counted.Load() && p.counted.CompareAndSwap(true, false) {
+		p.via.calls.Add(-1)
+	}
 }
 
 type callResult struct {
@@ -139,10 +150,23 @@ type callResult struct {
 	err     error
 }
 
-// call sends a call envelope to dst and waits for its reply.
+// call sends a call envelope to dst and waits for its reply. A caller
+// whose ctx cannot be cancelled reads its reply from the stream itself when
+// nobody else reads it (conn.readFor): it is then woken by the network
+// poller, not by another goroutine, which costs a wake-up of another CPU.
 func (r *Router) call(ctx context.Context, dst uint32, dstName, fn string, payload [][]byte, flags uint8) ([]byte, error) {
 	id := r.nextReq.Add(1)
 	p := &pendingCall{dst: dst, name: dstName, fn: fn, ch: make(chan callResult, 1)}
+	canRead := ctx.Done() == nil
+	if dst != r.id {
+		if c := r.table.Load().lookup(dst); c != nil {
+			p.via = c
+			p.counted.Store(true)
+			c.calls.Add(1)
+			c.lastReader.Store(canRead)
+			defer p.settle()
+		}
+	}
 	r.pendMu.Lock()
 	r.pending[id] = p
 	r.pendMu.Unlock()
@@ -150,6 +174,15 @@ func (r *Router) call(ctx context.Context, dst uint32, dstName, fn string, paylo
 	if err := r.send(&h, payload...); err != nil {
 		r.dropPending(id)
 		return nil, sendError(dstName, fn, err)
+	}
+	if c := p.via; c != nil {
+		if canRead {
+			if res, ok := c.readFor(p); ok {
+				return res.payload, res.err
+			}
+		}
+		c.wakeReader() // if nobody reads the stream
+		c.unstick()    // if its reader is busy with a call
 	}
 	var start time.Time
 	if _, ok := ctx.Deadline(); ok {
@@ -209,6 +242,7 @@ func (r *Router) complete(h messages.Header, payload []byte) {
 	if !ok {
 		return // the caller gave up, or a forged reply
 	}
+	p.settle() // before the reader looks whether calls wait (conn.yield)
 	if re != nil {
 		p.ch <- callResult{err: remoteCallError(p.name, p.fn, re)}
 		return

@@ -65,6 +65,10 @@ func (s *Stream) ReadFrame() ([]byte, error) {
 	return messages.ReadFrame(s.r, s.maxFrame)
 }
 
+// Buffered is how many bytes were read from the connection but not yet
+// returned by ReadFrame. Like ReadFrame, it belongs to the reader.
+func (s *Stream) Buffered() int { return s.r.Buffered() }
+
 // Send writes one envelope whose payload is the concatenation of parts.
 // A body over the maximum is refused with a *messages.FrameSizeError before
 // anything is written, and the stream stays usable. The parts are not
