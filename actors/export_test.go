@@ -69,3 +69,6 @@ var ClaimRoute = Register("test.claimRoute", func(ctx context.Context, name stri
 	payload, _ := encode(&messages.Routes{IDs: []uint32{id}, Names: []string{name}})
 	return true, r.parent.s.Send(&messages.Header{Kind: messages.KindControl, Dst: r.parentID, Src: r.id, Type: messages.ControlAddRoute}, payload)
 })
+
+// LastRequestID is the id of the last call r made.
+func LastRequestID(r *Router) uint64 { return r.nextReq.Load() }

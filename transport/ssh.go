@@ -400,6 +400,10 @@ type sshConn struct {
 	mu    sync.Mutex
 	timer *time.Timer
 	dead  error // why keepalive closed the connection
+
+	// wmu orders Write and the CloseWrite in Close: x/crypto/ssh's channel
+	// races when they run at once.
+	wmu sync.Mutex
 }
 
 func (c *sshConn) Read(p []byte) (int, error) {
@@ -414,10 +418,20 @@ func (c *sshConn) Read(p []byte) (int, error) {
 	return n, err
 }
 
-func (c *sshConn) Write(p []byte) (int, error) { return c.w.Write(p) }
+func (c *sshConn) Write(p []byte) (int, error) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	return c.w.Write(p)
+}
 
+// Close sends EOF on the session's stdin when no write is in flight (a
+// write blocked on a dead peer must not hold Close up), then closes the
+// connection, which ends any write.
 func (c *sshConn) Close() error {
-	c.w.Close()
+	if c.wmu.TryLock() {
+		c.w.Close()
+		c.wmu.Unlock()
+	}
 	return c.client.Close()
 }
 
