@@ -304,14 +304,14 @@ func TestSuAndDoasWithPassword(t *testing.T) {
 			}
 			// What the child prints must not reach it either (a call still
 			// works after a noisy one).
-			if _, err := noisy.Call(ctxT(t), c, 2000); err != nil {
+			if _, err := noisy.Call(ctxT(t), c, 500); err != nil {
 				t.Fatal(err)
 			}
 			if got, err := echo.Call(ctxT(t), c, "after the noise"); err != nil || got != "after the noise" {
 				t.Fatalf("echo after output: %q %v", got, err)
 			}
 			// and what it printed reached the master's log, named.
-			for _, msg := range []string{"noise line 1999 on stdout", "noise line 1999 on stderr"} {
+			for _, msg := range []string{"noise line 499 on stdout", "noise line 499 on stderr"} {
 				waitFor(t, func() bool {
 					for _, r := range rec.snapshot() {
 						if r.Message == msg && attrOf(r, "context") == c.Name() {
