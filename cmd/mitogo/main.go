@@ -428,11 +428,11 @@ func (o *options) suOptions(hops []hop) ([]actors.ConnectOption, error) {
 	}
 	switch {
 	case o.sudoPasswordEnv != "":
-		pw, ok := os.LookupEnv(o.sudoPasswordEnv)
-		if !ok {
-			return nil, usagef("--sudo-password-env %s: the variable is not set", o.sudoPasswordEnv)
+		pw, err := passwordFromEnv("--sudo-password-env", o.sudoPasswordEnv)
+		if err != nil {
+			return nil, err
 		}
-		opts = append(opts, actors.Password(pw))
+		opts = append(opts, pw)
 	case o.askSudoPassword:
 		needed := false
 		for _, h := range hops {
@@ -447,6 +447,16 @@ func (o *options) suOptions(hops []hop) ([]actors.ConnectOption, error) {
 		}
 	}
 	return opts, nil
+}
+
+// passwordFromEnv is the Password option from the environment variable a
+// flag names.
+func passwordFromEnv(flagName, variable string) (actors.ConnectOption, error) {
+	pw, ok := os.LookupEnv(variable)
+	if !ok {
+		return nil, usagef("%s %s: the variable is not set", flagName, variable)
+	}
+	return actors.Password(pw), nil
 }
 
 // sshOptions turns the ssh flags into connection options.
@@ -466,11 +476,11 @@ func (o *options) sshOptions() ([]actors.ConnectOption, error) {
 	}
 	switch {
 	case o.passwordEnv != "":
-		pw, ok := os.LookupEnv(o.passwordEnv)
-		if !ok {
-			return nil, usagef("--password-env %s: the variable is not set", o.passwordEnv)
+		pw, err := passwordFromEnv("--password-env", o.passwordEnv)
+		if err != nil {
+			return nil, err
 		}
-		opts = append(opts, actors.Password(pw))
+		opts = append(opts, pw)
 	case o.askPassword:
 		pw, err := askPassword("--ask-password", "ssh password: ")
 		if err != nil {
