@@ -2,9 +2,9 @@ package bootstrap
 
 import (
 	"bufio"
-	"math/rand/v2"
 	"errors"
 	"io"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
