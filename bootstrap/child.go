@@ -13,6 +13,7 @@ import (
 
 	"github.com/mitogo/mitogo/transport"
 	"golang.org/x/sys/unix"
+	"golang.org/x/term"
 )
 
 // Detect reports whether this process was started as a child context and
@@ -94,7 +95,7 @@ func openStdio() (io.ReadWriteCloser, error) {
 	}
 	syscall.Close(null)
 	rwc := &stdioConn{r: os.NewFile(uintptr(in), "mitogo-stream-in"), w: os.NewFile(uintptr(out), "mitogo-stream-out")}
-	if isTerminal(out) {
+	if term.IsTerminal(out) {
 		detachTerminal(in)
 		pr, pw, err := os.Pipe()
 		if err != nil {
@@ -169,12 +170,6 @@ func detachTerminal(fd int) {
 	signal.Ignore(syscall.SIGHUP)
 	defer signal.Reset(syscall.SIGHUP)
 	_ = unix.IoctlSetInt(fd, unix.TIOCNOTTY, 0)
-}
-
-// isTerminal reports whether fd is a terminal.
-func isTerminal(fd int) bool {
-	_, err := unix.IoctlGetTermios(fd, unix.TCGETS)
-	return err == nil
 }
 
 type stdioConn struct {

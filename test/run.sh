@@ -140,6 +140,7 @@ section "go mod download"
 go version
 go mod download
 
+check "gofmt" sh -c 'files=$(gofmt -l .); [ -z "$files" ] || { echo "not gofmt-formatted: $files"; exit 1; }'
 check "go vet" go vet ./...
 
 # -p 1: packages share real accounts and their binary caches (root's and

@@ -141,12 +141,12 @@ func (c *ptyConn) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// refuse ends the child for why, at once: the reader waiting on the
-// terminal is woken, since what su started may hold it open.
+// refuse ends the child for why, at once: the terminal is closed, which
+// wakes its reader (what su started may hold the terminal open).
 func (c *ptyConn) refuse(why string) {
 	c.child.Refuse(why)
 	c.kill()
-	c.f.SetReadDeadline(time.Now())
+	c.f.Close()
 }
 
 // watch looks at what the far side printed before stage 1 started. Output

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"os"
 	"os/exec"
 	"strings"
 	"syscall"
@@ -78,7 +79,7 @@ func toolMain(ctx context.Context, e *env, o *options, tool, sshFlag string, arg
 		prog = "'" + strings.ReplaceAll(prog, "'", `'"'"'`) + "'" // rsync splits -e at spaces
 	}
 	cmd := exec.CommandContext(ctx, path, append([]string{sshFlag, prog}, argv...)...)
-	cmd.Env = srv.Command(path).Env
+	cmd.Env = append(os.Environ(), srv.Env()...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = e.stdin, e.stdout, e.stderr
 	// Interrupted (SIGINT, SIGTERM): the tool is asked to stop as a user
 	// would ask it, then killed if it lingers.
