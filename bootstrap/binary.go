@@ -141,6 +141,11 @@ func (b *Binary) Gzipped() ([]byte, error) {
 		return nil, err
 	}
 	b.joinOnce.Do(func() {
+		if len(b.pieces) == 1 { // came whole: nothing to join, nothing to copy
+			<-b.pieces[0].done
+			b.joined = b.pieces[0].gz
+			return
+		}
 		var all bytes.Buffer
 		for _, p := range b.pieces {
 			<-p.done
