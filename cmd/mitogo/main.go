@@ -1,11 +1,13 @@
 // Command mitogo runs commands and registered functions in contexts: copies
-// of itself that it starts locally (and, later, over ssh, sudo, su and doas)
+// of itself that it starts locally, over ssh and through sudo, su and doas,
 // and talks to over a stream. It is also the child program: its main calls
 // actors.Main first.
 //
 //	mitogo run [-t CHAIN] [--timeout D] [--] CMD [ARG...]
 //	mitogo call [-t CHAIN] FUNCTION [JSON-ARGS]
 //	mitogo list
+//	mitogo rsync|scp [-t CHAIN] [--] TOOL-ARGS...
+//	mitogo version [--json]
 //
 // Exit status: run exits with the command's status (128+n when signal n
 // killed it); errors exit 1, usage errors 2, and an interrupt (SIGINT or
@@ -64,7 +66,7 @@ type command struct {
 var commands []*command
 
 func init() {
-	commands = []*command{runCommand, callCommand, listCommand, rsyncCommand, scpCommand}
+	commands = []*command{runCommand, callCommand, listCommand, rsyncCommand, scpCommand, versionCommand}
 }
 
 func lookup(name string) *command {
@@ -88,6 +90,7 @@ a tree it routes messages through. Nothing is installed on the far side but
 
 Usage:
   mitogo [-v] COMMAND [ARGS]
+  mitogo --version
 
 Commands:
 %s
@@ -130,6 +133,7 @@ func cli(args []string, stdin *os.File, stdout, stderr io.Writer) int {
 	global := flag.NewFlagSet("mitogo", flag.ContinueOnError)
 	global.SetOutput(io.Discard)
 	global.Var((*verbosity)(&e.verbose), "v", "")
+	showVersion := global.Bool("version", false, "")
 	if err := global.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			printTopUsage(stdout)
@@ -139,6 +143,13 @@ func cli(args []string, stdin *os.File, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	args = global.Args()
+	if *showVersion {
+		if len(args) > 0 {
+			fmt.Fprintf(stderr, "mitogo: --version takes no arguments (for JSON: mitogo version --json)\n")
+			return exitUsage
+		}
+		args = []string{"version"}
+	}
 	if len(args) == 0 {
 		printTopUsage(stderr)
 		return exitUsage
@@ -322,6 +333,7 @@ type options struct {
 
 	stdinForce, stdinNever bool // run -i, -n
 	long                   bool // list -l
+	json                   bool // version --json
 }
 
 // connectFlags registers the flags of every command that connects.

@@ -10,6 +10,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
@@ -48,22 +50,13 @@ func TestMain(m *testing.M) {
 	}
 	// Under -race a process sleeps a second at exit for late reports.
 	os.Setenv("GORACE", "atexit_sleep_ms=0 "+os.Getenv("GORACE"))
-	code := 0
-	func() {
-		defer os.RemoveAll(dir)
-		goleak.VerifyTestMain(exitRecorder{m, &code})
-	}()
-	os.Exit(code)
+	// VerifyTestMain ends the process itself: the binary's directory is
+	// removed in its Cleanup, as a deferred call would never run.
+	goleak.VerifyTestMain(m, goleak.Cleanup(func(code int) {
+		os.RemoveAll(dir)
+		os.Exit(code)
+	}))
 }
-
-// exitRecorder lets TestMain clean up after goleak.VerifyTestMain, which
-// would otherwise exit itself.
-type exitRecorder struct {
-	m    *testing.M
-	code *int
-}
-
-func (e exitRecorder) Run() int { *e.code = e.m.Run(); return *e.code }
 
 type result struct {
 	stdout, stderr string
@@ -422,5 +415,58 @@ func TestRsyncAndScp(t *testing.T) {
 	r = mitogo(t, "", "scp", "-t", "sudo://mitogo-test", "--", filepath.Join(src, "a.txt"), "target:"+name+".scp")
 	if got, err := os.ReadFile(home + ".scp"); r.exit != 0 || err != nil || string(got) != "alpha\n" {
 		t.Fatalf("scp: exit %d, stderr %q; file %q %v", r.exit, r.stderr, got, err)
+	}
+}
+
+// mitogo version and --version say what the binary is, from its build
+// information; --json gives the same as one object.
+func TestVersion(t *testing.T) {
+	r := mitogo(t, "", "version")
+	want := fmt.Sprintf("mitogo (devel) %s %s/%s\n", runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	if r.exit != 0 || !strings.HasPrefix(r.stdout, want) || r.stderr != "" {
+		t.Errorf("mitogo version: exit %d, stdout %q, stderr %q; want 0 and a first line %q", r.exit, r.stdout, r.stderr, want)
+	}
+	flag := mitogo(t, "", "--version")
+	if flag.exit != 0 || flag.stdout != r.stdout {
+		t.Errorf("mitogo --version: exit %d, stdout %q; want what mitogo version prints, %q", flag.exit, flag.stdout, r.stdout)
+	}
+	r = mitogo(t, "", "version", "--json")
+	var got buildInfo
+	if err := json.Unmarshal([]byte(r.stdout), &got); err != nil || r.exit != 0 {
+		t.Fatalf("mitogo version --json: exit %d, stdout %q: %v", r.exit, r.stdout, err)
+	}
+	if got.Module != "github.com/mitogo/mitogo" || got.Version != "(devel)" || got.Go != runtime.Version() || got.Platform != runtime.GOOS+"/"+runtime.GOARCH {
+		t.Errorf("mitogo version --json = %+v", got)
+	}
+	for _, args := range [][]string{{"version", "extra"}, {"version", "--bogus"}, {"--version", "run"}} {
+		r := mitogo(t, "", args...)
+		if r.exit != 2 || strings.Count(r.stderr, "\n") != 1 || !strings.HasPrefix(r.stderr, "mitogo") {
+			t.Errorf("mitogo %q: exit %d, stderr %q; want 2 and one line", args, r.exit, r.stderr)
+		}
+	}
+}
+
+// The commit, its time and a dirty checkout come from the VCS stamp go
+// build records in a repository (a git worktree is not detected, so the
+// test binary may lack them).
+func TestVersionFromBuildInfo(t *testing.T) {
+	info := &debug.BuildInfo{GoVersion: "go1.26.0", Main: debug.Module{Path: "github.com/mitogo/mitogo", Version: "v1.2.3"},
+		Settings: []debug.BuildSetting{
+			{Key: "vcs", Value: "git"},
+			{Key: "vcs.revision", Value: "0123456789abcdef0123456789abcdef01234567"},
+			{Key: "vcs.time", Value: "2025-01-02T03:04:05Z"},
+			{Key: "vcs.modified", Value: "true"},
+		}}
+	b := fromBuildInfo(info)
+	var out strings.Builder
+	if err := b.write(&out); err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf("mitogo v1.2.3 go1.26.0 %s/%s\ncommit 0123456789abcdef0123456789abcdef01234567 (modified), 2025-01-02T03:04:05Z\n", runtime.GOOS, runtime.GOARCH)
+	if out.String() != want {
+		t.Errorf("got %q, want %q", out.String(), want)
+	}
+	if b := fromBuildInfo(nil); b.Version != "unknown" || b.Go != runtime.Version() {
+		t.Errorf("without build information: %+v", b)
 	}
 }
