@@ -48,6 +48,7 @@ func serveChild(spec string) int {
 			"protocol version mismatch: the parent speaks %d, this binary %d", hello.Version, messages.ProtocolVersion)})
 		return 2
 	}
+	setProcessTitle(hello.Name)
 	s.SetMaxFrame(hello.MaxFrame)
 	cfg := defaultConfig()
 	cfg.maxFrame, cfg.logLevel, cfg.upward, cfg.sideways = s.MaxFrame(), slog.Level(hello.LogLevel), hello.Upward, hello.Sideways
