@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
-	"os"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -402,8 +401,4 @@ func isTooLarge(err error) bool { return errors.Is(err, messages.ErrFrameTooLarg
 
 func addressOf(id uint32) string { return "ctx:" + itoa(id) }
 
-var errRouterClosed = errors.New("router is shut down")
-
 func platform() string { return runtime.GOOS + "/" + runtime.GOARCH }
-
-func osPid() int { return os.Getpid() }

@@ -131,8 +131,7 @@ func (a *supervisorActor) Receive(ctx actor.Context) {
 // contextActor connects its context when it starts (and restarts), and
 // fails when the context dies, so that the supervisor's strategy acts.
 type contextActor struct {
-	s       *supervision
-	started bool
+	s *supervision
 }
 
 func (a *contextActor) Receive(ctx actor.Context) {

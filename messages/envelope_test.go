@@ -110,6 +110,7 @@ func TestHeaderRoundTripRandomSizes(t *testing.T) {
 // wireHeader is the header as another implementation would declare it with
 // a generic msgpack library: an 8-element array.
 type wireHeader struct {
+	//lint:ignore U1000 read by msgpack's reflection: the struct encodes as an array
 	_msgpack struct{} `msgpack:",as_array"`
 	Kind     uint8
 	Flags    uint8

@@ -56,9 +56,9 @@ func (c *Child) Refusal() string {
 
 // execProcess watches a started command.
 func execProcess(cmd *exec.Cmd) *Process {
-	return newProcess(func() (error, string) {
+	return newProcess(func() (string, error) {
 		err := cmd.Wait()
-		return err, cmd.ProcessState.String()
+		return cmd.ProcessState.String(), err
 	}, func() { cmd.Process.Kill() })
 }
 

@@ -15,12 +15,12 @@ type Process struct {
 	status   string
 }
 
-// newProcess starts waiting for a process; wait returns its end and a
-// description of how it ended ("exit status 3").
-func newProcess(wait func() (error, string), kill func()) *Process {
+// newProcess starts waiting for a process; wait returns a description of
+// how it ended ("exit status 3") and its end as an error.
+func newProcess(wait func() (string, error), kill func()) *Process {
 	p := &Process{kill: kill, done: make(chan struct{})}
 	go func() {
-		p.err, p.status = wait()
+		p.status, p.err = wait()
 		close(p.done)
 	}()
 	return p

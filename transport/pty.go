@@ -67,9 +67,9 @@ func StartPty(argv []string, env []string, secret string) (*Child, error) {
 	child := &Child{Output: outR}
 	pc := &ptyConn{f: master, secret: []byte(secret), out: outW, child: child, kill: func() { cmd.Process.Kill() }}
 	child.Conn = pc
-	child.Proc = newProcess(func() (error, string) {
+	child.Proc = newProcess(func() (string, error) {
 		err := cmd.Wait()
-		return err, cmd.ProcessState.String()
+		return cmd.ProcessState.String(), err
 	}, func() {
 		cmd.Process.Kill()
 		// Closing the master hangs up the terminal: what su started in

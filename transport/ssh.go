@@ -331,17 +331,17 @@ func StartSSH(ctx context.Context, spec SSHSpec, command string, pacer *Pacer) (
 		return nil, fmt.Errorf("starting the remote command on %s: %w", r.addr, err)
 	}
 	c := &sshConn{r: stdout, w: stdin, client: client}
-	proc := newProcess(func() (error, string) {
+	proc := newProcess(func() (string, error) {
 		err := sess.Wait()
 		client.Close()
 		var ee *ssh.ExitError
 		switch {
 		case err == nil:
-			return nil, "exit status 0"
+			return "exit status 0", nil
 		case errors.As(err, &ee):
-			return err, ee.Error()
+			return ee.Error(), err
 		}
-		return err, err.Error()
+		return err.Error(), err
 	}, func() { client.Close() })
 	interval, max := spec.Keepalive, spec.KeepaliveMax
 	if interval == 0 {
