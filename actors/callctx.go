@@ -14,7 +14,7 @@ func withCall(ctx context.Context, r *Router, caller uint32) context.Context {
 }
 
 // RouterFrom returns the router of the context running the function that
-// was given ctx (the seed's takes_router), so the function can start
+// was given ctx (Mitogen's takes_router), so the function can start
 // contexts and call others. It returns nil outside a called function.
 func RouterFrom(ctx context.Context) *Router {
 	if ci, ok := ctx.Value(callInfoKey{}).(*callInfo); ok {
@@ -24,7 +24,7 @@ func RouterFrom(ctx context.Context) *Router {
 }
 
 // CurrentContext returns a handle on the context running the function that
-// was given ctx (the seed's takes_econtext), or nil outside a called function.
+// was given ctx (Mitogen's takes_econtext), or nil outside a called function.
 func CurrentContext(ctx context.Context) *Context {
 	if r := RouterFrom(ctx); r != nil {
 		return r.Self()

@@ -11,7 +11,7 @@ import (
 
 // ErrMitogo is matched by every error this package returns about a remote
 // context: errors.Is(err, ErrMitogo) tells mitogo's errors from the rest,
-// like the seed's mitogen.core.Error base class.
+// like Mitogen's mitogen.core.Error base class.
 var ErrMitogo = errors.New("mitogo")
 
 // Sentinels matched with errors.Is on the errors below.

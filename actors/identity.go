@@ -3,7 +3,7 @@ package actors
 import "sync"
 
 // The process's identity in the tree, set once when it starts serving as
-// a child: the seed's module globals is_master, context_id and parent_id.
+// a child: Mitogen's module globals is_master, context_id and parent_id.
 var identity struct {
 	sync.RWMutex
 	child      bool

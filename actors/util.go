@@ -9,7 +9,7 @@ import (
 )
 
 // RunWithRouter runs fn with a new master router and shuts the router
-// down after it, whatever fn returns (the seed's run_with_router). The
+// down after it, whatever fn returns (Mitogen's run_with_router). The
 // shutdown gets 30 seconds before children are killed.
 func RunWithRouter(fn func(*Router) error, opts ...Option) (err error) {
 	r, err := NewRouter(opts...)
@@ -27,8 +27,8 @@ func RunWithRouter(fn func(*Router) error, opts ...Option) (err error) {
 }
 
 // LogToFile returns a router option that writes the tree's log records,
-// the master's and every child's, to the file at path as text lines (the
-// seed's log_to_file). The file is appended to and created 0600 if needed;
+// the master's and every child's, to the file at path as text lines (like
+// Mitogen's log_to_file). The file is appended to and created 0600 if needed;
 // close it with the returned function after Shutdown.
 func LogToFile(path string, level slog.Level) (Option, func() error, error) {
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)

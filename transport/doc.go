@@ -7,8 +7,9 @@
 // So a frame crosses no goroutine hand-off on its way out, and a busy stream
 // batches naturally.
 //
-// The connection methods (local today; ssh, sudo, su and doas later) start a
-// child process and return its stream together with the handles needed to
-// reap it. The package knows nothing of routing or actors: package actors
+// The connection methods (StartLocal; StartSSH, x/crypto's client;
+// StartCommand and StartPty for a tool whose far end is a shell: sudo, su,
+// doas, the OpenSSH client) start a child process and return its stream
+// together with the handles needed to reap it. The package knows nothing of routing or actors: package actors
 // owns each stream's reader goroutine and decides what a frame means.
 package transport
