@@ -1,12 +1,9 @@
 package actors
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -400,46 +397,6 @@ func (c *conn) kill() {
 		c.child.Proc.Kill()
 	}
 	c.close(errors.New("killed"))
-}
-
-// drainOutput turns each line the child prints into a log record, and
-// keeps the last few for errors.
-func (r *Router) drainOutput(name string, f io.ReadCloser, t *tail) {
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 0, 4096), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		t.add(line)
-		r.logLine(name, line)
-	}
-}
-
-// tail keeps the last lines of a child's output.
-type tail struct {
-	mu    sync.Mutex
-	lines []string
-}
-
-func (t *tail) add(line string) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if len(t.lines) == 10 {
-		t.lines = t.lines[1:]
-	}
-	t.lines = append(t.lines, line)
-}
-
-func (t *tail) String() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return strings.Join(t.lines, "\n")
-}
-
-// logLine forwards one line of a child's output as a log record.
-func (r *Router) logLine(ctxName, line string) {
-	r.emit(&messages.LogRecord{Time: time.Now(), Level: int(slog.LevelInfo), Message: line, Context: ctxName,
-		Attrs: []messages.Attr{{Key: "stream", Value: "output"}}})
 }
 
 func encode(v any) ([]byte, error) { return msgpack.Marshal(v) }

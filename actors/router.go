@@ -62,6 +62,7 @@ type Router struct {
 	base     context.Context // parent of every incoming call's context
 	stopBase context.CancelFunc
 	wg       sync.WaitGroup // every goroutine this router owns
+	notices  noticeGroup    // tellGone's sends; Shutdown joins them after wg
 	done     chan struct{}
 }
 

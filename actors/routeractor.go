@@ -3,6 +3,7 @@ package actors
 import (
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/mitogo/mitogo/messages"
@@ -179,13 +180,38 @@ func (r *Router) tellGone(from *conn, payload []byte) {
 	if len(conns) == 0 {
 		return
 	}
-	// Not in r.wg: it may start while Shutdown waits; a send ends when its
-	// stream does.
-	go func() {
+	r.notices.run(func() {
 		for _, c := range conns {
 			_ = c.s.Send(&messages.Header{Kind: messages.KindControl, Dst: c.peer, Src: r.id, Type: messages.ControlGone}, payload)
 		}
-	}()
+	})
+}
+
+// noticeGroup runs notices that must not hold up their sender (a child
+// that does not read must not stop the router actor) on goroutines of
+// their own. It is not the router's wg: the router actor, which is in no
+// WaitGroup, starts them too, and may do so while Shutdown waits on wg.
+// Once closed it starts none (the router and its streams are going), and
+// close waits for those it started, which end when their streams do.
+type noticeGroup struct {
+	mu     sync.Mutex
+	closed bool
+	wg     sync.WaitGroup
+}
+
+func (g *noticeGroup) run(f func()) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if !g.closed {
+		g.wg.Go(f)
+	}
+}
+
+func (g *noticeGroup) close() {
+	g.mu.Lock()
+	g.closed = true
+	g.mu.Unlock()
+	g.wg.Wait()
 }
 
 // mayClaim reports whether stream c may announce a route to id: the

@@ -51,6 +51,7 @@ func (r *Router) Shutdown(ctx context.Context) error {
 	waited := make(chan struct{})
 	go func() {
 		r.wg.Wait()
+		r.notices.close()
 		close(waited)
 	}()
 	select {

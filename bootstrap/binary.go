@@ -29,7 +29,8 @@ type Binary struct {
 	fetch  func() ([]byte, error) // NewBinaryFetch: where the gzip'd bytes come from
 	once   sync.Once
 	pieces []*piece
-	err    error // reading the file
+	err    error          // reading the file
+	work   sync.WaitGroup // the compressing goroutines; whoever waits for the pieces joins them
 
 	joinOnce sync.Once
 	joined   []byte
@@ -86,7 +87,9 @@ func NewBinaryFetch(hash string, fetch func() ([]byte, error)) *Binary {
 	return &Binary{Hash: hash, fetch: fetch}
 }
 
-// compress starts compressing the file, once; it returns at once.
+// compress starts compressing the file, once; it returns at once. Its
+// callers wait for the pieces and then join the goroutines (b.work), also
+// when they return early: the work is bounded by the file's size.
 func (b *Binary) compress() error {
 	b.once.Do(func() {
 		if b.fetch != nil {
@@ -114,7 +117,7 @@ func (b *Binary) compress() error {
 		var next atomic.Int64
 		workers := min(n, runtime.GOMAXPROCS(0))
 		for range workers {
-			go func() {
+			b.work.Go(func() {
 				for {
 					i := int(next.Add(1) - 1)
 					if i >= n {
@@ -129,7 +132,7 @@ func (b *Binary) compress() error {
 					b.pieces[i].gz = buf.Bytes()
 					close(b.pieces[i].done)
 				}
-			}()
+			})
 		}
 	})
 	return b.err
@@ -140,6 +143,7 @@ func (b *Binary) Gzipped() ([]byte, error) {
 	if err := b.compress(); err != nil {
 		return nil, err
 	}
+	defer b.work.Wait()
 	b.joinOnce.Do(func() {
 		if len(b.pieces) == 1 { // came whole: nothing to join, nothing to copy
 			<-b.pieces[0].done
@@ -180,6 +184,7 @@ func (b *Binary) sendPieces(w io.Writer) (int64, error) {
 	if err := b.compress(); err != nil {
 		return 0, err
 	}
+	defer b.work.Wait()
 	var sent int64
 	for _, p := range b.pieces {
 		<-p.done

@@ -330,7 +330,7 @@ func StartSSH(ctx context.Context, spec SSHSpec, command string, pacer *Pacer) (
 		client.Close()
 		return nil, fmt.Errorf("starting the remote command on %s: %w", r.addr, err)
 	}
-	c := &sshConn{r: stdout, w: stdin, client: client}
+	c := &sshConn{r: stdout, w: stdin, client: client, stderr: newOutputPump(stderr)}
 	proc := newProcess(func() (string, error) {
 		err := sess.Wait()
 		client.Close()
@@ -351,9 +351,9 @@ func StartSSH(ctx context.Context, spec SSHSpec, command string, pacer *Pacer) (
 		max = 3
 	}
 	if interval > 0 {
-		go c.keepalive(interval, max, proc.Done())
+		c.bg.Go(func() { c.keepalive(interval, max, proc.Done()) })
 	}
-	return &Child{Conn: c, Proc: proc, Output: io.NopCloser(stderr)}, nil
+	return &Child{Conn: c, Proc: proc, Output: c.stderr}, nil
 }
 
 func dialSSH(ctx context.Context, r resolved, cfg *ssh.ClientConfig, pacer *Pacer) (*ssh.Client, error) {
@@ -391,11 +391,15 @@ func retryable(err error) bool {
 		strings.Contains(msg, "kex_exchange_identification")
 }
 
-// sshConn is a session's stdin and stdout as one connection.
+// sshConn is a session's stdin and stdout as one connection. It owns the
+// goroutines that read the session's stderr and send keepalives; Close
+// joins them.
 type sshConn struct {
 	r      io.Reader
 	w      io.WriteCloser
 	client *ssh.Client
+	stderr *outputPump    // the session's stderr, read whether or not Output is
+	bg     sync.WaitGroup // keepalive and its requests
 
 	mu    sync.Mutex
 	timer *time.Timer
@@ -426,13 +430,17 @@ func (c *sshConn) Write(p []byte) (int, error) {
 
 // Close sends EOF on the session's stdin when no write is in flight (a
 // write blocked on a dead peer must not hold Close up), then closes the
-// connection, which ends any write.
+// connection, which ends any write, and waits for the goroutines it owns:
+// closing the connection ends the session's stderr and the session.
 func (c *sshConn) Close() error {
 	if c.wmu.TryLock() {
 		c.w.Close()
 		c.wmu.Unlock()
 	}
-	return c.client.Close()
+	err := c.client.Close()
+	c.stderr.Wait()
+	c.bg.Wait()
+	return err
 }
 
 // SetDeadline bounds the handshake: when it passes, the connection closes.
@@ -484,11 +492,11 @@ func (c *sshConn) keepalive(interval time.Duration, max int, done <-chan struct{
 				continue
 			}
 			inflight = true
-			go func() {
+			c.bg.Go(func() {
 				if _, _, err := c.client.SendRequest("keepalive@openssh.com", true, nil); err == nil {
 					answered <- struct{}{}
 				}
-			}()
+			})
 		}
 	}
 }

@@ -35,6 +35,8 @@ type Stream struct {
 	err      error // first write error, or ErrClosed
 
 	closeOnce sync.Once
+	connOnce  sync.Once // closes rwc, from Close or from a failed write
+	connErr   error
 }
 
 // NewStream frames rwc. maxFrame bounds the body of every frame read or
@@ -140,6 +142,7 @@ func (s *Stream) write(bufs ...[]byte) error {
 		return nil
 	}
 	s.flushing = true
+	failed := false
 	for len(s.queue) > 0 && s.err == nil {
 		q := s.queue
 		s.queue, s.spare = s.spare[:0], nil
@@ -153,16 +156,26 @@ func (s *Stream) write(bufs ...[]byte) error {
 		s.spare = keep[:0]
 		if err != nil && s.err == nil {
 			s.err = fmt.Errorf("writing: %w", err)
-			// A stream that cannot be written is dead: close it, so the
-			// reader fails too and what was pending on it fails now.
-			go s.rwc.Close()
+			failed = true
 		}
 	}
 	s.flushing = false
 	err := s.err
 	s.cond.Broadcast()
 	s.mu.Unlock()
+	if failed {
+		// A stream that cannot be written is dead: close it, so the
+		// reader fails too and what was pending on it fails now.
+		s.closeConn()
+	}
 	return err
+}
+
+// closeConn closes the connection once, outside s.mu: closing may wait
+// for what the connection owns (an SSH session's goroutines).
+func (s *Stream) closeConn() error {
+	s.connOnce.Do(func() { s.connErr = s.rwc.Close() })
+	return s.connErr
 }
 
 // Close closes the connection; the reader's next ReadFrame fails and
@@ -176,7 +189,7 @@ func (s *Stream) Close() error {
 		}
 		s.cond.Broadcast()
 		s.mu.Unlock()
-		err = s.rwc.Close()
+		err = s.closeConn()
 	})
 	return err
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/mitogo/mitogo/messages"
@@ -86,5 +87,31 @@ func TestCloseUnblocksWriter(t *testing.T) {
 	}
 	if err := a.Send(&messages.Header{}, nil); !errors.Is(err, ErrClosed) {
 		t.Fatalf("send after close: %v", err)
+	}
+}
+
+// failingConn fails every write and counts its closes.
+type failingConn struct{ closes atomic.Int32 }
+
+func (c *failingConn) Read([]byte) (int, error)  { return 0, errors.New("not read in this test") }
+func (c *failingConn) Write([]byte) (int, error) { return 0, errors.New("broken pipe") }
+func (c *failingConn) Close() error              { c.closes.Add(1); return nil }
+
+// A write that fails closes the connection before it returns, on the
+// writer's goroutine: no goroutine is left behind to do it, and a later
+// Close does not close it again.
+func TestFailedWriteClosesTheConnection(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	c := &failingConn{}
+	s := NewStream(c, 0)
+	if err := s.Send(&messages.Header{Kind: messages.KindCall}, []byte("x")); err == nil {
+		t.Fatal("Send on a broken connection succeeded")
+	}
+	if n := c.closes.Load(); n != 1 {
+		t.Fatalf("the connection was closed %d times when Send returned, want 1", n)
+	}
+	s.Close()
+	if n := c.closes.Load(); n != 1 {
+		t.Fatalf("closed %d times after Close, want 1", n)
 	}
 }
