@@ -223,8 +223,9 @@ func (r *Router) deliverChannel(h messages.Header, payload []byte) {
 	wake(ch.recvWake)
 }
 
-// failChannels fails the channels whose other end was in a context that is gone.
-func (r *Router) failChannels(ids []uint32, reason string) {
+// failChannels fails the channels whose other end was in a context that is
+// gone, for reason, caused by cause if known.
+func (r *Router) failChannels(ids []uint32, reason string, cause error) {
 	gone := map[uint32]bool{}
 	for _, id := range ids {
 		gone[id] = true
@@ -238,7 +239,7 @@ func (r *Router) failChannels(ids []uint32, reason string) {
 	for _, ch := range hit {
 		ch.mu.Lock()
 		if ch.connected && gone[ch.peer.Context] && ch.err == nil {
-			ch.err = &ChannelError{Context: ch.peerName, Reason: reason}
+			ch.err = &ChannelError{Context: ch.peerName, Reason: reason, Err: cause}
 		}
 		ch.mu.Unlock()
 		wake(ch.recvWake)

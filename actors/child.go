@@ -43,9 +43,9 @@ func serveChild(spec string) int {
 		fmt.Fprintln(os.Stderr, "mitogo child: reading the handshake:", err)
 		return 2
 	}
-	if hello.Version != messages.ProtocolVersion {
-		s.WriteValue(&messages.HelloReply{Version: messages.ProtocolVersion, Error: fmt.Sprintf(
-			"protocol version mismatch: the parent speaks %d, this binary %d", hello.Version, messages.ProtocolVersion)})
+	version, err := messages.ChooseVersion(hello.Versions())
+	if err != nil {
+		s.WriteValue(&messages.HelloReply{Version: messages.ProtocolVersion, Error: err.Error()})
 		return 2
 	}
 	setProcessTitle(hello.Name)
@@ -68,9 +68,11 @@ func serveChild(spec string) int {
 	t.parent = r.parent
 	r.table.Store(t)
 	// The actor system is built on first use (see ensureSystem).
-	if err := s.WriteValue(&messages.HelloReply{Version: messages.ProtocolVersion, ID: r.id, PID: os.Getpid(), Platform: platform()}); err != nil {
+	if err := s.WriteValue(&messages.HelloReply{Version: version, ID: r.id, PID: os.Getpid(), Platform: platform()}); err != nil {
 		return 2
 	}
+	// The parent's pace: a parent that goes silent is taken for gone.
+	r.parent.startHeartbeatVersion(heartbeatFromHello(&hello), version)
 	r.parent.serve()
 	select {} // serve ends in childExit, which exits the process
 }
@@ -78,7 +80,10 @@ func serveChild(spec string) int {
 // childExit ends a child whose parent went away: its calls are cancelled,
 // its own children are told to stop, and the process exits.
 func (r *Router) childExit(err error) {
-	if err != nil && !errors.Is(err, io.EOF) {
+	switch {
+	case errors.Is(err, ErrHeartbeat):
+		fmt.Fprintf(os.Stderr, "mitogo: %s: orphaned: the parent went silent (%v); exiting\n", r.Name(), err)
+	case err != nil && !errors.Is(err, io.EOF):
 		fmt.Fprintf(os.Stderr, "mitogo: %s: stream to the parent failed: %v\n", r.Name(), err)
 	}
 	r.stopBase()

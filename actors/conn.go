@@ -24,6 +24,8 @@ type conn struct {
 	peer uint32 // the context at the other end
 	name string // its name, for errors and logs
 
+	hb *heartbeat // nil without a heartbeat; set before the reader starts
+
 	child   *transport.Child // the process behind it, if this process started one
 	output  *tail            // its last output lines
 	drained chan struct{}    // closed when its output has been read to the end
@@ -85,6 +87,9 @@ func (c *conn) serve() {
 	if c.child != nil && !errors.Is(err, io.EOF) {
 		c.child.Proc.Kill() // it broke the protocol, or its stream broke
 	}
+	if c.hb != nil {
+		c.hb.stop() // after Close, which ends a ping's write
+	}
 	c.r.connLost(c, err)
 	if c.child != nil {
 		c.reap()
@@ -123,6 +128,9 @@ func (c *conn) handle(body []byte, err error) (job func(), reply bool, _ error) 
 		}
 		return nil, false, err
 	}
+	if c.hb != nil {
+		c.hb.alive()
+	}
 	h, payload, err := messages.DecodeHeader(body)
 	if err != nil {
 		r.logger.Error("malformed frame; closing the stream", "stream", c.name, "error", err)
@@ -132,6 +140,9 @@ func (c *conn) handle(body []byte, err error) (job func(), reply bool, _ error) 
 		err := fmt.Errorf("forged source: %s sent an envelope from context %d, which is not in its subtree", c.name, h.Src)
 		r.logger.Error("forged envelope dropped; closing the stream", "stream", c.name, "src", h.Src, "kind", h.Kind.String())
 		return nil, false, err
+	}
+	if c.heartbeatFrame(&h) {
+		return nil, false, nil
 	}
 	return r.route(c, body, h, payload), h.Kind == messages.KindReply && h.Dst == r.id, nil
 }

@@ -27,6 +27,10 @@ var (
 	ErrTooLarge = messages.ErrFrameTooLarge
 	// ErrShutdown: the router or context is shutting down.
 	ErrShutdown = errors.New("shut down")
+	// ErrHeartbeat: the process at the other end of a stream answered none
+	// of its last heartbeats (see Heartbeat) and was declared dead, though
+	// the connection itself (an SSH server, say) may still be up.
+	ErrHeartbeat = errors.New("no answer to heartbeats")
 )
 
 // CallError reports a remote function that returned an error or panicked,

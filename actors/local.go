@@ -74,16 +74,17 @@ func (r *Router) connect(ctx context.Context, method string, opts []ConnectOptio
 	if via != nil {
 		name = via.name + "/" + last
 	}
+	hb := cc.heartbeat.resolve(method, cc.heartbeatSet)
 	c := &Context{r: r, id: id, name: name, up: make(chan struct{}), done: make(chan struct{})}
 	spec.BinaryToken = r.addBinarySource(binarySource{paths: cc.binaries, fn: cc.binaryFunc}, c)
 	c.sup = &supervision{c: c, strategy: cc.strategy, connect: func(ctx context.Context) (int, error) {
 		ctx, cancel := context.WithTimeout(ctx, cc.timeout)
 		defer cancel()
 		if via == nil {
-			_, pid, err := r.startChild(ctx, id, name, spec, cc.timeout)
+			_, pid, err := r.startChild(ctx, id, name, spec, cc.timeout, hb)
 			return pid, err
 		}
-		rep, err := connectFunc.Call(ctx, via, connectRequest{ID: id, Name: name, Spec: spec, Timeout: cc.timeout})
+		rep, err := connectFunc.Call(ctx, via, connectRequest{ID: id, Name: name, Spec: spec, Timeout: cc.timeout, Heartbeat: hb})
 		return rep.PID, connectError(name, method, err, cc.timeout)
 	}}
 	r.mu.Lock()
@@ -127,6 +128,8 @@ type connectRequest struct {
 	Name    string        `msgpack:"name"`
 	Spec    methodSpec    `msgpack:"spec"`
 	Timeout time.Duration `msgpack:"timeout"`
+
+	Heartbeat heartbeatConfig `msgpack:"heartbeat"`
 }
 
 type connectReply struct {
@@ -140,7 +143,7 @@ const fnAllocateID = "mitogo.allocate_id"
 var (
 	connectFunc = Register("mitogo.connect", func(ctx context.Context, req connectRequest) (connectReply, error) {
 		r := RouterFrom(ctx)
-		_, pid, err := r.startChild(ctx, req.ID, req.Name, req.Spec, req.Timeout)
+		_, pid, err := r.startChild(ctx, req.ID, req.Name, req.Spec, req.Timeout, req.Heartbeat)
 		return connectReply{PID: pid}, err
 	})
 	_ = Register(fnAllocateID, func(ctx context.Context, _ struct{}) (uint32, error) {
@@ -154,8 +157,9 @@ var (
 
 // startChild starts a child with context id and name by the method spec
 // names, runs stage 1 when the method ends in a shell, performs the
-// handshake and adds its route. The child's stream belongs to this router.
-func (r *Router) startChild(ctx context.Context, id uint32, name string, spec methodSpec, timeout time.Duration) (*conn, int, error) {
+// handshake and adds its route. The child's stream belongs to this router;
+// both ends watch it with heartbeat hb (if the child speaks version 2).
+func (r *Router) startChild(ctx context.Context, id uint32, name string, spec methodSpec, timeout time.Duration, hb heartbeatConfig) (*conn, int, error) {
 	child, err := spec.start(ctx, r)
 	if err != nil {
 		if ctx.Err() == context.DeadlineExceeded || errors.Is(err, context.DeadlineExceeded) {
@@ -247,8 +251,9 @@ func (r *Router) startChild(ctx context.Context, id uint32, name string, spec me
 			r.logger.Debug("binary uploaded", "context", name, "bytes", res.Sent, "cache", res.CacheDir)
 		}
 	}
-	hello := &messages.Hello{Version: messages.ProtocolVersion, ID: id, ParentID: r.id, Name: name, MaxFrame: r.cfg.maxFrame,
-		LogLevel: int(r.cfg.logLevel), Upward: r.cfg.upward, Sideways: r.cfg.sideways}
+	hello := &messages.Hello{Version: messages.MinProtocolVersion, MaxVersion: messages.ProtocolVersion, ID: id, ParentID: r.id,
+		Name: name, MaxFrame: r.cfg.maxFrame, LogLevel: int(r.cfg.logLevel), Upward: r.cfg.upward, Sideways: r.cfg.sideways}
+	hello.HeartbeatMS, hello.HeartbeatMisses = hb.hello()
 	var rep messages.HelloReply
 	err = s.WriteValue(hello)
 	if err == nil {
@@ -267,8 +272,9 @@ func (r *Router) startChild(ctx context.Context, id uint32, name string, spec me
 	if rep.Error != "" {
 		return fail(fmt.Errorf("the child refused the stream: %s", rep.Error))
 	}
-	if rep.Version != messages.ProtocolVersion {
-		return fail(fmt.Errorf("protocol version mismatch: this side speaks %d, the child %d", messages.ProtocolVersion, rep.Version))
+	if rep.Version < messages.MinProtocolVersion || rep.Version > messages.ProtocolVersion {
+		return fail(fmt.Errorf("protocol version mismatch: this side speaks %d to %d, the child chose %d",
+			messages.MinProtocolVersion, messages.ProtocolVersion, rep.Version))
 	}
 	if r.isClosing() {
 		return fail(ErrShutdown)
@@ -279,6 +285,7 @@ func (r *Router) startChild(ctx context.Context, id uint32, name string, spec me
 	r.mu.Lock()
 	r.conns[c] = struct{}{}
 	r.mu.Unlock()
+	c.startHeartbeatVersion(hb, rep.Version)
 	r.wg.Add(1)
 	go func() {
 		defer r.wg.Done()

@@ -68,6 +68,9 @@ type connectConfig struct {
 
 	preserveEnv bool
 	login       bool
+
+	heartbeat    heartbeatConfig // see Heartbeat
+	heartbeatSet bool            // Heartbeat was given
 }
 
 func defaultConnectConfig() connectConfig {

@@ -330,7 +330,7 @@ func (r *Router) control(c *conn, h messages.Header, payload []byte) {
 			return
 		}
 		r.failPending(rs.IDs, rs.Names, rs.Err, nil)
-		r.failChannels(rs.IDs, rs.Err)
+		r.failChannels(rs.IDs, rs.Err, nil)
 		r.tellGone(nil, payload)
 	case messages.ControlShutdown:
 		if c != nil && c.up {

@@ -140,7 +140,7 @@ func (a *routerActor) remove(c *conn, ids []uint32, reason string, cause error) 
 	// Publish first, then fail: a call that registered before the new table
 	// was published is found here; one that registers later finds no route.
 	r.failPending(gone, names, reason, cause)
-	r.failChannels(gone, reason)
+	r.failChannels(gone, reason, cause)
 	r.mu.Lock()
 	var notify []*Context
 	for _, id := range gone {

@@ -121,6 +121,8 @@ func FuzzReadFrame(f *testing.F) {
 func FuzzHello(f *testing.F) {
 	for _, v := range []any{
 		&Hello{Version: ProtocolVersion, ID: 1, Name: "local.1", MaxFrame: DefaultMaxFrame, Upward: []string{"f", "actor:x"}, Sideways: true},
+		&Hello{Version: MinProtocolVersion, MaxVersion: ProtocolVersion, ID: 2, HeartbeatMS: 10000, HeartbeatMisses: 3},
+		map[string]any{"version": 3, "max_version": -1, "heartbeat_ms": -5, "heartbeat_misses": 1 << 40},
 		&HelloReply{Version: ProtocolVersion, ID: 1, PID: 1234, Platform: "linux/amd64", Hash: "abc", Error: "no"},
 		map[string]any{"version": 2, "id": -1, "extra": []any{1, 2}, "upward": "x"},
 	} {
@@ -132,7 +134,13 @@ func FuzzHello(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var h Hello
-		_ = msgpack.Unmarshal(b, &h)
+		if msgpack.Unmarshal(b, &h) == nil {
+			// Whatever the peer announced, the choice is in both ranges or refused.
+			lo, hi := h.Versions()
+			if v, err := ChooseVersion(lo, hi); err == nil && (v < lo || v > hi || v < MinProtocolVersion || v > ProtocolVersion) {
+				t.Fatalf("ChooseVersion(%d, %d) = %d", lo, hi, v)
+			}
+		}
 		var hr HelloReply
 		_ = msgpack.Unmarshal(b, &hr)
 	})

@@ -2,15 +2,20 @@ package messages
 
 import "time"
 
-// ProtocolVersion is carried in the handshake; peers with different
-// versions refuse each other with a clear error.
-const ProtocolVersion = 1
+// The protocol versions this package speaks: every version from
+// MinProtocolVersion to ProtocolVersion. The handshake picks the highest
+// one both ends speak (see ChooseVersion); version 2 added heartbeats
+// (ControlPing, ControlPong and the Hello's heartbeat fields).
+const (
+	ProtocolVersion    = 2
+	MinProtocolVersion = 1
+)
 
 // Hello is the first frame a parent sends on a new stream. It is a msgpack
 // map, so fields can be added without breaking older peers: unknown keys are
 // ignored and missing ones read as zero.
 type Hello struct {
-	Version  int      `msgpack:"version"`
+	Version  int      `msgpack:"version"`   // the lowest protocol version the parent speaks
 	ID       uint32   `msgpack:"id"`        // the child's context id
 	ParentID uint32   `msgpack:"parent_id"` // the context that started it
 	Name     string   `msgpack:"name"`      // the child's full name, e.g. local.1/local.2
@@ -18,11 +23,26 @@ type Hello struct {
 	LogLevel int      `msgpack:"log_level"` // slog level below which the child drops records
 	Upward   []string `msgpack:"upward"`    // functions descendants may call in their ancestors
 	Sideways bool     `msgpack:"sideways"`  // whether routers forward between sibling subtrees
+
+	// MaxVersion is the highest protocol version the parent speaks (0: the
+	// same as Version). A version-1 child knows only Version and requires
+	// it to be 1, so Version stays the lowest.
+	MaxVersion int `msgpack:"max_version"`
+	// HeartbeatMS is how often, in milliseconds, each end pings a silent
+	// stream (0: never), and HeartbeatMisses how many pings in a row may go
+	// unanswered before the peer is declared dead. Version 2 and later.
+	HeartbeatMS     int `msgpack:"heartbeat_ms"`
+	HeartbeatMisses int `msgpack:"heartbeat_misses"`
+}
+
+// Versions returns the range of protocol versions the sender of h speaks.
+func (h *Hello) Versions() (lo, hi int) {
+	return h.Version, max(h.Version, h.MaxVersion)
 }
 
 // HelloReply is the child's answer to Hello.
 type HelloReply struct {
-	Version  int    `msgpack:"version"`
+	Version  int    `msgpack:"version"` // the version chosen (ChooseVersion), which both ends now speak
 	ID       uint32 `msgpack:"id"`
 	PID      int    `msgpack:"pid"`      // the child's OS process id
 	Platform string `msgpack:"platform"` // GOOS/GOARCH
@@ -71,6 +91,8 @@ const (
 	ControlDelRoute = "route.del"  // payload Routes: contexts no longer reachable
 	ControlGone     = "route.gone" // payload Routes, from the parent: contexts elsewhere in the tree are gone; fail what waits on them
 	ControlShutdown = "shutdown"   // no payload: shut down descendants, then exit
+	ControlPing     = "ping"       // no payload: answer with ControlPong, same ReqID (version 2)
+	ControlPong     = "pong"       // no payload: the answer to ControlPing (version 2)
 )
 
 // Routes is the payload of route updates.

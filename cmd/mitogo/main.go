@@ -330,6 +330,7 @@ type options struct {
 	askSudoPassword                                  bool
 	preserveEnv, login                               bool
 	binaries                                         binaryFlag // every hop that runs stage 1
+	heartbeat                                        heartbeatFlag
 
 	stdinForce, stdinNever bool // run -i, -n
 	long                   bool // list -l
@@ -349,6 +350,7 @@ func (o *options) connectFlags(fs *flag.FlagSet, e *env, withTimeout bool) {
 	fs.BoolVar(&o.askSudoPassword, "ask-sudo-password", false, "sudo, su and doas hops: ask for the password on the terminal, once for all of them")
 	fs.BoolVar(&o.preserveEnv, "preserve-env", false, "sudo and su hops: keep the caller's environment (sudo -E, su -m)")
 	fs.Var(&o.binaries, "binary", "for far sides of another platform: PLATFORM=PATH, a build of mitogo for it on this machine, e.g. linux/arm64=./mitogo-arm64 (repeatable)")
+	fs.Var(&o.heartbeat, "heartbeat", heartbeatUsage)
 	fs.BoolVar(&o.login, "login", false, "sudo and su hops: start the target user's login shell first (sudo -i, su -l)")
 	if withTimeout {
 		fs.DurationVar(&o.timeout, "timeout", 0, "give up (and kill what runs) after this long, e.g. 30s; 0: no limit")
@@ -397,7 +399,7 @@ func connect(ctx context.Context, e *env, o *options) (*session, error) {
 	}
 	s := &session{r: r}
 	for _, h := range hops {
-		opts := []actors.ConnectOption{actors.ConnectTimeout(o.connectTimeout)}
+		opts := append([]actors.ConnectOption{actors.ConnectTimeout(o.connectTimeout)}, o.heartbeat.options()...)
 		if len(o.binaries) > 0 {
 			opts = append(opts, actors.Binaries(o.binaries))
 		}
