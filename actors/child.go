@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"github.com/mitogo/mitogo/bootstrap"
@@ -72,6 +73,45 @@ func serveChild(spec string) int {
 	}
 	r.parent.serve()
 	select {} // serve ends in childExit, which exits the process
+}
+
+// startedWithoutMain is set in a process started as a child context once
+// NewRouter found that Main was not called; every later NewRouter refuses
+// too, though the marker is gone from the environment by then.
+var startedWithoutMain atomic.Bool
+
+// refuseWithoutMain returns an error matching ErrMainNotCalled when this
+// process was started as a child context and Main did not consume the
+// marker. The parent is answered first: its handshake gets a refusal, so
+// its connect fails at once rather than at its timeout.
+func refuseWithoutMain() error {
+	if spec, ok := bootstrap.Detect(); ok {
+		startedWithoutMain.Store(true)
+		if err := refuseParent(spec); err != nil {
+			fmt.Fprintln(os.Stderr, "mitogo: refusing the parent's stream:", err)
+		}
+	}
+	if startedWithoutMain.Load() {
+		return fmt.Errorf("mitogo: this process was started as a child context and may not start its own: %w", ErrMainNotCalled)
+	}
+	return nil
+}
+
+// refuseParent opens the stream spec names and answers the parent's Hello
+// with a refusal saying Main was not called.
+func refuseParent(spec string) error {
+	rwc, err := bootstrap.OpenStream(spec)
+	if err != nil {
+		return err
+	}
+	defer rwc.Close()
+	s := transport.NewStream(rwc, 0)
+	var hello messages.Hello
+	if err := s.ReadValue(&hello); err != nil {
+		return fmt.Errorf("reading the handshake: %w", err)
+	}
+	return s.WriteValue(&messages.HelloReply{Version: messages.ProtocolVersion, ID: hello.ID, PID: os.Getpid(), Platform: platform(),
+		Error: ErrMainNotCalled.Error(), Refusal: messages.RefusalNoMain})
 }
 
 // childExit ends a child whose parent went away: its calls are cancelled,

@@ -27,6 +27,11 @@ var (
 	ErrTooLarge = messages.ErrFrameTooLarge
 	// ErrShutdown: the router or context is shutting down.
 	ErrShutdown = errors.New("shut down")
+	// ErrMainNotCalled: a process started as a child context did not call
+	// Main first in its main function, and went on to make a Router. Its
+	// NewRouter returns it, and the parent's connect fails with a
+	// *StreamError that matches it.
+	ErrMainNotCalled = errors.New("the program does not call actors.Main() first")
 )
 
 // CallError reports a remote function that returned an error or panicked,

@@ -180,7 +180,7 @@ func (r *Router) startChild(ctx context.Context, id uint32, name string, spec me
 	fail := func(err error) (*conn, int, error) {
 		exited := "it"
 		p := child.Proc
-		if p.Status() != "" || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		if p.Status() != "" || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, ErrMainNotCalled) {
 			// Gone already, or going: let it finish to learn its status.
 			select {
 			case <-p.Done():
@@ -221,6 +221,9 @@ func (r *Router) startChild(ctx context.Context, id uint32, name string, spec me
 		if refused != "" {
 			reason = fmt.Sprintf("%s to %s: %s", spec.Method, spec.User, refused)
 		}
+		if errors.Is(err, ErrMainNotCalled) {
+			reason = "the child program does not call actors.Main() first"
+		}
 		return nil, 0, &StreamError{Context: name, Method: spec.Method, Reason: reason, Output: c.output.String(), Err: err}
 	}
 	deadline, _ := ctx.Deadline()
@@ -260,6 +263,9 @@ func (r *Router) startChild(ctx context.Context, id uint32, name string, spec me
 	child.Conn.SetDeadline(time.Time{})
 	if err != nil {
 		return fail(err)
+	}
+	if rep.Refusal == messages.RefusalNoMain {
+		return fail(fmt.Errorf("the child refused the stream: %w", ErrMainNotCalled))
 	}
 	if rep.ID != id {
 		return fail(fmt.Errorf("the child answered as context %d, not %d", rep.ID, id))

@@ -68,6 +68,12 @@ type Router struct {
 
 // NewRouter starts the master's runtime, context 0. Shut it down with
 // Shutdown: it owns child processes.
+//
+// In a process started as a child context whose main did not call Main
+// first, NewRouter refuses: it answers the parent's handshake with a
+// refusal (so the parent's connect fails at once) and returns an error
+// matching ErrMainNotCalled. Such a process never starts children, so a
+// program that forgets Main cannot fork without end.
 func NewRouter(opts ...Option) (*Router, error) {
 	cfg := defaultConfig()
 	for _, o := range opts {
@@ -78,6 +84,9 @@ func NewRouter(opts ...Option) (*Router, error) {
 	}
 	if cfg.maxFrame <= 0 {
 		return nil, fmt.Errorf("mitogo: MaxMessageSize must be positive, got %d", cfg.maxFrame)
+	}
+	if err := refuseWithoutMain(); err != nil {
+		return nil, err
 	}
 	r := newRouter(0, 0, "", cfg, cfg.logger)
 	r.nextID = 1
