@@ -79,11 +79,16 @@ func (r *Router) connect(ctx context.Context, method string, opts []ConnectOptio
 	c.sup = &supervision{c: c, strategy: cc.strategy, connect: func(ctx context.Context) (int, error) {
 		ctx, cancel := context.WithTimeout(ctx, cc.timeout)
 		defer cancel()
+		ctx, stop := r.unlessStopping(ctx)
+		defer stop()
 		if via == nil {
 			_, pid, err := r.startChild(ctx, id, name, spec, cc.timeout)
 			return pid, err
 		}
 		rep, err := connectFunc.Call(ctx, via, connectRequest{ID: id, Name: name, Spec: spec, Timeout: cc.timeout})
+		if err != nil && stoppedBy(ctx) {
+			return 0, shutdownError(name, method)
+		}
 		return rep.PID, connectError(name, method, err, cc.timeout)
 	}}
 	r.mu.Lock()
@@ -158,6 +163,9 @@ var (
 func (r *Router) startChild(ctx context.Context, id uint32, name string, spec methodSpec, timeout time.Duration) (*conn, int, error) {
 	child, err := spec.start(ctx, r)
 	if err != nil {
+		if stoppedBy(ctx) {
+			return nil, 0, shutdownError(name, spec.Method)
+		}
 		if ctx.Err() == context.DeadlineExceeded || errors.Is(err, context.DeadlineExceeded) {
 			return nil, 0, &TimeoutError{Context: name, Op: "connect", After: timeout}
 		}
@@ -198,6 +206,9 @@ func (r *Router) startChild(ctx context.Context, id uint32, name string, spec me
 		case <-drained:
 		case <-time.After(500 * time.Millisecond):
 			child.Output.Close() // something it started holds the pipe open
+		}
+		if stoppedBy(ctx) || errors.Is(err, ErrShutdown) {
+			return nil, 0, shutdownError(name, spec.Method)
 		}
 		refused := child.Refusal()
 		if refused == "" && (errors.Is(err, os.ErrDeadlineExceeded) || ctx.Err() == context.DeadlineExceeded) {

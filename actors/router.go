@@ -52,6 +52,11 @@ type Router struct {
 	nextChan uint64
 	closing  bool
 
+	// stopping is cancelled, with cause ErrShutdown, when the router
+	// begins to shut down: connects in flight end at once (unlessStopping).
+	stopping      context.Context
+	beginStopping context.CancelCauseFunc
+
 	pacer   transport.Pacer // SSH handshakes per host
 	binOnce sync.Once
 	bin     *bootstrap.Binary // this program, for stage 1
@@ -106,6 +111,7 @@ func newRouter(id, parentID uint32, name string, cfg config, logger *slog.Logger
 		done:     make(chan struct{}),
 	}
 	r.base, r.stopBase = context.WithCancel(context.Background())
+	r.stopping, r.beginStopping = context.WithCancelCause(context.Background())
 	t := &routeTable{routes: map[uint32]*conn{}, names: map[uint32]string{}}
 	if name != "" {
 		t.names[id] = name

@@ -2,6 +2,7 @@ package actors
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/mitogo/mitogo/messages"
@@ -19,6 +20,7 @@ func (r *Router) Shutdown(ctx context.Context) error {
 		return nil
 	}
 	r.closing = true
+	r.beginStopping(ErrShutdown)
 	var sups []*supervision
 	var handles []*Context
 	for _, c := range r.contexts {
@@ -69,6 +71,7 @@ func (r *Router) shutdownChildren(grace time.Duration) {
 	r.mu.Lock()
 	r.closing = true
 	r.mu.Unlock()
+	r.beginStopping(ErrShutdown)
 	ctx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
 	r.shutdownConns(ctx)
@@ -120,4 +123,24 @@ func (r *Router) waitCallsCtx(ctx context.Context) {
 	case <-ctx.Done():
 		r.logger.Warn("calls still running at shutdown", "context", r.Name())
 	}
+}
+
+// unlessStopping returns ctx, cancelled with cause ErrShutdown as soon as
+// the router begins to shut down: a connect in flight must not hold
+// Shutdown up until its own timeout.
+func (r *Router) unlessStopping(ctx context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	stop := context.AfterFunc(r.stopping, func() { cancel(ErrShutdown) })
+	return ctx, func() {
+		stop()
+		cancel(nil)
+	}
+}
+
+// stoppedBy reports whether ctx was ended by Shutdown (see unlessStopping).
+func stoppedBy(ctx context.Context) bool { return errors.Is(context.Cause(ctx), ErrShutdown) }
+
+// shutdownError is the error of a connect that Shutdown ended.
+func shutdownError(name, method string) error {
+	return &StreamError{Context: name, Method: method, Reason: "the router is shutting down", Err: ErrShutdown}
 }
