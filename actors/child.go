@@ -38,6 +38,7 @@ func serveChild(spec string) int {
 		fmt.Fprintln(os.Stderr, "mitogo child:", err)
 		return 2
 	}
+	leader := leadSession()
 	s := transport.NewStream(rwc, 0)
 	var hello messages.Hello
 	if err := s.ReadValue(&hello); err != nil {
@@ -54,6 +55,9 @@ func serveChild(spec string) int {
 	cfg.maxFrame, cfg.logLevel, cfg.upward, cfg.sideways = s.MaxFrame(), slog.Level(hello.LogLevel), hello.Upward, hello.Sideways
 	setIdentity(hello.ID, hello.ParentID)
 	r := newRouter(hello.ID, hello.ParentID, hello.Name, cfg, nil)
+	if leader {
+		r.session = os.Getpid()
+	}
 	r.logger = slog.New(&forwardHandler{r: r, level: cfg.logLevel})
 	slog.SetDefault(r.logger)
 	r.parent = newConn(r, s, hello.ParentID, "parent", true)
@@ -115,7 +119,8 @@ func refuseParent(spec string) error {
 }
 
 // childExit ends a child whose parent went away: its calls are cancelled,
-// its own children are told to stop, and the process exits.
+// its own children are told to stop, what its functions started is ended,
+// and the process exits.
 func (r *Router) childExit(err error) {
 	if err != nil && !errors.Is(err, io.EOF) {
 		fmt.Fprintf(os.Stderr, "mitogo: %s: stream to the parent failed: %v\n", r.Name(), err)
@@ -123,17 +128,27 @@ func (r *Router) childExit(err error) {
 	r.stopBase()
 	r.shutdownChildren(2 * time.Second)
 	r.waitCalls(time.Second)
+	r.endStarted()
 	os.Exit(0)
 }
 
 // childShutdown is the orderly stop the parent asked for: descendants
-// first, then this process.
+// first, then what this process's functions started, then this process.
 func (r *Router) childShutdown() {
 	r.stopBase()
 	r.shutdownChildren(5 * time.Second)
 	r.waitCalls(2 * time.Second)
+	r.endStarted()
 	r.parent.s.Flush()
 	os.Exit(0)
+}
+
+// endStarted ends the processes this child's functions started and left
+// running: those still in the session it leads (see session.go).
+func (r *Router) endStarted() {
+	if r.session != 0 {
+		endSession(r.session, sessionGrace, r.logger)
+	}
 }
 
 // waitCalls gives cancelled calls up to grace to return, so that what they

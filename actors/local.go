@@ -293,6 +293,9 @@ func (r *Router) startChild(ctx context.Context, id uint32, name string, spec me
 	if err := r.ask(&addRoutes{c: c, ids: []uint32{id}, names: []string{name}}); err != nil {
 		return fail(err)
 	}
+	if spec.Method == "local" || spec.Method == "sudo" || spec.Method == "su" || spec.Method == "doas" {
+		c.session = rep.PID // on this host: the child leads a session (see session.go)
+	}
 	r.mu.Lock()
 	r.conns[c] = struct{}{}
 	r.mu.Unlock()

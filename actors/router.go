@@ -65,6 +65,8 @@ type Router struct {
 	binarySources map[string]binarySource      // by token: what connections made here were given
 	otherBinaries map[string]*bootstrap.Binary // by path: binaries for other platforms, hashed once
 
+	session int // in a child: the session it leads, whose processes it ends as it exits (0: none)
+
 	base     context.Context // parent of every incoming call's context
 	stopBase context.CancelFunc
 	wg       sync.WaitGroup // every goroutine this router owns

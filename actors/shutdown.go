@@ -10,8 +10,21 @@ import (
 
 // Shutdown stops the tree in order: every child is asked to stop (each
 // stops its own children first), and Shutdown waits until each is gone,
-// killing those still there when ctx ends. It then stops the actor system
-// and waits for every goroutine the router started. It is idempotent.
+// killing those still there when ctx ends. A connect still in flight ends
+// at once with a *StreamError matching ErrShutdown. Shutdown then stops
+// the actor system and waits for every goroutine the router started. It is
+// idempotent.
+//
+// Each child context leads a session of its own. As it stops (asked to, or
+// because its parent went away), it ends every process left in that
+// session: what its functions started (with os/exec, proc.exec, proc.run)
+// and did not wait for gets SIGTERM, then SIGKILL after a grace period of
+// two seconds. A child on this host that was killed cannot do this: its
+// parent does it when it reaps the child (for another user's child only
+// where it may signal that user's processes). A process meant to outlive
+// its context must leave the session: start it with setsid (the command,
+// or SysProcAttr{Setsid: true}). The master's own session is its user's
+// and is left alone.
 func (r *Router) Shutdown(ctx context.Context) error {
 	r.mu.Lock()
 	if r.closing {
