@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"github.com/mitogo/mitogo/bootstrap"
@@ -37,6 +38,7 @@ func serveChild(spec string) int {
 		fmt.Fprintln(os.Stderr, "mitogo child:", err)
 		return 2
 	}
+	leader := leadSession()
 	s := transport.NewStream(rwc, 0)
 	var hello messages.Hello
 	if err := s.ReadValue(&hello); err != nil {
@@ -54,6 +56,9 @@ func serveChild(spec string) int {
 	cfg.maxFrame, cfg.logLevel, cfg.upward, cfg.sideways = s.MaxFrame(), slog.Level(hello.LogLevel), hello.Upward, hello.Sideways
 	setIdentity(hello.ID, hello.ParentID)
 	r := newRouter(hello.ID, hello.ParentID, hello.Name, cfg, nil)
+	if leader {
+		r.session = os.Getpid()
+	}
 	r.logger = slog.New(&forwardHandler{r: r, level: cfg.logLevel})
 	slog.SetDefault(r.logger)
 	r.parent = newConn(r, s, hello.ParentID, "parent", true)
@@ -77,8 +82,48 @@ func serveChild(spec string) int {
 	select {} // serve ends in childExit, which exits the process
 }
 
+// startedWithoutMain is set in a process started as a child context once
+// NewRouter found that Main was not called; every later NewRouter refuses
+// too, though the marker is gone from the environment by then.
+var startedWithoutMain atomic.Bool
+
+// refuseWithoutMain returns an error matching ErrMainNotCalled when this
+// process was started as a child context and Main did not consume the
+// marker. The parent is answered first: its handshake gets a refusal, so
+// its connect fails at once rather than at its timeout.
+func refuseWithoutMain() error {
+	if spec, ok := bootstrap.Detect(); ok {
+		startedWithoutMain.Store(true)
+		if err := refuseParent(spec); err != nil {
+			fmt.Fprintln(os.Stderr, "mitogo: refusing the parent's stream:", err)
+		}
+	}
+	if startedWithoutMain.Load() {
+		return fmt.Errorf("mitogo: this process was started as a child context and may not start its own: %w", ErrMainNotCalled)
+	}
+	return nil
+}
+
+// refuseParent opens the stream spec names and answers the parent's Hello
+// with a refusal saying Main was not called.
+func refuseParent(spec string) error {
+	rwc, err := bootstrap.OpenStream(spec)
+	if err != nil {
+		return err
+	}
+	defer rwc.Close()
+	s := transport.NewStream(rwc, 0)
+	var hello messages.Hello
+	if err := s.ReadValue(&hello); err != nil {
+		return fmt.Errorf("reading the handshake: %w", err)
+	}
+	return s.WriteValue(&messages.HelloReply{Version: messages.ProtocolVersion, ID: hello.ID, PID: os.Getpid(), Platform: platform(),
+		Error: ErrMainNotCalled.Error(), Refusal: messages.RefusalNoMain})
+}
+
 // childExit ends a child whose parent went away: its calls are cancelled,
-// its own children are told to stop, and the process exits.
+// its own children are told to stop, what its functions started is ended,
+// and the process exits.
 func (r *Router) childExit(err error) {
 	switch {
 	case errors.Is(err, ErrHeartbeat):
@@ -89,17 +134,27 @@ func (r *Router) childExit(err error) {
 	r.stopBase()
 	r.shutdownChildren(2 * time.Second)
 	r.waitCalls(time.Second)
+	r.endStarted()
 	os.Exit(0)
 }
 
 // childShutdown is the orderly stop the parent asked for: descendants
-// first, then this process.
+// first, then what this process's functions started, then this process.
 func (r *Router) childShutdown() {
 	r.stopBase()
 	r.shutdownChildren(5 * time.Second)
 	r.waitCalls(2 * time.Second)
+	r.endStarted()
 	r.parent.s.Flush()
 	os.Exit(0)
+}
+
+// endStarted ends the processes this child's functions started and left
+// running: those still in the session it leads (see session.go).
+func (r *Router) endStarted() {
+	if r.session != 0 {
+		endSession(r.session, sessionGrace, r.logger)
+	}
 }
 
 // waitCalls gives cancelled calls up to grace to return, so that what they

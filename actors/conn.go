@@ -27,6 +27,7 @@ type conn struct {
 	hb *heartbeat // nil without a heartbeat; set before the reader starts
 
 	child   *transport.Child // the process behind it, if this process started one
+	session int              // the session the child leads on this host, ended when it is reaped (0: none or elsewhere)
 	output  *tail            // its last output lines
 	drained chan struct{}    // closed when its output has been read to the end
 
@@ -388,6 +389,10 @@ func (c *conn) reap() {
 	case <-t.C:
 		c.child.Proc.Kill()
 		<-c.child.Proc.Done()
+	}
+	if c.session != 0 {
+		// A child that was killed could not end what its functions left.
+		endSession(c.session, sessionGrace, c.r.logger)
 	}
 	if c.drained == nil {
 		return

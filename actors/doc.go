@@ -26,6 +26,15 @@
 // started here is watched by a Context actor under a supervisor whose
 // strategy (Stop, Restart) decides what a child's death leads to.
 //
+// A program that forgets to call Main is refused: its NewRouter, in a
+// process started as a child, answers the parent with a refusal and
+// returns an error matching ErrMainNotCalled, and the parent's connect
+// fails at once with a *StreamError matching it, rather than each child
+// starting the next without end.
+//
+// Each child leads a session of its own; when it stops, the processes its
+// functions started and left running end with it (see Router.Shutdown).
+//
 // Errors about remote contexts are *CallError, *ChannelError, *StreamError
 // and *TimeoutError; all match ErrMitogo with errors.Is and name the
 // context by its full name.

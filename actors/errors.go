@@ -31,6 +31,11 @@ var (
 	// of its last heartbeats (see Heartbeat) and was declared dead, though
 	// the connection itself (an SSH server, say) may still be up.
 	ErrHeartbeat = errors.New("no answer to heartbeats")
+	// ErrMainNotCalled: a process started as a child context did not call
+	// Main first in its main function, and went on to make a Router. Its
+	// NewRouter returns it, and the parent's connect fails with a
+	// *StreamError that matches it.
+	ErrMainNotCalled = errors.New("the program does not call actors.Main() first")
 )
 
 // CallError reports a remote function that returned an error or panicked,

@@ -80,11 +80,16 @@ func (r *Router) connect(ctx context.Context, method string, opts []ConnectOptio
 	c.sup = &supervision{c: c, strategy: cc.strategy, connect: func(ctx context.Context) (int, error) {
 		ctx, cancel := context.WithTimeout(ctx, cc.timeout)
 		defer cancel()
+		ctx, stop := r.unlessStopping(ctx)
+		defer stop()
 		if via == nil {
 			_, pid, err := r.startChild(ctx, id, name, spec, cc.timeout, hb)
 			return pid, err
 		}
 		rep, err := connectFunc.Call(ctx, via, connectRequest{ID: id, Name: name, Spec: spec, Timeout: cc.timeout, Heartbeat: hb})
+		if err != nil && stoppedBy(ctx) {
+			return 0, shutdownError(name, method)
+		}
 		return rep.PID, connectError(name, method, err, cc.timeout)
 	}}
 	r.mu.Lock()
@@ -162,6 +167,9 @@ var (
 func (r *Router) startChild(ctx context.Context, id uint32, name string, spec methodSpec, timeout time.Duration, hb heartbeatConfig) (*conn, int, error) {
 	child, err := spec.start(ctx, r)
 	if err != nil {
+		if stoppedBy(ctx) {
+			return nil, 0, shutdownError(name, spec.Method)
+		}
 		if ctx.Err() == context.DeadlineExceeded || errors.Is(err, context.DeadlineExceeded) {
 			return nil, 0, &TimeoutError{Context: name, Op: "connect", After: timeout}
 		}
@@ -184,7 +192,7 @@ func (r *Router) startChild(ctx context.Context, id uint32, name string, spec me
 	fail := func(err error) (*conn, int, error) {
 		exited := "it"
 		p := child.Proc
-		if p.Status() != "" || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		if p.Status() != "" || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, ErrMainNotCalled) {
 			// Gone already, or going: let it finish to learn its status.
 			select {
 			case <-p.Done():
@@ -202,6 +210,9 @@ func (r *Router) startChild(ctx context.Context, id uint32, name string, spec me
 		case <-drained:
 		case <-time.After(500 * time.Millisecond):
 			child.Output.Close() // something it started holds the pipe open
+		}
+		if stoppedBy(ctx) || errors.Is(err, ErrShutdown) {
+			return nil, 0, shutdownError(name, spec.Method)
 		}
 		refused := child.Refusal()
 		if refused == "" && (errors.Is(err, os.ErrDeadlineExceeded) || ctx.Err() == context.DeadlineExceeded) {
@@ -224,6 +235,9 @@ func (r *Router) startChild(ctx context.Context, id uint32, name string, spec me
 		}
 		if refused != "" {
 			reason = fmt.Sprintf("%s to %s: %s", spec.Method, spec.User, refused)
+		}
+		if errors.Is(err, ErrMainNotCalled) {
+			reason = "the child program does not call actors.Main() first"
 		}
 		return nil, 0, &StreamError{Context: name, Method: spec.Method, Reason: reason, Output: c.output.String(), Err: err}
 	}
@@ -266,6 +280,9 @@ func (r *Router) startChild(ctx context.Context, id uint32, name string, spec me
 	if err != nil {
 		return fail(err)
 	}
+	if rep.Refusal == messages.RefusalNoMain {
+		return fail(fmt.Errorf("the child refused the stream: %w", ErrMainNotCalled))
+	}
 	if rep.ID != id {
 		return fail(fmt.Errorf("the child answered as context %d, not %d", rep.ID, id))
 	}
@@ -281,6 +298,9 @@ func (r *Router) startChild(ctx context.Context, id uint32, name string, spec me
 	}
 	if err := r.ask(&addRoutes{c: c, ids: []uint32{id}, names: []string{name}}); err != nil {
 		return fail(err)
+	}
+	if spec.Method == "local" || spec.Method == "sudo" || spec.Method == "su" || spec.Method == "doas" {
+		c.session = rep.PID // on this host: the child leads a session (see session.go)
 	}
 	r.mu.Lock()
 	r.conns[c] = struct{}{}

@@ -18,6 +18,9 @@ import (
 
 // The test binary is also the child: TestMain serves when started as one.
 func TestMain(m *testing.M) {
+	if os.Getenv(envForgetMain) != "" {
+		forgetfulMain() // a program that does not call actors.Main first
+	}
 	actors.Main()
 	// Children built with -race otherwise sleep 1s at exit; their race
 	// reports still arrive as output lines, which raceWatch catches.

@@ -51,6 +51,11 @@ type Router struct {
 	nextChan uint64
 	closing  bool
 
+	// stopping is cancelled, with cause ErrShutdown, when the router
+	// begins to shut down: connects in flight end at once (unlessStopping).
+	stopping      context.Context
+	beginStopping context.CancelCauseFunc
+
 	pacer   transport.Pacer // SSH handshakes per host
 	binOnce sync.Once
 	bin     *bootstrap.Binary // this program, for stage 1
@@ -58,6 +63,8 @@ type Router struct {
 
 	binarySources map[string]binarySource      // by token: what connections made here were given
 	otherBinaries map[string]*bootstrap.Binary // by path: binaries for other platforms, hashed once
+
+	session int // in a child: the session it leads, whose processes it ends as it exits (0: none)
 
 	base     context.Context // parent of every incoming call's context
 	stopBase context.CancelFunc
@@ -68,6 +75,12 @@ type Router struct {
 
 // NewRouter starts the master's runtime, context 0. Shut it down with
 // Shutdown: it owns child processes.
+//
+// In a process started as a child context whose main did not call Main
+// first, NewRouter refuses: it answers the parent's handshake with a
+// refusal (so the parent's connect fails at once) and returns an error
+// matching ErrMainNotCalled. Such a process never starts children, so a
+// program that forgets Main cannot fork without end.
 func NewRouter(opts ...Option) (*Router, error) {
 	cfg := defaultConfig()
 	for _, o := range opts {
@@ -78,6 +91,9 @@ func NewRouter(opts ...Option) (*Router, error) {
 	}
 	if cfg.maxFrame <= 0 {
 		return nil, fmt.Errorf("mitogo: MaxMessageSize must be positive, got %d", cfg.maxFrame)
+	}
+	if err := refuseWithoutMain(); err != nil {
+		return nil, err
 	}
 	r := newRouter(0, 0, "", cfg, cfg.logger)
 	r.nextID = 1
@@ -97,6 +113,7 @@ func newRouter(id, parentID uint32, name string, cfg config, logger *slog.Logger
 		done:     make(chan struct{}),
 	}
 	r.base, r.stopBase = context.WithCancel(context.Background())
+	r.stopping, r.beginStopping = context.WithCancelCause(context.Background())
 	t := &routeTable{routes: map[uint32]*conn{}, names: map[uint32]string{}}
 	if name != "" {
 		t.names[id] = name

@@ -2,6 +2,7 @@ package actors
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/mitogo/mitogo/messages"
@@ -9,8 +10,21 @@ import (
 
 // Shutdown stops the tree in order: every child is asked to stop (each
 // stops its own children first), and Shutdown waits until each is gone,
-// killing those still there when ctx ends. It then stops the actor system
-// and waits for every goroutine the router started. It is idempotent.
+// killing those still there when ctx ends. A connect still in flight ends
+// at once with a *StreamError matching ErrShutdown. Shutdown then stops
+// the actor system and waits for every goroutine the router started. It is
+// idempotent.
+//
+// Each child context leads a session of its own. As it stops (asked to, or
+// because its parent went away), it ends every process left in that
+// session: what its functions started (with os/exec, proc.exec, proc.run)
+// and did not wait for gets SIGTERM, then SIGKILL after a grace period of
+// two seconds. A child on this host that was killed cannot do this: its
+// parent does it when it reaps the child (for another user's child only
+// where it may signal that user's processes). A process meant to outlive
+// its context must leave the session: start it with setsid (the command,
+// or SysProcAttr{Setsid: true}). The master's own session is its user's
+// and is left alone.
 func (r *Router) Shutdown(ctx context.Context) error {
 	r.mu.Lock()
 	if r.closing {
@@ -19,6 +33,7 @@ func (r *Router) Shutdown(ctx context.Context) error {
 		return nil
 	}
 	r.closing = true
+	r.beginStopping(ErrShutdown)
 	var sups []*supervision
 	var handles []*Context
 	for _, c := range r.contexts {
@@ -70,6 +85,7 @@ func (r *Router) shutdownChildren(grace time.Duration) {
 	r.mu.Lock()
 	r.closing = true
 	r.mu.Unlock()
+	r.beginStopping(ErrShutdown)
 	ctx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
 	r.shutdownConns(ctx)
@@ -121,4 +137,24 @@ func (r *Router) waitCallsCtx(ctx context.Context) {
 	case <-ctx.Done():
 		r.logger.Warn("calls still running at shutdown", "context", r.Name())
 	}
+}
+
+// unlessStopping returns ctx, cancelled with cause ErrShutdown as soon as
+// the router begins to shut down: a connect in flight must not hold
+// Shutdown up until its own timeout.
+func (r *Router) unlessStopping(ctx context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	stop := context.AfterFunc(r.stopping, func() { cancel(ErrShutdown) })
+	return ctx, func() {
+		stop()
+		cancel(nil)
+	}
+}
+
+// stoppedBy reports whether ctx was ended by Shutdown (see unlessStopping).
+func stoppedBy(ctx context.Context) bool { return errors.Is(context.Cause(ctx), ErrShutdown) }
+
+// shutdownError is the error of a connect that Shutdown ended.
+func shutdownError(name, method string) error {
+	return &StreamError{Context: name, Method: method, Reason: "the router is shutting down", Err: ErrShutdown}
 }

@@ -2,7 +2,10 @@ package actors_test
 
 import (
 	"context"
+	"errors"
+	"net"
 	"os"
+	"path/filepath"
 	"syscall"
 	"testing"
 	"time"
@@ -63,4 +66,93 @@ func TestShutdownLeavesNothing(t *testing.T) {
 	if _, err := r.Local(ctx); err == nil {
 		t.Fatal("Local after Shutdown succeeded")
 	}
+}
+
+// Shutdown ends a first connect in flight at once: the connect fails with
+// ErrShutdown, not at its own (hour-long) timeout, and Shutdown returns
+// within its ctx, leaving no goroutine behind.
+func TestShutdownCancelsConnectInFlight(t *testing.T) {
+	t.Run("local", func(t *testing.T) {
+		// A program that starts and never answers the handshake; it
+		// says so through a fifo, so the test knows the connect is in
+		// the handshake.
+		fifo := filepath.Join(t.TempDir(), "up")
+		if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		shutdownDuringConnect(t, func() {
+			f, err := os.Open(fifo) // returns once the child opened it to write
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			f.Close()
+		}, func(r *actors.Router) error {
+			_, err := r.Local(context.Background(), actors.Executable("/bin/sh", "-c", `echo up >"$0"; exec sleep 3600`, fifo),
+				actors.ConnectTimeout(time.Hour))
+			return err
+		})
+	})
+	t.Run("ssh", func(t *testing.T) {
+		// A listener that accepts and never answers: the SSH handshake
+		// hangs.
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		accepted := make(chan net.Conn, 1)
+		go func() {
+			c, err := l.Accept()
+			if err == nil {
+				accepted <- c
+			}
+			close(accepted)
+		}()
+		shutdownDuringConnect(t, func() {
+			if c, ok := <-accepted; ok {
+				t.Cleanup(func() { c.Close() })
+			}
+		}, func(r *actors.Router) error {
+			_, err := r.SSH(context.Background(), l.Addr().String(), actors.SSHConfig("none"), actors.ConnectTimeout(time.Hour))
+			return err
+		})
+	})
+}
+
+// shutdownDuringConnect starts connect, waits until inFlight returns, and
+// shuts the router down.
+func shutdownDuringConnect(t *testing.T, inFlight func(), connect func(*actors.Router) error) {
+	goroutines := goleak.IgnoreCurrent()
+	r, err := actors.NewRouter(actors.WithLogger(discard()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	connectErr := make(chan error, 1)
+	go func() { connectErr <- connect(r) }()
+	inFlight()
+	shutdownErr := make(chan error, 1)
+	go func() {
+		// The ctx is long, so that Shutdown ends on its own account; the
+		// guard below only catches a hang.
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		shutdownErr <- r.Shutdown(ctx)
+	}()
+	guard := time.NewTimer(time.Minute)
+	defer guard.Stop()
+	select {
+	case err := <-shutdownErr:
+		if err != nil {
+			t.Errorf("Shutdown: %v (it waited for the connect to its deadline)", err)
+		}
+	case <-guard.C:
+		t.Fatal("Shutdown did not return while a connect was in flight")
+	}
+	err = <-connectErr
+	var se *actors.StreamError
+	if !errors.As(err, &se) || !errors.Is(err, actors.ErrShutdown) {
+		t.Fatalf("connect during Shutdown: want a *StreamError matching ErrShutdown, got %T %v", err, err)
+	}
+	goleak.VerifyNone(t, goroutines, goleak.IgnoreAnyFunction("github.com/asynkron/protoactor-go/actor.NewDeadLetter.NewThrottle.func4.1"))
 }

@@ -48,7 +48,15 @@ type HelloReply struct {
 	Platform string `msgpack:"platform"` // GOOS/GOARCH
 	Hash     string `msgpack:"hash"`     // sha256 of the child's executable, if known
 	Error    string `msgpack:"error"`    // non-empty when the child refuses the stream
+	Refusal  string `msgpack:"refusal"`  // why it refuses, as a Refusal* constant, when it says
 }
+
+// Refusals in a HelloReply.
+const (
+	// RefusalNoMain: the child program did not call actors.Main first; it
+	// must not serve, nor start children of its own.
+	RefusalNoMain = "no-main"
+)
 
 // RemoteError is the payload of a reply with FlagError.
 type RemoteError struct {

@@ -78,8 +78,10 @@ type LocalSpec struct {
 
 // StartLocal starts a child on this machine with one end of a socketpair as
 // its stream (descriptor 3) and a pipe as its stdout and stderr, so nothing
-// it prints can reach the stream. The child runs in its own process group, so
-// a terminal's ^C reaches only the master, which shuts the tree down in order.
+// it prints can reach the stream. The child leads a session of its own, so
+// a terminal's ^C reaches only the master, which shuts the tree down in
+// order, and what the child's functions start stays in its session, where
+// the child (or, if it was killed, its parent) ends it.
 func StartLocal(spec LocalSpec) (*Child, error) {
 	path := spec.Path
 	if path == "" {
@@ -119,7 +121,7 @@ func StartLocal(spec LocalSpec) (*Child, error) {
 	cmd.Stdout = outW
 	cmd.Stderr = outW
 	cmd.ExtraFiles = []*os.File{childEnd}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
 		conn.Close()
 		outR.Close()

@@ -1,0 +1,108 @@
+package actors
+
+import (
+	"errors"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// A child context leads a session of its own (transport starts a local
+// child with setsid; serveChild calls setsid in a child started through a
+// shell). What its functions start stays in that session, whatever process
+// group it is put in (proc.exec and proc.run give each command its own),
+// unless it calls setsid itself. So when the child ends, everything still
+// in its session is what its functions left behind: the child ends it
+// (endSession), and where the child itself was killed, its parent on the
+// same host does, when it reaps it.
+
+// sessionGrace is how long the processes of a session get to exit after
+// SIGTERM, before SIGKILL.
+const sessionGrace = 2 * time.Second
+
+// leadSession makes this process the leader of a new session, if it is not
+// one already; it reports whether it leads its session.
+func leadSession() bool {
+	pid := os.Getpid()
+	if sid, _ := unix.Getsid(0); sid == pid {
+		return true
+	}
+	_, err := syscall.Setsid()
+	return err == nil
+}
+
+// sessionMembers lists the live processes of session sid, other than this
+// process, from /proc. ok is false where /proc cannot tell.
+func sessionMembers(sid int) (pids []int, ok bool) {
+	stats, err := filepath.Glob("/proc/[0-9]*/stat")
+	if err != nil || len(stats) == 0 {
+		return nil, false
+	}
+	self := os.Getpid()
+	for _, p := range stats {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			continue // gone meanwhile
+		}
+		// pid (comm) state ppid pgrp session ...; comm may hold anything.
+		s := string(b)
+		i := strings.LastIndexByte(s, ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(s[i+1:])
+		if len(f) < 4 || f[0] == "Z" || f[0] == "X" {
+			continue // dead already, waiting to be reaped
+		}
+		if n, _ := strconv.Atoi(f[3]); n != sid {
+			continue
+		}
+		pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(p)))
+		if pid != self && pid > 0 {
+			pids = append(pids, pid)
+		}
+	}
+	return pids, true
+}
+
+// endSession ends the processes of session sid other than this one: it
+// sends SIGTERM, and SIGKILL to those still there after grace. Where /proc
+// cannot list the session, the process group sid (its leader's) gets
+// SIGTERM only (this process ignores it from then on, as it is exiting). Signals this process may not send (another user's
+// processes) are logged at debug level.
+func endSession(sid int, grace time.Duration, logger *slog.Logger) {
+	send := func(pid int, sig syscall.Signal) {
+		if err := syscall.Kill(pid, sig); err != nil && !errors.Is(err, syscall.ESRCH) {
+			logger.Debug("cannot end a process left in a context's session", "session", sid, "pid", pid, "signal", sig.String(), "error", err)
+		}
+	}
+	pids, ok := sessionMembers(sid)
+	if !ok {
+		if sid == os.Getpid() {
+			signal.Ignore(syscall.SIGTERM) // this process is in the group too
+		}
+		send(-sid, syscall.SIGTERM)
+		return
+	}
+	if len(pids) == 0 {
+		return
+	}
+	for _, pid := range pids {
+		send(pid, syscall.SIGTERM)
+	}
+	deadline := time.Now().Add(grace)
+	for len(pids) > 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+		pids, _ = sessionMembers(sid)
+	}
+	for _, pid := range pids {
+		send(pid, syscall.SIGKILL)
+	}
+}
