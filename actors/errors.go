@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/mitogo/mitogo/connect"
 	"github.com/mitogo/mitogo/messages"
 )
 
@@ -27,6 +28,24 @@ var (
 	ErrTooLarge = messages.ErrFrameTooLarge
 	// ErrShutdown: the router or context is shutting down.
 	ErrShutdown = errors.New("shut down")
+)
+
+// Causes of a failed connection (see package connect), matched with
+// errors.Is on the *StreamError or *TimeoutError that reports it, also when
+// another context made the connection (Via).
+var (
+	ErrPasswordIncorrect = connect.ErrPasswordIncorrect // the password given was refused
+	ErrPasswordRequired  = connect.ErrPasswordRequired  // a password is wanted and none was given
+	ErrNotAllowed        = connect.ErrNotAllowed        // sudoers, doas.conf or PAM refuse the account change
+	ErrUnknownUser       = connect.ErrUnknownUser       // the target user does not exist
+	ErrUnknownHostKey    = connect.ErrUnknownHostKey    // the SSH host's key is not in known_hosts
+	ErrChangedHostKey    = connect.ErrChangedHostKey    // known_hosts lists another key for the SSH host
+	ErrAuthFailed        = connect.ErrAuthFailed        // the SSH server accepted none of the credentials
+	ErrConnectTimeout    = connect.ErrConnectTimeout    // the connection passed its ConnectTimeout (a *TimeoutError)
+	ErrBootstrap         = connect.ErrBootstrap         // stage 1 failed on the far side
+	ErrHandshake         = connect.ErrHandshake         // the process did not complete the handshake
+	ErrMainNotCalled     = connect.ErrMainNotCalled     // the child program does not call actors.Main first
+	ErrBadOption         = connect.ErrBadOption         // an option does not apply to the method; nothing was started
 )
 
 // CallError reports a remote function that returned an error or panicked,
@@ -87,12 +106,16 @@ func (e *ChannelError) Is(target error) bool { return target == ErrMitogo }
 
 // StreamError reports a connection that could not be established: the
 // program did not start, the handshake failed, authentication was refused.
+// Match its cause with errors.Is (ErrPasswordIncorrect, ErrUnknownHostKey,
+// ...); Reason is a sentence for people. Context is the name the context
+// would have had (see Name for how names are made unique).
 type StreamError struct {
 	Context string // name the context would have had
 	Method  string // connection method: local, ssh, sudo, ...
-	Reason  string // what failed
+	Reason  string // what failed, as a sentence
 	Output  string // the last lines the far side printed, if any
-	Err     error  // the cause, if any
+	Cause   error  // the cause as a sentinel (ErrPasswordIncorrect, ...), nil when unknown
+	Err     error  // the underlying error, if any
 }
 
 func (e *StreamError) Error() string {
@@ -103,18 +126,21 @@ func (e *StreamError) Error() string {
 	return msg
 }
 
-// Unwrap returns the cause.
+// Unwrap returns the underlying error.
 func (e *StreamError) Unwrap() error { return e.Err }
 
-// Is matches ErrMitogo.
-func (e *StreamError) Is(target error) bool { return target == ErrMitogo }
+// Is matches ErrMitogo and the cause.
+func (e *StreamError) Is(target error) bool {
+	return target == ErrMitogo || (e.Cause != nil && errors.Is(e.Cause, target))
+}
 
 // TimeoutError reports a connect, call or receive that passed its deadline.
 // It unwraps to context.DeadlineExceeded.
 type TimeoutError struct {
 	Context string        // name of the context waited on
-	Op      string        // what was waited for, e.g. "call sys.facts"
+	Op      string        // what was waited for, e.g. "call sys.facts", "connect"
 	After   time.Duration // how long was waited, when known
+	Cause   error         // ErrConnectTimeout for a connect, else nil
 }
 
 func (e *TimeoutError) Error() string {
@@ -127,8 +153,10 @@ func (e *TimeoutError) Error() string {
 // Unwrap returns context.DeadlineExceeded.
 func (e *TimeoutError) Unwrap() error { return context.DeadlineExceeded }
 
-// Is matches ErrMitogo.
-func (e *TimeoutError) Is(target error) bool { return target == ErrMitogo }
+// Is matches ErrMitogo and the cause.
+func (e *TimeoutError) Is(target error) bool {
+	return target == ErrMitogo || (e.Cause != nil && target == e.Cause)
+}
 
 // remoteCallError turns a RemoteError payload into a *CallError.
 func remoteCallError(ctxName, fn string, re *messages.RemoteError) error {

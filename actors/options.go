@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/mitogo/mitogo/connect"
 	"github.com/mitogo/mitogo/messages"
 	"github.com/mitogo/mitogo/transport"
 )
@@ -68,6 +69,8 @@ type connectConfig struct {
 
 	preserveEnv bool
 	login       bool
+
+	given connect.Option // the method-dependent options given, checked against the method
 }
 
 func defaultConnectConfig() connectConfig {
@@ -94,5 +97,5 @@ func Supervise(s Strategy) ConnectOption { return func(c *connectConfig) { c.str
 // Executable starts path instead of this program's own executable, with
 // args. The program must call actors.Main first, as this one does.
 func Executable(path string, args ...string) ConnectOption {
-	return func(c *connectConfig) { c.path, c.args = path, args }
+	return func(c *connectConfig) { c.path, c.args, c.given = path, args, c.given|connect.OptExecutable }
 }
