@@ -158,6 +158,28 @@ func (e *TimeoutError) Is(target error) bool {
 	return target == ErrMitogo || (e.Cause != nil && target == e.Cause)
 }
 
+// otherError is an error about another context that is none of the kinds
+// above: an oversize argument, a result that does not decode, a call its
+// caller cancelled. It matches ErrMitogo and unwraps to its cause.
+type otherError struct {
+	msg string
+	err error
+}
+
+func (e *otherError) Error() string { return e.msg }
+
+// Unwrap returns the cause.
+func (e *otherError) Unwrap() error { return e.err }
+
+// Is matches ErrMitogo.
+func (e *otherError) Is(target error) bool { return target == ErrMitogo }
+
+// errorf is fmt.Errorf (with at most one %w) for an otherError.
+func errorf(format string, args ...any) error {
+	err := fmt.Errorf(format, args...)
+	return &otherError{msg: err.Error(), err: errors.Unwrap(err)}
+}
+
 // remoteCallError turns a RemoteError payload into a *CallError.
 func remoteCallError(ctxName, fn string, re *messages.RemoteError) error {
 	if re.Code == messages.CodeNoRoute {
