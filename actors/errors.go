@@ -89,7 +89,7 @@ func (e *CallError) Is(target error) bool {
 // ChannelError reports that the peer, or a hop on the way to it, died or
 // closed while something was pending, or that there is no route to it.
 type ChannelError struct {
-	Context string // name of the context that could not be reached
+	Context string // name of the context that could not be reached (unique among live contexts: see Name)
 	Reason  string // what happened, e.g. "stream closed: EOF"
 	Err     error  // the cause, if any
 }
@@ -108,7 +108,7 @@ func (e *ChannelError) Is(target error) bool { return target == ErrMitogo }
 // program did not start, the handshake failed, authentication was refused.
 // Match its cause with errors.Is (ErrPasswordIncorrect, ErrUnknownHostKey,
 // ...); Reason is a sentence for people. Context is the name the context
-// would have had (see Name for how names are made unique).
+// would have had, "#<id>" appended when a live context has it (see Name).
 type StreamError struct {
 	Context string // name the context would have had
 	Method  string // connection method: local, ssh, sudo, ...

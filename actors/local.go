@@ -106,8 +106,8 @@ func (r *Router) connect(ctx context.Context, method string, opts []ConnectOptio
 }
 
 // uniqueName returns name, or name#id when a live context (one started
-// from here and not gone for good, or one in the route table) already has
-// that name. r.mu is held.
+// from here and not gone for good, or one routed through this context)
+// already has that name. r.mu is held.
 func (r *Router) uniqueName(name string, id uint32) string {
 	taken := false
 	for _, c := range r.contexts {
@@ -120,8 +120,11 @@ func (r *Router) uniqueName(name string, id uint32) string {
 			taken = true
 		}
 	}
-	for _, n := range r.table.Load().names {
-		taken = taken || n == name
+	t := r.table.Load()
+	for id, n := range t.names {
+		if _, routed := t.routes[id]; routed && n == name {
+			taken = true
+		}
 	}
 	if taken {
 		return name + "#" + itoa(id)
