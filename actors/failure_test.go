@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/mitogo/mitogo/actors"
+	"github.com/mitogo/mitogo/bootstrap"
 	"github.com/mitogo/mitogo/messages"
 )
 
@@ -172,6 +173,12 @@ func TestConnectTimeoutAndBadExecutable(t *testing.T) {
 		t.Fatalf("want *StreamError with output, got %T %v", err, err)
 	}
 	// A program that does not exist.
+	// A far side that prints stage 1 back (a shell that cannot parse it)
+	// does not put the program into the error.
+	_, err = r.Local(ctx, actors.Executable("/bin/sh", "-c", `printf '%s\n' "$0" >&2; echo "sh: syntax error: $0" >&2; exit 2`, bootstrap.Stage1()))
+	if !errors.As(err, &se) || strings.Contains(err.Error(), bootstrap.Stage1()[:40]) || !strings.Contains(se.Output, "<stage 1>") {
+		t.Fatalf("stage 1 printed back: %T %v", err, err)
+	}
 	_, err = r.Local(ctx, actors.Executable("/nonexistent/prog"))
 	if !errors.As(err, &se) || !errors.Is(err, actors.ErrMitogo) {
 		t.Fatalf("want *StreamError, got %T %v", err, err)

@@ -266,7 +266,7 @@ func (r *Router) startChild(ctx context.Context, id uint32, name string, spec co
 		if refused == nil && (errors.Is(err, os.ErrDeadlineExceeded) || ctx.Err() == context.DeadlineExceeded) {
 			return nil, 0, timedOut
 		}
-		a := connect.Attempt{Err: err, Refusal: refused, Suspicion: child.Suspicion(), Output: c.output.String()}
+		a := connect.Attempt{Err: err, Refusal: refused, Suspicion: child.Suspicion(), Output: connect.Elide(c.output.String())}
 		if gone {
 			a.Status = p.Status()
 		}

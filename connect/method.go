@@ -5,8 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
+	"strings"
 	"syscall"
 
+	"github.com/mitogo/mitogo/bootstrap"
 	"github.com/mitogo/mitogo/transport"
 )
 
@@ -157,7 +160,19 @@ func (m *Method) Explain(s Spec, a Attempt) (cause error, reason string) {
 	if a.Refusal != nil {
 		cause, reason = a.Refusal, m.Refused(s, a.Refusal)
 	}
-	return cause, reason
+	return cause, Elide(reason)
+}
+
+// Elide replaces the stage 1 program in s, as a shell that refused it
+// prints it back, and as %q quotes it, with "<stage 1>": an error says what
+// went wrong, not a page of shell.
+func Elide(s string) string {
+	for _, p := range []string{bootstrap.Stage1Plain(), bootstrap.Stage1()} {
+		q := strconv.Quote(p)
+		s = strings.ReplaceAll(s, p, "<stage 1>")
+		s = strings.ReplaceAll(s, q[1:len(q)-1], "<stage 1>")
+	}
+	return s
 }
 
 // Refused is the reason for a refusal with cause: "sudo to root: password
