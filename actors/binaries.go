@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/mitogo/mitogo/bootstrap"
+	"github.com/mitogo/mitogo/connect"
 )
 
 // Binaries for far sides of other platforms are served by the context that
@@ -155,7 +156,7 @@ func validPlatform(p string) bool {
 // else the context that did, asked first for the hash only (the far side
 // may have the binary cached) and for the bytes when they are needed,
 // which are then kept here by hash for the next connections.
-func (r *Router) provider(ctx context.Context, spec methodSpec) bootstrap.Provider {
+func (r *Router) provider(ctx context.Context, spec connect.Spec) bootstrap.Provider {
 	return func(platform string) (*bootstrap.Binary, error) {
 		if spec.BinaryOwner == r.id {
 			return r.localBinary(spec.BinaryToken, platform)

@@ -65,7 +65,7 @@ func TestBinariesForOtherPlatforms(t *testing.T) {
 	}
 	var se *actors.StreamError
 	_, err := r.Su(ctxT(t), actors.Via(via), actors.User("mitogo-test"), actors.PreserveEnv())
-	if !errors.As(err, &se) || !strings.Contains(se.Reason, "remote is linux/arm64; no binary for it") {
+	if !errors.As(err, &se) || !errors.Is(err, actors.ErrBootstrap) || !strings.Contains(err.Error(), "remote is linux/arm64; no binary for it") {
 		t.Fatalf("no binary for arm64: %T %v", err, err)
 	}
 	c, err := r.Su(ctxT(t), actors.Via(via), actors.User("mitogo-test"), actors.PreserveEnv(),

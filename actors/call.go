@@ -75,7 +75,7 @@ func (f Func[A, R]) Call(ctx context.Context, target *Context, args A) (R, error
 	var zero R
 	payload, err := encodeValue(args)
 	if err != nil {
-		return zero, fmt.Errorf("mitogo: call %s: encoding arguments (%T): %w", f.name, args, err)
+		return zero, errorf("mitogo: call %s: encoding arguments (%T): %w", f.name, args, err)
 	}
 	reply, err := target.call(ctx, f.name, payload, 0)
 	if err != nil {
@@ -83,7 +83,7 @@ func (f Func[A, R]) Call(ctx context.Context, target *Context, args A) (R, error
 	}
 	var res R
 	if err := decodeValue(reply, &res); err != nil {
-		return zero, fmt.Errorf("mitogo: call %s in %s: decoding the result into %T: %w", f.name, target.name, res, err)
+		return zero, errorf("mitogo: call %s in %s: decoding the result into %T: %w", f.name, target.name, res, err)
 	}
 	return res, nil
 }
@@ -122,7 +122,7 @@ func (f Func[A, R]) Send(target *Context, args A) error {
 	// caller may reuse its slice at once.
 	payload, err := msgpack.Marshal(args)
 	if err != nil {
-		return fmt.Errorf("mitogo: send %s: encoding arguments (%T): %w", f.name, args, err)
+		return errorf("mitogo: send %s: encoding arguments (%T): %w", f.name, args, err)
 	}
 	return target.sendCall(f.name, [][]byte{payload})
 }
@@ -198,7 +198,7 @@ func (r *Router) call(ctx context.Context, dst uint32, dstName, fn string, paylo
 		if ctx.Err() == context.DeadlineExceeded {
 			return nil, &TimeoutError{Context: dstName, Op: "call " + fn, After: time.Since(start)}
 		}
-		return nil, fmt.Errorf("mitogo: call %s in %s: %w", fn, dstName, ctx.Err())
+		return nil, errorf("mitogo: call %s in %s: %w", fn, dstName, ctx.Err())
 	}
 }
 
@@ -207,7 +207,7 @@ func sendError(dstName, fn string, err error) error {
 		return err
 	}
 	if isTooLarge(err) {
-		return fmt.Errorf("mitogo: call %s in %s: message refused: %w", fn, dstName, err)
+		return errorf("mitogo: call %s in %s: message refused: %w", fn, dstName, err)
 	}
 	return &ChannelError{Context: dstName, Reason: err.Error(), Err: err}
 }

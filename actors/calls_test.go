@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -228,5 +229,32 @@ func TestBytesRoundTripThroughChain(t *testing.T) {
 		if err != nil || !bytes.Equal(got, in) || (in != nil) != (got != nil) {
 			t.Fatalf("round trip of %d bytes: %d bytes back, %v", len(in), len(got), err)
 		}
+	}
+}
+
+// A name identifies a context: a second live context asked to have the
+// name of another gets "#<id>" after it; once the first is gone, the name
+// is free again.
+func TestDuplicateNamesGetTheID(t *testing.T) {
+	r := newRouter(t)
+	a := local(t, r, actors.Name("x"))
+	b := local(t, r, actors.Name("x"))
+	if a.Name() != "x" || b.Name() != "x#"+strconv.Itoa(b.ID()) {
+		t.Fatalf("names %q and %q; want x and x#%d", a.Name(), b.Name(), b.ID())
+	}
+	if id, err := whoami.Call(ctxT(t), b, struct{}{}); err != nil || id.Name != b.Name() {
+		t.Fatalf("whoami in %s: %+v %v", b.Name(), id, err)
+	}
+	// Below a context, too: a's child and a child made through a.
+	c := local(t, r, actors.Via(a), actors.Name("y"))
+	d := local(t, r, actors.Via(a), actors.Name("y"))
+	if c.Name() != "x/y" || d.Name() != "x/y#"+strconv.Itoa(d.ID()) {
+		t.Fatalf("names %q and %q", c.Name(), d.Name())
+	}
+	if err := a.Shutdown(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	if e := local(t, r, actors.Name("x")); e.Name() != "x" {
+		t.Fatalf("after x is gone, the name is %q", e.Name())
 	}
 }

@@ -81,7 +81,7 @@ func wake(c chan struct{}) {
 func (ch *Channel) Send(ctx context.Context, v any) error {
 	payload, err := msgpack.Marshal(v)
 	if err != nil {
-		return fmt.Errorf("mitogo: channel send: encoding %T: %w", v, err)
+		return errorf("mitogo: channel send: encoding %T: %w", v, err)
 	}
 	for {
 		ch.mu.Lock()
@@ -92,10 +92,10 @@ func (ch *Channel) Send(ctx context.Context, v any) error {
 			return err
 		case !ch.connected:
 			ch.mu.Unlock()
-			return fmt.Errorf("mitogo: channel send: not connected")
+			return errorf("mitogo: channel send: not connected")
 		case ch.closed:
 			ch.mu.Unlock()
-			return fmt.Errorf("mitogo: channel send: channel closed")
+			return errorf("mitogo: channel send: channel closed")
 		case ch.credit > 0:
 			ch.credit--
 			h := messages.Header{Kind: messages.KindChannel, Dst: ch.peer.Context, Src: ch.r.id, Target: ch.peer.ID}
@@ -112,7 +112,7 @@ func (ch *Channel) Send(ctx context.Context, v any) error {
 			if ctx.Err() == context.DeadlineExceeded {
 				return &TimeoutError{Context: ch.peerName, Op: "channel send"}
 			}
-			return ctx.Err()
+			return errorf("mitogo: channel send to %s: %w", ch.peerName, ctx.Err())
 		}
 	}
 }
@@ -138,7 +138,7 @@ func (ch *Channel) Recv(ctx context.Context, v any) error {
 				_ = ch.r.send(&h, nil)
 			}
 			if err := messages.Unmarshal(payload, v); err != nil {
-				return fmt.Errorf("mitogo: channel receive: decoding into %T: %w", v, err)
+				return errorf("mitogo: channel receive: decoding into %T: %w", v, err)
 			}
 			return nil
 		}
@@ -158,7 +158,7 @@ func (ch *Channel) Recv(ctx context.Context, v any) error {
 			if ctx.Err() == context.DeadlineExceeded {
 				return &TimeoutError{Context: ch.peerName, Op: "channel receive"}
 			}
-			return ctx.Err()
+			return errorf("mitogo: channel receive from %s: %w", ch.peerName, ctx.Err())
 		}
 	}
 }

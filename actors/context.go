@@ -3,7 +3,6 @@ package actors
 import (
 	"context"
 	"errors"
-	"fmt"
 	"sync"
 	"time"
 
@@ -106,7 +105,7 @@ func (c *Context) ready(ctx context.Context) error {
 		if ctx.Err() == context.DeadlineExceeded {
 			return &TimeoutError{Context: c.name, Op: "waiting for the restart"}
 		}
-		return ctx.Err()
+		return errorf("mitogo: waiting for %s to restart: %w", c.name, ctx.Err())
 	}
 }
 
@@ -187,7 +186,7 @@ func (c *Context) Shutdown(ctx context.Context) error {
 	c.stopping = true
 	c.mu.Unlock()
 	if c.sup == nil {
-		return fmt.Errorf("mitogo: shutdown %s: only contexts started by this router (Local, SSH, Sudo) can be shut down through it", c.name)
+		return errorf("mitogo: shutdown %s: only contexts started by this router (Local, SSH, Sudo) can be shut down through it", c.name)
 	}
 	h := messages.Header{Kind: messages.KindControl, Dst: c.id, Src: c.r.id, Type: messages.ControlShutdown}
 	if err := c.r.send(&h, nil); err != nil {
@@ -208,7 +207,7 @@ func (c *Context) Shutdown(ctx context.Context) error {
 		case <-c.done:
 		case <-t.C: // started through another context, which did not answer
 		}
-		return ctx.Err()
+		return errorf("mitogo: shutdown %s: %w", c.name, ctx.Err())
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/mitogo/mitogo/connect"
 	"github.com/mitogo/mitogo/messages"
 )
 
@@ -31,11 +32,28 @@ var (
 	// of its last heartbeats (see Heartbeat) and was declared dead, though
 	// the connection itself (an SSH server, say) may still be up.
 	ErrHeartbeat = errors.New("no answer to heartbeats")
+)
+
+// Causes of a failed connection (see package connect), matched with
+// errors.Is on the *StreamError or *TimeoutError that reports it, also when
+// another context made the connection (Via).
+var (
+	ErrPasswordIncorrect = connect.ErrPasswordIncorrect // the password given was refused
+	ErrPasswordRequired  = connect.ErrPasswordRequired  // a password is wanted and none was given
+	ErrNotAllowed        = connect.ErrNotAllowed        // sudoers, doas.conf or PAM refuse the account change
+	ErrUnknownUser       = connect.ErrUnknownUser       // the target user does not exist
+	ErrUnknownHostKey    = connect.ErrUnknownHostKey    // the SSH host's key is not in known_hosts
+	ErrChangedHostKey    = connect.ErrChangedHostKey    // known_hosts lists another key for the SSH host
+	ErrAuthFailed        = connect.ErrAuthFailed        // the SSH server accepted none of the credentials
+	ErrConnectTimeout    = connect.ErrConnectTimeout    // the connection passed its ConnectTimeout (a *TimeoutError)
+	ErrBootstrap         = connect.ErrBootstrap         // stage 1 failed on the far side
+	ErrHandshake         = connect.ErrHandshake         // the process did not complete the handshake
 	// ErrMainNotCalled: a process started as a child context did not call
 	// Main first in its main function, and went on to make a Router. Its
 	// NewRouter returns it, and the parent's connect fails with a
 	// *StreamError that matches it.
-	ErrMainNotCalled = errors.New("the program does not call actors.Main() first")
+	ErrMainNotCalled = connect.ErrMainNotCalled
+	ErrBadOption     = connect.ErrBadOption // an option does not apply to the method; nothing was started
 )
 
 // CallError reports a remote function that returned an error or panicked,
@@ -79,7 +97,7 @@ func (e *CallError) Is(target error) bool {
 // ChannelError reports that the peer, or a hop on the way to it, died or
 // closed while something was pending, or that there is no route to it.
 type ChannelError struct {
-	Context string // name of the context that could not be reached
+	Context string // name of the context that could not be reached (unique among live contexts: see Name)
 	Reason  string // what happened, e.g. "stream closed: EOF"
 	Err     error  // the cause, if any
 }
@@ -96,12 +114,16 @@ func (e *ChannelError) Is(target error) bool { return target == ErrMitogo }
 
 // StreamError reports a connection that could not be established: the
 // program did not start, the handshake failed, authentication was refused.
+// Match its cause with errors.Is (ErrPasswordIncorrect, ErrUnknownHostKey,
+// ...); Reason is a sentence for people. Context is the name the context
+// would have had, "#<id>" appended when a live context has it (see Name).
 type StreamError struct {
 	Context string // name the context would have had
 	Method  string // connection method: local, ssh, sudo, ...
-	Reason  string // what failed
+	Reason  string // what failed, as a sentence
 	Output  string // the last lines the far side printed, if any
-	Err     error  // the cause, if any
+	Cause   error  // the cause as a sentinel (ErrPasswordIncorrect, ...), nil when unknown
+	Err     error  // the underlying error, if any
 }
 
 func (e *StreamError) Error() string {
@@ -112,18 +134,21 @@ func (e *StreamError) Error() string {
 	return msg
 }
 
-// Unwrap returns the cause.
+// Unwrap returns the underlying error.
 func (e *StreamError) Unwrap() error { return e.Err }
 
-// Is matches ErrMitogo.
-func (e *StreamError) Is(target error) bool { return target == ErrMitogo }
+// Is matches ErrMitogo and the cause.
+func (e *StreamError) Is(target error) bool {
+	return target == ErrMitogo || (e.Cause != nil && errors.Is(e.Cause, target))
+}
 
 // TimeoutError reports a connect, call or receive that passed its deadline.
 // It unwraps to context.DeadlineExceeded.
 type TimeoutError struct {
 	Context string        // name of the context waited on
-	Op      string        // what was waited for, e.g. "call sys.facts"
+	Op      string        // what was waited for, e.g. "call sys.facts", "connect"
 	After   time.Duration // how long was waited, when known
+	Cause   error         // ErrConnectTimeout for a connect, else nil
 }
 
 func (e *TimeoutError) Error() string {
@@ -136,8 +161,32 @@ func (e *TimeoutError) Error() string {
 // Unwrap returns context.DeadlineExceeded.
 func (e *TimeoutError) Unwrap() error { return context.DeadlineExceeded }
 
+// Is matches ErrMitogo and the cause.
+func (e *TimeoutError) Is(target error) bool {
+	return target == ErrMitogo || (e.Cause != nil && target == e.Cause)
+}
+
+// otherError is an error about another context that is none of the kinds
+// above: an oversize argument, a result that does not decode, a call its
+// caller cancelled. It matches ErrMitogo and unwraps to its cause.
+type otherError struct {
+	msg string
+	err error
+}
+
+func (e *otherError) Error() string { return e.msg }
+
+// Unwrap returns the cause.
+func (e *otherError) Unwrap() error { return e.err }
+
 // Is matches ErrMitogo.
-func (e *TimeoutError) Is(target error) bool { return target == ErrMitogo }
+func (e *otherError) Is(target error) bool { return target == ErrMitogo }
+
+// errorf is fmt.Errorf (with at most one %w) for an otherError.
+func errorf(format string, args ...any) error {
+	err := fmt.Errorf(format, args...)
+	return &otherError{msg: err.Error(), err: errors.Unwrap(err)}
+}
 
 // remoteCallError turns a RemoteError payload into a *CallError.
 func remoteCallError(ctxName, fn string, re *messages.RemoteError) error {

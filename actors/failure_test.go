@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/mitogo/mitogo/actors"
+	"github.com/mitogo/mitogo/bootstrap"
 	"github.com/mitogo/mitogo/messages"
 )
 
@@ -162,16 +163,22 @@ func TestConnectTimeoutAndBadExecutable(t *testing.T) {
 	// A program that never speaks: the connect times out and is killed.
 	_, err := r.Local(ctx, actors.Executable("/bin/sleep", "60"), actors.ConnectTimeout(200*time.Millisecond))
 	var te *actors.TimeoutError
-	if !errors.As(err, &te) || te.Op != "connect" {
+	if !errors.As(err, &te) || te.Op != "connect" || !errors.Is(err, actors.ErrConnectTimeout) || !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("want *TimeoutError for connect, got %T %v", err, err)
 	}
 	// A program that exits at once: EOF during bootstrap, with what it printed.
 	_, err = r.Local(ctx, actors.Executable("/bin/sh", "-c", "echo no mitogo here; exit 3"))
 	var se *actors.StreamError
-	if !errors.As(err, &se) || !strings.Contains(se.Reason, "EOF during bootstrap") || !strings.Contains(se.Output, "no mitogo here") {
+	if !errors.As(err, &se) || !errors.Is(err, actors.ErrHandshake) || !strings.Contains(se.Output, "no mitogo here") {
 		t.Fatalf("want *StreamError with output, got %T %v", err, err)
 	}
 	// A program that does not exist.
+	// A far side that prints stage 1 back (a shell that cannot parse it)
+	// does not put the program into the error.
+	_, err = r.Local(ctx, actors.Executable("/bin/sh", "-c", `printf '%s\n' "$0" >&2; echo "sh: syntax error: $0" >&2; exit 2`, bootstrap.Stage1()))
+	if !errors.As(err, &se) || strings.Contains(err.Error(), bootstrap.Stage1()[:40]) || !strings.Contains(se.Output, "<stage 1>") {
+		t.Fatalf("stage 1 printed back: %T %v", err, err)
+	}
 	_, err = r.Local(ctx, actors.Executable("/nonexistent/prog"))
 	if !errors.As(err, &se) || !errors.Is(err, actors.ErrMitogo) {
 		t.Fatalf("want *StreamError, got %T %v", err, err)

@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/mitogo/mitogo/connect"
 	"github.com/mitogo/mitogo/messages"
 )
 
@@ -56,7 +57,7 @@ func Heartbeat(interval time.Duration, misses int) ConnectOption {
 func (h heartbeatConfig) resolve(method string, set bool) heartbeatConfig {
 	if !set || h.Interval == 0 {
 		h.Interval = -1
-		if method == "ssh" || method == "openssh" {
+		if m, ok := connect.Lookup(method); ok && m.Remote {
 			h.Interval = defaultHeartbeat
 		}
 	}

@@ -6,12 +6,10 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strconv"
-	"strings"
-	"syscall"
 	"time"
 
 	"github.com/mitogo/mitogo/bootstrap"
+	"github.com/mitogo/mitogo/connect"
 	"github.com/mitogo/mitogo/messages"
 	"github.com/mitogo/mitogo/transport"
 )
@@ -20,7 +18,7 @@ import (
 // (which must call Main first) connected over a socketpair. With Via(c) the
 // child is started by c and becomes c's child.
 func (r *Router) Local(ctx context.Context, opts ...ConnectOption) (*Context, error) {
-	return r.connect(ctx, "local", opts)
+	return r.connect(ctx, connect.Local, opts)
 }
 
 // Sudo starts a child context as another user through sudo, on the
@@ -30,26 +28,29 @@ func (r *Router) Local(ctx context.Context, opts ...ConnectOption) (*Context, er
 // (the path of sudo). Without a password sudo is run with -n, so a sudoers
 // entry that wants one fails at once with a *StreamError saying so.
 func (r *Router) Sudo(ctx context.Context, opts ...ConnectOption) (*Context, error) {
-	return r.connect(ctx, "sudo", opts)
+	return r.connect(ctx, connect.Sudo, opts)
 }
 
-// connect starts a supervised child with the given method.
+// connect starts a supervised child with the method registered as method.
 func (r *Router) connect(ctx context.Context, method string, opts []ConnectOption) (*Context, error) {
+	m, ok := connect.Lookup(method)
+	if !ok {
+		err := fmt.Errorf("%w: unknown connection method %q", ErrBadOption, method)
+		return nil, &StreamError{Context: method, Method: method, Reason: err.Error(), Cause: ErrBadOption, Err: err}
+	}
 	cc := defaultConnectConfig()
 	for _, o := range opts {
 		o(&cc)
 	}
-	spec := methodSpec{Method: method, Path: cc.path, Args: cc.args, User: cc.user, Tool: cc.tool, SSH: cc.ssh}
-	if method == "sudo" || method == "openssh" || method == "su" || method == "doas" {
-		spec.Secret = cc.password
-	}
-	spec.SSHArgs, spec.NoCache, spec.BinaryOwner = cc.sshArgs, cc.noCache, r.id
-	spec.PreserveEnv, spec.Login = cc.preserveEnv, cc.login
-	if (method == "ssh" || method == "openssh") && cc.user != "" {
-		spec.SSH.User = cc.user
-	}
-	if (method == "sudo" || method == "su" || method == "doas") && spec.User == "" {
-		spec.User = "root"
+	spec := connect.Spec{Method: method, Path: cc.path, Args: cc.args, Tool: cc.tool, SSH: cc.ssh,
+		SSHArgs: cc.sshArgs, NoCache: cc.noCache, BinaryOwner: r.id, PreserveEnv: cc.preserveEnv, Login: cc.login}
+	m.SetAccount(&spec, cc.user, cc.password)
+	if err := m.Validate(spec, cc.given); err != nil {
+		name := cc.name
+		if name == "" {
+			name = m.DefaultName(spec, 0)
+		}
+		return nil, &StreamError{Context: name, Method: method, Reason: err.Error(), Cause: ErrBadOption, Err: err}
 	}
 	if r.isClosing() {
 		return nil, &StreamError{Context: method, Method: method, Reason: "the router is shut down", Err: ErrShutdown}
@@ -64,7 +65,7 @@ func (r *Router) connect(ctx context.Context, method string, opts []ConnectOptio
 	}
 	last := cc.name
 	if last == "" {
-		last = spec.defaultName(id)
+		last = m.DefaultName(spec, id)
 	}
 	via := cc.via
 	if via != nil && via.id == r.id {
@@ -75,7 +76,12 @@ func (r *Router) connect(ctx context.Context, method string, opts []ConnectOptio
 		name = via.name + "/" + last
 	}
 	hb := cc.heartbeat.resolve(method, cc.heartbeatSet)
-	c := &Context{r: r, id: id, name: name, up: make(chan struct{}), done: make(chan struct{})}
+	c := &Context{r: r, id: id, up: make(chan struct{}), done: make(chan struct{})}
+	r.mu.Lock()
+	c.name = r.uniqueName(name, id)
+	r.contexts[id] = c
+	r.mu.Unlock()
+	name = c.name
 	spec.BinaryToken = r.addBinarySource(binarySource{paths: cc.binaries, fn: cc.binaryFunc}, c)
 	c.sup = &supervision{c: c, strategy: cc.strategy, connect: func(ctx context.Context) (int, error) {
 		ctx, cancel := context.WithTimeout(ctx, cc.timeout)
@@ -90,11 +96,11 @@ func (r *Router) connect(ctx context.Context, method string, opts []ConnectOptio
 		if err != nil && stoppedBy(ctx) {
 			return 0, shutdownError(name, method)
 		}
+		if err == nil && rep.Failure != nil {
+			return 0, rep.Failure.error(name, method, cc.timeout)
+		}
 		return rep.PID, connectError(name, method, err, cc.timeout)
 	}}
-	r.mu.Lock()
-	r.contexts[id] = c
-	r.mu.Unlock()
 	if err := c.sup.start(ctx); err != nil {
 		r.mu.Lock()
 		delete(r.contexts, id)
@@ -105,40 +111,88 @@ func (r *Router) connect(ctx context.Context, method string, opts []ConnectOptio
 	return c, nil
 }
 
-// connectError turns the failure of a connection made by another context
-// back into the error type it had there.
-func connectError(name, method string, err error, timeout time.Duration) error {
-	var ce *CallError
-	if !errors.As(err, &ce) {
-		return err
-	}
-	switch ce.Type {
-	case "*actors.TimeoutError":
-		return &TimeoutError{Context: name, Op: "connect", After: timeout}
-	case "*actors.StreamError":
-		reason := strings.TrimPrefix(ce.Message, fmt.Sprintf("mitogo: connecting %s (%s): ", name, method))
-		output := ""
-		if i := strings.LastIndex(reason, "; it printed: "); i >= 0 {
-			if s, err := strconv.Unquote(reason[i+len("; it printed: "):]); err == nil {
-				reason, output = reason[:i], s
-			}
+// uniqueName returns name, or name#id when a live context (one started
+// from here and not gone for good, or one routed through this context)
+// already has that name. r.mu is held.
+func (r *Router) uniqueName(name string, id uint32) string {
+	taken := false
+	for _, c := range r.contexts {
+		if c.name != name {
+			continue
 		}
-		return &StreamError{Context: name, Method: method, Reason: reason, Output: output}
+		select {
+		case <-c.done:
+		default:
+			taken = true
+		}
+	}
+	t := r.table.Load()
+	for id, n := range t.names {
+		if _, routed := t.routes[id]; routed && n == name {
+			taken = true
+		}
+	}
+	if taken {
+		return name + "#" + itoa(id)
+	}
+	return name
+}
+
+// connectError turns the failure of the call that asked another context
+// to connect into the error of the connection.
+func connectError(name, method string, err error, timeout time.Duration) error {
+	if err == nil {
+		return nil
+	}
+	var te *TimeoutError
+	if errors.As(err, &te) {
+		return &TimeoutError{Context: name, Op: "connect", After: timeout, Cause: ErrConnectTimeout}
 	}
 	return &StreamError{Context: name, Method: method, Reason: err.Error(), Err: err}
+}
+
+// connectFailure is a failed connection as the context that made it
+// reports it to the one that asked: the cause as its connect.Code.
+type connectFailure struct {
+	Cause   string `msgpack:"cause"`   // connect.Code of the cause, "" when unknown
+	Reason  string `msgpack:"reason"`  // StreamError.Reason
+	Output  string `msgpack:"output"`  // StreamError.Output
+	Timeout bool   `msgpack:"timeout"` // the connect timed out: a *TimeoutError
+}
+
+// newConnectFailure describes err, the failure of startChild.
+func newConnectFailure(err error) *connectFailure {
+	var se *StreamError
+	var te *TimeoutError
+	switch {
+	case errors.As(err, &te):
+		return &connectFailure{Cause: connect.Code(ErrConnectTimeout), Reason: te.Error(), Timeout: true}
+	case errors.As(err, &se):
+		return &connectFailure{Cause: connect.Code(se.Cause), Reason: se.Reason, Output: se.Output}
+	}
+	return &connectFailure{Cause: connect.Code(err), Reason: err.Error()}
+}
+
+// error rebuilds the error startChild returned in the other context.
+func (f *connectFailure) error(name, method string, timeout time.Duration) error {
+	if f.Timeout {
+		return &TimeoutError{Context: name, Op: "connect", After: timeout, Cause: ErrConnectTimeout}
+	}
+	return &StreamError{Context: name, Method: method, Reason: f.Reason, Output: f.Output, Cause: connect.FromCode(f.Cause)}
 }
 
 type connectRequest struct {
 	ID      uint32        `msgpack:"id"`
 	Name    string        `msgpack:"name"`
-	Spec    methodSpec    `msgpack:"spec"`
+	Spec    connect.Spec  `msgpack:"spec"`
 	Timeout time.Duration `msgpack:"timeout"`
 
 	Heartbeat heartbeatConfig `msgpack:"heartbeat"`
 }
 
 type connectReply struct {
-	PID int `msgpack:"pid"`
+	PID     int             `msgpack:"pid"`
+	Failure *connectFailure `msgpack:"failure"` // nil when the child started
 }
 
 const fnAllocateID = "mitogo.allocate_id"
@@ -149,7 +203,10 @@ var (
 	connectFunc = Register("mitogo.connect", func(ctx context.Context, req connectRequest) (connectReply, error) {
 		r := RouterFrom(ctx)
 		_, pid, err := r.startChild(ctx, req.ID, req.Name, req.Spec, req.Timeout, req.Heartbeat)
-		return connectReply{PID: pid}, err
+		if err != nil {
+			return connectReply{Failure: newConnectFailure(err)}, nil
+		}
+		return connectReply{PID: pid}, nil
 	})
 	_ = Register(fnAllocateID, func(ctx context.Context, _ struct{}) (uint32, error) {
 		r := RouterFrom(ctx)
@@ -164,16 +221,23 @@ var (
 // names, runs stage 1 when the method ends in a shell, performs the
 // handshake and adds its route. The child's stream belongs to this router;
 // both ends watch it with heartbeat hb (if the child speaks version 2).
-func (r *Router) startChild(ctx context.Context, id uint32, name string, spec methodSpec, timeout time.Duration, hb heartbeatConfig) (*conn, int, error) {
-	child, err := spec.start(ctx, r)
+func (r *Router) startChild(ctx context.Context, id uint32, name string, spec connect.Spec, timeout time.Duration, hb heartbeatConfig) (*conn, int, error) {
+	timedOut := &TimeoutError{Context: name, Op: "connect", After: timeout, Cause: ErrConnectTimeout}
+	m, ok := connect.Lookup(spec.Method)
+	if !ok {
+		err := fmt.Errorf("%w: unknown connection method %q", ErrBadOption, spec.Method)
+		return nil, 0, &StreamError{Context: name, Method: spec.Method, Reason: err.Error(), Cause: ErrBadOption, Err: err}
+	}
+	child, err := m.Start(ctx, spec, connect.Env{Pacer: &r.pacer})
 	if err != nil {
 		if stoppedBy(ctx) {
 			return nil, 0, shutdownError(name, spec.Method)
 		}
 		if ctx.Err() == context.DeadlineExceeded || errors.Is(err, context.DeadlineExceeded) {
-			return nil, 0, &TimeoutError{Context: name, Op: "connect", After: timeout}
+			return nil, 0, timedOut
 		}
-		return nil, 0, &StreamError{Context: name, Method: spec.Method, Reason: err.Error(), Err: err}
+		cause, reason := m.Explain(spec, connect.Attempt{Err: err})
+		return nil, 0, &StreamError{Context: name, Method: spec.Method, Reason: reason, Cause: cause, Err: err}
 	}
 	s := transport.NewStream(child.Conn, r.cfg.maxFrame)
 	c := newConn(r, s, id, name, false)
@@ -190,9 +254,9 @@ func (r *Router) startChild(ctx context.Context, id uint32, name string, spec me
 		defer child.Cleanup()
 	}
 	fail := func(err error) (*conn, int, error) {
-		exited := "it"
 		p := child.Proc
-		if p.Status() != "" || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, ErrMainNotCalled) {
+		gone := p.Status() != "" || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, ErrMainNotCalled)
+		if gone {
 			// Gone already, or going: let it finish to learn its status.
 			select {
 			case <-p.Done():
@@ -200,7 +264,6 @@ func (r *Router) startChild(ctx context.Context, id uint32, name string, spec me
 				p.Kill()
 				<-p.Done()
 			}
-			exited = "it (" + p.Status() + ")"
 		} else {
 			p.Kill()
 			<-p.Done()
@@ -215,36 +278,24 @@ func (r *Router) startChild(ctx context.Context, id uint32, name string, spec me
 			return nil, 0, shutdownError(name, spec.Method)
 		}
 		refused := child.Refusal()
-		if refused == "" && (errors.Is(err, os.ErrDeadlineExceeded) || ctx.Err() == context.DeadlineExceeded) {
-			return nil, 0, &TimeoutError{Context: name, Op: "connect", After: timeout}
+		if refused == nil && (errors.Is(err, os.ErrDeadlineExceeded) || ctx.Err() == context.DeadlineExceeded) {
+			return nil, 0, timedOut
 		}
-		reason := err.Error()
-		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET) {
-			reason = "EOF during bootstrap: " + exited + " exited before its handshake"
-			if spec.Method == "local" {
-				reason += " (does its main call actors.Main first?)"
-			}
-		}
-		// From weakest to strongest: a suspicion (a password taken, then
-		// the tool ended), what the far side printed, a refusal seen.
-		if why := child.Suspicion(); why != "" {
-			reason = fmt.Sprintf("%s to %s: %s", spec.Method, spec.User, why)
-		}
-		if why := spec.explain(c.output.String()); why != "" {
-			reason = why
-		}
-		if refused != "" {
-			reason = fmt.Sprintf("%s to %s: %s", spec.Method, spec.User, refused)
+		a := connect.Attempt{Err: err, Refusal: refused, Suspicion: child.Suspicion(), Output: connect.Elide(c.output.String())}
+		if gone {
+			a.Status = p.Status()
 		}
 		if errors.Is(err, ErrMainNotCalled) {
-			reason = "the child program does not call actors.Main() first"
+			return nil, 0, &StreamError{Context: name, Method: spec.Method, Reason: "the child program does not call actors.Main() first",
+				Output: a.Output, Cause: ErrMainNotCalled, Err: err}
 		}
-		return nil, 0, &StreamError{Context: name, Method: spec.Method, Reason: reason, Output: c.output.String(), Err: err}
+		cause, reason := m.Explain(spec, a)
+		return nil, 0, &StreamError{Context: name, Method: spec.Method, Reason: reason, Output: a.Output, Cause: cause, Err: err}
 	}
 	deadline, _ := ctx.Deadline()
 	child.Conn.SetDeadline(deadline)
 	stopWatch := context.AfterFunc(ctx, func() { child.Conn.SetDeadline(time.Unix(1, 0)) })
-	if spec.shell() {
+	if m.Shell {
 		self, err := r.selfBinary()
 		if err != nil {
 			return fail(fmt.Errorf("reading this program's binary to send: %w", err))
@@ -257,9 +308,9 @@ func (r *Router) startChild(ctx context.Context, id uint32, name string, spec me
 		if err != nil {
 			var pe *bootstrap.PlatformError
 			if errors.As(err, &pe) {
-				return fail(pe)
+				return fail(fmt.Errorf("%w: %w", ErrBootstrap, pe))
 			}
-			return fail(fmt.Errorf("bootstrap: %w", err))
+			return fail(fmt.Errorf("%w: %w", ErrBootstrap, err))
 		}
 		if res.Uploaded {
 			r.logger.Debug("binary uploaded", "context", name, "bytes", res.Sent, "cache", res.CacheDir)
@@ -284,14 +335,14 @@ func (r *Router) startChild(ctx context.Context, id uint32, name string, spec me
 		return fail(fmt.Errorf("the child refused the stream: %w", ErrMainNotCalled))
 	}
 	if rep.ID != id {
-		return fail(fmt.Errorf("the child answered as context %d, not %d", rep.ID, id))
+		return fail(fmt.Errorf("%w: the child answered as context %d, not %d", ErrHandshake, rep.ID, id))
 	}
 	if rep.Error != "" {
-		return fail(fmt.Errorf("the child refused the stream: %s", rep.Error))
+		return fail(fmt.Errorf("%w: the child refused the stream: %q", ErrHandshake, rep.Error))
 	}
 	if rep.Version < messages.MinProtocolVersion || rep.Version > messages.ProtocolVersion {
-		return fail(fmt.Errorf("protocol version mismatch: this side speaks %d to %d, the child chose %d",
-			messages.MinProtocolVersion, messages.ProtocolVersion, rep.Version))
+		return fail(fmt.Errorf("%w: protocol version mismatch: this side speaks %d to %d, the child chose %d",
+			ErrHandshake, messages.MinProtocolVersion, messages.ProtocolVersion, rep.Version))
 	}
 	if r.isClosing() {
 		return fail(ErrShutdown)
@@ -299,7 +350,7 @@ func (r *Router) startChild(ctx context.Context, id uint32, name string, spec me
 	if err := r.ask(&addRoutes{c: c, ids: []uint32{id}, names: []string{name}}); err != nil {
 		return fail(err)
 	}
-	if spec.Method == "local" || spec.Method == "sudo" || spec.Method == "su" || spec.Method == "doas" {
+	if !m.Remote {
 		c.session = rep.PID // on this host: the child leads a session (see session.go)
 	}
 	r.mu.Lock()

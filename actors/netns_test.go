@@ -82,8 +82,9 @@ func TestSSHThroughSSHToAnUnreachableHost(t *testing.T) {
 		}
 	}
 
-	// B is A's child, and its name is the chain.
-	wantA, wantB := "ssh:"+topo.AIP, "ssh:"+topo.AIP+"/ssh:"+topo.BIP
+	// B is A's child, and its name is the chain (with the ports: they are
+	// not 22).
+	wantA, wantB := "ssh:"+sa.Addr, "ssh:"+sa.Addr+"/ssh:"+sb.Addr
 	if a.Name() != wantA || b.Name() != wantB {
 		t.Fatalf("names %q and %q; want %q and %q", a.Name(), b.Name(), wantA, wantB)
 	}

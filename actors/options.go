@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/mitogo/mitogo/connect"
 	"github.com/mitogo/mitogo/messages"
 	"github.com/mitogo/mitogo/transport"
 )
@@ -71,6 +72,7 @@ type connectConfig struct {
 
 	heartbeat    heartbeatConfig // see Heartbeat
 	heartbeatSet bool            // Heartbeat was given
+	given        connect.Option  // the method-dependent options given, checked against the method
 }
 
 func defaultConnectConfig() connectConfig {
@@ -81,7 +83,18 @@ func defaultConnectConfig() connectConfig {
 // and parent runs the connection method. Local(ctx, Via(c1)) is a grandchild.
 func Via(parent *Context) ConnectOption { return func(c *connectConfig) { c.via = parent } }
 
-// Name sets the last element of the context's name (default "local.<id>").
+// Name sets the last element of the context's name. The defaults are
+// "local.<id>", "sudo:<user>" (su, doas alike) and "ssh:[user@]host[:port]"
+// (the port when it is not 22, an IPv6 host in brackets), after the name
+// of the context it is made from: "ssh:web1/sudo:root".
+//
+// A name identifies one live context: when a context that is not gone for
+// good (connecting, up or restarting) already has the full name, given or
+// default, the new one gets "#<id>" appended ("x#7", "sudo:root#4"), so
+// that errors and log records never name two contexts alike. Duplicates
+// are suffixed rather than refused because default names collide without
+// a mistake (two connections to one host) and a restarted or reconnected
+// context must not need a new name; the name a context got is its Name().
 func Name(name string) ConnectOption { return func(c *connectConfig) { c.name = name } }
 
 // ConnectTimeout bounds the whole connection, from starting the process to
@@ -97,5 +110,5 @@ func Supervise(s Strategy) ConnectOption { return func(c *connectConfig) { c.str
 // Executable starts path instead of this program's own executable, with
 // args. The program must call actors.Main first, as this one does.
 func Executable(path string, args ...string) ConnectOption {
-	return func(c *connectConfig) { c.path, c.args = path, args }
+	return func(c *connectConfig) { c.path, c.args, c.given = path, args, c.given|connect.OptExecutable }
 }

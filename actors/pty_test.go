@@ -32,7 +32,7 @@ wait
 	r := newRouter(t)
 	_, err := r.Su(ctxT(t), actors.Tool(tool), actors.User("nobody"), actors.Password("pw"), actors.ConnectTimeout(time.Minute))
 	var se *actors.StreamError
-	if !errors.As(err, &se) || !strings.Contains(se.Reason, "password incorrect") || errors.Is(err, os.ErrDeadlineExceeded) {
+	if !errors.As(err, &se) || !errors.Is(err, actors.ErrPasswordIncorrect) || errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Fatalf("want *StreamError password incorrect, not a deadline, got %T %v", err, err)
 	}
 }
@@ -47,7 +47,7 @@ exit 1
 	r := newRouter(t)
 	_, err := r.Su(ctxT(t), actors.Tool(tool), actors.User("nobody"), actors.Password("pw"))
 	var se *actors.StreamError
-	if !errors.As(err, &se) || !strings.Contains(se.Reason, "not allowed") || strings.Contains(se.Reason, "incorrect") {
+	if !errors.As(err, &se) || !errors.Is(err, actors.ErrNotAllowed) || errors.Is(err, actors.ErrPasswordIncorrect) {
 		t.Fatalf("want not allowed, got %T %v", err, err)
 	}
 	// Nothing of stage 1's first line leaks into what the tool printed.
@@ -56,7 +56,26 @@ exit 1
 	}
 	// A password with a newline in it could answer more than the prompt.
 	_, err = r.Su(ctxT(t), actors.Tool(tool), actors.User("nobody"), actors.Password("pw\nexit"))
-	if !errors.As(err, &se) || !strings.Contains(se.Reason, "newline") {
+	if !errors.As(err, &se) || !errors.Is(err, actors.ErrBadOption) {
 		t.Fatalf("password with a newline: %T %v", err, err)
+	}
+}
+
+// The prompt is recognised by its shape, in any language: a German su
+// asks "Passwort: ", refuses with its own words and asks again.
+func TestPtyPromptInAnotherLanguage(t *testing.T) {
+	tool := fakeTool(t, `printf 'Passwort: '; read pw
+echo 'su: Fehler bei der Authentifizierung'
+printf 'Passwort: '; read pw
+exit 1
+`)
+	r := newRouter(t)
+	_, err := r.Su(ctxT(t), actors.Tool(tool), actors.User("nobody"), actors.Password("pw"), actors.ConnectTimeout(time.Minute))
+	if !errors.Is(err, actors.ErrPasswordIncorrect) || strings.Contains(err.Error(), "MITOGO") {
+		t.Fatalf("want password incorrect, got %T %v", err, err)
+	}
+	_, err = r.Su(ctxT(t), actors.Tool(tool), actors.User("nobody"), actors.ConnectTimeout(time.Minute))
+	if !errors.Is(err, actors.ErrPasswordRequired) {
+		t.Fatalf("want password required, got %T %v", err, err)
 	}
 }

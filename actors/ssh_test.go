@@ -97,7 +97,7 @@ func TestSSHHostKeys(t *testing.T) {
 	os.WriteFile(empty, nil, 0o600)
 	_, err := r.SSH(ctxT(t), s.Addr, actors.IdentityFile(s.ClientKey), actors.KnownHosts(empty), actors.SSHConfig("none"))
 	var se *actors.StreamError
-	if !errors.As(err, &se) || !strings.Contains(se.Reason, "not known") || !strings.Contains(se.Reason, "SHA256:") {
+	if !errors.As(err, &se) || !errors.Is(err, actors.ErrUnknownHostKey) || !strings.Contains(err.Error(), "SHA256:") {
 		t.Fatalf("unknown host key: %T %v", err, err)
 	}
 
@@ -106,7 +106,7 @@ func TestSSHHostKeys(t *testing.T) {
 	data, _ := os.ReadFile(other.KnownHosts)
 	os.WriteFile(changed, []byte(strings.ReplaceAll(string(data), other.Addr[strings.LastIndex(other.Addr, ":")+1:], s.Addr[strings.LastIndex(s.Addr, ":")+1:])), 0o600)
 	_, err = r.SSH(ctxT(t), s.Addr, actors.IdentityFile(s.ClientKey), actors.KnownHosts(changed), actors.SSHConfig("none"), actors.HostKeyPolicy("accept-new"))
-	if !errors.As(err, &se) || !strings.Contains(se.Reason, "CHANGED") {
+	if !errors.As(err, &se) || !errors.Is(err, actors.ErrChangedHostKey) || errors.Is(err, actors.ErrUnknownHostKey) {
 		t.Fatalf("changed host key: %T %v", err, err)
 	}
 
@@ -141,11 +141,11 @@ func TestSSHAuthFailures(t *testing.T) {
 	}
 	var se *actors.StreamError
 	_, err = r.SSH(ctxT(t), s.Addr, append(base, actors.Password("wrong"))...)
-	if !errors.As(err, &se) || !strings.Contains(se.Reason, "authentication as "+sshtest.TestUser) {
+	if !errors.As(err, &se) || !errors.Is(err, actors.ErrAuthFailed) {
 		t.Fatalf("wrong password: %T %v", err, err)
 	}
 	_, err = r.SSH(ctxT(t), s.Addr, append(base, actors.IdentityFile("/nonexistent/key"))...)
-	if !errors.As(err, &se) || !strings.Contains(se.Reason, "no credentials") {
+	if !errors.As(err, &se) || !errors.Is(err, actors.ErrAuthFailed) {
 		t.Fatalf("no credentials: %T %v", err, err)
 	}
 }
@@ -155,7 +155,7 @@ func TestSSHDeadAndSilentHosts(t *testing.T) {
 	start := time.Now()
 	_, err := r.SSH(ctxT(t), sshtest.ClosedPort(t), actors.SSHConfig("none"))
 	var se *actors.StreamError
-	if !errors.As(err, &se) || !strings.Contains(se.Reason, "refused") {
+	if !errors.As(err, &se) || !errors.Is(err, syscall.ECONNREFUSED) {
 		t.Fatalf("closed port: %T %v", err, err)
 	}
 	if time.Since(start) > 10*time.Second {
@@ -296,7 +296,7 @@ func TestOpenSSHMethod(t *testing.T) {
 	os.WriteFile(empty, nil, 0o600)
 	_, err = r.OpenSSH(ctxT(t), s.User+"@"+s.Addr, actors.IdentityFile(s.ClientKey), actors.KnownHosts(empty), actors.SSHConfig("none"))
 	var se *actors.StreamError
-	if !errors.As(err, &se) || !strings.Contains(se.Reason, "host key verification failed") {
+	if !errors.As(err, &se) || !errors.Is(err, actors.ErrUnknownHostKey) {
 		t.Fatalf("unknown host key: %T %v", err, err)
 	}
 
@@ -311,7 +311,7 @@ func TestOpenSSHMethod(t *testing.T) {
 		t.Fatalf("uid: %d %v", uid, err)
 	}
 	_, err = r.OpenSSH(ctxT(t), sshtest.TestUser+"@"+p.Addr, append(base, actors.Password("wrong"))...)
-	if !errors.As(err, &se) || !strings.Contains(se.Reason, "authentication failed") {
+	if !errors.As(err, &se) || !errors.Is(err, actors.ErrAuthFailed) {
 		t.Fatalf("wrong password: %T %v", err, err)
 	}
 }

@@ -104,7 +104,7 @@ func TestSudoRefusals(t *testing.T) {
 	r := newRouter(t)
 	_, err := r.Sudo(ctxT(t), actors.User("no-such-user-mitogo"))
 	var se *actors.StreamError
-	if !errors.As(err, &se) || !strings.Contains(se.Reason, "user unknown") {
+	if !errors.As(err, &se) || !errors.Is(err, actors.ErrUnknownUser) {
 		t.Fatalf("unknown user: %T %v", err, err)
 	}
 	// mitogo-test may not sudo at all: a refusal, never a hang.
@@ -113,7 +113,7 @@ func TestSudoRefusals(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = r.Sudo(ctxT(t), actors.Via(c), actors.User("root"))
-	if !errors.As(err, &se) || !(strings.Contains(se.Reason, "password is required") || strings.Contains(se.Reason, "not allowed")) {
+	if !errors.As(err, &se) || !(errors.Is(err, actors.ErrPasswordRequired) || errors.Is(err, actors.ErrNotAllowed)) {
 		t.Fatalf("sudo without rights: %T %v", err, err)
 	}
 }
@@ -180,14 +180,14 @@ func TestSudoWithPassword(t *testing.T) {
 	var se *actors.StreamError
 	start := time.Now()
 	_, err = r.Sudo(ctxT(t), actors.Via(c), actors.User("mitogo-test2"), actors.Password("wrong"))
-	if !errors.As(err, &se) || !strings.Contains(se.Reason, "password incorrect") {
+	if !errors.As(err, &se) || !errors.Is(err, actors.ErrPasswordIncorrect) || strings.Contains(err.Error(), "MITOGO") {
 		t.Fatalf("wrong password: %T %v", err, err)
 	}
 	if time.Since(start) > 15*time.Second {
 		t.Fatalf("wrong password took %v", time.Since(start))
 	}
 	_, err = r.Sudo(ctxT(t), actors.Via(c), actors.User("mitogo-test2"))
-	if !errors.As(err, &se) || !strings.Contains(se.Reason, "password is required") {
+	if !errors.As(err, &se) || !errors.Is(err, actors.ErrPasswordRequired) {
 		t.Fatalf("no password: %T %v", err, err)
 	}
 }
@@ -213,12 +213,12 @@ func TestSuAndDoas(t *testing.T) {
 	}
 	var se *actors.StreamError
 	_, err := r.Su(ctxT(t), actors.User("no-such-user-mitogo"))
-	if !errors.As(err, &se) || !strings.Contains(se.Reason, "user unknown") {
+	if !errors.As(err, &se) || !errors.Is(err, actors.ErrUnknownUser) {
 		t.Fatalf("su to an unknown user: %T %v", err, err)
 	}
 	// doas.conf lets root become mitogo-test only.
 	_, err = r.Doas(ctxT(t), actors.User("mitogo-test2"))
-	if !errors.As(err, &se) || !(strings.Contains(se.Reason, "not allowed") || strings.Contains(se.Reason, "password is required")) {
+	if !errors.As(err, &se) || !(errors.Is(err, actors.ErrNotAllowed) || errors.Is(err, actors.ErrPasswordRequired)) {
 		t.Fatalf("doas without a rule: %T %v", err, err)
 	}
 }
@@ -331,12 +331,12 @@ func TestSuAndDoasWithPassword(t *testing.T) {
 			var se *actors.StreamError
 			begin := time.Now()
 			_, err = tc.start(ctxT(t), actors.Via(tc.via), actors.User(tc.target.Username), actors.Password("wrong-password"))
-			if !errors.As(err, &se) || !strings.Contains(se.Reason, "password incorrect") {
+			if !errors.As(err, &se) || !errors.Is(err, actors.ErrPasswordIncorrect) {
 				t.Fatalf("wrong password: %T %v", err, err)
 			}
 			t.Logf("wrong password refused in %v: %v", time.Since(begin).Round(time.Millisecond), err)
 			_, err = tc.start(ctxT(t), actors.Via(tc.via), actors.User(tc.target.Username))
-			if !errors.As(err, &se) || !strings.Contains(se.Reason, "password is required") {
+			if !errors.As(err, &se) || !errors.Is(err, actors.ErrPasswordRequired) {
 				t.Fatalf("no password: %T %v", err, err)
 			}
 		})
@@ -432,7 +432,7 @@ func TestPreserveEnvAndLoginShell(t *testing.T) {
 		}
 	}
 	var se *actors.StreamError
-	if _, err := r.Doas(ctxT(t), actors.User("mitogo-test"), actors.LoginShell()); !errors.As(err, &se) || !strings.Contains(se.Reason, "doas has no options") {
+	if _, err := r.Doas(ctxT(t), actors.User("mitogo-test"), actors.LoginShell()); !errors.As(err, &se) || !errors.Is(err, actors.ErrBadOption) {
 		t.Fatalf("doas with LoginShell: %T %v", err, err)
 	}
 }

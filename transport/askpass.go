@@ -72,13 +72,14 @@ func (a *Askpass) AskpassEnv() []string {
 	return []string{"SSH_ASKPASS=" + a.script, "SSH_ASKPASS_REQUIRE=force"}
 }
 
-// Watch wraps the far side's stderr: it counts the helper's runs and calls
-// onWrong when sudo asks a second time.
+// Watch wraps the far side's stderr: it counts the helper's runs, calls
+// onWrong when sudo asks a second time, and removes the helper's marker
+// lines, so that what the caller reads is only what the far side printed.
 func (a *Askpass) Watch(r io.ReadCloser, onWrong func()) io.ReadCloser {
 	a.mu.Lock()
 	a.onWrong = onWrong
 	a.mu.Unlock()
-	return &askpassReader{ReadCloser: r, a: a}
+	return &askpassReader{ReadCloser: r, a: a, line: append(append([]byte(nil), a.marker...), '\n')}
 }
 
 // Asked is how many times sudo ran the helper.
@@ -98,15 +99,30 @@ func (a *Askpass) Close() {
 
 type askpassReader struct {
 	io.ReadCloser
-	a    *Askpass
-	tail []byte
+	a       *Askpass
+	line    []byte // the marker line the helper prints
+	pending []byte // read, not yet returned: may hold the start of a marker line
+	err     error  // the underlying reader's error, returned once pending is empty
 }
 
 func (r *askpassReader) Read(p []byte) (int, error) {
-	n, err := r.ReadCloser.Read(p)
-	if n > 0 {
-		buf := append(r.tail, p[:n]...)
-		if c := bytes.Count(buf, r.a.marker); c > 0 {
+	for {
+		if keep := r.held(); len(r.pending) > keep || (r.err != nil && len(r.pending) > 0) {
+			if r.err != nil {
+				keep = 0
+			}
+			n := copy(p, r.pending[:len(r.pending)-keep])
+			r.pending = r.pending[n:]
+			return n, nil
+		}
+		if r.err != nil {
+			return 0, r.err
+		}
+		buf := make([]byte, max(len(p), 512))
+		n, err := r.ReadCloser.Read(buf)
+		r.pending, r.err = append(r.pending, buf[:n]...), err
+		if c := bytes.Count(r.pending, r.line); c > 0 {
+			r.pending = bytes.ReplaceAll(r.pending, r.line, nil)
 			r.a.mu.Lock()
 			r.a.asked += c
 			wrong := r.a.asked >= 2
@@ -115,12 +131,17 @@ func (r *askpassReader) Read(p []byte) (int, error) {
 			if wrong && onWrong != nil {
 				onWrong()
 			}
-			buf = buf[bytes.LastIndex(buf, r.a.marker)+len(r.a.marker):]
 		}
-		if keep := len(r.a.marker) - 1; len(buf) > keep {
-			buf = buf[len(buf)-keep:]
-		}
-		r.tail = append(r.tail[:0], buf...)
 	}
-	return n, err
+}
+
+// held is the length of the longest end of pending that begins the
+// marker line: it waits for the next read to tell.
+func (r *askpassReader) held() int {
+	for k := min(len(r.pending), len(r.line)-1); k > 0; k-- {
+		if bytes.HasPrefix(r.line, r.pending[len(r.pending)-k:]) {
+			return k
+		}
+	}
+	return 0
 }

@@ -27,31 +27,33 @@ type Child struct {
 	Output  io.ReadCloser // what the far side prints on stdout and stderr before (and beside) the stream
 	Cleanup func()        // called once the handshake is over, either way (nil: nothing)
 
-	refusal   atomic.Pointer[string]
-	suspicion atomic.Pointer[string]
+	refusal   atomic.Pointer[error]
+	suspicion atomic.Pointer[error]
 }
 
-// Suspect records a likely reason for a failure (a password taken, then
-// the tool ended), used when nothing the far side printed explains it.
-func (c *Child) Suspect(why string) { c.suspicion.Store(&why) }
+// Suspect records a likely cause of a failure (ErrPasswordIncorrect when a
+// password was taken, then the tool ended), used when nothing the far side
+// printed explains it.
+func (c *Child) Suspect(cause error) { c.suspicion.Store(&cause) }
 
-// Suspicion is what Suspect recorded, or "".
-func (c *Child) Suspicion() string {
+// Suspicion is what Suspect recorded, or nil.
+func (c *Child) Suspicion() error {
 	if p := c.suspicion.Load(); p != nil {
 		return *p
 	}
-	return ""
+	return nil
 }
 
-// Refuse records why the far side refused us (e.g. "password incorrect").
-func (c *Child) Refuse(why string) { c.refusal.Store(&why) }
+// Refuse records why the far side refused us (ErrPasswordIncorrect,
+// ErrPasswordRequired).
+func (c *Child) Refuse(cause error) { c.refusal.Store(&cause) }
 
-// Refusal is what Refuse recorded, or "".
-func (c *Child) Refusal() string {
+// Refusal is what Refuse recorded, or nil.
+func (c *Child) Refusal() error {
 	if p := c.refusal.Load(); p != nil {
 		return *p
 	}
-	return ""
+	return nil
 }
 
 // execProcess watches a started command.

@@ -27,7 +27,7 @@ import (
 // far side's language does not matter: text after a newline that ends in a
 // colon (and optional spaces), before stage 1 has spoken, with nothing after
 // it for a moment. It is answered once; a second prompt means the password
-// was wrong, and the child is killed and refused with "password incorrect".
+// was wrong, and the child is killed and refused with ErrPasswordIncorrect.
 // A tool that takes the password and ends is suspected of refusing it.
 // Any line that looks so is taken for a prompt: a banner ending in a colon
 // before a rule that needs no password would get the password.
@@ -133,7 +133,7 @@ func (c *ptyConn) Read(p []byte) (int, error) {
 			// The tool took the password and ended without starting
 			// stage 1: most likely it refused it, in whatever language
 			// it said so. What it printed, when recognised, says better.
-			c.child.Suspect("password incorrect")
+			c.child.Suspect(ErrPasswordIncorrect)
 		}
 		c.mu.Unlock()
 		c.out.Close()
@@ -143,8 +143,8 @@ func (c *ptyConn) Read(p []byte) (int, error) {
 
 // refuse ends the child for why, at once: the terminal is closed, which
 // wakes its reader (what su started may hold the terminal open).
-func (c *ptyConn) refuse(why string) {
-	c.child.Refuse(why)
+func (c *ptyConn) refuse(cause error) {
+	c.child.Refuse(cause)
 	c.kill()
 	c.f.Close()
 }
@@ -199,12 +199,12 @@ func (c *ptyConn) answer(seen int) {
 	c.asked++
 	switch {
 	case len(c.secret) == 0:
-		c.refuse("a password is required")
+		c.refuse(ErrPasswordRequired)
 	case c.asked == 1:
 		// One write, so that a reader of the terminal takes it whole.
 		c.f.Write(append(append([]byte(nil), c.secret...), '\n'))
 	default:
-		c.refuse("password incorrect")
+		c.refuse(ErrPasswordIncorrect)
 	}
 }
 

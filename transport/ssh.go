@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/kevinburke/ssh_config"
@@ -62,6 +63,11 @@ func (e *HostKeyError) Error() string {
 		e.Host, e.KeyType, e.Fingerprint, e.KnownHosts)
 }
 
+// Is matches ErrChangedHostKey or ErrUnknownHostKey.
+func (e *HostKeyError) Is(target error) bool {
+	return target == ErrChangedHostKey && e.Changed || target == ErrUnknownHostKey && !e.Changed
+}
+
 // AuthError reports a server that accepted none of the credentials.
 type AuthError struct {
 	Host    string
@@ -75,6 +81,9 @@ func (e *AuthError) Error() string {
 }
 
 func (e *AuthError) Unwrap() error { return e.Err }
+
+// Is matches ErrAuthFailed.
+func (e *AuthError) Is(target error) bool { return target == ErrAuthFailed }
 
 // Pacer limits concurrent SSH handshakes per host, so that a burst of
 // connections stays under sshd's MaxStartups (10 by default). The zero
@@ -292,7 +301,8 @@ func StartSSH(ctx context.Context, spec SSHSpec, command string, pacer *Pacer) (
 	cfg := &ssh.ClientConfig{User: r.user, Auth: methods, HostKeyCallback: hostKey}
 	var client *ssh.Client
 	for backoff := 50 * time.Millisecond; ; backoff *= 2 {
-		client, err = dialSSH(ctx, r, cfg, pacer)
+		var keyed bool
+		client, keyed, err = dialSSH(ctx, r, cfg, pacer)
 		if err == nil {
 			break
 		}
@@ -300,15 +310,18 @@ func StartSSH(ctx context.Context, spec SSHSpec, command string, pacer *Pacer) (
 		if errors.As(err, &herr) {
 			return nil, herr
 		}
-		if strings.Contains(err.Error(), "unable to authenticate") {
-			return nil, &AuthError{Host: r.addr, User: r.user, Methods: names, Err: err}
-		}
 		if ctx.Err() != nil || errors.Is(err, os.ErrDeadlineExceeded) {
 			// The deadline set on the connection from ctx fires a hair
 			// before ctx itself: both mean the connect timed out.
 			return nil, fmt.Errorf("connecting to %s: %w (%v)", r.addr, context.DeadlineExceeded, err)
 		}
-		if !retryable(err) {
+		if keyed && !dropped(err) {
+			// After the key exchange, the handshake only authenticates:
+			// an error that is not the connection dropping is a refusal
+			// (all methods tried, or the server's disconnect message).
+			return nil, &AuthError{Host: r.addr, User: r.user, Methods: names, Err: err}
+		}
+		if keyed || !dropped(err) {
 			return nil, fmt.Errorf("connecting to %s: %w", r.addr, err)
 		}
 		backoff = min(backoff, time.Second)
@@ -356,39 +369,48 @@ func StartSSH(ctx context.Context, spec SSHSpec, command string, pacer *Pacer) (
 	return &Child{Conn: c, Proc: proc, Output: c.stderr}, nil
 }
 
-func dialSSH(ctx context.Context, r resolved, cfg *ssh.ClientConfig, pacer *Pacer) (*ssh.Client, error) {
+// dialSSH connects and performs the SSH handshake. keyed reports that the
+// key exchange completed (the host key was accepted), so that a failure
+// after it happened during authentication.
+func dialSSH(ctx context.Context, r resolved, cfg *ssh.ClientConfig, pacer *Pacer) (client *ssh.Client, keyed bool, err error) {
 	if pacer != nil {
 		release, err := pacer.acquire(ctx, r.addr)
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		defer release()
 	}
 	var d net.Dialer
 	nc, err := d.DialContext(ctx, "tcp", r.addr)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	if dl, ok := ctx.Deadline(); ok {
 		nc.SetDeadline(dl)
 	}
+	attempt := *cfg
+	attempt.HostKeyCallback = func(hostname string, remote net.Addr, key ssh.PublicKey) error {
+		err := cfg.HostKeyCallback(hostname, remote, key)
+		keyed = err == nil
+		return err
+	}
 	stop := context.AfterFunc(ctx, func() { nc.SetDeadline(time.Unix(1, 0)) })
-	cc, chans, reqs, err := ssh.NewClientConn(nc, r.addr, cfg)
+	cc, chans, reqs, err := ssh.NewClientConn(nc, r.addr, &attempt)
 	stop()
 	if err != nil {
 		nc.Close()
-		return nil, err
+		return nil, keyed, err
 	}
 	nc.SetDeadline(time.Time{})
-	return ssh.NewClient(cc, chans, reqs), nil
+	return ssh.NewClient(cc, chans, reqs), true, nil
 }
 
-// retryable reports a connection dropped before the key exchange, as sshd
-// does to connections beyond MaxStartups.
-func retryable(err error) bool {
-	msg := err.Error()
-	return errors.Is(err, io.EOF) || strings.Contains(msg, "connection reset") || strings.Contains(msg, "handshake failed: EOF") ||
-		strings.Contains(msg, "kex_exchange_identification")
+// dropped reports a connection that ended under the handshake (as sshd
+// drops connections beyond MaxStartups before the key exchange), as
+// opposed to a refusal the server sent.
+func dropped(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) ||
+		errors.Is(err, syscall.EPIPE)
 }
 
 // sshConn is a session's stdin and stdout as one connection. It owns the

@@ -6,14 +6,25 @@ import (
 	"strings"
 
 	"github.com/mitogo/mitogo/actors"
+	methods "github.com/mitogo/mitogo/connect"
 )
 
 // hop is one step of a chain: how a context is started from the previous one.
 type hop struct {
-	kind   string
-	user   string // sudo: the target user
-	target string // ssh: [user@]host[:port]
+	kind   string // the method's name in package connect's registry
+	user   string // sudo, su, doas: the target user
+	target string // ssh, openssh: [user@]host[:port]
 }
+
+// method is the hop's connection method.
+func (h hop) method() *methods.Method {
+	m, _ := methods.Lookup(h.kind)
+	return m
+}
+
+// changesAccount reports a method that becomes another user on the same
+// machine (sudo, su, doas): those have a default user.
+func changesAccount(m *methods.Method) bool { return m.DefaultUser != "" }
 
 // hopKinds are the connection methods -t understands so far.
 var hopKinds = []string{"local", "ssh://[user@]host[:port]", "openssh://[user@]host[:port]", "sudo://[user]", "su://[user]", "doas://[user]"}
@@ -29,7 +40,7 @@ func parseChain(chain string) ([]hop, error) {
 	for i, p := range parts {
 		p = strings.TrimSpace(p)
 		switch {
-		case p == "local":
+		case p == methods.Local:
 			hops = append(hops, hop{kind: p})
 		case accountHop(p) != "":
 			kind := accountHop(p)
@@ -41,7 +52,7 @@ func parseChain(chain string) ([]hop, error) {
 				return nil, usagef("-t %q: hop %d: %q is not a user name", chain, i+1, u)
 			}
 			hops = append(hops, hop{kind: kind, user: u})
-		case strings.HasPrefix(p, "ssh://") || strings.HasPrefix(p, "openssh://"):
+		case sshHop(p) != "":
 			kind, t, _ := strings.Cut(p, "://")
 			if t == "" || strings.ContainsAny(t, "/ ") {
 				return nil, usagef("-t %q: hop %d: want %s://[user@]host[:port], got %q", chain, i+1, kind, p)
@@ -57,29 +68,52 @@ func parseChain(chain string) ([]hop, error) {
 	return hops, nil
 }
 
-func (h hop) connect(ctx context.Context, r *actors.Router, opts ...actors.ConnectOption) (*actors.Context, error) {
-	switch h.kind {
-	case "local":
+// starts are the Router's connect methods, by method name.
+var starts = map[string]func(r *actors.Router, ctx context.Context, h hop, opts []actors.ConnectOption) (*actors.Context, error){
+	methods.Local: func(r *actors.Router, ctx context.Context, _ hop, opts []actors.ConnectOption) (*actors.Context, error) {
 		return r.Local(ctx, opts...)
-	case "sudo":
+	},
+	methods.Sudo: func(r *actors.Router, ctx context.Context, h hop, opts []actors.ConnectOption) (*actors.Context, error) {
 		return r.Sudo(ctx, append(opts, actors.User(h.user))...)
-	case "ssh":
-		return r.SSH(ctx, h.target, opts...)
-	case "openssh":
-		return r.OpenSSH(ctx, h.target, opts...)
-	case "su":
+	},
+	methods.Su: func(r *actors.Router, ctx context.Context, h hop, opts []actors.ConnectOption) (*actors.Context, error) {
 		return r.Su(ctx, append(opts, actors.User(h.user))...)
-	case "doas":
+	},
+	methods.Doas: func(r *actors.Router, ctx context.Context, h hop, opts []actors.ConnectOption) (*actors.Context, error) {
 		return r.Doas(ctx, append(opts, actors.User(h.user))...)
+	},
+	methods.SSH: func(r *actors.Router, ctx context.Context, h hop, opts []actors.ConnectOption) (*actors.Context, error) {
+		return r.SSH(ctx, h.target, opts...)
+	},
+	methods.OpenSSH: func(r *actors.Router, ctx context.Context, h hop, opts []actors.ConnectOption) (*actors.Context, error) {
+		return r.OpenSSH(ctx, h.target, opts...)
+	},
+}
+
+func (h hop) connect(ctx context.Context, r *actors.Router, opts ...actors.ConnectOption) (*actors.Context, error) {
+	start, ok := starts[h.kind]
+	if !ok {
+		return nil, fmt.Errorf("hop kind %q is not implemented", h.kind)
 	}
-	return nil, fmt.Errorf("hop kind %q is not implemented", h.kind)
+	return start(r, ctx, h, opts)
 }
 
 // accountHop returns the method of a hop that changes account (sudo, su,
 // doas: "sudo", "sudo://", "sudo://user"), or "".
 func accountHop(p string) string {
-	for _, k := range []string{"sudo", "su", "doas"} {
-		if p == k || strings.HasPrefix(p, k+"://") {
+	for _, m := range methods.Methods() {
+		if k := m.Name; changesAccount(m) && (p == k || strings.HasPrefix(p, k+"://")) {
+			return k
+		}
+	}
+	return ""
+}
+
+// sshHop returns the method of a hop to another host ("ssh://...",
+// "openssh://..."), or "".
+func sshHop(p string) string {
+	for _, m := range methods.Methods() {
+		if k := m.Name; m.SSHLogin && strings.HasPrefix(p, k+"://") {
 			return k
 		}
 	}

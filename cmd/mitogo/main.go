@@ -400,13 +400,14 @@ func connect(ctx context.Context, e *env, o *options) (*session, error) {
 	s := &session{r: r}
 	for _, h := range hops {
 		opts := append([]actors.ConnectOption{actors.ConnectTimeout(o.connectTimeout)}, o.heartbeat.options()...)
-		if len(o.binaries) > 0 {
+		m := h.method()
+		if len(o.binaries) > 0 && m.Shell {
 			opts = append(opts, actors.Binaries(o.binaries))
 		}
-		if h.kind == "ssh" || h.kind == "openssh" {
+		if m.SSHLogin {
 			opts = append(opts, sshOpts...)
 		}
-		if h.kind == "sudo" || h.kind == "su" || h.kind == "doas" {
+		if changesAccount(m) {
 			opts = append(opts, suOpts...)
 		}
 		if s.target != nil {
@@ -450,7 +451,7 @@ func (o *options) suOptions(hops []hop) ([]actors.ConnectOption, error) {
 	case o.askSudoPassword:
 		needed := false
 		for _, h := range hops {
-			needed = needed || h.kind == "sudo" || h.kind == "su" || h.kind == "doas"
+			needed = needed || changesAccount(h.method())
 		}
 		if needed {
 			pw, err := askPassword("--ask-sudo-password", "password for sudo/su/doas: ")

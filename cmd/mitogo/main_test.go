@@ -97,7 +97,9 @@ func TestRunExitStatus(t *testing.T) {
 }
 
 func TestRunChain(t *testing.T) {
-	r := mitogo(t, "", "run", "-t", "local,local,local", "--", "sh", "-c", "echo $PPID")
+	// --binary is for hops that run stage 1: a local hop takes no
+	// binaries, and the flag must not make it refuse.
+	r := mitogo(t, "", "run", "--binary", "linux/arm64=/bin/sh", "-t", "local,local,local", "--", "sh", "-c", "echo $PPID")
 	if r.exit != 0 {
 		t.Fatalf("exit %d, stderr %q", r.exit, r.stderr)
 	}

@@ -1,0 +1,85 @@
+package connect
+
+import (
+	"errors"
+
+	"github.com/mitogo/mitogo/transport"
+)
+
+// Causes of a failed connection, matched with errors.Is on the error that
+// reports it.
+var (
+	// ErrPasswordIncorrect: the password given was refused.
+	ErrPasswordIncorrect = transport.ErrPasswordIncorrect
+	// ErrPasswordRequired: the tool wants a password and none was given.
+	ErrPasswordRequired = transport.ErrPasswordRequired
+	// ErrNotAllowed: the account may not become the user (sudoers,
+	// doas.conf, PAM).
+	ErrNotAllowed = errors.New("not allowed")
+	// ErrUnknownUser: the target user does not exist.
+	ErrUnknownUser = errors.New("user unknown")
+	// ErrUnknownHostKey: the SSH host's key is not known (known_hosts).
+	ErrUnknownHostKey = transport.ErrUnknownHostKey
+	// ErrChangedHostKey: known_hosts lists another key for the SSH host.
+	ErrChangedHostKey = transport.ErrChangedHostKey
+	// ErrAuthFailed: the SSH server accepted none of the credentials.
+	ErrAuthFailed = transport.ErrAuthFailed
+	// ErrConnectTimeout: the connection did not complete within its
+	// ConnectTimeout.
+	ErrConnectTimeout = errors.New("connect timed out")
+	// ErrBootstrap: stage 1 failed (no binary for the far side's platform,
+	// an upload that did not complete, a far side that is not a shell).
+	ErrBootstrap = errors.New("bootstrap failed")
+	// ErrHandshake: the process started but did not complete the
+	// handshake (it exited first, or answered wrongly).
+	ErrHandshake = errors.New("handshake failed")
+	// ErrMainNotCalled: the program started as a child does not call
+	// actors.Main first.
+	ErrMainNotCalled = errors.New("the program does not call actors.Main")
+	// ErrBadOption: an option does not apply to the method, or options
+	// contradict each other; nothing was started.
+	ErrBadOption = errors.New("option does not apply")
+)
+
+// causes gives each cause its stable code, most specific first.
+var causes = []struct {
+	code string
+	err  error
+}{
+	{"password-incorrect", ErrPasswordIncorrect},
+	{"password-required", ErrPasswordRequired},
+	{"not-allowed", ErrNotAllowed},
+	{"unknown-user", ErrUnknownUser},
+	{"unknown-host-key", ErrUnknownHostKey},
+	{"changed-host-key", ErrChangedHostKey},
+	{"auth-failed", ErrAuthFailed},
+	{"connect-timeout", ErrConnectTimeout},
+	{"main-not-called", ErrMainNotCalled},
+	{"bootstrap", ErrBootstrap},
+	{"handshake", ErrHandshake},
+	{"bad-option", ErrBadOption},
+}
+
+// Code is the stable code of the first cause err matches, or "".
+func Code(err error) string {
+	if err == nil {
+		return ""
+	}
+	for _, c := range causes {
+		if errors.Is(err, c.err) {
+			return c.code
+		}
+	}
+	return ""
+}
+
+// FromCode is the cause whose code is code, or nil (also for a code this
+// version does not know).
+func FromCode(code string) error {
+	for _, c := range causes {
+		if c.code == code {
+			return c.err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,146 @@
+package connect
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+
+	"github.com/mitogo/mitogo/bootstrap"
+	"github.com/mitogo/mitogo/transport"
+)
+
+func init() {
+	common := OptUser | OptPassword | OptIdentityFile | OptKnownHosts | OptHostKeyPolicy | OptSSHConfig | OptNoCache | OptBinaries
+	register(&Method{Name: SSH, Shell: true, SSHLogin: true, Remote: true, Password: PasswordSSH, Options: common | OptKeepalive,
+		hints: map[Option]string{
+			OptTool:    "the ssh method is the native client; use OpenSSH to run a program",
+			OptSSHArgs: "the ssh method is the native client; use OpenSSH for ssh's arguments",
+		},
+		name: sshName, subject: sshSubject, start: startSSH})
+	register(&Method{Name: OpenSSH, Shell: true, SSHLogin: true, Remote: true, Password: PasswordAskpass, Options: common | OptSSHArgs | OptTool,
+		hints: map[Option]string{
+			OptKeepalive: `the OpenSSH client keeps the connection alive itself: SSHArgs("-o", "ServerAliveInterval=15")`,
+		},
+		name: sshName, subject: sshSubject, start: startOpenSSH, explain: explainOpenSSH})
+}
+
+// SplitTarget splits [user@]host[:port]; IPv6 addresses go in brackets.
+func SplitTarget(t string) (user, host string, port int, err error) {
+	if i := strings.LastIndex(t, "@"); i >= 0 {
+		user, t = t[:i], t[i+1:]
+	}
+	host = t
+	if h, p, e := net.SplitHostPort(t); e == nil {
+		host = h
+		if port, err = strconv.Atoi(p); err != nil || port <= 0 || port > 65535 {
+			return "", "", 0, fmt.Errorf("bad port %q in %q", p, t)
+		}
+	} else if strings.HasPrefix(t, "[") && strings.HasSuffix(t, "]") {
+		host = t[1 : len(t)-1]
+	}
+	if host == "" {
+		return "", "", 0, fmt.Errorf("no host in %q", t)
+	}
+	return user, host, port, nil
+}
+
+// Target is the inverse of SplitTarget: [user@]host[:port], the host in
+// brackets when it holds a colon (IPv6), the port only when it is given
+// and not 22.
+func Target(user, host string, port int) string {
+	t := host
+	if port != 0 && port != 22 {
+		t = net.JoinHostPort(host, strconv.Itoa(port))
+	} else if strings.Contains(host, ":") {
+		t = "[" + host + "]"
+	}
+	if user != "" {
+		t = user + "@" + t
+	}
+	return t
+}
+
+func sshName(s Spec) string { return "ssh:" + Target(s.SSH.User, s.SSH.Host, s.SSH.Port) }
+
+func sshSubject(s Spec) string { return "ssh to " + Target(s.SSH.User, s.SSH.Host, s.SSH.Port) }
+
+func startSSH(ctx context.Context, s Spec, env Env) (*transport.Child, error) {
+	return transport.StartSSH(ctx, s.SSH, "sh -c "+shellQuote(bootstrap.Stage1()), env.Pacer)
+}
+
+// OpenSSHArgv is the OpenSSH client's command line: BatchMode without a
+// password, so it never prompts.
+func OpenSSHArgv(s Spec) []string {
+	tool := s.Tool
+	if tool == "" {
+		tool = "ssh"
+	}
+	h := s.SSH
+	argv := []string{tool, "-T", "-o", "NumberOfPasswordPrompts=1"}
+	if h.Port != 0 {
+		argv = append(argv, "-p", strconv.Itoa(h.Port))
+	}
+	if h.User != "" {
+		argv = append(argv, "-l", h.User)
+	}
+	for _, id := range h.IdentityFiles {
+		argv = append(argv, "-i", id)
+	}
+	if h.KnownHosts != "" {
+		argv = append(argv, "-o", "UserKnownHostsFile="+h.KnownHosts)
+	}
+	switch h.HostKeyPolicy {
+	case transport.HostKeyAcceptNew:
+		argv = append(argv, "-o", "StrictHostKeyChecking=accept-new")
+	case transport.HostKeyIgnore:
+		argv = append(argv, "-o", "StrictHostKeyChecking=no")
+	case "", transport.HostKeyStrict:
+		argv = append(argv, "-o", "StrictHostKeyChecking=yes")
+	}
+	if h.ConfigFile != "" {
+		cfg := h.ConfigFile
+		if cfg == "none" {
+			cfg = "/dev/null"
+		}
+		argv = append(argv, "-F", cfg)
+	}
+	if s.Secret == "" {
+		argv = append(argv, "-o", "BatchMode=yes")
+	}
+	argv = append(argv, s.SSHArgs...)
+	return append(argv, "--", h.Host, "sh -c "+shellQuote(bootstrap.Stage1()))
+}
+
+// startOpenSSH runs the OpenSSH client, so that everything in the user's
+// ~/.ssh/config applies (ProxyJump, ControlMaster, certificates). A
+// password is given through SSH_ASKPASS, as for sudo.
+func startOpenSSH(_ context.Context, s Spec, _ Env) (*transport.Child, error) {
+	argv := OpenSSHArgv(s)
+	if s.Secret == "" {
+		return transport.StartCommand(argv, nil)
+	}
+	return startWithAskpass(argv, s.Secret, (*transport.Askpass).AskpassEnv)
+}
+
+// explainOpenSSH reads the OpenSSH client's refusals (it has no message
+// catalogue: they are English everywhere).
+func explainOpenSSH(s Spec, output string) (error, string) {
+	low := strings.ToLower(output)
+	who := sshSubject(s)
+	switch {
+	case strings.Contains(low, "remote host identification has changed"):
+		return ErrChangedHostKey, who + ": host key verification failed: the host's key has CHANGED (see known_hosts)"
+	case strings.Contains(low, "host key verification failed"):
+		return ErrUnknownHostKey, who + ": host key verification failed: the host's key is not known (see known_hosts)"
+	case strings.Contains(low, "permission denied"):
+		return ErrAuthFailed, fmt.Sprintf("%s: authentication failed: %q", who, lastLine(output))
+	case strings.Contains(low, "connection refused"), strings.Contains(low, "could not resolve"), strings.Contains(low, "timed out"), strings.Contains(low, "no route to host"):
+		return nil, fmt.Sprintf("%s: %q", who, lastLine(output))
+	}
+	return nil, ""
+}
+
+// shellQuote quotes s for a POSIX shell.
+func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
