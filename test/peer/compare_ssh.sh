@@ -5,6 +5,7 @@
 #
 #   bash test/peer/compare_ssh.sh [--quick] [--only NAME[,NAME]] [--bashrc]
 #                                 [--wan] [--wan-delay DUR] [--wan-rate MBIT] [--rounds N]
+#                                 [--ab REV]
 #
 # Needs root (sshd switches users), openssh-server and openssh-client, the
 # user mitogo-test with root's NOPASSWD sudo to it (bash test/run.sh makes
@@ -20,6 +21,12 @@
 # (default 20). It runs ssh_connect and ssh_first only (unless --only says
 # otherwise), --rounds times each (default 5), and the table adds the bytes
 # each connection sent and received through the relay.
+#
+# --ab REV builds test/peer/mitogo also from git revision REV (of this
+# repository) and, instead of the table, runs first contact (ssh_first) of
+# REV's build (A) and of the working tree's (B) in turns, --rounds times
+# each (default 5), and prints both medians and bytes: a before/after under
+# the same conditions.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -33,17 +40,19 @@ wan=0
 wan_delay=20ms
 wan_rate=20
 rounds=""
+ab=""
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--wan) wan=1 ;;
 	--wan-delay) wan_delay="${2:?--wan-delay needs a value}"; shift ;;
 	--wan-rate) wan_rate="${2:?--wan-rate needs a value}"; shift ;;
+	--ab) ab="${2:?--ab needs a git revision}"; shift ;;
 	--rounds) rounds="${2:?--rounds needs a value}"; shift ;;
 	--quick) quick=(--quick) ;;
 	--only) only="${2:?--only needs a value}"; shift ;;
 	--only=*) only="${1#--only=}" ;;
 	--bashrc) sshd_args=(--bashrc) ;;
-	-h | --help) sed -n '2,22p' "${BASH_SOURCE[0]}"; exit 0 ;;
+	-h | --help) sed -n '2,29p' "${BASH_SOURCE[0]}"; exit 0 ;;
 	*) echo "compare_ssh.sh: unknown argument: $1" >&2; exit 2 ;;
 	esac
 	shift
@@ -61,6 +70,13 @@ trap cleanup EXIT
 
 echo "building mitogo into $tmp ..." >&2
 (cd "$root" && go build -o "$tmp/mitogo" ./test/peer/mitogo)
+if [ -n "$ab" ]; then
+	echo "building mitogo at $ab into $tmp/a ..." >&2
+	mkdir "$tmp/a"
+	(cd "$root" && git archive "$ab" | tar -x -C "$tmp/a")
+	(cd "$tmp/a" && go build -o "$tmp/mitogo-a" ./test/peer/mitogo)
+	[ -n "$rounds" ] || rounds=5
+fi
 if [ "$wan" = 1 ]; then
 	(cd "$root" && go build -o "$tmp/wanrelay" ./test/peer/wanrelay)
 	[ -n "$only" ] || only=ssh_connect,ssh_first
@@ -115,6 +131,32 @@ if [ -z "$only" ] || echo "$only" | grep -qE 'ssh_connect|ssh_first|ssh_true'; t
 	"$py" "$here/openssh_bench.py" "${quick[@]}" "${runs_args[@]}" >"$openssh_json"
 else
 	openssh_json=""
+fi
+
+if [ -n "$ab" ]; then
+	ab_json="$out/$stamp-ssh-ab.jsonl"
+	for i in $(seq 1 "$rounds"); do
+		echo "round $i of $rounds: A ($ab), then B (working tree) ..." >&2
+		for side in a b; do
+			bin="$tmp/mitogo"
+			[ "$side" = b ] || bin="$tmp/mitogo-a"
+			printf '{"side":"%s","res":%s}\n' "$side" "$("$bin" --ssh --only ssh_first --rounds 1)" >>"$ab_json"
+		done
+	done
+	echo "results: $ab_json" >&2
+	echo "$(date -u '+%Y-%m-%d %H:%M:%S UTC'); $(go version); $link; load before: $load, after: $(cut -d' ' -f1-3 /proc/loadavg)"
+	"$py" - "$ab_json" "$ab" <<-'PY'
+		import json, statistics, sys
+		rows = [json.loads(l) for l in open(sys.argv[1])]
+		print('first contact (ssh_first), A = %s, B = working tree, in turns:' % sys.argv[2])
+		for side, name in (('a', 'A'), ('b', 'B')):
+		    rs = [r['res'] for r in rows if r['side'] == side]
+		    ms = [r['ssh_connect_first_ms'] for r in rs]
+		    up = [r.get('ssh_connect_first_wire_up_bytes') for r in rs]
+		    print('  %s: median %.1f ms of %s; upload %d B (gzip); through the relay %s B up per connection'
+		          % (name, statistics.median(ms), ms, rs[0]['ssh_first_bytes'], up[0]))
+	PY
+	exit 0
 fi
 
 echo "running mitogo ..." >&2
