@@ -2,8 +2,6 @@ package actors_test
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"os"
 	"path/filepath"
@@ -12,11 +10,13 @@ import (
 	"testing"
 
 	"github.com/mitogo/mitogo/actors"
+	"github.com/mitogo/mitogo/bootstrap"
 )
 
 // fakeArm64 makes a directory whose uname says Linux aarch64, and a stand-in
 // "arm64 build" of this test binary (a copy with bytes appended, so it runs
-// here but has a hash of its own). Both are readable by the test users.
+// here but has a hash of its own: that of its image, as it is sent). Both
+// are readable by the test users.
 func fakeArm64(t *testing.T) (pathDir, build, hash string) {
 	t.Helper()
 	dir := t.TempDir()
@@ -44,8 +44,11 @@ func fakeArm64(t *testing.T) (pathDir, build, hash string) {
 	if err := os.WriteFile(build, data, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	sum := sha256.Sum256(data)
-	return pathDir, build, hex.EncodeToString(sum[:])
+	b, err := bootstrap.NewBinary(build)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pathDir, build, b.Hash
 }
 
 var exeOf = actors.Register("test.executable", func(ctx context.Context, _ struct{}) (string, error) { return os.Executable() })

@@ -16,7 +16,10 @@ import (
 
 // Binary is an executable that can be sent to the far side, with its
 // hash and (once asked for) its gzip'd bytes. It comes from a file, or
-// from gzip'd bytes another context sent (NewBinaryGzip).
+// from gzip'd bytes another context sent (NewBinaryGzip). Of a file, what
+// is sent is its image: without DWARF and the symbol table when it is an
+// ELF file (see stripImage), else the file as it is; Hash is the sha256 of
+// that image, which is what runs and is cached on the far side.
 //
 // The gzip form is made in pieces of about a MiB, compressed at once on
 // every CPU, each a gzip member: joined they are one stream for gzip -d.
@@ -24,7 +27,9 @@ import (
 // unpacks while this side still compresses; later uploads reuse them.
 type Binary struct {
 	Path string // "" when the binary came as bytes
-	Hash string // hex sha256
+	Hash string // hex sha256 of the image sent
+
+	imageSize int64 // of the image sent, when it comes from Path
 
 	fetch  func() ([]byte, error) // NewBinaryFetch: where the gzip'd bytes come from
 	once   sync.Once
@@ -42,18 +47,72 @@ type piece struct {
 	gz   []byte
 }
 
-// NewBinary hashes the file at path.
+// NewBinary is the executable at path, named by the hash of its image.
+// The hash comes from the master's disk cache when the file is the one
+// hashed before (same path, inode, size and mtime; see hashcache.go), else
+// it reads, strips and hashes the file and caches the hash.
 func NewBinary(path string) (*Binary, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("opening the binary: %w", err)
 	}
 	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("opening the binary: %w", err)
+	}
+	key := fileKey(path, st)
+	if e, ok := lookupHash(key); ok {
+		return &Binary{Path: path, Hash: e.hash, imageSize: e.size}, nil
+	}
+	data := make([]byte, 0, st.Size())
+	if data, err = readAll(f, data); err != nil {
+		return nil, fmt.Errorf("reading %s: %w", path, err)
+	}
+	img := image(data)
+	sum := sha256.Sum256(img)
+	b := &Binary{Path: path, Hash: hex.EncodeToString(sum[:]), imageSize: int64(len(img))}
+	storeHash(key, hashEntry{hash: b.Hash, size: b.imageSize})
+	return b, nil
+}
+
+// readAll appends what r has to buf.
+func readAll(r io.Reader, buf []byte) ([]byte, error) {
+	w := bytes.NewBuffer(buf)
+	_, err := w.ReadFrom(r)
+	return w.Bytes(), err
+}
+
+// image is what is sent of an executable's bytes: stripped when
+// stripImage can, else data as it is.
+func image(data []byte) []byte {
+	if img, err := stripImage(data); err == nil {
+		return img
+	}
+	return data
+}
+
+// readImage reads the file at path and returns its image.
+func readImage(path string) ([]byte, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading the binary: %w", err)
+	}
+	return image(data), nil
+}
+
+// hashFile returns the hex sha256 of the file at path as it is.
+func hashFile(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", fmt.Errorf("opening the binary: %w", err)
+	}
+	defer f.Close()
 	h := sha256.New()
 	if _, err := io.Copy(h, f); err != nil {
-		return nil, fmt.Errorf("hashing %s: %w", path, err)
+		return "", fmt.Errorf("hashing %s: %w", path, err)
 	}
-	return &Binary{Path: path, Hash: hex.EncodeToString(h.Sum(nil))}, nil
+	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // NewBinaryGzip is a binary known by its hash and gzip'd bytes. The far side
@@ -66,18 +125,14 @@ func NewBinaryGzip(hash string, gz []byte) *Binary {
 	return b
 }
 
-// size is the binary's size in bytes (of its gzip form when it came as
-// bytes), or -1 when the file cannot be read.
+// size is the binary's size in bytes (of its image, or of its gzip form
+// when it came as bytes).
 func (b *Binary) size() int64 {
 	if b.Path == "" {
 		gz, _ := b.Gzipped()
 		return int64(len(gz))
 	}
-	st, err := os.Stat(b.Path)
-	if err != nil {
-		return -1
-	}
-	return st.Size()
+	return b.imageSize
 }
 
 // NewBinaryFetch is a binary known by its hash whose gzip'd bytes come
@@ -103,9 +158,9 @@ func (b *Binary) compress() error {
 			b.pieces = []*piece{p}
 			return
 		}
-		data, err := os.ReadFile(b.Path)
+		data, err := readImage(b.Path)
 		if err != nil {
-			b.err = fmt.Errorf("reading the binary: %w", err)
+			b.err = err
 			return
 		}
 		size := max(1<<20, len(data)/16)
@@ -174,7 +229,7 @@ func (b *Binary) Bytes(gzipped bool) ([]byte, error) {
 		}
 		return io.ReadAll(zr)
 	}
-	return os.ReadFile(b.Path)
+	return readImage(b.Path)
 }
 
 // sendPieces writes the gzip'd pieces as stage 1 reads them: each as its

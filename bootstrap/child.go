@@ -143,20 +143,21 @@ func installSelf(hash, install string) error {
 	return nil
 }
 
-// verifySelf checks this executable's sha256; a corrupt upload removes
-// itself so that the next bootstrap sends it again.
+// verifySelf checks this executable's sha256 (of the file as it is: the
+// image that was sent); a corrupt upload removes itself so that the next
+// bootstrap sends it again.
 func verifySelf(want string) error {
 	exe, err := os.Executable()
 	if err != nil {
 		return fmt.Errorf("finding the executable to verify: %w", err)
 	}
-	b, err := NewBinary(exe)
+	got, err := hashFile(exe)
 	if err != nil {
 		return err
 	}
-	if b.Hash != want {
+	if got != want {
 		os.Remove(exe)
-		return fmt.Errorf("uploaded binary %s is corrupt: sha256 %s, want %s; removed", exe, b.Hash, want)
+		return fmt.Errorf("uploaded binary %s is corrupt: sha256 %s, want %s; removed", exe, got, want)
 	}
 	return nil
 }

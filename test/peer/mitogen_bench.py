@@ -282,6 +282,38 @@ def ssh_kwargs():
     )
 
 
+def read_wire():
+    """The WAN relay's counts (compare_ssh.sh --wan; PEER_WAN_STATS names
+    its stats file) once no connection is open, or None without a relay."""
+    path = os.environ.get('PEER_WAN_STATS')
+    if not path:
+        return None
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            with open(path) as fp:
+                w = json.load(fp)
+            if w['open'] == 0:
+                return w
+        except (OSError, ValueError):
+            pass
+        if time.monotonic() > deadline:
+            raise SystemExit('mitogen_bench.py: WAN relay stats %s: connections still open' % path)
+        time.sleep(0.02)
+
+
+def wire_keys(key, before, n):
+    """KEY_wire_{up,down}_bytes per connection since before, with a relay."""
+    after = read_wire()
+    if before is None or after is None or not n:
+        return {}
+    return {
+        key + '_wire_up_bytes': (after['up_bytes'] - before['up_bytes']) // n,
+        key + '_wire_down_bytes': (after['down_bytes'] - before['down_bytes']) // n,
+        key + '_wire_conns': after['closed'] - before['closed'],
+    }
+
+
 def _ssh_connect_call(router):
     t0 = now_ns()
     ctx = router.ssh(**ssh_kwargs())
@@ -293,13 +325,16 @@ def _ssh_connect_call(router):
 
 def bench_ssh_connect(router, cfg):
     _ssh_connect_call(router)   # untimed: the master reads its sources once
+    wire = read_wire()
     samples = [_ssh_connect_call(router) for _ in range(cfg.connects)]
     LOG.info('ssh_connect_cached samples (ms): %s', [round(s, 1) for s in samples])
-    return {
+    out = {
         'ssh_connect_cached_ms': round(median(samples), 1),
         'ssh_connect_cached_n': len(samples),
         'ssh_connect_cached_samples': [round(s, 1) for s in samples],
     }
+    out.update(wire_keys('ssh_connect_cached', wire, cfg.connects))
+    return out
 
 
 class _BootBytes(object):
@@ -335,6 +370,7 @@ class _BootBytes(object):
 def bench_ssh_first(router, cfg):
     samples = []
     sent = None
+    wire = read_wire()
     for _ in range(cfg.firsts):
         broker = mitogen.master.Broker()
         r = mitogen.master.Router(broker, max_message_size=MAX_MESSAGE_SIZE)
@@ -352,13 +388,15 @@ def bench_ssh_first(router, cfg):
             broker.shutdown()
             broker.join()
     LOG.info('ssh_connect_first samples (ms): %s; bytes %s', [round(s, 1) for s in samples], sent)
-    return {
+    out = {
         'ssh_connect_first_ms': round(median(samples), 1),
         'ssh_connect_first_n': len(samples),
         'ssh_connect_first_samples': [round(s, 1) for s in samples],
         'ssh_first_bytes': sum(sent.values()),
         'ssh_first_bytes_parts': sent,
     }
+    out.update(wire_keys('ssh_connect_first', wire, cfg.firsts))
+    return out
 
 
 def bench_ssh_call(router, cfg):
@@ -496,6 +534,8 @@ if __name__ == '__main__':
                     ' (needs PEER_SSH_* from test/peer/sshd.sh)')
     ap.add_argument('--sudo-user', default='mitogo-test',
                     help='user of the ssh->sudo chain (--ssh)')
+    ap.add_argument('--rounds', type=int, default=0,
+                    help='timed connects of ssh_connect and ssh_first (--ssh; default 10, 3 and 2 with --quick)')
     ap.add_argument('-v', '--verbose', action='store_true')
     args = ap.parse_args()
     benches = SSH_BENCHES if args.ssh else BENCHES
@@ -520,8 +560,8 @@ if __name__ == '__main__':
         big_runs=1 if args.quick else 3,
         par_runs=1 if args.quick else 3,
         ssh=args.ssh,
-        connects=3 if args.quick else 10,
-        firsts=2 if args.quick else 10,
+        connects=args.rounds or (3 if args.quick else 10),
+        firsts=args.rounds or (2 if args.quick else 10),
         sudo_user=args.sudo_user,
     )
     # Default max_message_size is 128 MiB, which a 64 MiB bytes argument

@@ -17,6 +17,10 @@ object on stdout:
                           (OpenSSH 9.2 prefers sntrup761x25519, which costs
                           ~100 ms of CPU here)
 
+Through the WAN relay (compare_ssh.sh --wan; PEER_WAN_STATS names its
+stats file) it adds ssh_true_wire_up_bytes and ssh_true_wire_down_bytes: the
+bytes one `ssh host true` sent and received.
+
 stdlib only.
 """
 
@@ -47,14 +51,38 @@ def ssh_args():
     ]
 
 
-def time_ssh(extra, runs, verbose):
+def read_wire():
+    """The WAN relay's counts once no connection is open, or None."""
+    path = os.environ.get('PEER_WAN_STATS')
+    if not path:
+        return None
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            with open(path) as fp:
+                w = json.load(fp)
+            if w['open'] == 0:
+                return w
+        except (OSError, ValueError):
+            pass
+        if time.monotonic() > deadline:
+            sys.exit('openssh_bench.py: WAN relay stats %s: connections still open' % path)
+        time.sleep(0.02)
+
+
+def time_ssh(extra, runs, verbose, wire=None):
     argv = ['ssh'] + extra + ssh_args() + ['true']
     subprocess.run(argv, check=True, stdin=subprocess.DEVNULL)   # untimed
+    before = read_wire()
     samples = []
     for _ in range(runs):
         t0 = time.perf_counter_ns()
         subprocess.run(argv, check=True, stdin=subprocess.DEVNULL)
         samples.append((time.perf_counter_ns() - t0) / 1e6)
+    after = read_wire()
+    if wire is not None and after is not None:
+        wire['ssh_true_wire_up_bytes'] = (after['up_bytes'] - before['up_bytes']) // runs
+        wire['ssh_true_wire_down_bytes'] = (after['down_bytes'] - before['down_bytes']) // runs
     if verbose:
         print('%s samples (ms): %s' % (extra or 'default', [round(s, 1) for s in samples]), file=sys.stderr)
     return samples
@@ -63,13 +91,14 @@ def time_ssh(extra, runs, verbose):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument('--quick', action='store_true', help='3 runs instead of 10')
+    ap.add_argument('--runs', type=int, default=0, help='timed runs (default 10, 3 with --quick)')
     ap.add_argument('-v', '--verbose', action='store_true')
     args = ap.parse_args()
-    runs = 3 if args.quick else 10
+    runs = args.runs or (3 if args.quick else 10)
 
     version = subprocess.run(['ssh', '-V'], capture_output=True, text=True).stderr.strip()
     res = {'impl': 'openssh', 'openssh_version': version, 'quick': args.quick}
-    s = time_ssh([], runs, args.verbose)
+    s = time_ssh([], runs, args.verbose, res)
     res.update(ssh_true_ms=round(statistics.median(s), 1), ssh_true_n=len(s),
                ssh_true_samples=[round(x, 1) for x in s])
     s = time_ssh(['-o', 'KexAlgorithms=curve25519-sha256'], runs, args.verbose)

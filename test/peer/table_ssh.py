@@ -16,6 +16,10 @@ ROWS = [
     ('  same, vs ssh with curve25519 kex', 'ssh_true_curve25519_ms', 'ssh_connect_cached_ms', 'ms'),
     ('ssh_connect_first_ms', 'ssh_true_ms', 'ssh_connect_first_ms', 'ms'),
     ('ssh_first_bytes', None, 'ssh_first_bytes', 'B'),
+    ('  cached connect: bytes sent through the WAN relay', 'ssh_true_wire_up_bytes', 'ssh_connect_cached_wire_up_bytes', 'B'),
+    ('  cached connect: bytes received through it', 'ssh_true_wire_down_bytes', 'ssh_connect_cached_wire_down_bytes', 'B'),
+    ('  first contact: bytes sent through the WAN relay', 'ssh_true_wire_up_bytes', 'ssh_connect_first_wire_up_bytes', 'B'),
+    ('  first contact: bytes received through it', 'ssh_true_wire_down_bytes', 'ssh_connect_first_wire_down_bytes', 'B'),
     ('ssh_call_us', None, 'ssh_call_us', 'us'),
     ('ssh_call_total_ms', None, 'ssh_call_total_ms', 'ms'),
     ('ssh_sudo_call_us', None, 'ssh_sudo_call_us', 'us'),
@@ -95,6 +99,9 @@ def main():
     print('ssh_first_bytes: mitogo sends its gzip -1 binary; Mitogen its first stage,')
     print('  zlib\'d core and the modules the first call needs (before ssh compression).')
     print('ssh_parallel20_lost: connections failed in the worst of the runs.')
+    if get(mitogo, 'ssh_connect_first_wire_up_bytes') is not None:
+        print('WAN relay rows: bytes per connection through the relay (SSH\'s own framing,')
+        print('  encryption and, for Mitogen\'s ssh, its compression included).')
 
     # The issue's targets.
     checks = []
@@ -107,6 +114,10 @@ def main():
     if g is not None and m:
         checks.append(("connect+first call (cached) faster than Mitogen's ssh()",
                        '%.2fx faster' % (m / g), g < m))
+    gf, mf = get(mitogo, 'ssh_connect_first_ms'), get(mitogen, 'ssh_connect_first_ms')
+    if gf is not None and mf:
+        checks.append(("first contact <= 1.5x Mitogen's ssh() + call (the WAN link's target)",
+                       '%.2fx' % (gf / mf), gf <= 1.5 * mf))
     lost = get(mitogo, 'ssh_parallel20_lost_runs')
     if lost is not None:
         checks.append(('20 at once: mitogo loses none', 'lost %s' % lost, max(lost) == 0))

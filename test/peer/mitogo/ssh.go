@@ -32,6 +32,7 @@ var (
 	sshKnown    = flag.String("ssh-known-hosts", os.Getenv("PEER_SSH_KNOWN_HOSTS"), "known_hosts file with sshd's key ($PEER_SSH_KNOWN_HOSTS)")
 	sshSudoUser = flag.String("sudo-user", "mitogo-test", "user of the ssh→sudo chain")
 	sshCache    = flag.String("ssh-cache", os.Getenv("PEER_SSH_CACHE"), "the remote user's binary cache, deleted before each first-contact run ($PEER_SSH_CACHE; default: ~USER/.cache/mitogo of --ssh-user, the host being this machine)")
+	sshRounds   = flag.Int("rounds", 0, "timed connects of ssh_connect and first contacts of ssh_first (default 10; 3 and 2 with --quick)")
 )
 
 func envOr(name, def string) string {
@@ -123,12 +124,14 @@ func sshConnectCall(r *actors.Router) float64 {
 
 func benchSSHConnect(r *actors.Router, _ *uploads, cfg sshConfig, res peerkit.Result) {
 	sshConnectCall(r) // untimed: puts the binary in the remote cache
+	wire, _ := peerkit.ReadWire()
 	var samples []float64
 	for i := 0; i < cfg.connects; i++ {
 		samples = append(samples, sshConnectCall(r))
 	}
 	logf("ssh_connect_cached samples (ms): %.1f", samples)
 	peerkit.PutSamples(res, "ssh_connect_cached", "ms", samples)
+	peerkit.PutWire(res, "ssh_connect_cached", wire, cfg.connects)
 }
 
 // benchSSHFirst deletes the remote cache before each run and uses a fresh
@@ -143,6 +146,7 @@ func benchSSHFirst(_ *actors.Router, _ *uploads, cfg sshConfig, res peerkit.Resu
 	}
 	var samples []float64
 	var sent []int64
+	wire, _ := peerkit.ReadWire()
 	for i := 0; i < cfg.firsts; i++ {
 		must(os.RemoveAll(dir))
 		r, h := newSSHRouter()
@@ -156,6 +160,7 @@ func benchSSHFirst(_ *actors.Router, _ *uploads, cfg sshConfig, res peerkit.Resu
 	}
 	logf("ssh_connect_first samples (ms): %.1f; bytes %d", samples, sent)
 	peerkit.PutSamples(res, "ssh_connect_first", "ms", samples)
+	peerkit.PutWire(res, "ssh_connect_first", wire, cfg.firsts)
 	res["ssh_first_bytes"] = sent[0]
 	res["ssh_first_cache_dir"] = dir
 
@@ -168,7 +173,7 @@ func benchSSHFirst(_ *actors.Router, _ *uploads, cfg sshConfig, res peerkit.Resu
 	zw.Write(data)
 	zw.Close()
 	res["ssh_binary_bytes"] = len(data)
-	res["ssh_binary_gzip1_bytes"] = buf.Len() // a cross-check of ssh_first_bytes
+	res["ssh_binary_gzip1_bytes"] = buf.Len() // the whole file's; what is sent is its stripped image
 }
 
 func benchSSHCall(r *actors.Router, _ *uploads, cfg sshConfig, res peerkit.Result) {
@@ -243,6 +248,9 @@ func mainSSH(o *peerkit.Options) {
 	cfg := sshConfig{connects: 10, firsts: 10, calls: 2000, parRuns: 3}
 	if o.Quick {
 		cfg = sshConfig{connects: 3, firsts: 2, calls: 200, parRuns: 1}
+	}
+	if *sshRounds > 0 {
+		cfg.connects, cfg.firsts = *sshRounds, *sshRounds
 	}
 	want := peerkit.Pick(o.Only, "SSH benchmark", peerkit.Names(sshBenches), sshAliases)
 
