@@ -300,6 +300,7 @@ func (r *Router) failPending(ids []uint32, names []string, reason string, cause 
 		}
 	}
 	r.pendMu.Unlock()
+	r.chains.forget(ids) // the chains those contexts made here
 	for _, p := range failed {
 		name := p.name
 		for i, id := range ids {
@@ -320,6 +321,9 @@ type callKey struct {
 // dispatch prepares an incoming call as a job that runs the function under
 // a context cancelled when the caller gives up or this context shuts down.
 func (r *Router) dispatch(h messages.Header, payload []byte) (job func()) {
+	if h.Type != "" {
+		return r.dispatchChained(h, payload) // a call in a Chain
+	}
 	functions.RLock()
 	f := functions.byName[h.Target]
 	functions.RUnlock()
