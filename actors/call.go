@@ -77,22 +77,25 @@ func (f Func[A, R]) Call(ctx context.Context, target *Context, args A) (R, error
 	if err != nil {
 		return zero, errorf("mitogo: call %s: encoding arguments (%T): %w", f.name, args, err)
 	}
-	reply, err := target.call(ctx, f.name, payload, 0)
-	if err != nil {
-		return zero, err
-	}
-	var res R
-	if err := decodeValue(reply, &res); err != nil {
-		return zero, errorf("mitogo: call %s in %s: decoding the result into %T: %w", f.name, target.name, res, err)
-	}
-	return res, nil
+	return f.callEncoded(ctx, target, payload)
 }
 
-// Pending is a call started with Go; Wait returns its result.
+// Pending is a call started with Go; Wait returns its result. It knows
+// its target and function, so that a Select over many of them can say
+// where each result came from.
 type Pending[R any] struct {
-	done chan struct{}
-	res  R
-	err  error
+	target *Context
+	fn     string
+	done   chan struct{}
+	res    R
+	err    error
+
+	mu    sync.Mutex
+	hooks []func() // run once when the call completes (Select)
+}
+
+func newPending[R any](target *Context, fn string) *Pending[R] {
+	return &Pending[R]{target: target, fn: fn, done: make(chan struct{})}
 }
 
 // Wait blocks until the call completes and returns its result.
@@ -104,12 +107,44 @@ func (p *Pending[R]) Wait() (R, error) {
 // Done is closed when the call has completed.
 func (p *Pending[R]) Done() <-chan struct{} { return p.done }
 
+// Target is the context the call runs in.
+func (p *Pending[R]) Target() *Context { return p.target }
+
+// Function is the registered name of the function called.
+func (p *Pending[R]) Function() string { return p.fn }
+
+// complete records the call's result, wakes Wait and runs the hooks.
+func (p *Pending[R]) complete(res R, err error) {
+	p.mu.Lock()
+	p.res, p.err = res, err
+	close(p.done)
+	hooks := p.hooks
+	p.hooks = nil
+	p.mu.Unlock()
+	for _, h := range hooks {
+		h()
+	}
+}
+
+// onDone runs fn once the call has completed: at once if it has.
+func (p *Pending[R]) onDone(fn func()) {
+	p.mu.Lock()
+	select {
+	case <-p.done:
+		p.mu.Unlock()
+		fn()
+		return
+	default:
+	}
+	p.hooks = append(p.hooks, fn)
+	p.mu.Unlock()
+}
+
 // Go starts the call and returns at once; the call is bound by ctx as in Call.
 func (f Func[A, R]) Go(ctx context.Context, target *Context, args A) *Pending[R] {
-	p := &Pending[R]{done: make(chan struct{})}
+	p := newPending[R](target, f.name)
 	go func() {
-		defer close(p.done)
-		p.res, p.err = f.Call(ctx, target, args)
+		p.complete(f.Call(ctx, target, args))
 	}()
 	return p
 }
@@ -265,6 +300,7 @@ func (r *Router) failPending(ids []uint32, names []string, reason string, cause 
 		}
 	}
 	r.pendMu.Unlock()
+	r.chains.forget(ids) // the chains those contexts made here
 	for _, p := range failed {
 		name := p.name
 		for i, id := range ids {
@@ -285,6 +321,9 @@ type callKey struct {
 // dispatch prepares an incoming call as a job that runs the function under
 // a context cancelled when the caller gives up or this context shuts down.
 func (r *Router) dispatch(h messages.Header, payload []byte) (job func()) {
+	if h.Type != "" {
+		return r.dispatchChained(h, payload) // a call in a Chain
+	}
 	functions.RLock()
 	f := functions.byName[h.Target]
 	functions.RUnlock()

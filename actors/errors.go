@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/mitogo/mitogo/connect"
@@ -32,6 +33,9 @@ var (
 	// of its last heartbeats (see Heartbeat) and was declared dead, though
 	// the connection itself (an SSH server, say) may still be up.
 	ErrHeartbeat = errors.New("no answer to heartbeats")
+	// ErrSelectEmpty: a Select has nothing left to wait for: every pending
+	// call gave its result and every channel receiver reached its end.
+	ErrSelectEmpty = errors.New("mitogo: select: nothing left to wait for")
 )
 
 // Causes of a failed connection (see package connect), matched with
@@ -145,13 +149,23 @@ func (e *StreamError) Is(target error) bool {
 // TimeoutError reports a connect, call or receive that passed its deadline.
 // It unwraps to context.DeadlineExceeded.
 type TimeoutError struct {
-	Context string        // name of the context waited on
+	Context string        // name of the context waited on; "" for a Select
 	Op      string        // what was waited for, e.g. "call sys.facts", "connect"
 	After   time.Duration // how long was waited, when known
 	Cause   error         // ErrConnectTimeout for a connect, else nil
+	// Outstanding names what a Select still waited for when its deadline
+	// passed: the target of each pending call, the peer of each receiver.
+	Outstanding []string
 }
 
 func (e *TimeoutError) Error() string {
+	if e.Context == "" && e.Outstanding != nil {
+		msg := fmt.Sprintf("mitogo: %s timed out", e.Op)
+		if e.After > 0 {
+			msg += fmt.Sprintf(" after %v", e.After.Round(time.Millisecond))
+		}
+		return msg + fmt.Sprintf(" with %d outstanding: %s", len(e.Outstanding), strings.Join(e.Outstanding, ", "))
+	}
 	if e.After > 0 {
 		return fmt.Sprintf("mitogo: %s in %s timed out after %v", e.Op, e.Context, e.After.Round(time.Millisecond))
 	}

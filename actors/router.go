@@ -41,6 +41,7 @@ type Router struct {
 	callsMu sync.Mutex
 	calls   map[callKey]context.CancelFunc // incoming calls running here
 	running sync.WaitGroup                 // the goroutines running them
+	chains  chainTable                     // chains of calls made to this context
 
 	mu       sync.Mutex
 	conns    map[*conn]struct{}  // streams to children
