@@ -200,18 +200,53 @@ func engineCase(t *testing.T, r *actors.Router, e *containertest.Engine, method 
 		}}
 }
 
+// nsenterByName checks nsenter's KIND:NAME form on the engine's running
+// container cc.target, a missing one and a stopped one.
+func nsenterByName(t *testing.T, e *containertest.Engine, cc containerCase) {
+	t.Helper()
+	n, err := cc.r.Nsenter(ctxT(t), e.Name+":"+cc.target, actors.ToolEnv(e.Env...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	expectInside(t, n, cc.rootfs, 0, "/root/.cache/mitogo/")
+	if want := "nsenter:" + e.Name + ":" + cc.target; n.Name() != want {
+		t.Errorf("name %q, want %q", n.Name(), want)
+	}
+	_, err = cc.r.Nsenter(ctxT(t), e.Name+":"+cc.missing, actors.ToolEnv(e.Env...))
+	expectCause(t, err, actors.ErrNoContainer)
+	_, err = cc.r.Nsenter(ctxT(t), e.Name+":"+cc.stopped(t), actors.ToolEnv(e.Env...))
+	expectCause(t, err, actors.ErrContainerNotRunning)
+}
+
 func TestPodman(t *testing.T) {
 	e := containertest.NeedPodman(t)
 	r := newRouter(t)
-	engineCase(t, r, e, func(r *actors.Router) func(context.Context, string, ...actors.ConnectOption) (*actors.Context, error) {
+	cc := engineCase(t, r, e, func(r *actors.Router) func(context.Context, string, ...actors.ConnectOption) (*actors.Context, error) {
 		return r.Podman
-	}).run(t)
+	})
+	nsenterByName(t, e, cc)
+	cc.run(t)
 }
 
 func TestDocker(t *testing.T) {
 	e := containertest.NeedDocker(t)
 	r := newRouter(t)
-	engineCase(t, r, e, func(r *actors.Router) func(context.Context, string, ...actors.ConnectOption) (*actors.Context, error) {
+	cc := engineCase(t, r, e, func(r *actors.Router) func(context.Context, string, ...actors.ConnectOption) (*actors.Context, error) {
 		return r.Docker
-	}).run(t)
+	})
+	nsenterByName(t, e, cc)
+	cc.run(t)
+}
+
+// A container removed (not only stopped) under a blocked call fails it
+// with *ChannelError too.
+func TestPodmanRemoved(t *testing.T) {
+	e := containertest.NeedPodman(t)
+	r := newRouter(t)
+	name := e.Run(t, containertest.NewRootfs(t))
+	c, err := r.Podman(ctxT(t), name, actors.Tool(e.Tool))
+	if err != nil {
+		t.Fatal(err)
+	}
+	expectGoneWhenStopped(t, c, func() { e.Remove(t, name) })
 }

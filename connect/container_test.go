@@ -3,6 +3,8 @@ package connect
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"slices"
 	"strings"
 	"testing"
@@ -166,5 +168,21 @@ func TestToolMissing(t *testing.T) {
 	t.Setenv("PATH", "/nonexistent")
 	if _, err := method(t, Nsenter).Start(context.Background(), s, Env{}); !errors.Is(err, ErrToolMissing) {
 		t.Errorf("nsenter podman:web without podman: %v", err)
+	}
+}
+
+// docker exec prints its refusals on stdout, which stage 1 reads: they
+// reach Explain in the bootstrap error, not in the output.
+func TestExplainDockerStdout(t *testing.T) {
+	m := method(t, Docker)
+	s := Spec{Method: Docker, Target: "web", User: "bob"}
+	for said, want := range map[string]error{
+		"unable to find user bob: no matching entries in passwd file": ErrUnknownUser,
+		`OCI runtime exec failed: exec failed: unable to start container process: exec: "/bin/sh": stat /bin/sh: no such file or directory: unknown`: ErrNoShell,
+	} {
+		err := fmt.Errorf("%w: stage 1 did not start: %w; it printed %q", ErrBootstrap, io.EOF, said)
+		if cause, _ := m.Explain(s, Attempt{Err: err, Status: "exit status 126"}); cause != want {
+			t.Errorf("%q: cause %v, want %v", said, cause, want)
+		}
 	}
 }

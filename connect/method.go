@@ -164,7 +164,14 @@ func (m *Method) Explain(s Spec, a Attempt) (cause error, reason string) {
 		cause, reason = a.Suspicion, m.Refused(s, a.Suspicion)
 	}
 	if m.explain != nil {
-		if c, why := m.explain(s, a.Output); why != "" {
+		c, why := m.explain(s, a.Output)
+		if why == "" && m.Target != "" && a.Err != nil {
+			// A container tool may print its refusal on the stdout it
+			// shares with stage 1 (docker exec does); stage 1 quotes
+			// what it read there in its error.
+			c, why = m.explain(s, a.Err.Error())
+		}
+		if why != "" {
 			cause, reason = c, why
 		}
 	}
