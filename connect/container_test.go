@@ -177,7 +177,7 @@ func TestExplainDockerStdout(t *testing.T) {
 	m := method(t, Docker)
 	s := Spec{Method: Docker, Target: "web", User: "bob"}
 	for said, want := range map[string]error{
-		"unable to find user bob: no matching entries in passwd file": ErrUnknownUser,
+		"unable to find user bob: no matching entries in passwd file":                                                                                ErrUnknownUser,
 		`OCI runtime exec failed: exec failed: unable to start container process: exec: "/bin/sh": stat /bin/sh: no such file or directory: unknown`: ErrNoShell,
 	} {
 		err := fmt.Errorf("%w: stage 1 did not start: %w; it printed %q", ErrBootstrap, io.EOF, said)
