@@ -53,7 +53,9 @@ func (r *Router) Kubectl(ctx context.Context, target string, opts ...ConnectOpti
 
 // LXC starts a child context in a running LXC container (lxc-attach -n
 // NAME), as the container's root; put Sudo, Su or Doas after it to change
-// account. The default name is "lxc:NAME".
+// account. lxc-attach cannot tell a container that does not exist from
+// one that is stopped: both fail with ErrContainerNotRunning. The default
+// name is "lxc:NAME".
 func (r *Router) LXC(ctx context.Context, name string, opts ...ConnectOption) (*Context, error) {
 	return r.connect(ctx, connect.LXC, withTarget(name, opts))
 }

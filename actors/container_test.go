@@ -80,7 +80,7 @@ type containerCase struct {
 	connect func(target string) connectFn // the method for a target
 	target  string                        // a running container of rootfs
 	noShell string                        // a running container without /bin/sh
-	missing string                        // a target that does not exist
+	missing string                        // a target that does not exist ("": the tool cannot tell)
 	user    bool                          // the method takes User
 	tool    func(string) actors.ConnectOption
 	stop    func(t *testing.T)        // stops target (nil: it has no end of its own)
@@ -114,10 +114,12 @@ func (cc containerCase) run(t *testing.T) {
 	if !strings.HasPrefix(cv.Name(), l.Name()+"/") {
 		t.Errorf("name %q, want it under %q", cv.Name(), l.Name())
 	}
-	_, err = cc.connect(cc.missing)(ctxT(t), actors.Via(l))
-	expectCause(t, err, actors.ErrNoContainer)
-	_, err = cc.connect(cc.missing)(ctxT(t))
-	expectCause(t, err, actors.ErrNoContainer)
+	if cc.missing != "" {
+		_, err = cc.connect(cc.missing)(ctxT(t), actors.Via(l))
+		expectCause(t, err, actors.ErrNoContainer)
+		_, err = cc.connect(cc.missing)(ctxT(t))
+		expectCause(t, err, actors.ErrNoContainer)
+	}
 	_, err = cc.connect(cc.noShell)(ctxT(t))
 	expectCause(t, err, actors.ErrNoShell)
 	_, err = cc.connect(cc.target)(ctxT(t), cc.tool("/nonexistent/tool"), actors.Via(l))
@@ -249,4 +251,30 @@ func TestPodmanRemoved(t *testing.T) {
 		t.Fatal(err)
 	}
 	expectGoneWhenStopped(t, c, func() { e.Remove(t, name) })
+}
+
+func TestLXC(t *testing.T) {
+	lxc := containertest.NeedLXC(t)
+	r := newRouter(t)
+	rootfs := containertest.NewRootfs(t)
+	name := lxc.Run(t, rootfs)
+	cc := containerCase{r: r, rootfs: rootfs, target: name, noShell: lxc.Run(t, containertest.NewRootfs(t, containertest.NoShell())),
+		missing: "mitogo-no-such-container", tool: actors.Tool,
+		stop: func(t *testing.T) { lxc.Kill(t, name) },
+		connect: func(target string) connectFn {
+			return func(ctx context.Context, opts ...actors.ConnectOption) (*actors.Context, error) {
+				return r.LXC(ctx, target, opts...)
+			}
+		}}
+	// lxc-attach cannot tell a container that does not exist from one that
+	// is stopped: both are ErrContainerNotRunning.
+	cc.missing = ""
+	n, err := r.Nsenter(ctxT(t), "lxc:"+name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	expectInside(t, n, rootfs, 0, "/root/.cache/mitogo/")
+	_, err = r.LXC(ctxT(t), "mitogo-no-such-container")
+	expectCause(t, err, actors.ErrContainerNotRunning)
+	cc.run(t)
 }
