@@ -278,3 +278,28 @@ func TestLXC(t *testing.T) {
 	expectCause(t, err, actors.ErrContainerNotRunning)
 	cc.run(t)
 }
+
+// Rootless podman is the podman of the user that runs it: the hop is made
+// through a context of that user.
+func TestPodmanRootless(t *testing.T) {
+	u := needSudo(t)
+	e := containertest.NeedRootlessPodman(t, u.Username)
+	r := newRouter(t)
+	rootfs := containertest.NewRootfs(t)
+	name := e.Run(t, rootfs)
+	s, err := r.Sudo(ctxT(t), actors.User(u.Username))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := r.Podman(ctxT(t), name, actors.Via(s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Root in the container, the user outside; the rootfs is the user's, so
+	// root's HOME is its own there.
+	expectInside(t, c, rootfs, 0, "/root/.cache/mitogo/")
+	expectGoneWhenStopped(t, c, func() { e.Kill(t, name) })
+	// root's podman does not see the user's containers.
+	_, err = r.Podman(ctxT(t), name)
+	expectCause(t, err, actors.ErrNoContainer)
+}

@@ -56,10 +56,11 @@ can_root() { [ "$(id -u)" -eq 0 ] || { command -v sudo >/dev/null 2>&1 && sudo -
 section "system packages"
 # busybox-static: a busybox that runs in the container tests' root
 # filesystems, which have no libc of their own (it replaces Debian's busybox).
-# podman with runc (crun refuses this kernel's hybrid cgroups), docker.io,
-# lxc: the container methods' tests start their own containers.
+# podman with runc (crun refuses this kernel's hybrid cgroups) and uidmap
+# (rootless podman), docker.io, lxc: the container methods' tests start
+# their own containers.
 packages=(openssh-server openssh-sftp-server openssh-client sudo opendoas rsync git python3-mitogen busybox-static dash iproute2
-	podman runc docker.io lxc)
+	podman runc uidmap docker.io lxc)
 missing=()
 for p in "${packages[@]}"; do
 	dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -261,3 +261,15 @@ func (r *Rootfs) MountProc(t testing.TB) {
 		}
 	})
 }
+
+// Give makes the rootfs user's (a rootless engine runs it as that user)
+// and lets the user reach it through its parent directories.
+func (r *Rootfs) Give(t testing.TB, user string) {
+	t.Helper()
+	run(t, nil, "chown", "-R", user, r.Dir)
+	for d := filepath.Dir(r.Dir); d != "/" && d != os.TempDir(); d = filepath.Dir(d) {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

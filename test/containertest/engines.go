@@ -16,6 +16,41 @@ type Engine struct {
 	Name string   // "podman" or "docker": the connection method
 	Tool string   // the path of its client
 	Env  []string // what its client needs in the environment (DOCKER_HOST)
+	As   string   // the user whose (rootless) engine this is; "" for root's
+}
+
+// NeedRootlessPodman returns the rootless podman of user (sudo -u user),
+// or skips t (fails it with MITOGO_REQUIRE_PARTS=1) when it cannot run
+// (newuidmap from uidmap, /etc/subuid).
+func NeedRootlessPodman(t testing.TB, user string) *Engine {
+	t.Helper()
+	e := NeedPodman(t)
+	if _, err := exec.LookPath("newuidmap"); err != nil {
+		missingPart(t, "no newuidmap (uidmap) for rootless podman")
+	}
+	e.As = user
+	return e
+}
+
+// command is argv of the engine's client, as its user.
+func (e *Engine) command(args ...string) *exec.Cmd {
+	argv := append([]string{e.Tool}, args...)
+	if e.As != "" {
+		argv = append([]string{"sudo", "-n", "-H", "-u", e.As, "--"}, argv...)
+	}
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Env = append(os.Environ(), e.Env...)
+	cmd.Dir = "/"
+	return cmd
+}
+
+func (e *Engine) run(t testing.TB, args ...string) string {
+	t.Helper()
+	out, err := e.command(args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s %q: %v\n%s", e.Tool, args, err, out)
+	}
+	return strings.TrimSpace(string(out))
 }
 
 // DockerHostEnv names the variable test/run.sh (test/dockerd.sh) sets to
@@ -72,11 +107,14 @@ func (e *Engine) Run(t testing.TB, rootfs *Rootfs) string {
 		image := name + ":rootfs"
 		tarball := filepath.Join(filepath.Dir(rootfs.Dir), "rootfs.tar")
 		run(t, nil, "tar", "-C", rootfs.Dir, "-cf", tarball, ".")
-		run(t, e.Env, e.Tool, "import", tarball, image)
+		e.run(t, "import", tarball, image)
 		t.Cleanup(func() { e.quiet("rmi", "-f", image) })
 		args = append(args, image)
 	}
-	run(t, e.Env, append(append([]string{e.Tool}, args...), IdleArgv...)...)
+	if e.As != "" {
+		rootfs.Give(t, e.As)
+	}
+	e.run(t, append(args, IdleArgv...)...)
 	t.Cleanup(func() { e.quiet("rm", "-f", name) })
 	return name
 }
@@ -84,26 +122,22 @@ func (e *Engine) Run(t testing.TB, rootfs *Rootfs) string {
 // Kill stops container name at once (SIGKILL): what runs in it ends.
 func (e *Engine) Kill(t testing.TB, name string) {
 	t.Helper()
-	run(t, e.Env, e.Tool, "kill", name)
+	e.run(t, "kill", name)
 }
 
 // Remove removes container name, running or not.
 func (e *Engine) Remove(t testing.TB, name string) {
 	t.Helper()
-	run(t, e.Env, e.Tool, "rm", "-f", name)
+	e.run(t, "rm", "-f", name)
 }
 
 // PID is the host PID of container name's first process.
 func (e *Engine) PID(t testing.TB, name string) string {
 	t.Helper()
-	return run(t, e.Env, e.Tool, "inspect", "--type", "container", "--format", "{{.State.Pid}}", name)
+	return e.run(t, "inspect", "--type", "container", "--format", "{{.State.Pid}}", name)
 }
 
-func (e *Engine) quiet(args ...string) {
-	cmd := exec.Command(e.Tool, args...)
-	cmd.Env = append(os.Environ(), e.Env...)
-	cmd.Run()
-}
+func (e *Engine) quiet(args ...string) { e.command(args...).Run() }
 
 // LXC starts LXC containers (lxc-start, lxc-attach from Debian's lxc 5).
 type LXC struct{}
