@@ -58,6 +58,12 @@ var (
 	// *StreamError that matches it.
 	ErrMainNotCalled = connect.ErrMainNotCalled
 	ErrBadOption     = connect.ErrBadOption // an option does not apply to the method; nothing was started
+
+	ErrToolMissing         = connect.ErrToolMissing         // podman, docker, nsenter, ... is not installed where the connection is made
+	ErrNoContainer         = connect.ErrNoContainer         // no container, pod, process or directory of that name
+	ErrContainerNotRunning = connect.ErrContainerNotRunning // the container exists but is not running
+	ErrNoShell             = connect.ErrNoShell             // the container or directory has no /bin/sh for stage 1
+	ErrExecRefused         = connect.ErrExecRefused         // the tool refused to run a command in it (daemon, permissions, runtime)
 )
 
 // CallError reports a remote function that returned an error or panicked,

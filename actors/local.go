@@ -43,7 +43,8 @@ func (r *Router) connect(ctx context.Context, method string, opts []ConnectOptio
 		o(&cc)
 	}
 	spec := connect.Spec{Method: method, Path: cc.path, Args: cc.args, Tool: cc.tool, SSH: cc.ssh,
-		SSHArgs: cc.sshArgs, NoCache: cc.noCache, BinaryOwner: r.id, PreserveEnv: cc.preserveEnv, Login: cc.login}
+		SSHArgs: cc.sshArgs, NoCache: cc.noCache, BinaryOwner: r.id, PreserveEnv: cc.preserveEnv, Login: cc.login,
+		Target: cc.target, ToolEnv: cc.toolEnv, Namespace: cc.namespace, KubeContext: cc.kubeContext}
 	m.SetAccount(&spec, cc.user, cc.password)
 	if err := m.Validate(spec, cc.given); err != nil {
 		name := cc.name

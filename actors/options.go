@@ -70,6 +70,11 @@ type connectConfig struct {
 	preserveEnv bool
 	login       bool
 
+	target      string   // container, pod, PID or directory (see connect.Spec.Target)
+	toolEnv     []string // see ToolEnv
+	namespace   string   // see Namespace
+	kubeContext string   // see KubeContext
+
 	heartbeat    heartbeatConfig // see Heartbeat
 	heartbeatSet bool            // Heartbeat was given
 	given        connect.Option  // the method-dependent options given, checked against the method

@@ -330,7 +330,12 @@ func TestStage1TruncatedUploadNotCached(t *testing.T) {
 			t.Fatal(err)
 		}
 		br := bufio.NewReader(out)
-		if l, _ := br.ReadString('\n'); !strings.HasPrefix(l, "MITOGO1 ") || !strings.HasSuffix(l, " pieces\n") {
+		// A shell whose head is busybox's (busybox-static's ash runs its
+		// own applets) takes the stream whole: it is cut after the first
+		// piece's bytes, short of the length announced.
+		l, _ := br.ReadString('\n')
+		whole := strings.HasSuffix(l, " whole\n")
+		if !strings.HasPrefix(l, "MITOGO1 ") || !(whole || strings.HasSuffix(l, " pieces\n")) {
 			t.Fatalf("%v: %q", sh, l)
 		}
 		io.WriteString(in, bin.Hash+"\n")
@@ -339,7 +344,16 @@ func TestStage1TruncatedUploadNotCached(t *testing.T) {
 		}
 		p := bin.pieces[0]
 		<-p.done
-		io.WriteString(in, strconv.Itoa(len(p.gz))+"\n")
+		n := len(p.gz)
+		if whole {
+			n = 0
+			for _, q := range bin.pieces {
+				<-q.done
+				n += len(q.gz)
+			}
+			n++ // also when the stream is one piece
+		}
+		io.WriteString(in, strconv.Itoa(n)+"\n")
 		in.Write(p.gz)
 		in.Close() // cut before the next piece
 		io.ReadAll(br)

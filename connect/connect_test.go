@@ -217,7 +217,7 @@ func TestRegistry(t *testing.T) {
 		}
 	}
 	slices.Sort(names)
-	if want := []string{Doas, Local, OpenSSH, SSH, Su, Sudo}; !slices.Equal(names, want) {
+	if want := []string{Chroot, Doas, Docker, Kubectl, Local, LXC, Nsenter, OpenSSH, Podman, SSH, Su, Sudo}; !slices.Equal(names, want) {
 		t.Fatalf("methods %v, want %v", names, want)
 	}
 }

@@ -39,6 +39,18 @@ var (
 	// ErrBadOption: an option does not apply to the method, or options
 	// contradict each other; nothing was started.
 	ErrBadOption = errors.New("option does not apply")
+	// ErrToolMissing: the program a method runs (podman, docker, nsenter,
+	// ...) is not installed where the connection is made.
+	ErrToolMissing = errors.New("tool not found")
+	// ErrNoContainer: no container (or pod, or process) has that name.
+	ErrNoContainer = errors.New("no such container")
+	// ErrContainerNotRunning: the container exists but is not running.
+	ErrContainerNotRunning = errors.New("container not running")
+	// ErrNoShell: the container or directory has no /bin/sh to run stage 1.
+	ErrNoShell = errors.New("no shell")
+	// ErrExecRefused: the tool refused to run a command in the container
+	// (its daemon unreachable, permission denied, a runtime error).
+	ErrExecRefused = errors.New("exec refused")
 )
 
 // causes gives each cause its stable code, most specific first.
@@ -58,6 +70,11 @@ var causes = []struct {
 	{"bootstrap", ErrBootstrap},
 	{"handshake", ErrHandshake},
 	{"bad-option", ErrBadOption},
+	{"tool-missing", ErrToolMissing},
+	{"no-container", ErrNoContainer},
+	{"container-not-running", ErrContainerNotRunning},
+	{"no-shell", ErrNoShell},
+	{"exec-refused", ErrExecRefused},
 }
 
 // Code is the stable code of the first cause err matches, or "".

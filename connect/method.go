@@ -41,8 +41,12 @@ type Method struct {
 	DefaultUser string      // the target user when none is given ("" for none)
 	Options     Option      // the options that apply
 	SSHLogin    bool        // the user is the SSH login (Spec.SSH.User), not an account to become
-	// Remote: the child runs on another machine. Its stream gets
-	// heartbeats by default (a process stopped behind a live sshd is
+	// Target names what the method enters (Spec.Target), for usage
+	// text: "CONTAINER", "PID|KIND:NAME"; "" for a method that takes none.
+	Target string
+	// Remote: the child runs on another machine, or in another PID
+	// namespace (a container). Its stream gets heartbeats by default (a
+	// process stopped behind a live sshd, or in a paused container, is
 	// otherwise never noticed), and its processes cannot be signalled from
 	// here; a child on this machine is ended with its session when reaped.
 	Remote bool
@@ -153,12 +157,21 @@ func (m *Method) Explain(s Spec, a Attempt) (cause error, reason string) {
 		}
 	case errors.Is(a.Err, ErrBootstrap), errors.Is(a.Err, ErrHandshake):
 		cause = a.Err
+	default:
+		cause = FromCode(Code(a.Err)) // a cause the method's start found (ErrToolMissing, ...)
 	}
 	if a.Suspicion != nil {
 		cause, reason = a.Suspicion, m.Refused(s, a.Suspicion)
 	}
 	if m.explain != nil {
-		if c, why := m.explain(s, a.Output); why != "" {
+		c, why := m.explain(s, a.Output)
+		if why == "" && m.Target != "" && a.Err != nil {
+			// A container tool may print its refusal on the stdout it
+			// shares with stage 1 (docker exec does); stage 1 quotes
+			// what it read there in its error.
+			c, why = m.explain(s, a.Err.Error())
+		}
+		if why != "" {
 			cause, reason = c, why
 		}
 	}

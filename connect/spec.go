@@ -10,11 +10,11 @@ import (
 // Spec says how to start a child; it is plain data, so a context asked to
 // start a child for another (Via) receives it in the request.
 type Spec struct {
-	Method string   `msgpack:"method"` // a registered method's name: local, sudo, su, doas, ssh, openssh
+	Method string   `msgpack:"method"` // a registered method's name: local, sudo, su, doas, ssh, openssh, podman, ...
 	Path   string   `msgpack:"path"`   // local: the executable
 	Args   []string `msgpack:"args"`   // local: its arguments
 	User   string   `msgpack:"user"`   // sudo, su, doas: the target user
-	Tool   string   `msgpack:"tool"`   // sudo, su, doas, openssh: the path of the tool
+	Tool   string   `msgpack:"tool"`   // every method but local and ssh: the path of the tool
 	Secret string   `msgpack:"secret"` // sudo, su, doas, openssh: the password to answer with
 	// PreserveEnv keeps the caller's environment (sudo -E, su -m).
 	PreserveEnv bool `msgpack:"preserve_env"`
@@ -24,6 +24,18 @@ type Spec struct {
 	SSH     transport.SSHSpec `msgpack:"ssh"`      // ssh, openssh: how to reach the host
 	SSHArgs []string          `msgpack:"ssh_args"` // openssh: extra arguments for ssh
 	NoCache bool              `msgpack:"no_cache"` // shell methods: run from a temporary file, cache nothing
+
+	// Target is what a container or namespace method enters: podman,
+	// docker, lxc: the container; kubectl: POD or POD/CONTAINER; nsenter:
+	// a PID, or KIND:NAME (podman:web) for a container's; chroot: the
+	// directory.
+	Target string `msgpack:"target"`
+	// ToolEnv is added to the environment of the tool (DOCKER_HOST=...,
+	// CONTAINER_HOST=..., KUBECONFIG=...), in the context that runs it.
+	ToolEnv []string `msgpack:"tool_env"`
+	// Namespace and KubeContext are kubectl's --namespace and --context.
+	Namespace   string `msgpack:"namespace"`
+	KubeContext string `msgpack:"kube_context"`
 	// BinaryOwner is the context that made the connection and serves
 	// binaries for far sides of other platforms; BinaryToken names what it
 	// was given for this connection.
@@ -52,6 +64,9 @@ const (
 	OptSSHConfig
 	OptKeepalive
 	OptSSHArgs
+	OptToolEnv
+	OptNamespace
+	OptKubeContext
 	optEnd
 )
 
@@ -60,6 +75,7 @@ var optionNames = map[Option]string{
 	OptLoginShell: "LoginShell", OptExecutable: "Executable", OptNoCache: "NoCache", OptBinaries: "Binaries",
 	OptIdentityFile: "IdentityFile", OptKnownHosts: "KnownHosts", OptHostKeyPolicy: "HostKeyPolicy",
 	OptSSHConfig: "SSHConfig", OptKeepalive: "Keepalive", OptSSHArgs: "SSHArgs",
+	OptToolEnv: "ToolEnv", OptNamespace: "Namespace", OptKubeContext: "KubeContext",
 }
 
 // String names the options in o, e.g. "Tool, Keepalive".

@@ -54,7 +54,13 @@ as_root() {
 can_root() { [ "$(id -u)" -eq 0 ] || { command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; }; }
 
 section "system packages"
-packages=(openssh-server openssh-sftp-server openssh-client sudo opendoas rsync git python3-mitogen busybox dash iproute2)
+# busybox-static: a busybox that runs in the container tests' root
+# filesystems, which have no libc of their own (it replaces Debian's busybox).
+# podman with runc (crun refuses this kernel's hybrid cgroups) and uidmap
+# (rootless podman), docker.io, lxc: the container methods' tests start
+# their own containers.
+packages=(openssh-server openssh-sftp-server openssh-client sudo opendoas rsync git python3-mitogen busybox-static dash iproute2
+	podman runc uidmap docker.io lxc)
 missing=()
 for p in "${packages[@]}"; do
 	dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
@@ -132,8 +138,24 @@ else
 	echo "user $test_user ready"
 fi
 
+section "private dockerd"
+# The docker tests talk to a dockerd of their own (test/dockerd.sh), stopped
+# when this script ends.
+if can_root && [ -x /usr/sbin/dockerd ]; then
+	if dockerd_env=$(as_root bash test/dockerd.sh start); then
+		export "${dockerd_env?}"
+		echo "$dockerd_env"
+		trap 'rm -f "${sudoers:-}"; as_root bash test/dockerd.sh stop' EXIT
+	else
+		echo "WARNING: the private dockerd did not start; the docker tests fail" >&2
+	fi
+else
+	echo "WARNING: no dockerd (docker.io) or no root; the docker tests fail" >&2
+fi
+
 # Tests that need a real part (sshd, sudo, rsync, python3 Mitogen, network
-# namespaces through ip netns) fail instead of skipping when it is missing.
+# namespaces through ip netns, podman, docker, lxc) fail instead of skipping
+# when it is missing.
 export MITOGO_REQUIRE_PARTS=1
 
 section "go mod download"

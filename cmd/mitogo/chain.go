@@ -13,7 +13,7 @@ import (
 type hop struct {
 	kind   string // the method's name in package connect's registry
 	user   string // sudo, su, doas: the target user
-	target string // ssh, openssh: [user@]host[:port]
+	target string // ssh, openssh: [user@]host[:port]; container methods: what they enter
 }
 
 // method is the hop's connection method.
@@ -26,8 +26,36 @@ func (h hop) method() *methods.Method {
 // machine (sudo, su, doas): those have a default user.
 func changesAccount(m *methods.Method) bool { return m.DefaultUser != "" }
 
-// hopKinds are the connection methods -t understands so far.
-var hopKinds = []string{"local", "ssh://[user@]host[:port]", "openssh://[user@]host[:port]", "sudo://[user]", "su://[user]", "doas://[user]"}
+// hopKinds are the connection methods -t understands.
+var hopKinds = append([]string{"local", "ssh://[user@]host[:port]", "openssh://[user@]host[:port]", "sudo://[user]", "su://[user]", "doas://[user]"},
+	targetHopKinds()...)
+
+// targetHopKinds are the hops of the methods that enter a target:
+// "podman://[user@]CONTAINER", "chroot://DIR".
+func targetHopKinds() []string {
+	var kinds []string
+	for _, m := range methods.Methods() {
+		if m.Target != "" {
+			kinds = append(kinds, targetHopKind(m))
+		}
+	}
+	return kinds
+}
+
+// hopUser reports a target hop that takes [user@] (not chroot, whose
+// directory may hold an "@").
+func hopUser(m *methods.Method) bool {
+	return m.Options&methods.OptUser != 0 && m.Name != methods.Chroot
+}
+
+// targetHopKind is the usage of m's hop: "podman://[user@]CONTAINER".
+func targetHopKind(m *methods.Method) string {
+	k := m.Name + "://"
+	if hopUser(m) {
+		k += "[user@]"
+	}
+	return k + m.Target
+}
 
 // parseChain splits "local,local" into hops. Errors are usage errors that
 // name the offending hop.
@@ -58,6 +86,12 @@ func parseChain(chain string) ([]hop, error) {
 				return nil, usagef("-t %q: hop %d: want %s://[user@]host[:port], got %q", chain, i+1, kind, p)
 			}
 			hops = append(hops, hop{kind: kind, target: t})
+		case targetHop(p) != nil:
+			h, err := parseTargetHop(targetHop(p), p)
+			if err != nil {
+				return nil, usagef("-t %q: hop %d: %v", chain, i+1, err)
+			}
+			hops = append(hops, h)
 		case p == "":
 			return nil, usagef("-t %q: hop %d is empty", chain, i+1)
 		default:
@@ -90,6 +124,23 @@ var starts = map[string]func(r *actors.Router, ctx context.Context, h hop, opts 
 	},
 }
 
+// targetStarts are the Router's methods that enter a target.
+var targetStarts = map[string]func(r *actors.Router, ctx context.Context, target string, opts ...actors.ConnectOption) (*actors.Context, error){
+	methods.Podman: (*actors.Router).Podman, methods.Docker: (*actors.Router).Docker, methods.Kubectl: (*actors.Router).Kubectl,
+	methods.LXC: (*actors.Router).LXC, methods.Nsenter: (*actors.Router).Nsenter, methods.Chroot: (*actors.Router).Chroot,
+}
+
+func init() {
+	for name, start := range targetStarts {
+		starts[name] = func(r *actors.Router, ctx context.Context, h hop, opts []actors.ConnectOption) (*actors.Context, error) {
+			if h.user != "" {
+				opts = append(opts, actors.User(h.user))
+			}
+			return start(r, ctx, h.target, opts...)
+		}
+	}
+}
+
 func (h hop) connect(ctx context.Context, r *actors.Router, opts ...actors.ConnectOption) (*actors.Context, error) {
 	start, ok := starts[h.kind]
 	if !ok {
@@ -118,4 +169,34 @@ func sshHop(p string) string {
 		}
 	}
 	return ""
+}
+
+// targetHop returns the method of a hop that enters a target
+// ("podman://web", "chroot:///srv/root"), or nil.
+func targetHop(p string) *methods.Method {
+	for _, m := range methods.Methods() {
+		if m.Target != "" && strings.HasPrefix(p, m.Name+"://") {
+			return m
+		}
+	}
+	return nil
+}
+
+// parseTargetHop reads "podman://[user@]CONTAINER", "nsenter://PID",
+// "chroot://DIR".
+func parseTargetHop(m *methods.Method, p string) (hop, error) {
+	t := strings.TrimPrefix(p, m.Name+"://")
+	h := hop{kind: m.Name, target: t}
+	if hopUser(m) {
+		if u, rest, ok := strings.Cut(t, "@"); ok {
+			if u == "" {
+				return hop{}, fmt.Errorf("%q: empty user before '@'", p)
+			}
+			h.user, h.target = u, rest
+		}
+	}
+	if h.target == "" || strings.ContainsAny(h.target, " \t") {
+		return hop{}, fmt.Errorf("want %s, got %q", targetHopKind(m), p)
+	}
+	return h, nil
 }
