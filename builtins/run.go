@@ -66,6 +66,10 @@ type notFoundError struct{ *actors.CallError }
 
 func (e *notFoundError) Unwrap() error { return e.CallError }
 
+func (e *notFoundError) Error() string {
+	return fmt.Sprintf("mitogo: %s in %s: %s", e.Function, e.Context, e.Message)
+}
+
 // Is matches ErrCommandNotFound.
 func (e *notFoundError) Is(target error) bool { return target == ErrCommandNotFound }
 

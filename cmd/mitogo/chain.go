@@ -27,7 +27,7 @@ func (h hop) method() *methods.Method {
 func changesAccount(m *methods.Method) bool { return m.DefaultUser != "" }
 
 // hopKinds are the connection methods -t understands so far.
-var hopKinds = []string{"local", "ssh://[user@]host[:port]", "openssh://[user@]host[:port]", "sudo://[user]", "su://[user]", "doas://[user]"}
+var hopKinds = []string{"local", "[user@]host[:port] (ssh)", "ssh://[user@]host[:port]", "openssh://[user@]host[:port]", "sudo://[user]", "su://[user]", "doas://[user]"}
 
 // parseChain splits "local,local" into hops. Errors are usage errors that
 // name the offending hop.
@@ -60,6 +60,8 @@ func parseChain(chain string) ([]hop, error) {
 			hops = append(hops, hop{kind: kind, target: t})
 		case p == "":
 			return nil, usagef("-t %q: hop %d is empty", chain, i+1)
+		case bareSSHHost(p):
+			hops = append(hops, hop{kind: methods.SSH, target: p})
 		default:
 			return nil, usagef("-t %q: unknown hop %q (hop %d): supported kinds are %s",
 				chain, p, i+1, strings.Join(hopKinds, ", "))
@@ -96,6 +98,16 @@ func (h hop) connect(ctx context.Context, r *actors.Router, opts ...actors.Conne
 		return nil, fmt.Errorf("hop kind %q is not implemented", h.kind)
 	}
 	return start(r, ctx, h, opts)
+}
+
+// bareSSHHost reports a hop that is an ssh host as ssh reads it:
+// [user@]host[:port] or a ~/.ssh/config alias, with no method prefix.
+func bareSSHHost(p string) bool {
+	if strings.Contains(p, "://") || strings.ContainsAny(p, "/ \t") {
+		return false
+	}
+	_, _, _, err := methods.SplitTarget(p)
+	return err == nil
 }
 
 // accountHop returns the method of a hop that changes account (sudo, su,
