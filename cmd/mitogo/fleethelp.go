@@ -21,6 +21,7 @@ target is in the group all. Settings, which win over the flags:
   sudo-password-env=V  sudo, su, doas hops: their password is in $V
   host-key-policy=P    ssh hops: strict, accept-new or ignore
   known-hosts=FILE     ssh hops: the known_hosts file
+  connect-timeout=D    bound each hop's connection, e.g. 10s
 For example:
   # hosts.txt
   [web]

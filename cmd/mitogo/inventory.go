@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // target is one place a command runs in: a name for output and reports,
@@ -29,6 +30,7 @@ var settingKeys = map[string]string{
 	"sudo-password-env": "sudo, su and doas hops: the variable holding their password",
 	"host-key-policy":   "ssh hops: strict, accept-new or ignore (as --host-key-policy)",
 	"known-hosts":       "ssh hops: the known_hosts file (as --known-hosts)",
+	"connect-timeout":   "bound each hop's connection (as --connect-timeout)",
 }
 
 // inventory is a parsed inventory file: targets in file order, and groups.
@@ -111,6 +113,11 @@ func parseInventory(path string, r io.Reader) (*inventory, error) {
 			}
 			if _, known := settingKeys[k]; !known {
 				return nil, bad("unknown setting %q (keys: %s)", k, strings.Join(sortedKeys(), ", "))
+			}
+			if k == "connect-timeout" {
+				if d, err := time.ParseDuration(v); err != nil || d <= 0 {
+					return nil, bad("connect-timeout=%q is not a duration such as 10s", v)
+				}
 			}
 			if k == "port" {
 				if p, err := strconv.Atoi(v); err != nil || p <= 0 || p > 65535 {

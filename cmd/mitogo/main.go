@@ -3,15 +3,20 @@
 // and talks to over a stream. It is also the child program: its main calls
 // actors.Main first.
 //
-//	mitogo run [-t CHAIN] [--timeout D] [--] CMD [ARG...]
-//	mitogo call [-t CHAIN] FUNCTION [JSON-ARGS]
+//	mitogo run [-t TARGET]... [-i INVENTORY] [--shell] [--timeout D] [--] CMD [ARG...]
+//	mitogo call [-t TARGET]... [-i INVENTORY] FUNCTION [JSON-ARGS]
 //	mitogo list
 //	mitogo rsync|scp [-t CHAIN] [--] TOOL-ARGS...
 //	mitogo version [--json]
 //
-// Exit status: run exits with the command's status (128+n when signal n
-// killed it); errors exit 1, usage errors 2, and an interrupt (SIGINT or
-// SIGTERM) 130 after the contexts were shut down.
+// run and call work in many targets at once (an inventory, --forks,
+// prefixed, --group or --json output, a summary, --retry-file; see
+// fleethelp.go). Exit status: run exits with the command's status (128+n
+// when signal n killed it); 255 when a target could not be reached, 124
+// when --timeout passed, 127 when the command does not exist (with many
+// targets, in that order of precedence, else the highest status); other
+// errors exit 1, usage errors 2, and an interrupt (SIGINT or SIGTERM) 130
+// after the contexts were shut down.
 package main
 
 import (
@@ -98,7 +103,8 @@ Run 'mitogo COMMAND --help' for a command's flags and an example.
 
 Examples:
   mitogo run -t local,local -- uname -a
-  mitogo run -t ssh://deploy@web1,sudo://root -- systemctl status nginx
+  mitogo run -t deploy@web1,sudo://root -- systemctl status nginx
+  mitogo run -i hosts.txt -t @web --shell 'df -h / | tail -1'
   mitogo rsync -t ssh://web1,sudo://www-data -- -a ./site/ target:/var/www/
 `
 

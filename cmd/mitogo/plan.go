@@ -144,6 +144,10 @@ func (o *options) planTarget(t *target, hops []hop, sshPW, suPW actors.ConnectOp
 		suOpts = append(suOpts, suPW)
 	}
 
+	connectTimeout := o.connectTimeout
+	if v, ok := t.settings["connect-timeout"]; ok {
+		connectTimeout, _ = time.ParseDuration(v) // checked by parseInventory
+	}
 	p := &planned{t: t, hops: append([]hop(nil), hops...)}
 	firstSSH := true
 	for i, h := range p.hops {
@@ -173,7 +177,7 @@ func (o *options) planTarget(t *target, hops []hop, sshPW, suPW actors.ConnectOp
 				p.hostKeyName = knownhosts.Normalize(net.JoinHostPort(host, strconv.Itoa(port)))
 			}
 		}
-		opts := append([]actors.ConnectOption{actors.ConnectTimeout(o.connectTimeout)}, o.heartbeat.options()...)
+		opts := append([]actors.ConnectOption{actors.ConnectTimeout(connectTimeout)}, o.heartbeat.options()...)
 		if len(o.binaries) > 0 && m.Shell {
 			opts = append(opts, actors.Binaries(o.binaries))
 		}
