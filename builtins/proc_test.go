@@ -246,8 +246,16 @@ func TestRunNotFound(t *testing.T) {
 	var stdout bytes.Buffer
 	_, err := builtins.Run(ctxT(t), r, c, builtins.RunRequest{Argv: []string{"mitogo-no-such-command"}}, strings.NewReader("x"), &stdout, &stdout)
 	var ce *actors.CallError
-	if !errors.As(err, &ce) || !strings.Contains(ce.Message, "mitogo-no-such-command") {
+	if !errors.As(err, &ce) || !strings.Contains(ce.Message, "mitogo-no-such-command") || !errors.Is(err, builtins.ErrCommandNotFound) {
 		t.Fatalf("run of a missing command: %v", err)
+	}
+	_, err = builtins.Run(ctxT(t), r, c, builtins.RunRequest{Argv: []string{"/nonexistent-mitogo/prog"}}, nil, &stdout, &stdout)
+	if !errors.Is(err, builtins.ErrCommandNotFound) {
+		t.Fatalf("run of a missing path: %v; want ErrCommandNotFound", err)
+	}
+	_, err = builtins.Run(ctxT(t), r, c, builtins.RunRequest{Argv: []string{"/"}}, nil, &stdout, &stdout)
+	if err == nil || errors.Is(err, builtins.ErrCommandNotFound) {
+		t.Fatalf("run of a directory: %v; want an error other than ErrCommandNotFound", err)
 	}
 }
 

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
+	"os/exec"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -41,6 +43,35 @@ type RunResult struct {
 	ExitCode int    `msgpack:"exit_code" json:"exit_code"` // 128+n when killed by signal n
 	Signal   string `msgpack:"signal,omitempty" json:"signal,omitempty"`
 }
+
+// ErrCommandNotFound is matched (errors.Is) by Run's error when the command
+// does not exist in the target: not in its PATH, or no file at the path
+// given. It is the case a shell exits 127 for.
+var ErrCommandNotFound = errors.New("command not found")
+
+// commandNotFound is proc.run's error for a command that does not exist.
+// Its Go type's name crosses the wire as the *actors.CallError's Type,
+// which Run turns back into ErrCommandNotFound.
+type commandNotFound struct{ err error }
+
+// commandNotFoundType is commandNotFound's name as %T prints it.
+const commandNotFoundType = "*builtins.commandNotFound"
+
+func (e *commandNotFound) Error() string { return e.err.Error() }
+func (e *commandNotFound) Unwrap() error { return e.err }
+
+// notFoundError is Run's error for a command that does not exist: the
+// *actors.CallError, which also matches ErrCommandNotFound.
+type notFoundError struct{ *actors.CallError }
+
+func (e *notFoundError) Unwrap() error { return e.CallError }
+
+func (e *notFoundError) Error() string {
+	return fmt.Sprintf("mitogo: %s in %s: %s", e.Function, e.Context, e.Message)
+}
+
+// Is matches ErrCommandNotFound.
+func (e *notFoundError) Is(target error) bool { return target == ErrCommandNotFound }
 
 // ProcRun is proc.run: run a command, streaming its output over a channel
 // as it comes and feeding it stdin from the caller. Use Run to call it.
@@ -108,6 +139,9 @@ func runCommand(ctx context.Context, req RunRequest) (RunResult, error) {
 	closeAll(childEnds)
 	if err != nil {
 		closeAll(parentEnds)
+		if errors.Is(err, exec.ErrNotFound) || errors.Is(err, fs.ErrNotExist) {
+			return RunResult{}, &commandNotFound{err}
+		}
 		return RunResult{}, err
 	}
 
@@ -203,7 +237,8 @@ func runCommand(ctx context.Context, req RunRequest) (RunResult, error) {
 // error (a *actors.TimeoutError for a deadline), once the far side has
 // reported that the command is gone (or after a few seconds if it does not).
 // An error writing to stdout or stderr also kills the command, and is
-// returned.
+// returned. A command that does not exist there gives an error matching
+// ErrCommandNotFound (and still an *actors.CallError).
 //
 // Run does not wait for a Read of stdin that is still blocked when the
 // command has finished: that goroutine ends when the Read returns.
@@ -274,9 +309,12 @@ func Run(ctx context.Context, r *actors.Router, target *actors.Context, req RunR
 		}
 	}
 	res, err := call.Wait()
+	var ce *actors.CallError
 	switch {
 	case writeErr != nil:
 		return -1, writeErr
+	case errors.As(err, &ce) && ce.Type == commandNotFoundType:
+		return -1, &notFoundError{ce}
 	case err != nil:
 		return -1, err
 	case recvErr != io.EOF:

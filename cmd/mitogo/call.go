@@ -19,25 +19,31 @@ import (
 
 var callCommand = &command{
 	name:    "call",
-	summary: "call a registered function with JSON arguments; print its JSON result",
-	usage:   "[-t CHAIN] [--timeout D] FUNCTION [JSON-ARGS | -]",
-	help: `Calls FUNCTION in the context at the end of CHAIN (default: one local child)
-with JSON-ARGS (default: none, the function's zero argument; "-": read
-them from stdin) and prints the result as indented JSON. The function
-decodes the arguments into its own type by field name, as its msgpack tags
-spell them; 'mitogo list -l' shows the built-in functions' arguments.
+	summary: "call a registered function in one context or many; print its JSON result",
+	usage:   "[-t TARGET]... [-i INVENTORY] [--timeout D] FUNCTION [JSON-ARGS | -]",
+	help: `Calls FUNCTION in the context at the end of each TARGET (default: one local
+child) with JSON-ARGS (default: none, the function's zero argument; "-":
+read them from stdin) and prints the result as indented JSON; with many
+targets, one line of JSON per target prefixed with its name (or --group,
+--json). The function decodes the arguments into its own type by field
+name, as its msgpack tags spell them; 'mitogo list -l' shows the built-in
+functions' arguments. A function that returns an error exits 1.
 
 Byte fields take a string; in results, bytes print as a string when they are
 UTF-8, as base64 otherwise. Durations take a string such as "10s", file
 modes an octal string such as "0644".
-
+` + fleetHelp + `
 Examples:
   mitogo call sys.facts
   mitogo call file.stat '{"path":"/etc/hostname"}'
   mitogo call -t local,local proc.exec '{"argv":["id","-un"],"timeout":"5s"}'
+  mitogo call -i hosts.txt -t @web --json sys.facts | jq -r '.result.hostname // empty'
 `,
-	flags: func(fs *flag.FlagSet, e *env, o *options) { o.connectFlags(fs, e, true) },
-	run:   callMain,
+	flags: func(fs *flag.FlagSet, e *env, o *options) {
+		o.connectFlags(fs, e, true)
+		o.fleetFlags(fs)
+	},
+	run: callMain,
 }
 
 func callMain(ctx context.Context, e *env, o *options, rest []string) error {
@@ -64,29 +70,18 @@ func callMain(ctx context.Context, e *env, o *options, rest []string) error {
 			return err
 		}
 	}
-	s, err := connect(ctx, e, o)
+	ts, err := resolveTargets(o.targets, o.fleet.inventory)
 	if err != nil {
 		return err
 	}
-	defer s.close()
-	if o.timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, o.timeout)
-		defer cancel()
-	}
-	res, err := actors.Function[any, any](name).Call(ctx, s.target, fnArgs)
-	if err != nil {
-		return err
-	}
-	var out bytes.Buffer
-	enc := json.NewEncoder(&out)
-	enc.SetEscapeHTML(false)
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(jsonable(res)); err != nil {
-		return fmt.Errorf("printing the result of %s: %w", name, err)
-	}
-	_, err = e.stdout.Write(out.Bytes())
-	return err
+	fn := actors.Function[any, any](name)
+	return runFleet(ctx, e, o, ts, func(ctx context.Context, r *actors.Router, c *actors.Context, out *targetOutput) (int, error) {
+		res, err := fn.Call(ctx, c, fnArgs)
+		if err != nil {
+			return 0, err
+		}
+		return 0, out.result(jsonable(res))
+	})
 }
 
 // parseJSON decodes one JSON value, with integers as int64 so that they

@@ -27,7 +27,7 @@ func (h hop) method() *methods.Method {
 func changesAccount(m *methods.Method) bool { return m.DefaultUser != "" }
 
 // hopKinds are the connection methods -t understands.
-var hopKinds = append([]string{"local", "ssh://[user@]host[:port]", "openssh://[user@]host[:port]", "sudo://[user]", "su://[user]", "doas://[user]"},
+var hopKinds = append([]string{"local", "[user@]host[:port] (ssh)", "ssh://[user@]host[:port]", "openssh://[user@]host[:port]", "sudo://[user]", "su://[user]", "doas://[user]"},
 	targetHopKinds()...)
 
 // targetHopKinds are the hops of the methods that enter a target:
@@ -94,6 +94,8 @@ func parseChain(chain string) ([]hop, error) {
 			hops = append(hops, h)
 		case p == "":
 			return nil, usagef("-t %q: hop %d is empty", chain, i+1)
+		case bareSSHHost(p):
+			hops = append(hops, hop{kind: methods.SSH, target: p})
 		default:
 			return nil, usagef("-t %q: unknown hop %q (hop %d): supported kinds are %s",
 				chain, p, i+1, strings.Join(hopKinds, ", "))
@@ -147,6 +149,16 @@ func (h hop) connect(ctx context.Context, r *actors.Router, opts ...actors.Conne
 		return nil, fmt.Errorf("hop kind %q is not implemented", h.kind)
 	}
 	return start(r, ctx, h, opts)
+}
+
+// bareSSHHost reports a hop that is an ssh host as ssh reads it:
+// [user@]host[:port] or a ~/.ssh/config alias, with no method prefix.
+func bareSSHHost(p string) bool {
+	if strings.Contains(p, "://") || strings.ContainsAny(p, "/ \t") {
+		return false
+	}
+	_, _, _, err := methods.SplitTarget(p)
+	return err == nil
 }
 
 // accountHop returns the method of a hop that changes account (sudo, su,

@@ -3,15 +3,20 @@
 // and talks to over a stream. It is also the child program: its main calls
 // actors.Main first.
 //
-//	mitogo run [-t CHAIN] [--timeout D] [--] CMD [ARG...]
-//	mitogo call [-t CHAIN] FUNCTION [JSON-ARGS]
+//	mitogo run [-t TARGET]... [-i INVENTORY] [--shell] [--timeout D] [--] CMD [ARG...]
+//	mitogo call [-t TARGET]... [-i INVENTORY] FUNCTION [JSON-ARGS]
 //	mitogo list
 //	mitogo rsync|scp [-t CHAIN] [--] TOOL-ARGS...
 //	mitogo version [--json]
 //
-// Exit status: run exits with the command's status (128+n when signal n
-// killed it); errors exit 1, usage errors 2, and an interrupt (SIGINT or
-// SIGTERM) 130 after the contexts were shut down.
+// run and call work in many targets at once (an inventory, --forks,
+// prefixed, --group or --json output, a summary, --retry-file; see
+// fleethelp.go). Exit status: run exits with the command's status (128+n
+// when signal n killed it); 255 when a target could not be reached, 124
+// when --timeout passed, 127 when the command does not exist (with many
+// targets, in that order of precedence, else the highest status); other
+// errors exit 1, usage errors 2, and an interrupt (SIGINT or SIGTERM) 130
+// after the contexts were shut down.
 package main
 
 import (
@@ -98,7 +103,8 @@ Run 'mitogo COMMAND --help' for a command's flags and an example.
 
 Examples:
   mitogo run -t local,local -- uname -a
-  mitogo run -t ssh://deploy@web1,sudo://root -- systemctl status nginx
+  mitogo run -t deploy@web1,sudo://root -- systemctl status nginx
+  mitogo run -i hosts.txt -t @web --shell 'df -h / | tail -1'
   mitogo rsync -t ssh://web1,sudo://www-data -- -a ./site/ target:/var/www/
 `
 
@@ -320,7 +326,7 @@ func (e *env) logger() *slog.Logger {
 
 // options are the commands' flags.
 type options struct {
-	chain          string
+	targets        stringList // -t, repeatable
 	timeout        time.Duration
 	connectTimeout time.Duration
 
@@ -332,14 +338,29 @@ type options struct {
 	binaries                                         binaryFlag // every hop that runs stage 1
 	heartbeat                                        heartbeatFlag
 
-	stdinForce, stdinNever bool // run -i, -n
+	fleet fleetOptions // run, call: many targets
+
+	stdinForce, stdinNever bool // run --stdin, -n
+	shell                  bool // run --shell
 	long                   bool // list -l
 	json                   bool // version --json
 }
 
+// stringList collects a repeatable flag's values.
+type stringList []string
+
+func (l *stringList) String() string {
+	if l == nil {
+		return ""
+	}
+	return strings.Join(*l, " ")
+}
+
+func (l *stringList) Set(s string) error { *l = append(*l, s); return nil }
+
 // connectFlags registers the flags of every command that connects.
 func (o *options) connectFlags(fs *flag.FlagSet, e *env, withTimeout bool) {
-	fs.StringVar(&o.chain, "t", "local", "the target: hops joined by commas, e.g. local,local or ssh://deploy@web1,sudo://root (supported: local, ssh://[user@]host[:port], openssh://..., sudo://[user], su://[user], doas://[user])")
+	fs.Var(&o.targets, "t", "the target: hops joined by commas, e.g. local,local or deploy@web1,sudo://root (supported: local, [user@]host[:port] or ssh://[user@]host[:port], openssh://..., sudo://[user], su://[user], doas://[user]); default local")
 	fs.DurationVar(&o.connectTimeout, "connect-timeout", 30*time.Second, "bound each hop's connection")
 	fs.StringVar(&o.identity, "identity", "", "ssh hops: the private key to log in with (default: ~/.ssh/id_ed25519, id_ecdsa, id_rsa and the agent)")
 	fs.StringVar(&o.knownHosts, "known-hosts", "", "ssh hops: the known_hosts file (default ~/.ssh/known_hosts)")
@@ -375,52 +396,36 @@ type session struct {
 	target *actors.Context
 }
 
-// connect builds the router and the chain of contexts o.chain names.
+// connect builds the router and the chain of contexts the one -t names.
 func connect(ctx context.Context, e *env, o *options) (*session, error) {
-	hops, err := parseChain(o.chain)
+	if len(o.targets) > 1 {
+		return nil, usagef("-t: this command takes one target, got %d", len(o.targets))
+	}
+	ts, err := resolveTargets(o.targets, "")
 	if err != nil {
 		return nil, err
 	}
+	plan, err := o.plan(ts)
+	if err != nil {
+		return nil, err
+	}
+	r, err := newRouter(e)
+	if err != nil {
+		return nil, err
+	}
+	_, c, err := plan[0].connect(ctx, r)
+	if err != nil {
+		r.Shutdown(ctx)
+		return nil, err
+	}
+	return &session{r: r, target: c}, nil
+}
+
+// newRouter is the master's router, logging to stderr.
+func newRouter(e *env) (*actors.Router, error) {
 	logger := e.logger()
 	slog.SetDefault(logger)
-	r, err := actors.NewRouter(actors.WithLogger(logger), actors.WithLogLevel(e.logLevel()))
-	if err != nil {
-		return nil, err
-	}
-	sshOpts, err := o.sshOptions()
-	if err != nil {
-		r.Shutdown(ctx)
-		return nil, err
-	}
-	suOpts, err := o.suOptions(hops)
-	if err != nil {
-		r.Shutdown(ctx)
-		return nil, err
-	}
-	s := &session{r: r}
-	for _, h := range hops {
-		opts := append([]actors.ConnectOption{actors.ConnectTimeout(o.connectTimeout)}, o.heartbeat.options()...)
-		m := h.method()
-		if len(o.binaries) > 0 && m.Shell {
-			opts = append(opts, actors.Binaries(o.binaries))
-		}
-		if m.SSHLogin {
-			opts = append(opts, sshOpts...)
-		}
-		if changesAccount(m) {
-			opts = append(opts, suOpts...)
-		}
-		if s.target != nil {
-			opts = append(opts, actors.Via(s.target))
-		}
-		c, err := h.connect(ctx, r, opts...)
-		if err != nil {
-			s.close()
-			return nil, err
-		}
-		s.target = c
-	}
-	return s, nil
+	return actors.NewRouter(actors.WithLogger(logger), actors.WithLogLevel(e.logLevel()))
 }
 
 // close shuts the tree down in order, children first, killing what does
@@ -429,79 +434,4 @@ func (s *session) close() {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	s.r.Shutdown(ctx)
-}
-
-// suOptions turns the sudo, su and doas flags into connection options; the
-// terminal is asked only when the chain has such a hop.
-func (o *options) suOptions(hops []hop) ([]actors.ConnectOption, error) {
-	var opts []actors.ConnectOption
-	if o.preserveEnv {
-		opts = append(opts, actors.PreserveEnv())
-	}
-	if o.login {
-		opts = append(opts, actors.LoginShell())
-	}
-	switch {
-	case o.sudoPasswordEnv != "":
-		pw, err := passwordFromEnv("--sudo-password-env", o.sudoPasswordEnv)
-		if err != nil {
-			return nil, err
-		}
-		opts = append(opts, pw)
-	case o.askSudoPassword:
-		needed := false
-		for _, h := range hops {
-			needed = needed || changesAccount(h.method())
-		}
-		if needed {
-			pw, err := askPassword("--ask-sudo-password", "password for sudo/su/doas: ")
-			if err != nil {
-				return nil, err
-			}
-			opts = append(opts, actors.Password(pw))
-		}
-	}
-	return opts, nil
-}
-
-// passwordFromEnv is the Password option from the environment variable a
-// flag names.
-func passwordFromEnv(flagName, variable string) (actors.ConnectOption, error) {
-	pw, ok := os.LookupEnv(variable)
-	if !ok {
-		return nil, usagef("%s %s: the variable is not set", flagName, variable)
-	}
-	return actors.Password(pw), nil
-}
-
-// sshOptions turns the ssh flags into connection options.
-func (o *options) sshOptions() ([]actors.ConnectOption, error) {
-	var opts []actors.ConnectOption
-	if o.identity != "" {
-		opts = append(opts, actors.IdentityFile(o.identity))
-	}
-	if o.knownHosts != "" {
-		opts = append(opts, actors.KnownHosts(o.knownHosts))
-	}
-	switch o.hostKeyPolicy {
-	case "strict", "accept-new", "ignore":
-		opts = append(opts, actors.HostKeyPolicy(o.hostKeyPolicy))
-	default:
-		return nil, usagef("--host-key-policy %q: want strict, accept-new or ignore", o.hostKeyPolicy)
-	}
-	switch {
-	case o.passwordEnv != "":
-		pw, err := passwordFromEnv("--password-env", o.passwordEnv)
-		if err != nil {
-			return nil, err
-		}
-		opts = append(opts, pw)
-	case o.askPassword:
-		pw, err := askPassword("--ask-password", "ssh password: ")
-		if err != nil {
-			return nil, err
-		}
-		opts = append(opts, actors.Password(pw))
-	}
-	return opts, nil
 }

@@ -127,8 +127,8 @@ func TestRunStdin(t *testing.T) {
 
 func TestRunTimeout(t *testing.T) {
 	r := mitogo(t, "", "run", "--timeout", "100ms", "--", "sleep", "60")
-	if r.exit != 1 || !strings.HasPrefix(r.stderr, "mitogo: ") || !strings.Contains(r.stderr, "timed out") {
-		t.Errorf("exit %d, stderr %q; want 1 and a timeout", r.exit, r.stderr)
+	if r.exit != 124 || !strings.HasPrefix(r.stderr, "mitogo: ") || !strings.Contains(r.stderr, "timed out") {
+		t.Errorf("exit %d, stderr %q; want 124 (as timeout(1)) and a timeout", r.exit, r.stderr)
 	}
 }
 
@@ -270,8 +270,8 @@ func TestCallErrors(t *testing.T) {
 		t.Errorf("bad JSON: exit %d, stderr %q; want 2", r.exit, r.stderr)
 	}
 	r = mitogo(t, "", "call", "--timeout", "100ms", "proc.exec", `{"argv":["sleep","60"]}`)
-	if r.exit != 1 || !strings.Contains(r.stderr, "timed out") {
-		t.Errorf("timeout: exit %d, stderr %q", r.exit, r.stderr)
+	if r.exit != 124 || !strings.Contains(r.stderr, "timed out") {
+		t.Errorf("timeout: exit %d, stderr %q; want 124", r.exit, r.stderr)
 	}
 }
 
@@ -332,7 +332,7 @@ func TestSudoHop(t *testing.T) {
 		t.Fatalf("exit %d, stdout %q, stderr %q", r.exit, r.stdout, r.stderr)
 	}
 	r = mitogo(t, "", "run", "-t", "sudo://no-such-user-mitogo", "--", "true")
-	if r.exit != 1 || !strings.Contains(r.stderr, "user unknown") {
+	if r.exit != 255 || !strings.Contains(r.stderr, "user unknown") {
 		t.Fatalf("unknown user: exit %d, stderr %q", r.exit, r.stderr)
 	}
 }
@@ -354,11 +354,11 @@ func TestSuHopWithPassword(t *testing.T) {
 	}
 	t.Setenv("MITOGO_TEST_PW", "not-the-password")
 	r = mitogo(t, "", "run", "-t", chain, "--sudo-password-env", "MITOGO_TEST_PW", "--", "true")
-	if r.exit != 1 || !strings.Contains(r.stderr, "su to mitogo-test: password incorrect") {
+	if r.exit != 255 || !strings.Contains(r.stderr, "su to mitogo-test: password incorrect") {
 		t.Fatalf("wrong password: exit %d, stderr %q", r.exit, r.stderr)
 	}
 	r = mitogo(t, "", "run", "-t", chain, "--", "true")
-	if r.exit != 1 || !strings.Contains(r.stderr, "su to mitogo-test: a password is required") {
+	if r.exit != 255 || !strings.Contains(r.stderr, "su to mitogo-test: a password is required") {
 		t.Fatalf("no password: exit %d, stderr %q", r.exit, r.stderr)
 	}
 }
@@ -378,9 +378,10 @@ func TestSSHHop(t *testing.T) {
 			t.Fatalf("ssh → sudo: exit %d, stdout %q, stderr %q", r.exit, r.stdout, r.stderr)
 		}
 	}
-	// Unknown host key: one clear line naming the fingerprint, exit 1.
+	// Unknown host key: one clear line naming the fingerprint, exit 255
+	// as ssh.
 	r = mitogo(t, "", "run", "-t", target, "--identity", s.ClientKey, "--known-hosts", filepath.Join(t.TempDir(), "none"), "--", "true")
-	if r.exit != 1 || !strings.Contains(r.stderr, "SHA256:") || strings.Count(r.stderr, "\n") != 1 {
+	if r.exit != 255 || !strings.Contains(r.stderr, "SHA256:") || strings.Count(r.stderr, "\n") != 1 {
 		t.Fatalf("unknown host key: exit %d, stderr %q", r.exit, r.stderr)
 	}
 }

@@ -1,0 +1,244 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/mitogo/mitogo/actors"
+	"github.com/mitogo/mitogo/builtins"
+)
+
+// Exit statuses of run and call beyond the command's own.
+const (
+	exitTimeout     = 124 // --timeout passed, as timeout(1)
+	exitNotFound    = 127 // the command does not exist, as a shell
+	exitUnreachable = 255 // a target could not be reached, as ssh
+)
+
+// fleetOptions are run's and call's flags for many targets.
+type fleetOptions struct {
+	inventory string
+	forks     int
+	group     bool
+	json      bool
+	summary   bool
+	retryFile string
+}
+
+// fleetFlags registers the flags of the commands that run in many targets.
+func (o *options) fleetFlags(fs *flag.FlagSet) {
+	fs.StringVar(&o.fleet.inventory, "i", "", "read the targets from this inventory `FILE`; -t then picks names or groups in it (default: all of them)")
+	fs.IntVar(&o.fleet.forks, "forks", 20, "work in at most `N` targets at once")
+	fs.BoolVar(&o.fleet.group, "group", false, "print each target's output whole when it finishes, under a header, instead of line by line")
+	fs.BoolVar(&o.fleet.json, "json", false, "print one JSON object per line, for scripts: output lines, results and each target's status")
+	fs.BoolVar(&o.fleet.summary, "summary", false, "print the per-target summary at the end also when stderr is not a terminal")
+	fs.StringVar(&o.fleet.retryFile, "retry-file", "", "write the targets that did not succeed to `FILE`, an inventory: -i FILE runs again in them only")
+}
+
+// state is how one target's work ended.
+type state int
+
+const (
+	stateOK          state = iota
+	stateFailed            // it ran and exited non-zero, or the call returned an error
+	stateNotFound          // the command does not exist there
+	stateTimedOut          // --timeout passed while it ran or before it started
+	stateUnreachable       // it could not be reached, or the connection was lost
+	stateInterrupted       // Ctrl-C (SIGINT) or SIGTERM
+)
+
+func (s state) String() string {
+	return [...]string{"ok", "failed", "not found", "timed out", "unreachable", "interrupted"}[s]
+}
+
+// outcome is one target's result.
+type outcome struct {
+	t       *target
+	state   state
+	exit    int   // the exit status this target alone gives
+	err     error // why it did not succeed, when not a plain exit status
+	started bool  // false: the run ended before its turn came
+	dur     time.Duration
+}
+
+// job is the work done in one connected target: it writes the output to
+// out and returns the remote exit status (0 for a call that succeeded).
+type job func(ctx context.Context, r *actors.Router, c *actors.Context, out *targetOutput) (int, error)
+
+// runFleet connects every target, at most --forks at once, runs do in
+// each, prints as the output mode says, and returns the exit status the
+// outcomes give together (see exitFor).
+func runFleet(ctx context.Context, e *env, o *options, ts []*target, do job) error {
+	if o.fleet.forks < 1 {
+		return usagef("--forks %d: want at least 1", o.fleet.forks)
+	}
+	if o.fleet.group && o.fleet.json {
+		return usagef("--group and --json exclude each other")
+	}
+	plans, err := o.plan(ts)
+	if err != nil {
+		return err
+	}
+	keys := snapshotKnownHosts(plans)
+	r, err := newRouter(e)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		r.Shutdown(ctx)
+	}()
+	runCtx := ctx
+	if o.timeout > 0 {
+		var cancel context.CancelFunc
+		runCtx, cancel = context.WithTimeout(ctx, o.timeout)
+		defer cancel()
+	}
+
+	began := time.Now()
+	pr := newPrinter(e, o, ts)
+	outcomes := make([]outcome, len(plans))
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(o.fleet.forks, len(plans)) {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(plans) {
+					return
+				}
+				outcomes[i] = runOne(ctx, runCtx, r, plans[i], pr.target(i), do)
+				pr.done(i, &outcomes[i])
+			}
+		})
+	}
+	wg.Wait()
+	pr.close()
+	added := keys.added(plans)
+	pr.hostKeys(added)
+	if pr.tty || o.fleet.summary {
+		pr.summary(outcomes, added, time.Since(began))
+	}
+	if o.fleet.retryFile != "" {
+		if err := writeRetryFile(o.fleet.retryFile, outcomes); err != nil {
+			fmt.Fprintf(e.stderr, "mitogo: %v\n", err)
+			return exitStatus(exitError)
+		}
+	}
+	if st := exitFor(outcomes); st != 0 {
+		return exitStatus(st)
+	}
+	return nil
+}
+
+// runOne connects one target and does the job there. ctx ends on an
+// interrupt, runCtx also at --timeout.
+func runOne(ctx, runCtx context.Context, r *actors.Router, p *planned, out *targetOutput, do job) (res outcome) {
+	res.t = p.t
+	// runEnded marks an error that came from the run's end, an interrupt
+	// or --timeout, rather than from the target.
+	runEnded := func(err error) bool {
+		switch {
+		case ctx.Err() != nil:
+			res.state, res.exit = stateInterrupted, exitInterrupted
+		case runCtx.Err() != nil:
+			res.state, res.exit = stateTimedOut, exitTimeout
+		default:
+			return false
+		}
+		res.err = err
+		return true
+	}
+	if err := runCtx.Err(); err != nil {
+		runEnded(err)
+		return res
+	}
+	res.started = true
+	start := time.Now()
+	defer func() { res.dur = time.Since(start) }()
+	first, last, err := p.connect(runCtx, r)
+	if err != nil {
+		if !runEnded(err) {
+			res.state, res.exit, res.err = stateUnreachable, exitUnreachable, err
+		}
+		return res
+	}
+	defer shutdown(first)
+	exit, err := do(runCtx, r, last, out)
+	var lost *actors.ChannelError
+	switch {
+	case err == nil && exit == 0:
+		res.state = stateOK
+	case err == nil:
+		res.state, res.exit = stateFailed, exit
+	case errors.Is(err, builtins.ErrCommandNotFound):
+		res.state, res.exit, res.err = stateNotFound, exitNotFound, err
+	case runEnded(err):
+	case errors.As(err, &lost):
+		res.state, res.exit, res.err = stateUnreachable, exitUnreachable, err
+	default:
+		res.state, res.exit, res.err = stateFailed, exitError, err
+	}
+	return res
+}
+
+// exitFor is the exit status of a run: 130 when interrupted; else 255 if
+// any target was unreachable, else 124 if any timed out, else 127 if any
+// lacked the command, else the highest status; 0 only when all succeeded.
+func exitFor(outcomes []outcome) int {
+	worst := map[state]bool{}
+	highest := 0
+	for _, o := range outcomes {
+		worst[o.state] = true
+		highest = max(highest, o.exit)
+	}
+	for _, s := range []state{stateInterrupted, stateUnreachable, stateTimedOut, stateNotFound} {
+		if worst[s] {
+			return map[state]int{stateInterrupted: exitInterrupted, stateUnreachable: exitUnreachable,
+				stateTimedOut: exitTimeout, stateNotFound: exitNotFound}[s]
+		}
+	}
+	return highest
+}
+
+// writeRetryFile writes the targets that did not succeed as an inventory.
+func writeRetryFile(path string, outcomes []outcome) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# mitogo retry file, %s: the targets that did not succeed (run again with -i %s)\n", time.Now().Format(time.RFC3339), path)
+	for _, o := range outcomes {
+		if o.state != stateOK {
+			fmt.Fprintf(&b, "%s  # %s\n", o.t.line(), o.state)
+		}
+	}
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		return fmt.Errorf("--retry-file: %w", err)
+	}
+	return nil
+}
+
+// stdinFor returns how each target gets stdin: one target reads it as it
+// comes, as run always did (when forwarded at all); many targets get it
+// only with --stdin, read here once and given whole to each.
+func stdinFor(e *env, o *options, n int) (func() io.Reader, error) {
+	forward := !o.stdinNever && e.stdin != nil && (o.stdinForce || n == 1 && !isTerminal(e.stdin))
+	switch {
+	case !forward:
+		return func() io.Reader { return nil }, nil
+	case n == 1:
+		return func() io.Reader { return e.stdin }, nil
+	}
+	data, err := io.ReadAll(e.stdin)
+	if err != nil {
+		return nil, fmt.Errorf("reading stdin: %w", err)
+	}
+	return func() io.Reader { return strings.NewReader(string(data)) }, nil
+}

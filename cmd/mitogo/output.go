@@ -1,0 +1,423 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"golang.org/x/term"
+)
+
+// Output modes.
+const (
+	modeRaw    = iota // one target: its output as it is, no prefix
+	modePrefix        // each line prefixed with its target's name
+	modeGroup         // each target's output whole when it finishes
+	modeJSON          // one JSON object per line
+)
+
+// printer writes the targets' output and results. Every write to stdout
+// and stderr goes through mu, and so does the progress line, which is
+// drawn only when mu is free: it never holds output back.
+type printer struct {
+	mode           int
+	stdout, stderr io.Writer
+	color          bool // colour the prefixes (stdout is a terminal)
+	tty            bool // stderr is a terminal: progress line and summary
+	width          int  // of the longest target name
+	targets        []*targetOutput
+
+	mu       sync.Mutex
+	drawn    bool // the progress line is on the screen
+	finished int
+	failed   int
+	running  map[int]bool
+
+	stop chan struct{} // ends the progress goroutine
+	wg   sync.WaitGroup
+}
+
+// targetOutput is where one target's output goes.
+type targetOutput struct {
+	p              *printer
+	i              int
+	name           string
+	stdout, stderr io.Writer
+	partial        []*lineWriter   // flushed when the target finishes
+	group          [2]bytes.Buffer // modeGroup: stdout and stderr kept until the end
+}
+
+func newPrinter(e *env, o *options, ts []*target) *printer {
+	p := &printer{stdout: e.stdout, stderr: e.stderr, running: map[int]bool{}, stop: make(chan struct{})}
+	switch {
+	case o.fleet.json:
+		p.mode = modeJSON
+	case o.fleet.group:
+		p.mode = modeGroup
+	case len(ts) > 1:
+		p.mode = modePrefix
+	}
+	p.tty = len(ts) > 1 && isTerminalWriter(e.stderr)
+	p.color = p.mode == modePrefix && isTerminalWriter(e.stdout) && os.Getenv("NO_COLOR") == "" && os.Getenv("TERM") != "dumb"
+	for _, t := range ts {
+		p.width = max(p.width, utf8.RuneCountInString(t.name))
+	}
+	for i, t := range ts {
+		to := &targetOutput{p: p, i: i, name: t.name, stdout: e.stdout, stderr: e.stderr}
+		switch p.mode {
+		case modePrefix, modeJSON:
+			out, errOut := &lineWriter{to: to, stream: 1}, &lineWriter{to: to, stream: 2}
+			to.stdout, to.stderr, to.partial = out, errOut, []*lineWriter{out, errOut}
+		case modeGroup:
+			to.stdout, to.stderr = &to.group[0], &to.group[1]
+		}
+		p.targets = append(p.targets, to)
+	}
+	if p.tty {
+		p.wg.Go(p.progressLoop)
+	}
+	return p
+}
+
+func isTerminalWriter(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && isTerminal(f)
+}
+
+// target is target i's output; it counts as running from now.
+func (p *printer) target(i int) *targetOutput {
+	p.mu.Lock()
+	p.running[i] = true
+	p.mu.Unlock()
+	return p.targets[i]
+}
+
+// colors are ANSI foreground colours for the prefixes, by target.
+var colors = []string{"36", "33", "32", "35", "34", "96", "93", "92", "95", "94"}
+
+// prefix is the target's name, padded to the longest, then " | ".
+func (to *targetOutput) prefix() string {
+	pad := strings.Repeat(" ", to.p.width-utf8.RuneCountInString(to.name))
+	if to.p.color {
+		return "\x1b[" + colors[to.i%len(colors)] + "m" + to.name + "\x1b[0m" + pad + " | "
+	}
+	return to.name + pad + " | "
+}
+
+// lineWriter cuts a stream into lines and hands each, newline included,
+// to its target's printer.
+type lineWriter struct {
+	to     *targetOutput
+	stream int // 1 stdout, 2 stderr
+	buf    []byte
+}
+
+func (w *lineWriter) Write(b []byte) (int, error) {
+	w.buf = append(w.buf, b...)
+	for {
+		i := bytes.IndexByte(w.buf, '\n')
+		if i < 0 {
+			return len(b), nil
+		}
+		if err := w.to.line(w.stream, w.buf[:i+1]); err != nil {
+			return 0, err
+		}
+		w.buf = w.buf[i+1:]
+	}
+}
+
+// flush hands on a last line without a newline.
+func (w *lineWriter) flush() {
+	if len(w.buf) > 0 {
+		w.to.line(w.stream, w.buf)
+		w.buf = nil
+	}
+}
+
+// line prints one line of output in the printer's mode.
+func (to *targetOutput) line(stream int, line []byte) error {
+	p := to.p
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.clearProgress()
+	if p.mode == modeJSON {
+		name := "stdout"
+		if stream == 2 {
+			name = "stderr"
+		}
+		rec := jsonRecord{Target: to.name, Stream: name}
+		if utf8.Valid(line) {
+			rec.Data = ptr(string(line))
+		} else {
+			rec.DataBase64 = line
+		}
+		return p.json(rec)
+	}
+	w := p.stdout
+	if stream == 2 {
+		w = p.stderr
+	}
+	if line[len(line)-1] != '\n' {
+		line = append(line[:len(line):len(line)], '\n')
+	}
+	_, err := io.WriteString(w, to.prefix()+string(line))
+	return err
+}
+
+// jsonRecord is one line of --json output.
+type jsonRecord struct {
+	Target       string    `json:"target"`
+	Stream       string    `json:"stream,omitempty"`      // stdout, stderr
+	Data         *string   `json:"data,omitempty"`        // a line of output, newline included
+	DataBase64   []byte    `json:"data_base64,omitempty"` // a line that is not UTF-8
+	Result       any       `json:"result,omitempty"`      // a call's result
+	Status       string    `json:"status,omitempty"`      // the target's outcome, at its end
+	Exit         *int      `json:"exit,omitempty"`
+	Started      *bool     `json:"started,omitempty"`
+	Duration     *float64  `json:"duration,omitempty"` // seconds
+	Error        string    `json:"error,omitempty"`
+	HostKeyAdded *keyAdded `json:"host_key_added,omitempty"`
+}
+
+// keyAdded is a host key accept-new recorded, in --json output.
+type keyAdded struct {
+	Host        string `json:"host"`
+	Type        string `json:"type"`
+	Fingerprint string `json:"fingerprint"`
+	File        string `json:"file"`
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// json writes one record on a line of stdout; p.mu is held.
+func (p *printer) json(rec jsonRecord) error {
+	b, err := json.Marshal(rec)
+	if err != nil {
+		return err
+	}
+	_, err = p.stdout.Write(append(b, '\n'))
+	return err
+}
+
+// result prints a call's result.
+func (to *targetOutput) result(v any) error {
+	p := to.p
+	switch p.mode {
+	case modeRaw, modeGroup:
+		var b bytes.Buffer
+		enc := json.NewEncoder(&b)
+		enc.SetEscapeHTML(false)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(v); err != nil {
+			return fmt.Errorf("printing the result: %w", err)
+		}
+		_, err := to.stdout.Write(b.Bytes())
+		return err
+	case modePrefix:
+		var b bytes.Buffer
+		enc := json.NewEncoder(&b)
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(v); err != nil {
+			return fmt.Errorf("printing the result: %w", err)
+		}
+		return to.line(1, b.Bytes())
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.clearProgress()
+	if v == nil {
+		v = struct{}{} // a nil result still says the call returned
+	}
+	return p.json(jsonRecord{Target: to.name, Result: v})
+}
+
+// describe is an outcome in a few words: "ok", "exit 3", "unreachable".
+func (o *outcome) describe() string {
+	switch o.state {
+	case stateFailed:
+		if o.err == nil {
+			return fmt.Sprintf("failed, exit %d", o.exit)
+		}
+	case stateTimedOut, stateInterrupted:
+		if !o.started {
+			return o.state.String() + " before it started"
+		}
+	}
+	return o.state.String()
+}
+
+// done prints what is left of target i's output and how it ended.
+func (p *printer) done(i int, o *outcome) {
+	to := p.targets[i]
+	for _, w := range to.partial {
+		w.flush()
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.clearProgress()
+	delete(p.running, i)
+	p.finished++
+	if o.state != stateOK {
+		p.failed++
+	}
+	switch p.mode {
+	case modeRaw:
+		if o.err != nil && o.state != stateInterrupted {
+			fmt.Fprintf(p.stderr, "mitogo: %s\n", oneLine(o.err))
+		}
+	case modePrefix:
+		if o.err != nil {
+			fmt.Fprintf(p.stderr, "%s%s: %s\n", to.prefix(), o.describe(), oneLine(o.err))
+		}
+	case modeGroup:
+		head := fmt.Sprintf("=== %s: %s", to.name, o.describe())
+		if o.started {
+			head += fmt.Sprintf(" (%s)", o.dur.Round(time.Millisecond))
+		}
+		if o.err != nil {
+			head += ": " + oneLine(o.err)
+		}
+		fmt.Fprintln(p.stdout, head)
+		for i, w := range []io.Writer{p.stdout, p.stderr} {
+			b := to.group[i].Bytes()
+			if len(b) == 0 {
+				continue
+			}
+			if i == 1 {
+				fmt.Fprintf(w, "=== %s: stderr\n", to.name)
+			}
+			if b[len(b)-1] != '\n' {
+				b = append(b, '\n')
+			}
+			w.Write(b)
+		}
+	case modeJSON:
+		rec := jsonRecord{Target: to.name, Status: o.state.String(), Exit: ptr(o.exit),
+			Started: ptr(o.started), Duration: ptr(o.dur.Seconds())}
+		if o.err != nil {
+			rec.Error = oneLine(o.err)
+		}
+		p.json(rec)
+	}
+}
+
+// hostKeys reports the host keys accept-new recorded: in the JSON stream,
+// or in the summary.
+func (p *printer) hostKeys(added []addedKey) {
+	if p.mode != modeJSON {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, k := range added {
+		p.json(jsonRecord{Target: k.target, HostKeyAdded: &keyAdded{Host: k.host, Type: k.keyType, Fingerprint: k.fingerprint, File: k.file}})
+	}
+}
+
+// summary prints every target's outcome and duration to stderr.
+func (p *printer) summary(outcomes []outcome, added []addedKey, took time.Duration) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.clearProgress()
+	counts := map[state]int{}
+	for _, o := range outcomes {
+		counts[o.state]++
+	}
+	var parts []string
+	for s := stateOK; s <= stateInterrupted; s++ {
+		if counts[s] > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", counts[s], s))
+		}
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "mitogo: %d targets in %s: %s\n", len(outcomes), took.Round(time.Millisecond), strings.Join(parts, ", "))
+	for _, o := range outcomes {
+		line := fmt.Sprintf("  %-*s  %-28s", p.width, o.t.name, o.describe())
+		if o.started {
+			line += fmt.Sprintf(" %8s", o.dur.Round(time.Millisecond))
+		}
+		if o.err != nil {
+			line += "  " + oneLine(o.err)
+		}
+		b.WriteString(strings.TrimRight(line, " ") + "\n")
+	}
+	if len(added) > 0 {
+		b.WriteString("host keys added (accept-new):\n")
+		for _, k := range added {
+			fmt.Fprintf(&b, "  %-*s  %s %s %s, in %s\n", p.width, k.target, k.host, k.keyType, k.fingerprint, k.file)
+		}
+	}
+	io.WriteString(p.stderr, b.String())
+}
+
+// close stops the progress line.
+func (p *printer) close() {
+	close(p.stop)
+	p.wg.Wait()
+	p.mu.Lock()
+	p.clearProgress()
+	p.mu.Unlock()
+}
+
+// progressLoop redraws the progress line a few times a second while
+// targets are outstanding. It skips a redraw when output holds mu.
+func (p *printer) progressLoop() {
+	t := time.NewTicker(250 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-p.stop:
+			return
+		case <-t.C:
+		}
+		if !p.mu.TryLock() {
+			continue
+		}
+		p.drawProgress()
+		p.mu.Unlock()
+	}
+}
+
+// drawProgress draws "[done/total] n failed; running: a, b…" on stderr,
+// cut to the terminal's width; p.mu is held.
+func (p *printer) drawProgress() {
+	var names []string
+	for i := range p.targets {
+		if p.running[i] {
+			names = append(names, p.targets[i].name)
+		}
+	}
+	line := fmt.Sprintf("[%d/%d]", p.finished, len(p.targets))
+	if p.failed > 0 {
+		line += fmt.Sprintf(" %d failed;", p.failed)
+	}
+	if len(names) > 0 {
+		line += " running: " + strings.Join(names, ", ")
+	}
+	width := 80
+	if f, ok := p.stderr.(*os.File); ok {
+		if w, _, err := term.GetSize(int(f.Fd())); err == nil && w > 1 {
+			width = w
+		}
+	}
+	if r := []rune(line); len(r) > width-1 {
+		line = string(r[:width-2]) + "…"
+	}
+	io.WriteString(p.stderr, "\r\x1b[K"+line)
+	p.drawn = true
+}
+
+// clearProgress erases the progress line so output can take its place;
+// p.mu is held.
+func (p *printer) clearProgress() {
+	if p.drawn {
+		io.WriteString(p.stderr, "\r\x1b[K")
+		p.drawn = false
+	}
+}
