@@ -138,7 +138,8 @@ type StreamError struct {
 
 func (e *StreamError) Error() string {
 	msg := fmt.Sprintf("mitogo: connecting %s (%s): %s", e.Context, e.Method, e.Reason)
-	if e.Output != "" {
+	// What it printed, unless the reason quotes all of it already.
+	if out := strings.TrimSpace(e.Output); out != "" && !strings.Contains(e.Reason, fmt.Sprintf("%q", out)) {
 		msg += "; it printed: " + fmt.Sprintf("%q", e.Output)
 	}
 	return msg

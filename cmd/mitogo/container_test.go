@@ -22,7 +22,7 @@ func TestContainerHops(t *testing.T) {
 		t.Fatalf("nsenter hop: exit %d, stdout %q, stderr %q", r.exit, r.stdout, r.stderr)
 	}
 	r = mitogo(t, "", "run", "-t", "podman://mitogo-no-such-container", "--", "true")
-	if r.exit != 1 || !strings.Contains(r.stderr, "no such container") {
+	if r.exit != 255 || !strings.Contains(r.stderr, "no such container") {
 		t.Fatalf("missing container: exit %d, stderr %q", r.exit, r.stderr)
 	}
 }
