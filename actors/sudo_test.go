@@ -190,15 +190,21 @@ func TestSudoWithPassword(t *testing.T) {
 	}
 }
 
-// su and doas from root to the test user, and their refusals.
-func TestSuAndDoas(t *testing.T) {
-	u := needSudo(t)
+// needDoas skips t (fails it with MITOGO_REQUIRE_PARTS=1) without doas.
+func needDoas(t *testing.T) {
+	t.Helper()
 	if _, err := exec.LookPath("doas"); err != nil {
 		if os.Getenv("MITOGO_REQUIRE_PARTS") != "" {
 			t.Fatal("doas is not installed (bash test/run.sh installs opendoas)")
 		}
 		t.Skip("doas is not installed")
 	}
+}
+
+// su and doas from root to the test user, and their refusals.
+func TestSuAndDoas(t *testing.T) {
+	u := needSudo(t)
+	needDoas(t)
 	r := newRouter(t)
 	for _, start := range []func(context.Context, ...actors.ConnectOption) (*actors.Context, error){r.Su, r.Doas} {
 		c, err := start(ctxT(t), actors.User("mitogo-test"))
