@@ -85,3 +85,28 @@ func TestHeartbeatChildOfStoppedParentExits(t *testing.T) {
 	// The stopped parent cannot reap it: gone or a zombie means exited.
 	waitFor(t, func() bool { st := procState(id.PID); return st == "" || st == "Z" })
 }
+
+// A context declared dead by its parent's heartbeat, one hop below the
+// master: the cause crosses that hop, so the master's call fails with a
+// *ChannelError matching ErrHeartbeat, as it would next to the loss.
+func TestHeartbeatCauseCrossesAViaHop(t *testing.T) {
+	r := newRouter(t)
+	a := local(t, r)
+	b := local(t, r, actors.Via(a), actors.Heartbeat(200*time.Millisecond, 3))
+	p := sleepy.Go(ctxT(t), b, time.Hour)
+	waitRunning(t, b)
+	stop(t, b.ProcessID())
+	_, err := p.Wait()
+	var ce *actors.ChannelError
+	if !errors.As(err, &ce) || !errors.Is(err, actors.ErrHeartbeat) || !errors.Is(err, actors.ErrMitogo) {
+		t.Fatalf("call to a stopped grandchild: %T %v; want a *ChannelError matching ErrHeartbeat", err, err)
+	}
+	if ce.Context != b.Name() {
+		t.Fatalf("the error names %q, want %q", ce.Context, b.Name())
+	}
+	// A call made after the loss fails with the same cause.
+	_, err = echo.Call(ctxT(t), b, "anyone there?")
+	if !errors.As(err, &ce) || !errors.Is(err, actors.ErrHeartbeat) {
+		t.Fatalf("call after the loss: %T %v; want a *ChannelError matching ErrHeartbeat", err, err)
+	}
+}

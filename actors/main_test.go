@@ -18,6 +18,9 @@ import (
 
 // The test binary is also the child: TestMain serves when started as one.
 func TestMain(m *testing.M) {
+	if os.Getenv(envForgetMain) == "" {
+		forgetByMarker() // runs this process again with envForgetMain when marked
+	}
 	if os.Getenv(envForgetMain) != "" {
 		forgetfulMain() // a program that does not call actors.Main first
 	}

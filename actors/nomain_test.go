@@ -3,16 +3,21 @@ package actors_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/mitogo/mitogo/actors"
+	"github.com/mitogo/mitogo/test/sshtest"
 )
 
 // envForgetMain makes the test binary a program that forgets actors.Main:
@@ -56,19 +61,119 @@ func marked(t *testing.T, token string) []int {
 	return pids
 }
 
+// forgetMarker is the file that makes a child started from the cache file
+// named hash a program that forgets actors.Main: methods that do not pass
+// the environment on (su, doas, ssh) or a Via hop (whose intermediate
+// context must stay a proper one) cannot carry envForgetMain, but every
+// child from the cache runs a file named after the binary's hash. The file
+// holds the token.
+func forgetMarker(hash string) string { return "/tmp/mitogo-test-forget-main-" + hash }
+
+// forgetByMarker makes this process the program that forgets actors.Main
+// when forgetMarker names its executable: it runs itself again with
+// envForgetMain set, so that /proc shows the mark and its children inherit it.
+func forgetByMarker() {
+	exe, err := os.Executable()
+	if err != nil {
+		return
+	}
+	token, err := os.ReadFile(forgetMarker(filepath.Base(exe)))
+	if err != nil {
+		return
+	}
+	env := append(os.Environ(), envForgetMain+"="+strings.TrimSpace(string(token)))
+	err = syscall.Exec(exe, os.Args, env)
+	fmt.Fprintln(os.Stderr, "re-running as a program without actors.Main:", err)
+	os.Exit(5)
+}
+
+// selfHash is the hex sha256 of the test binary: the name of its copies in
+// the accounts' caches.
+func selfHash(t *testing.T) string {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(exe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		t.Fatal(err)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
 // A program that forgets actors.Main is refused by its first child at
-// once, and no chain of processes follows.
+// once, and no chain of processes follows. The connect timeout is far
+// beyond the test's own deadline: the refusal must come from the child,
+// not from waiting.
 func TestForgottenMainIsRefused(t *testing.T) {
-	t.Run("local", func(t *testing.T) { forgottenMain(t, false) })
+	long := actors.ConnectTimeout(5 * time.Minute)
+	t.Run("local", func(t *testing.T) {
+		forgottenMain(t, false, func(r *actors.Router) error {
+			_, err := r.Local(ctxT(t), long)
+			return err
+		})
+	})
 	t.Run("sudo", func(t *testing.T) {
 		needSudo(t)
-		forgottenMain(t, true)
+		forgottenMain(t, false, func(r *actors.Router) error {
+			_, err := r.Sudo(ctxT(t), actors.User("mitogo-test"), actors.PreserveEnv(), long)
+			return err
+		})
+	})
+	t.Run("su", func(t *testing.T) {
+		needSudo(t)
+		forgottenMain(t, true, func(r *actors.Router) error {
+			_, err := r.Su(ctxT(t), actors.User("mitogo-test"), long)
+			return err
+		})
+	})
+	t.Run("doas", func(t *testing.T) {
+		needSudo(t)
+		needDoas(t)
+		forgottenMain(t, true, func(r *actors.Router) error {
+			_, err := r.Doas(ctxT(t), actors.User("mitogo-test"), long)
+			return err
+		})
+	})
+	t.Run("ssh", func(t *testing.T) {
+		s := sshtest.Start(t)
+		forgottenMain(t, true, func(r *actors.Router) error {
+			_, err := r.SSH(ctxT(t), s.Addr, sshTo(s, long)...)
+			return err
+		})
+	})
+	// The refusal crosses the wire: the master, not the local child that
+	// ran sudo, gets the cause.
+	t.Run("sudo via local", func(t *testing.T) {
+		needSudo(t)
+		forgottenMain(t, true, func(r *actors.Router) error {
+			a := local(t, r)
+			_, err := r.Sudo(ctxT(t), actors.Via(a), actors.User("mitogo-test"), long)
+			return err
+		})
 	})
 }
 
-func forgottenMain(t *testing.T, sudo bool) {
+// forgottenMain connects to the program that forgets actors.Main and checks
+// the refusal and that its processes are gone. byMarker: the program is
+// made so by forgetMarker rather than by the environment.
+func forgottenMain(t *testing.T, byMarker bool, connect func(*actors.Router) error) {
 	token := strconv.FormatInt(time.Now().UnixNano(), 36)
-	t.Setenv(envForgetMain, token)
+	if byMarker {
+		marker := forgetMarker(selfHash(t))
+		if err := os.WriteFile(marker, []byte(token), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { os.Remove(marker) })
+	} else {
+		t.Setenv(envForgetMain, token)
+	}
 	t.Cleanup(func() {
 		// Without the fix the chain forks on: end it whatever it does.
 		for range 100 {
@@ -83,12 +188,7 @@ func forgottenMain(t *testing.T, sudo bool) {
 		}
 	})
 	r := newRouter(t)
-	var err error
-	if sudo {
-		_, err = r.Sudo(ctxT(t), actors.User("mitogo-test"), actors.PreserveEnv(), actors.ConnectTimeout(time.Minute))
-	} else {
-		_, err = r.Local(ctxT(t), actors.ConnectTimeout(time.Minute))
-	}
+	err := connect(r)
 	var se *actors.StreamError
 	if !errors.As(err, &se) || !errors.Is(err, actors.ErrMainNotCalled) || !errors.Is(err, actors.ErrMitogo) {
 		t.Fatalf("connect to a program without actors.Main: want a *StreamError matching ErrMainNotCalled, got %T %v", err, err)

@@ -336,7 +336,7 @@ func (r *Router) control(c *conn, h messages.Header, payload []byte) {
 			}
 			return
 		}
-		r.ask(&delRoutes{c: c, ids: rs.IDs, reason: rs.Err})
+		r.ask(&delRoutes{c: c, ids: rs.IDs, reason: rs.Err, cause: causeFromCode(rs.Cause)})
 	case messages.ControlGone:
 		if c == nil || !c.up {
 			r.logger.Warn("gone notice from below ignored")
@@ -347,8 +347,8 @@ func (r *Router) control(c *conn, h messages.Header, payload []byte) {
 			c.close(fmt.Errorf("malformed gone notice: %w", err))
 			return
 		}
-		r.failPending(rs.IDs, rs.Names, rs.Err, nil)
-		r.failChannels(rs.IDs, rs.Err, nil)
+		r.failPending(rs.IDs, rs.Names, rs.Err, causeFromCode(rs.Cause))
+		r.failChannels(rs.IDs, rs.Err, causeFromCode(rs.Cause))
 		r.tellGone(nil, payload)
 	case messages.ControlShutdown:
 		if c != nil && c.up {

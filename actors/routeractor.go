@@ -39,6 +39,7 @@ type delRoutes struct {
 	c      *conn
 	ids    []uint32
 	reason string
+	cause  error // rebuilt from the deletion's cause code; nil if none
 }
 
 // dropConn: stream c stopped; everything behind it is gone.
@@ -53,7 +54,7 @@ func (a *routerActor) Receive(ctx actor.Context) {
 	case *addRoutes:
 		m.reply <- a.add(m)
 	case *delRoutes:
-		a.remove(m.c, m.ids, m.reason, nil)
+		a.remove(m.c, m.ids, m.reason, m.cause)
 		m.reply <- nil
 	case *dropConn:
 		r := a.r
@@ -152,7 +153,7 @@ func (a *routerActor) remove(c *conn, ids []uint32, reason string, cause error) 
 	for _, h := range notify {
 		h.lost(&ChannelError{Context: h.name, Reason: reason, Err: cause})
 	}
-	payload, _ := encode(&messages.Routes{IDs: gone, Names: names, Err: reason})
+	payload, _ := encode(&messages.Routes{IDs: gone, Names: names, Err: reason, Cause: causeCode(cause)})
 	if r.parent != nil {
 		_ = r.parent.s.Send(&messages.Header{Kind: messages.KindControl, Dst: r.parentID, Src: r.id, Type: messages.ControlDelRoute}, payload)
 	}

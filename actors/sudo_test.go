@@ -178,13 +178,11 @@ func TestSudoWithPassword(t *testing.T) {
 		t.Fatalf("uid after sudo with password: %d %v, want %s", uid, err, u2.Uid)
 	}
 	var se *actors.StreamError
-	start := time.Now()
-	_, err = r.Sudo(ctxT(t), actors.Via(c), actors.User("mitogo-test2"), actors.Password("wrong"))
+	// The refusal is read from sudo, not waited out: the connect timeout is
+	// far beyond the test's own deadline.
+	_, err = r.Sudo(ctxT(t), actors.Via(c), actors.User("mitogo-test2"), actors.Password("wrong"), actors.ConnectTimeout(5*time.Minute))
 	if !errors.As(err, &se) || !errors.Is(err, actors.ErrPasswordIncorrect) || strings.Contains(err.Error(), "MITOGO") {
 		t.Fatalf("wrong password: %T %v", err, err)
-	}
-	if time.Since(start) > 15*time.Second {
-		t.Fatalf("wrong password took %v", time.Since(start))
 	}
 	_, err = r.Sudo(ctxT(t), actors.Via(c), actors.User("mitogo-test2"))
 	if !errors.As(err, &se) || !errors.Is(err, actors.ErrPasswordRequired) {
@@ -192,15 +190,21 @@ func TestSudoWithPassword(t *testing.T) {
 	}
 }
 
-// su and doas from root to the test user, and their refusals.
-func TestSuAndDoas(t *testing.T) {
-	u := needSudo(t)
+// needDoas skips t (fails it with MITOGO_REQUIRE_PARTS=1) without doas.
+func needDoas(t *testing.T) {
+	t.Helper()
 	if _, err := exec.LookPath("doas"); err != nil {
 		if os.Getenv("MITOGO_REQUIRE_PARTS") != "" {
 			t.Fatal("doas is not installed (bash test/run.sh installs opendoas)")
 		}
 		t.Skip("doas is not installed")
 	}
+}
+
+// su and doas from root to the test user, and their refusals.
+func TestSuAndDoas(t *testing.T) {
+	u := needSudo(t)
+	needDoas(t)
 	r := newRouter(t)
 	for _, start := range []func(context.Context, ...actors.ConnectOption) (*actors.Context, error){r.Su, r.Doas} {
 		c, err := start(ctxT(t), actors.User("mitogo-test"))
@@ -243,7 +247,8 @@ func TestSudoNoCache(t *testing.T) {
 }
 
 // su and doas with passwords run on a pty: the prompt is answered once, a
-// wrong password is refused within seconds, and no password is refused.
+// wrong password is refused as soon as the tool says so (not at the connect
+// timeout), and no password is refused.
 // su: mitogo-test2 becomes mitogo-test with mitogo-test's password; doas:
 // mitogo-test becomes mitogo-test2 with its own (doas asks the caller's).
 func TestSuAndDoasWithPassword(t *testing.T) {
@@ -329,12 +334,11 @@ func TestSuAndDoasWithPassword(t *testing.T) {
 			c.Shutdown(ctxT(t))
 
 			var se *actors.StreamError
-			begin := time.Now()
-			_, err = tc.start(ctxT(t), actors.Via(tc.via), actors.User(tc.target.Username), actors.Password("wrong-password"))
+			_, err = tc.start(ctxT(t), actors.Via(tc.via), actors.User(tc.target.Username), actors.Password("wrong-password"), actors.ConnectTimeout(5*time.Minute))
 			if !errors.As(err, &se) || !errors.Is(err, actors.ErrPasswordIncorrect) {
 				t.Fatalf("wrong password: %T %v", err, err)
 			}
-			t.Logf("wrong password refused in %v: %v", time.Since(begin).Round(time.Millisecond), err)
+			t.Logf("wrong password refused: %v", err)
 			_, err = tc.start(ctxT(t), actors.Via(tc.via), actors.User(tc.target.Username))
 			if !errors.As(err, &se) || !errors.Is(err, actors.ErrPasswordRequired) {
 				t.Fatalf("no password: %T %v", err, err)

@@ -240,8 +240,20 @@ func runCommand(ctx context.Context, req RunRequest) (RunResult, error) {
 // returned. A command that does not exist there gives an error matching
 // ErrCommandNotFound (and still an *actors.CallError).
 //
-// Run does not wait for a Read of stdin that is still blocked when the
-// command has finished: that goroutine ends when the Read returns.
+// Stdin is read by a goroutine that Run waits for before it returns, as
+// exec.Cmd.Wait waits for its stdin copy. Once the command has ended (or
+// ctx has), what stdin still holds has nowhere to go, so a Read still
+// blocked then is interrupted:
+//   - a stdin with read deadlines (a pollable *os.File such as an os.Pipe
+//     end, a net.Conn) gets a deadline in the past, which ends the Read
+//     without consuming anything, and its deadline is cleared again before
+//     Run returns: the caller can go on reading it;
+//   - any other stdin that is an io.Closer is closed;
+//   - then Run waits up to StdinGrace for the Read to return. A Read that
+//     neither of these ends (a reader that is not an io.Closer, or a
+//     blocking *os.File such as a terminal, whose Close does not interrupt
+//     a Read in progress) is abandoned after StdinGrace: Run returns, and
+//     the goroutine ends when that Read returns, dropping what it read.
 func Run(ctx context.Context, r *actors.Router, target *actors.Context, req RunRequest, stdin io.Reader, stdout, stderr io.Writer) (exit int, err error) {
 	if len(req.Argv) == 0 {
 		return -1, errors.New("proc.run: argv is empty")
@@ -288,7 +300,8 @@ func Run(ctx context.Context, r *actors.Router, target *actors.Context, req RunR
 	if recvErr == nil {
 		out.Connect(peer)
 		if stdin != nil {
-			go forwardStdin(ctx, out, stdin)
+			feed := startStdin(ctx, out, stdin)
+			defer feed.finish()
 		}
 		for {
 			var item RunOutput
@@ -327,19 +340,69 @@ func Run(ctx context.Context, r *actors.Router, target *actors.Context, req RunR
 // far side to confirm that the command is gone.
 const cancelGrace = 5 * time.Second
 
+// StdinGrace bounds how long Run waits, once the command has ended, for a
+// Read of its stdin that it could not interrupt (see Run).
+const StdinGrace = 2 * time.Second
+
+// stdinFeed is the goroutine that forwards Run's stdin to the command;
+// Run owns it and joins it with finish.
+type stdinFeed struct {
+	stdin io.Reader
+	stop  context.CancelFunc // ends a Send in progress
+	done  chan struct{}      // closed when the goroutine has returned
+}
+
+func startStdin(ctx context.Context, ch *actors.Channel, stdin io.Reader) *stdinFeed {
+	ctx, stop := context.WithCancel(ctx)
+	f := &stdinFeed{stdin: stdin, stop: stop, done: make(chan struct{})}
+	go func() {
+		defer close(f.done)
+		forwardStdin(ctx, ch, stdin)
+	}()
+	return f
+}
+
+// finish ends the feed once the command has ended, interrupting a blocked
+// Read where stdin allows it, and waits for it (see Run for the rules).
+func (f *stdinFeed) finish() {
+	f.stop()
+	select {
+	case <-f.done:
+		return
+	default:
+	}
+	type deadliner interface{ SetReadDeadline(time.Time) error }
+	d, ok := f.stdin.(deadliner)
+	if ok && d.SetReadDeadline(time.Unix(1, 0)) == nil {
+		defer d.SetReadDeadline(time.Time{}) // after the Read has returned, or abandoned
+	} else if c, ok := f.stdin.(io.Closer); ok {
+		c.Close()
+	}
+	t := time.NewTimer(StdinGrace)
+	defer t.Stop()
+	select {
+	case <-f.done:
+	case <-t.C:
+	}
+}
+
 // forwardStdin sends what stdin holds to the command, in chunks as they are
-// read, and closes the channel (the command's stdin) at its end.
+// read, and closes the channel (the command's stdin) at its end. Once ctx
+// has ended it touches the channel no more: the command is gone, or going.
 func forwardStdin(ctx context.Context, ch *actors.Channel, stdin io.Reader) {
-	defer ch.Close()
 	buf := make([]byte, outputChunk)
 	for {
 		n, err := stdin.Read(buf)
+		if ctx.Err() != nil {
+			return
+		}
 		if n > 0 {
 			if ch.Send(ctx, buf[:n]) != nil {
 				return
 			}
 		}
 		if err != nil {
+			ch.Close()
 			return
 		}
 	}

@@ -88,7 +88,7 @@ func TestUnmarshalBombs(t *testing.T) {
 }
 
 func TestUnmarshal(t *testing.T) {
-	in := Routes{IDs: []uint32{1, 2, 3}, Names: []string{"a", "b", "c"}, Err: "e"}
+	in := Routes{IDs: []uint32{1, 2, 3}, Names: []string{"a", "b", "c"}, Err: "e", Cause: "heartbeat"}
 	b, err := msgpack.Marshal(&in)
 	if err != nil {
 		t.Fatal(err)
@@ -97,7 +97,7 @@ func TestUnmarshal(t *testing.T) {
 	if err := Unmarshal(b, &out); err != nil {
 		t.Fatal(err)
 	}
-	if len(out.IDs) != 3 || out.IDs[2] != 3 || out.Names[1] != "b" || out.Err != "e" {
+	if len(out.IDs) != 3 || out.IDs[2] != 3 || out.Names[1] != "b" || out.Err != "e" || out.Cause != "heartbeat" {
 		t.Fatalf("got %+v", out)
 	}
 	if err := Unmarshal([]byte{0xa1, 'x'}, &out); err == nil {

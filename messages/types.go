@@ -108,4 +108,9 @@ type Routes struct {
 	IDs   []uint32 `msgpack:"ids"`
 	Names []string `msgpack:"names"` // the contexts' names, parallel to IDs
 	Err   string   `msgpack:"err"`   // why they went away, for ControlDelRoute
+	// Cause is the stable code of the error that made them go away
+	// (heartbeat, shutdown, eof...), for ControlDelRoute and ControlGone;
+	// empty when there is none or it has no code. A receiver that does not
+	// know a code keeps Err alone.
+	Cause string `msgpack:"cause,omitempty"`
 }
