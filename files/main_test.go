@@ -156,7 +156,7 @@ func makeTree(t *testing.T, dir string) {
 		t.Fatal(err)
 	}
 	// Times in the past, deepest first so that a parent's is kept.
-	when := time.Date(2020, 1, 2, 3, 4, 5, 600000000, time.UTC)
+	when := fixedTime
 	var paths []string
 	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if d.Type()&fs.ModeSymlink == 0 {
@@ -168,6 +168,9 @@ func makeTree(t *testing.T, dir string) {
 		os.Chtimes(paths[i], when, when.Add(time.Duration(i)*time.Hour))
 	}
 }
+
+// fixedTime is a time in the past for test files.
+var fixedTime = time.Date(2020, 1, 2, 3, 4, 5, 600000000, time.UTC)
 
 // sameTree fails the test unless got holds what want holds: types,
 // contents, modes, times of files and directories, and link targets.
