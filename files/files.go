@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"path"
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/mitogo/mitogo/actors"
 )
@@ -241,6 +243,15 @@ func Pull(ctx context.Context, source *actors.Context, src, dst string, opts ...
 		var tr targetResult
 		tr, err = receiveTree(ctx, ch, dst, cfg.owner, cfg.progress)
 		res.Changed, res.Files, res.Entries, res.Bytes = tr.Changed, tr.Files, tr.Entries, tr.Bytes
+	}
+	if err == io.EOF || errors.Is(err, ErrProtocol) {
+		// The sender stopped first: its result, on its way, says why.
+		t := time.NewTimer(stopGrace)
+		select {
+		case <-call.Done():
+		case <-t.C:
+		}
+		t.Stop()
 	}
 	if err != nil {
 		cancel()

@@ -45,9 +45,6 @@ func (l *link) fail(err error) {
 		}
 	}
 	l.err = err
-	if l.cancel != nil {
-		l.cancel()
-	}
 }
 
 func (l *link) send(it *item) {
@@ -167,13 +164,20 @@ func (l *link) finish() []targetResult {
 		<-l.watched
 	}
 	l.ch.Release()
-	if err == nil && l.err != nil {
+	if err == nil && len(res) == 0 {
 		err = l.err
 	}
 	if err != nil {
 		res = res[:0]
 		for _, id := range l.ids {
 			res = append(res, targetResult{ID: id, Err: err.Error(), Code: codeOf(err), err: err})
+		}
+	}
+	// A receiver that says it succeeded although this side could not
+	// send it everything did not get everything.
+	for i := range res {
+		if res[i].Err == "" && l.err != nil {
+			res[i].Err, res[i].Code, res[i].err = l.err.Error(), codeOf(l.err), l.err
 		}
 	}
 	return res

@@ -66,7 +66,7 @@ type command struct {
 var commands []*command
 
 func init() {
-	commands = []*command{runCommand, callCommand, listCommand, rsyncCommand, scpCommand, versionCommand}
+	commands = []*command{runCommand, callCommand, listCommand, rsyncCommand, scpCommand, pushCommand, pullCommand, versionCommand}
 }
 
 func lookup(name string) *command {
@@ -335,6 +335,8 @@ type options struct {
 	stdinForce, stdinNever bool // run -i, -n
 	long                   bool // list -l
 	json                   bool // version --json
+
+	copy copyFlags // push, pull
 }
 
 // connectFlags registers the flags of every command that connects.
