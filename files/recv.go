@@ -126,6 +126,7 @@ func (rc *receiver) entry(ctx context.Context, e *entry) error {
 		return err
 	}
 	rc.res.Entries++
+	delete(rc.isDir, e.Path) // a path sent again as a link or a file is no way in
 	switch e.Type {
 	case typeDir:
 		err = rc.dir(name, e)
