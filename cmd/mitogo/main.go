@@ -71,7 +71,7 @@ type command struct {
 var commands []*command
 
 func init() {
-	commands = []*command{runCommand, callCommand, listCommand, rsyncCommand, scpCommand, versionCommand}
+	commands = []*command{runCommand, callCommand, listCommand, rsyncCommand, scpCommand, pushCommand, pullCommand, versionCommand}
 }
 
 func lookup(name string) *command {
@@ -344,6 +344,8 @@ type options struct {
 	shell                  bool // run --shell
 	long                   bool // list -l
 	json                   bool // version --json
+
+	copy copyFlags // push, pull
 }
 
 // stringList collects a repeatable flag's values.

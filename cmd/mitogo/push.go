@@ -1,0 +1,307 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/mitogo/mitogo/actors"
+	"github.com/mitogo/mitogo/files"
+)
+
+// exitUnreachable is the status when a target could not be reached, as ssh's.
+const exitUnreachable = 255
+
+// copyFlags are push's and pull's own flags.
+type copyFlags struct {
+	chains    chainList
+	recursive bool
+	owner     string
+}
+
+// chainList is -t given any number of times.
+type chainList []string
+
+func (c *chainList) String() string { return strings.Join(*c, " ") }
+func (c *chainList) Set(s string) error {
+	*c = append(*c, s)
+	return nil
+}
+
+// copyConnectFlags registers the connect flags with -t repeatable, and -r.
+func copyConnectFlags(fs *flag.FlagSet, e *env, o *options, many bool) {
+	o.connectFlags(fs, e, true)
+	if many {
+		t := fs.Lookup("t")
+		t.Value = &o.copy.chains
+		t.Usage += "; give -t again for more targets"
+	}
+	fs.BoolVar(&o.copy.recursive, "r", false, "copy directories with everything in them")
+	fs.StringVar(&o.copy.owner, "owner", "auto", "keep the source's owner and group (by name): auto (when the receiving side is root), yes or no")
+}
+
+var pushCommand = &command{
+	name:    "push",
+	summary: "copy local files to one or more contexts",
+	usage:   "[-t CHAIN]... [-r] [--owner auto|yes|no] [connect flags] LOCAL_SRC REMOTE_DST",
+	help: `Copies LOCAL_SRC to REMOTE_DST in the context at the end of each CHAIN, in
+chunks with back-pressure, checked by sha256, written to a temporary file
+beside the destination and renamed into place. REMOTE_DST is the copy's
+own path; ending in "/" it is a directory to copy into. A file already
+there with the same size and hash is not sent again; an interrupted copy
+is continued where it stopped. Modes, times and symbolic links are kept,
+and owners by name when the far side runs as root (see --owner).
+
+Chains sharing their first hops share those contexts, and a context that
+leads to several targets receives the data once and passes it on.
+
+Progress is shown on a terminal. Exit status: 0 when every copy
+succeeded, 255 when a target could not be reached, 1 for other failures,
+2 for usage errors.
+
+Examples:
+  mitogo push -t ssh://web1,sudo://root ./nginx.conf /etc/nginx/nginx.conf
+  mitogo push -r -t ssh://web1 -t ssh://web2 ./site/ /var/www/site
+`,
+	flags: func(fs *flag.FlagSet, e *env, o *options) { copyConnectFlags(fs, e, o, true) },
+	run:   pushMain,
+}
+
+var pullCommand = &command{
+	name:    "pull",
+	summary: "copy files from a context to this machine",
+	usage:   "[-t CHAIN] [-r] [--owner auto|yes|no] [connect flags] REMOTE_SRC LOCAL_DST",
+	help: `Copies REMOTE_SRC in the context at the end of CHAIN to LOCAL_DST here, as
+push does the other way (LOCAL_DST ending in "/", or ".", is a directory
+to copy into).
+
+Examples:
+  mitogo pull -t ssh://web1,sudo://root /etc/nginx/nginx.conf ./nginx.conf
+  mitogo pull -r -t sudo://postgres backups/ .
+`,
+	flags: func(fs *flag.FlagSet, e *env, o *options) { copyConnectFlags(fs, e, o, false) },
+	run:   pullMain,
+}
+
+func (o *options) copyOptions(e *env) ([]files.Option, error) {
+	var opts []files.Option
+	if o.copy.recursive {
+		opts = append(opts, files.Recursive())
+	}
+	switch o.copy.owner {
+	case "auto":
+	case "yes":
+		opts = append(opts, files.PreserveOwner(true))
+	case "no":
+		opts = append(opts, files.PreserveOwner(false))
+	default:
+		return nil, usagef("--owner %q: want auto, yes or no", o.copy.owner)
+	}
+	if w, ok := e.stderr.(*os.File); ok && isTerminal(w) {
+		opts = append(opts, files.Progress(progressLine(w)))
+	}
+	return opts, nil
+}
+
+// progressLine draws "done / total (percent)" on one terminal line, at
+// most ten times a second.
+func progressLine(w io.Writer) func(done, total int64) {
+	var last time.Time
+	return func(done, total int64) {
+		if now := time.Now(); now.Sub(last) >= 100*time.Millisecond || done == total {
+			last = now
+			pct := 100.0
+			if total > 0 {
+				pct = 100 * float64(done) / float64(total)
+			}
+			fmt.Fprintf(w, "\r\033[K%s / %s (%.0f%%)", size(done), size(total), pct)
+			if done == total {
+				fmt.Fprint(w, "\r\033[K")
+			}
+		}
+	}
+}
+
+func size(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}
+
+func pushMain(ctx context.Context, e *env, o *options, args []string) error {
+	if len(args) != 2 {
+		return usagef("want LOCAL_SRC REMOTE_DST, got %d arguments", len(args))
+	}
+	opts, err := o.copyOptions(e)
+	if err != nil {
+		return err
+	}
+	chains := o.copy.chains
+	if len(chains) == 0 {
+		chains = []string{o.chain}
+	}
+	if _, err := os.Stat(args[0]); err != nil {
+		return err
+	}
+	if o.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, o.timeout)
+		defer cancel()
+	}
+	r, targets, err := connectChains(ctx, e, o, chains)
+	if r != nil {
+		defer shutdown(r)
+	}
+	status := 0
+	var unreachable exitStatus
+	switch {
+	case errors.As(err, &unreachable):
+		status = int(unreachable)
+	case err != nil:
+		return err
+	}
+	for _, res := range files.PushMany(ctx, targets, args[0], args[1], opts...) {
+		switch {
+		case res.Err != nil:
+			fmt.Fprintf(e.stderr, "mitogo push: %s: %s\n", res.Target.Name(), oneLine(res.Err))
+			if status == 0 {
+				status = exitError
+			}
+		case len(chains) > 1 || e.verbose > 0:
+			fmt.Fprintf(e.stdout, "%s: %s\n", res.Target.Name(), describe(res))
+		}
+	}
+	if status != 0 {
+		return exitStatus(status)
+	}
+	return nil
+}
+
+func pullMain(ctx context.Context, e *env, o *options, args []string) error {
+	if len(args) != 2 {
+		return usagef("want REMOTE_SRC LOCAL_DST, got %d arguments", len(args))
+	}
+	opts, err := o.copyOptions(e)
+	if err != nil {
+		return err
+	}
+	if o.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, o.timeout)
+		defer cancel()
+	}
+	r, targets, err := connectChains(ctx, e, o, []string{o.chain})
+	if r != nil {
+		defer shutdown(r)
+	}
+	if err != nil {
+		return err
+	}
+	res, err := files.Pull(ctx, targets[0], args[0], args[1], opts...)
+	if err != nil {
+		return err
+	}
+	if e.verbose > 0 {
+		fmt.Fprintf(e.stdout, "%s: %s\n", res.Target.Name(), describe(res))
+	}
+	return nil
+}
+
+func describe(res files.Result) string {
+	if !res.Changed {
+		return "unchanged"
+	}
+	return fmt.Sprintf("changed (%d files, %s sent)", res.Files, size(res.Bytes))
+}
+
+// connectChains connects every chain, sharing the contexts of common
+// first hops. A chain that cannot be connected is reported on stderr; the
+// error is then exitStatus(255) (as ssh's), returned with the targets that
+// could be reached.
+func connectChains(ctx context.Context, e *env, o *options, chains []string) (*actors.Router, []*actors.Context, error) {
+	parsed := make([][]hop, len(chains))
+	var all []hop
+	for i, c := range chains {
+		hops, err := parseChain(c)
+		if err != nil {
+			return nil, nil, err
+		}
+		parsed[i] = hops
+		all = append(all, hops...)
+	}
+	logger := e.logger()
+	r, err := actors.NewRouter(actors.WithLogger(logger), actors.WithLogLevel(e.logLevel()))
+	if err != nil {
+		return nil, nil, err
+	}
+	sshOpts, err := o.sshOptions()
+	if err != nil {
+		return r, nil, err
+	}
+	suOpts, err := o.suOptions(all)
+	if err != nil {
+		return r, nil, err
+	}
+	byPrefix := map[string]*actors.Context{}
+	var targets []*actors.Context
+	unreachable := false
+	for i, hops := range parsed {
+		var c *actors.Context
+		var key string
+		for _, h := range hops {
+			key += fmt.Sprintf("%s|%s|%s,", h.kind, h.user, h.target)
+			if known, ok := byPrefix[key]; ok {
+				c = known
+				continue
+			}
+			opts := append([]actors.ConnectOption{actors.ConnectTimeout(o.connectTimeout)}, o.heartbeat.options()...)
+			m := h.method()
+			if len(o.binaries) > 0 && m.Shell {
+				opts = append(opts, actors.Binaries(o.binaries))
+			}
+			if m.SSHLogin {
+				opts = append(opts, sshOpts...)
+			}
+			if changesAccount(m) {
+				opts = append(opts, suOpts...)
+			}
+			if c != nil {
+				opts = append(opts, actors.Via(c))
+			}
+			next, err := h.connect(ctx, r, opts...)
+			if err != nil {
+				if ctx.Err() != nil {
+					return r, nil, ctx.Err()
+				}
+				fmt.Fprintf(e.stderr, "mitogo: %s: %s\n", chains[i], oneLine(err))
+				unreachable, c = true, nil
+				break
+			}
+			byPrefix[key], c = next, next
+		}
+		if c != nil {
+			targets = append(targets, c)
+		}
+	}
+	if unreachable {
+		return r, targets, exitStatus(exitUnreachable)
+	}
+	return r, targets, nil
+}
+
+func shutdown(r *actors.Router) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	r.Shutdown(ctx)
+}

@@ -1,0 +1,103 @@
+package files
+
+import (
+	"github.com/mitogo/mitogo/actors"
+)
+
+// chunkSize is the largest data item. With the channel's window of 64
+// items, a sender runs at most 8 MiB ahead of its receiver.
+const chunkSize = 128 << 10
+
+// Kinds of entry.
+const (
+	typeFile    = "file"
+	typeDir     = "dir"
+	typeSymlink = "symlink"
+)
+
+// entry describes one file, directory or symbolic link of the tree.
+type entry struct {
+	Path  string `msgpack:"path"` // slash-separated, relative to the root; "" for the root
+	Type  string `msgpack:"type"`
+	Mode  uint32 `msgpack:"mode"`  // permission bits with setuid (0o4000), setgid (0o2000), sticky (0o1000)
+	MTime int64  `msgpack:"mtime"` // Unix nanoseconds
+	Size  int64  `msgpack:"size,omitempty"`
+	Link  string `msgpack:"link,omitempty"`
+	UID   uint32 `msgpack:"uid"`
+	GID   uint32 `msgpack:"gid"`
+	User  string `msgpack:"user,omitempty"`
+	Group string `msgpack:"group,omitempty"`
+}
+
+// Item kinds. The sender sends kindEntry for each entry in walk order
+// (parents first) and kindDone at the end. After the entry of a regular
+// file it waits for the receiver's kindHave, then sends kindSkip, or
+// kindStart, the kindData from that offset, and kindEnd with the file's
+// sha256 (or kindAbort when it cannot read the file).
+const (
+	kindAddr  = iota + 1 // the callee's channel address, its first item
+	kindEntry            // Entry, and Total on the root's
+	kindHave             // receiver: Off bytes held, Hash their sha256; Whole: a complete destination file
+	kindSkip             // the receiver's complete file is the same: nothing is sent
+	kindStart            // data follows from Off
+	kindData             // Data
+	kindEnd              // Hash: the file's sha256
+	kindAbort            // Err: the sender gave up
+	kindDone             // no more entries
+)
+
+// item is one message of a transfer's channel.
+type item struct {
+	Kind  int                 `msgpack:"k"`
+	Addr  *actors.ChannelAddr `msgpack:"a,omitempty"`
+	Entry *entry              `msgpack:"e,omitempty"`
+	Total int64               `msgpack:"t,omitempty"`
+	Off   int64               `msgpack:"o,omitempty"`
+	Whole bool                `msgpack:"w,omitempty"`
+	Hash  []byte              `msgpack:"h,omitempty"`
+	Data  []byte              `msgpack:"d,omitempty"`
+	Err   string              `msgpack:"x,omitempty"`
+}
+
+// node is a context of a relay plan: a target itself (Self) and/or the
+// way to the nodes below it.
+type node struct {
+	ID       int    `msgpack:"id"`
+	Self     bool   `msgpack:"self,omitempty"`
+	Children []node `msgpack:"children,omitempty"`
+}
+
+// receiveRequest is files.receive's argument.
+type receiveRequest struct {
+	Dst      string             `msgpack:"dst"`
+	Owner    int                `msgpack:"owner"` // ownerAuto, ownerYes, ownerNo
+	Reply    actors.ChannelAddr `msgpack:"reply"`
+	Self     bool               `msgpack:"self"`
+	Children []node             `msgpack:"children,omitempty"`
+}
+
+// sendRequest is files.send's argument.
+type sendRequest struct {
+	Src       string             `msgpack:"src"`
+	Recursive bool               `msgpack:"recursive"`
+	Reply     actors.ChannelAddr `msgpack:"reply"`
+}
+
+// targetResult is one target's outcome, as files.receive reports it.
+type targetResult struct {
+	ID      int    `msgpack:"id"`
+	Changed bool   `msgpack:"changed"`
+	Files   int    `msgpack:"files"`
+	Entries int    `msgpack:"entries"`
+	Bytes   int64  `msgpack:"bytes"`
+	Err     string `msgpack:"err,omitempty"`
+	Code    string `msgpack:"code,omitempty"` // the sentinel's code, see codes
+	err     error  // the error itself, in the context that saw it
+}
+
+// sendResult is files.send's result.
+type sendResult struct {
+	Bytes int64  `msgpack:"bytes"`
+	Err   string `msgpack:"err,omitempty"`
+	Code  string `msgpack:"code,omitempty"`
+}
