@@ -7,39 +7,23 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/mitogo/mitogo/actors"
 	"github.com/mitogo/mitogo/files"
 )
 
-// exitUnreachable is the status when a target could not be reached, as ssh's.
-const exitUnreachable = 255
-
 // copyFlags are push's and pull's own flags.
 type copyFlags struct {
-	chains    chainList
 	recursive bool
 	owner     string
 }
 
-// chainList is -t given any number of times.
-type chainList []string
-
-func (c *chainList) String() string { return strings.Join(*c, " ") }
-func (c *chainList) Set(s string) error {
-	*c = append(*c, s)
-	return nil
-}
-
-// copyConnectFlags registers the connect flags with -t repeatable, and -r.
+// copyConnectFlags registers the connect flags, -i for push, and -r.
 func copyConnectFlags(fs *flag.FlagSet, e *env, o *options, many bool) {
 	o.connectFlags(fs, e, true)
 	if many {
-		t := fs.Lookup("t")
-		t.Value = &o.copy.chains
-		t.Usage += "; give -t again for more targets"
+		fs.StringVar(&o.fleet.inventory, "i", "", "read the targets from this inventory `FILE`; -t then picks names or groups in it (default: all of them)")
 	}
 	fs.BoolVar(&o.copy.recursive, "r", false, "copy directories with everything in them")
 	fs.StringVar(&o.copy.owner, "owner", "auto", "keep the source's owner and group (by name): auto (when the receiving side is root), yes or no")
@@ -66,7 +50,8 @@ succeeded, 255 when a target could not be reached, 1 for other failures,
 
 Examples:
   mitogo push -t ssh://web1,sudo://root ./nginx.conf /etc/nginx/nginx.conf
-  mitogo push -r -t ssh://web1 -t ssh://web2 ./site/ /var/www/site
+  mitogo push -r -t web1 -t web2 ./site/ /var/www/site
+  mitogo push -i hosts.txt -t @web ./motd /etc/motd
 `,
 	flags: func(fs *flag.FlagSet, e *env, o *options) { copyConnectFlags(fs, e, o, true) },
 	run:   pushMain,
@@ -147,9 +132,9 @@ func pushMain(ctx context.Context, e *env, o *options, args []string) error {
 	if err != nil {
 		return err
 	}
-	chains := o.copy.chains
-	if len(chains) == 0 {
-		chains = []string{o.chain}
+	ts, err := resolveTargets(o.targets, o.fleet.inventory)
+	if err != nil {
+		return err
 	}
 	if _, err := os.Stat(args[0]); err != nil {
 		return err
@@ -159,9 +144,9 @@ func pushMain(ctx context.Context, e *env, o *options, args []string) error {
 		ctx, cancel = context.WithTimeout(ctx, o.timeout)
 		defer cancel()
 	}
-	r, targets, err := connectChains(ctx, e, o, chains)
+	r, targets, err := connectTargets(ctx, e, o, ts)
 	if r != nil {
-		defer shutdown(r)
+		defer shutdownRouter(r)
 	}
 	status := 0
 	var unreachable exitStatus
@@ -178,7 +163,7 @@ func pushMain(ctx context.Context, e *env, o *options, args []string) error {
 			if status == 0 {
 				status = exitError
 			}
-		case len(chains) > 1 || e.verbose > 0:
+		case len(ts) > 1 || e.verbose > 0:
 			fmt.Fprintf(e.stdout, "%s: %s\n", res.Target.Name(), describe(res))
 		}
 	}
@@ -201,9 +186,16 @@ func pullMain(ctx context.Context, e *env, o *options, args []string) error {
 		ctx, cancel = context.WithTimeout(ctx, o.timeout)
 		defer cancel()
 	}
-	r, targets, err := connectChains(ctx, e, o, []string{o.chain})
+	if len(o.targets) > 1 {
+		return usagef("-t: pull takes one target, got %d", len(o.targets))
+	}
+	ts, err := resolveTargets(o.targets, "")
+	if err != nil {
+		return err
+	}
+	r, targets, err := connectTargets(ctx, e, o, ts)
 	if r != nil {
-		defer shutdown(r)
+		defer shutdownRouter(r)
 	}
 	if err != nil {
 		return err
@@ -225,66 +217,47 @@ func describe(res files.Result) string {
 	return fmt.Sprintf("changed (%d files, %s sent)", res.Files, size(res.Bytes))
 }
 
-// connectChains connects every chain, sharing the contexts of common
-// first hops. A chain that cannot be connected is reported on stderr; the
+// connectTargets connects every target, sharing the contexts of common
+// first hops, so that a context that leads to several targets receives the
+// data once. A target that cannot be connected is reported on stderr; the
 // error is then exitStatus(255) (as ssh's), returned with the targets that
 // could be reached.
-func connectChains(ctx context.Context, e *env, o *options, chains []string) (*actors.Router, []*actors.Context, error) {
-	parsed := make([][]hop, len(chains))
-	var all []hop
-	for i, c := range chains {
-		hops, err := parseChain(c)
-		if err != nil {
-			return nil, nil, err
-		}
-		parsed[i] = hops
-		all = append(all, hops...)
-	}
-	logger := e.logger()
-	r, err := actors.NewRouter(actors.WithLogger(logger), actors.WithLogLevel(e.logLevel()))
+func connectTargets(ctx context.Context, e *env, o *options, ts []*target) (*actors.Router, []*actors.Context, error) {
+	plans, err := o.plan(ts)
 	if err != nil {
 		return nil, nil, err
 	}
-	sshOpts, err := o.sshOptions()
+	r, err := newRouter(e)
 	if err != nil {
-		return r, nil, err
-	}
-	suOpts, err := o.suOptions(all)
-	if err != nil {
-		return r, nil, err
+		return nil, nil, err
 	}
 	byPrefix := map[string]*actors.Context{}
 	var targets []*actors.Context
 	unreachable := false
-	for i, hops := range parsed {
+	for _, p := range plans {
 		var c *actors.Context
+		// Hops are shared by what they are and the target's settings,
+		// which give their options.
 		var key string
-		for _, h := range hops {
-			key += fmt.Sprintf("%s|%s|%s,", h.kind, h.user, h.target)
+		for _, k := range sortedKeysOf(p.t.settings) {
+			key += k + "=" + p.t.settings[k] + " "
+		}
+		for i, h := range p.hops {
+			key += fmt.Sprintf("\x00%s|%s|%s", h.kind, h.user, h.target)
 			if known, ok := byPrefix[key]; ok {
 				c = known
 				continue
 			}
-			opts := append([]actors.ConnectOption{actors.ConnectTimeout(o.connectTimeout)}, o.heartbeat.options()...)
-			m := h.method()
-			if len(o.binaries) > 0 && m.Shell {
-				opts = append(opts, actors.Binaries(o.binaries))
-			}
-			if m.SSHLogin {
-				opts = append(opts, sshOpts...)
-			}
-			if changesAccount(m) {
-				opts = append(opts, suOpts...)
-			}
+			opts := p.opts[i]
 			if c != nil {
-				opts = append(opts, actors.Via(c))
+				opts = append(opts[:len(opts):len(opts)], actors.Via(c))
 			}
 			next, err := h.connect(ctx, r, opts...)
 			if err != nil {
 				if ctx.Err() != nil {
 					return r, nil, ctx.Err()
 				}
-				fmt.Fprintf(e.stderr, "mitogo: %s: %s\n", chains[i], oneLine(err))
+				fmt.Fprintf(e.stderr, "mitogo: %s: %s\n", p.t.name, oneLine(err))
 				unreachable, c = true, nil
 				break
 			}
@@ -300,7 +273,9 @@ func connectChains(ctx context.Context, e *env, o *options, chains []string) (*a
 	return r, targets, nil
 }
 
-func shutdown(r *actors.Router) {
+// shutdownRouter stops the tree, killing what does not stop within a few
+// seconds.
+func shutdownRouter(r *actors.Router) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	r.Shutdown(ctx)
