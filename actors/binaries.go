@@ -67,17 +67,8 @@ func (r *Router) addBinarySource(src binarySource, c *Context) string {
 	var b [16]byte
 	rand.Read(b[:])
 	token := hex.EncodeToString(b[:])
-	r.mu.Lock()
-	if r.binarySources == nil {
-		r.binarySources = map[string]binarySource{}
-	}
-	r.binarySources[token] = src
-	r.mu.Unlock()
-	c.onDead = func() {
-		r.mu.Lock()
-		delete(r.binarySources, token)
-		r.mu.Unlock()
-	}
+	r.addSource(token, src)
+	c.onDead = func() { r.dropSource(token) }
 	return token
 }
 
@@ -88,9 +79,7 @@ func (r *Router) localBinary(token, platform string) (*bootstrap.Binary, error) 
 	if !validPlatform(platform) {
 		return nil, fmt.Errorf("%q is not a platform (GOOS/GOARCH)", platform)
 	}
-	r.mu.Lock()
-	src, ok := r.binarySources[token]
-	r.mu.Unlock()
+	src, ok := r.source(token)
 	if ok {
 		path := src.paths[platform]
 		if path == "" && src.fn != nil {
@@ -113,27 +102,14 @@ func (r *Router) localBinary(token, platform string) (*bootstrap.Binary, error) 
 // cachedBinary hashes (and later compresses) the file at path once per
 // router.
 func (r *Router) cachedBinary(path string) (*bootstrap.Binary, error) {
-	r.mu.Lock()
-	b, ok := r.otherBinaries[path]
-	r.mu.Unlock()
-	if ok {
+	if b, ok := r.other(path); ok {
 		return b, nil
 	}
 	b, err := bootstrap.NewBinary(path)
 	if err != nil {
 		return nil, err
 	}
-	r.mu.Lock()
-	if r.otherBinaries == nil {
-		r.otherBinaries = map[string]*bootstrap.Binary{}
-	}
-	if prev, ok := r.otherBinaries[path]; ok {
-		b = prev
-	} else {
-		r.otherBinaries[path] = b
-	}
-	r.mu.Unlock()
-	return b, nil
+	return r.keep(path, b), nil
 }
 
 // validPlatform reports whether p has the shape of GOOS/GOARCH; the far
@@ -172,10 +148,7 @@ func (r *Router) provider(ctx context.Context, spec connect.Spec) bootstrap.Prov
 			return nil, nil
 		}
 		key := "sha256:" + rep.Hash
-		r.mu.Lock()
-		b, ok := r.otherBinaries[key]
-		r.mu.Unlock()
-		if ok {
+		if b, ok := r.other(key); ok {
 			return b, nil
 		}
 		hash := rep.Hash
@@ -188,12 +161,7 @@ func (r *Router) provider(ctx context.Context, spec connect.Spec) bootstrap.Prov
 			if !rep.Found || rep.Hash != hash {
 				return nil, fmt.Errorf("%s no longer has the binary for %s it named", ownerName, platform)
 			}
-			r.mu.Lock()
-			if r.otherBinaries == nil {
-				r.otherBinaries = map[string]*bootstrap.Binary{}
-			}
-			r.otherBinaries[key] = bootstrap.NewBinaryGzip(hash, rep.Gzip)
-			r.mu.Unlock()
+			r.keep(key, bootstrap.NewBinaryGzip(hash, rep.Gzip))
 			return rep.Gzip, nil
 		}), nil
 	}

@@ -6,7 +6,6 @@ import (
 	"reflect"
 	"runtime/debug"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/mitogo/mitogo/messages"
@@ -162,35 +161,11 @@ func (f Func[A, R]) Send(target *Context, args A) error {
 	return target.sendCall(f.name, [][]byte{payload})
 }
 
-// pendingCall is a call this context waits for.
-type pendingCall struct {
-	dst  uint32
-	name string // destination's name
-	fn   string
-	ch   chan callResult
-
-	via     *conn       // the stream its reply comes on, if counted there
-	counted atomic.Bool // in via.calls
-}
-
-// settle takes p out of its stream's count of waiting calls, once.
-func (p *pendingCall) settle() {
-	if p.counted.Load() && p.counted.CompareAndSwap(true, false) {
-		p.via.calls.Add(-1)
-	}
-}
-
-type callResult struct {
-	payload []byte
-	err     error
-}
-
 // call sends a call envelope to dst and waits for its reply. A caller
 // whose ctx cannot be cancelled reads its reply from the stream itself when
 // nobody else reads it (conn.readFor): it is then woken by the network
 // poller, not by another goroutine, which costs a wake-up of another CPU.
 func (r *Router) call(ctx context.Context, dst uint32, dstName, fn string, payload [][]byte, flags uint8) ([]byte, error) {
-	id := r.nextReq.Add(1)
 	p := &pendingCall{dst: dst, name: dstName, fn: fn, ch: make(chan callResult, 1)}
 	canRead := ctx.Done() == nil
 	if dst != r.id {
@@ -202,9 +177,7 @@ func (r *Router) call(ctx context.Context, dst uint32, dstName, fn string, paylo
 			defer p.settle()
 		}
 	}
-	r.pendMu.Lock()
-	r.pending[id] = p
-	r.pendMu.Unlock()
+	id := r.pending.add(p)
 	h := messages.Header{Kind: messages.KindCall, Flags: flags, Dst: dst, Src: r.id, ReqID: id, Target: fn}
 	if err := r.send(&h, payload...); err != nil {
 		r.dropPending(id)
@@ -247,77 +220,6 @@ func sendError(dstName, fn string, err error) error {
 	return &ChannelError{Context: dstName, Reason: err.Error(), Err: err}
 }
 
-func (r *Router) dropPending(id uint64) {
-	r.pendMu.Lock()
-	delete(r.pending, id)
-	r.pendMu.Unlock()
-}
-
-// complete hands a reply to the call waiting for it. A reply must come from
-// the context that was called, except a router's refusal on the way (no
-// route, policy), which comes from that router: one that this context
-// reaches by the same stream as the callee (a context in another subtree
-// cannot refuse a call it never saw).
-func (r *Router) complete(h messages.Header, payload []byte) {
-	var re *messages.RemoteError
-	if h.Flags&messages.FlagError != 0 {
-		re = &messages.RemoteError{}
-		if err := decode(payload, re); err != nil {
-			re = &messages.RemoteError{Code: messages.CodeError, Type: "mitogo.decode", Message: "undecodable error reply: " + err.Error()}
-		}
-	}
-	r.pendMu.Lock()
-	p, ok := r.pending[h.ReqID]
-	if ok && (p.dst == h.Src || (re != nil && (re.Code == messages.CodeNoRoute || re.Code == messages.CodeRefused) && r.sameWay(h.Src, p.dst))) {
-		delete(r.pending, h.ReqID)
-	} else {
-		ok = false
-	}
-	r.pendMu.Unlock()
-	if !ok {
-		return // the caller gave up, or a forged reply
-	}
-	p.settle() // before the reader looks whether calls wait (conn.yield)
-	if re != nil {
-		p.ch <- callResult{err: remoteCallError(p.name, p.fn, re)}
-		return
-	}
-	p.ch <- callResult{payload: payload}
-}
-
-// failPending fails every call waiting on one of ids.
-func (r *Router) failPending(ids []uint32, names []string, reason string, cause error) {
-	gone := make(map[uint32]bool, len(ids))
-	for _, id := range ids {
-		gone[id] = true
-	}
-	r.pendMu.Lock()
-	var failed []*pendingCall
-	for id, p := range r.pending {
-		if gone[p.dst] {
-			failed = append(failed, p)
-			delete(r.pending, id)
-		}
-	}
-	r.pendMu.Unlock()
-	r.chains.forget(ids) // the chains those contexts made here
-	for _, p := range failed {
-		name := p.name
-		for i, id := range ids {
-			if id == p.dst && i < len(names) && names[i] != "" {
-				name = names[i]
-			}
-		}
-		p.ch <- callResult{err: &ChannelError{Context: name, Reason: reason, Err: cause}}
-	}
-}
-
-// callKey names an incoming call: who called, and its request id there.
-type callKey struct {
-	src uint32
-	req uint64
-}
-
 // dispatch prepares an incoming call as a job that runs the function under
 // a context cancelled when the caller gives up or this context shuts down.
 func (r *Router) dispatch(h messages.Header, payload []byte) (job func()) {
@@ -334,20 +236,14 @@ func (r *Router) dispatch(h messages.Header, payload []byte) (job func()) {
 	}
 	ctx, cancel := context.WithCancel(r.base)
 	key := callKey{h.Src, h.ReqID}
-	r.callsMu.Lock()
-	r.calls[key] = cancel
-	r.callsMu.Unlock()
-	r.running.Add(1)
+	r.incoming.start(key, cancel)
 	return func() { r.run(ctx, cancel, key, f, h, payload) }
 }
 
 func (r *Router) run(ctx context.Context, cancel context.CancelFunc, key callKey, f *function, h messages.Header, payload []byte) {
 	defer func() {
-		r.callsMu.Lock()
-		delete(r.calls, key)
-		r.callsMu.Unlock()
 		cancel()
-		r.running.Done()
+		r.incoming.end(key)
 	}()
 	defer func() {
 		if p := recover(); p != nil {
@@ -387,15 +283,6 @@ func (r *Router) replyError(h *messages.Header, re *messages.RemoteError) {
 	rh := messages.Header{Kind: messages.KindReply, Flags: messages.FlagError, Dst: h.Src, Src: r.id, ReqID: h.ReqID}
 	if err := r.send(&rh, payload); err != nil {
 		r.logger.Debug("error reply not sent", "function", h.Target, "error", err)
-	}
-}
-
-func (r *Router) cancelCall(key callKey) {
-	r.callsMu.Lock()
-	cancel := r.calls[key]
-	r.callsMu.Unlock()
-	if cancel != nil {
-		cancel()
 	}
 }
 

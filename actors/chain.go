@@ -38,7 +38,7 @@ type Chain struct {
 
 // NewChain returns a new chain of calls to target.
 func NewChain(target *Context) *Chain {
-	return &Chain{target: target, id: "c" + strconv.FormatUint(target.r.nextReq.Add(1), 36)}
+	return &Chain{target: target, id: "c" + strconv.FormatUint(target.r.pending.next.Add(1), 36)}
 }
 
 // Target is the context the chain's calls run in.
@@ -122,8 +122,6 @@ func (ch *Chain) send(ctx context.Context, fn string, payload [][]byte, noReply 
 		}
 		return nil, nil
 	}
-	id := r.nextReq.Add(1)
-	h.ReqID = id
 	p := &pendingCall{dst: c.id, name: c.name, fn: fn, ch: make(chan callResult, 1)}
 	if c.id != r.id {
 		if via := r.table.Load().lookup(c.id); via != nil {
@@ -133,9 +131,8 @@ func (ch *Chain) send(ctx context.Context, fn string, payload [][]byte, noReply 
 			via.lastReader.Store(false)
 		}
 	}
-	r.pendMu.Lock()
-	r.pending[id] = p
-	r.pendMu.Unlock()
+	id := r.pending.add(p)
+	h.ReqID = id
 	if err := r.send(&h, payload...); err != nil {
 		r.dropPending(id)
 		p.settle()
@@ -259,12 +256,7 @@ func (r *Router) dispatchChained(h messages.Header, payload []byte) (job func())
 	}
 	ctx, cancel := context.WithCancel(r.base)
 	ck := callKey{h.Src, h.ReqID}
-	if h.Flags&messages.FlagNoReply == 0 {
-		r.callsMu.Lock()
-		r.calls[ck] = cancel
-		r.callsMu.Unlock()
-	}
-	r.running.Add(1)
+	r.incoming.start(ck, cancel)
 	run := func() {
 		defer r.chains.finish(key, st, mine)
 		<-prev // even when cancelled: the next call must not overtake prev
@@ -298,11 +290,8 @@ func (r *Router) runChained(ctx context.Context, cancel context.CancelFunc, ck c
 		return
 	}
 	defer func() {
-		r.callsMu.Lock()
-		delete(r.calls, ck)
-		r.callsMu.Unlock()
 		cancel()
-		r.running.Done()
+		r.incoming.end(ck)
 	}()
 	switch {
 	case h.Target == fnChainReset:

@@ -184,15 +184,11 @@ func (ch *Channel) Close() error {
 
 // Release forgets the channel in its router; later messages to it are dropped.
 func (ch *Channel) Release() {
-	ch.r.mu.Lock()
-	delete(ch.r.channels, ch.id)
-	ch.r.mu.Unlock()
+	ch.r.releaseChannel(ch.id)
 }
 
 func (r *Router) deliverChannel(h messages.Header, payload []byte) {
-	r.mu.Lock()
-	ch := r.channels[h.Target]
-	r.mu.Unlock()
+	ch := r.channel(h.Target)
 	if ch == nil {
 		r.logger.Debug("item for an unknown channel dropped", "channel", h.Target)
 		return
@@ -230,13 +226,7 @@ func (r *Router) failChannels(ids []uint32, reason string, cause error) {
 	for _, id := range ids {
 		gone[id] = true
 	}
-	r.mu.Lock()
-	var hit []*Channel
-	for _, ch := range r.channels {
-		hit = append(hit, ch)
-	}
-	r.mu.Unlock()
-	for _, ch := range hit {
+	for _, ch := range r.channelList() {
 		ch.mu.Lock()
 		if ch.connected && gone[ch.peer.Context] && ch.err == nil {
 			ch.err = &ChannelError{Context: ch.peerName, Reason: reason, Err: cause}
@@ -248,13 +238,7 @@ func (r *Router) failChannels(ids []uint32, reason string, cause error) {
 }
 
 func (r *Router) closeChannels() {
-	r.mu.Lock()
-	var all []*Channel
-	for _, ch := range r.channels {
-		all = append(all, ch)
-	}
-	r.mu.Unlock()
-	for _, ch := range all {
+	for _, ch := range r.channelList() {
 		ch.mu.Lock()
 		if ch.err == nil {
 			ch.err = &ChannelError{Context: r.Name(), Reason: "the router is shut down", Err: ErrShutdown}

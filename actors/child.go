@@ -135,6 +135,7 @@ func (r *Router) childExit(err error) {
 	r.shutdownChildren(2 * time.Second)
 	r.waitCalls(time.Second)
 	r.endStarted()
+	r.watch.stop()
 	os.Exit(0)
 }
 
@@ -146,6 +147,7 @@ func (r *Router) childShutdown() {
 	r.waitCalls(2 * time.Second)
 	r.endStarted()
 	r.parent.s.Flush()
+	r.watch.stop()
 	os.Exit(0)
 }
 
@@ -153,7 +155,7 @@ func (r *Router) childShutdown() {
 // running: those still in the session it leads (see session.go).
 func (r *Router) endStarted() {
 	if r.session != 0 {
-		endSession(r.session, sessionGrace, r.logger)
+		endSession(r.session, sessionGrace, nil, r.logger)
 	}
 }
 

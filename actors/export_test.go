@@ -2,6 +2,7 @@ package actors
 
 import (
 	"context"
+	"time"
 
 	"github.com/mitogo/mitogo/messages"
 )
@@ -71,4 +72,8 @@ var ClaimRoute = Register("test.claimRoute", func(ctx context.Context, name stri
 })
 
 // LastRequestID is the id of the last call r made.
-func LastRequestID(r *Router) uint64 { return r.nextReq.Load() }
+func LastRequestID(r *Router) uint64 { return r.pending.next.Load() }
+
+// SetReapGrace sets how long the processes left in a reaped child's
+// session get between SIGTERM and SIGKILL; call it before any connect.
+func SetReapGrace(r *Router, d time.Duration) { r.reapGrace = d }

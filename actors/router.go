@@ -5,13 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
-	"github.com/mitogo/mitogo/bootstrap"
 	"github.com/mitogo/mitogo/messages"
 	"github.com/mitogo/mitogo/transport"
 )
@@ -34,44 +33,37 @@ type Router struct {
 	table  atomic.Pointer[routeTable]
 	parent *conn // nil in the master
 
-	pendMu  sync.Mutex
-	pending map[uint64]*pendingCall
-	nextReq atomic.Uint64
-
-	callsMu sync.Mutex
-	calls   map[callKey]context.CancelFunc // incoming calls running here
-	running sync.WaitGroup                 // the goroutines running them
-	chains  chainTable                     // chains of calls made to this context
-
-	mu       sync.Mutex
-	conns    map[*conn]struct{}  // streams to children
-	contexts map[uint32]*Context // supervised handles started from here
-	channels map[string]*Channel
-	nextID   uint32            // next context id to hand out (master only)
-	starters map[uint32]uint32 // master: context id → the context that starts it
-	nextChan uint64
-	closing  bool
+	// Its state in owned pieces, each with its own lock and invariant:
+	pending  pendingCalls  // the calls this context waits for (pending.go)
+	incoming incomingCalls // the calls running here (incoming.go)
+	children               // what it started and must end (children.go)
+	binStore               // the binaries it hands to stage 1 (binstore.go)
+	watch    watchdog      // its streams' inline calls and unread streams (handoff.go)
+	chains   chainTable    // chains of calls made to this context (chain.go)
 
 	// stopping is cancelled, with cause ErrShutdown, when the router
 	// begins to shut down: connects in flight end at once (unlessStopping).
 	stopping      context.Context
 	beginStopping context.CancelCauseFunc
 
-	pacer   transport.Pacer // SSH handshakes per host
-	binOnce sync.Once
-	bin     *bootstrap.Binary // this program, for stage 1
-	binErr  error
-
-	binarySources map[string]binarySource      // by token: what connections made here were given
-	otherBinaries map[string]*bootstrap.Binary // by path: binaries for other platforms, hashed once
+	pacer transport.Pacer // SSH handshakes per host
 
 	session int // in a child: the session it leads, whose processes it ends as it exits (0: none)
+
+	// hurry is cancelled when Shutdown's ctx has ended with children
+	// left: from then on reaping a child waits for no grace period.
+	hurry    context.Context
+	hurryNow context.CancelFunc
+	// reapGrace is how long the processes left in a reaped child's
+	// session get between SIGTERM and SIGKILL (see session.go).
+	reapGrace time.Duration
 
 	base     context.Context // parent of every incoming call's context
 	stopBase context.CancelFunc
 	wg       sync.WaitGroup // every goroutine this router owns
 	notices  noticeGroup    // tellGone's sends; Shutdown joins them after wg
-	done     chan struct{}
+	done     chan struct{}  // closed when the first Shutdown returns
+	joined   chan struct{}  // closed when wg and notices are joined, after Shutdown
 }
 
 // NewRouter starts the master's runtime, context 0. Shut it down with
@@ -105,14 +97,15 @@ func NewRouter(opts ...Option) (*Router, error) {
 func newRouter(id, parentID uint32, name string, cfg config, logger *slog.Logger) *Router {
 	r := &Router{
 		id: id, parentID: parentID, name: name, cfg: cfg, logger: logger,
-		pending:  map[uint64]*pendingCall{},
-		calls:    map[callKey]context.CancelFunc{},
-		conns:    map[*conn]struct{}{},
-		contexts: map[uint32]*Context{},
-		starters: map[uint32]uint32{},
-		channels: map[string]*Channel{},
-		done:     make(chan struct{}),
+		pending:   newPendingCalls(),
+		incoming:  newIncomingCalls(),
+		children:  newChildren(),
+		watch:     newWatchdog(),
+		done:      make(chan struct{}),
+		joined:    make(chan struct{}),
+		reapGrace: sessionGrace,
 	}
+	r.hurry, r.hurryNow = context.WithCancel(context.Background())
 	r.base, r.stopBase = context.WithCancel(context.Background())
 	r.stopping, r.beginStopping = context.WithCancelCause(context.Background())
 	t := &routeTable{routes: map[uint32]*conn{}, names: map[uint32]string{}}
@@ -175,10 +168,7 @@ func (r *Router) Logger() *slog.Logger { return r.logger }
 // context this router did not start (a sibling, an ancestor). Whether the
 // call is allowed is the policy's business.
 func (r *Router) Context(id int) *Context {
-	r.mu.Lock()
-	c, ok := r.contexts[uint32(id)]
-	r.mu.Unlock()
-	if ok {
+	if c, ok := r.handle(uint32(id)); ok {
 		return c
 	}
 	return newPlainContext(r, uint32(id), r.table.Load().name(uint32(id)))
@@ -387,15 +377,7 @@ func (r *Router) connLost(c *conn, err error) {
 // only a stream towards the starter may later announce a route to it.
 func (r *Router) allocateID(ctx context.Context, starter uint32) (uint32, error) {
 	if r.parent == nil {
-		r.mu.Lock()
-		defer r.mu.Unlock()
-		if r.nextID == math.MaxUint32 {
-			return 0, errors.New("context ids exhausted")
-		}
-		id := r.nextID
-		r.nextID++
-		r.starters[id] = starter
-		return id, nil
+		return r.newID(starter)
 	}
 	id, err := Function[struct{}, uint32](fnAllocateID).Call(ctx, r.Context(0), struct{}{})
 	return id, err

@@ -58,9 +58,7 @@ func (a *routerActor) Receive(ctx actor.Context) {
 		m.reply <- nil
 	case *dropConn:
 		r := a.r
-		r.mu.Lock()
-		delete(r.conns, m.c)
-		r.mu.Unlock()
+		r.dropConn(m.c)
 		reason := "its stream closed"
 		if m.err != nil {
 			reason = fmt.Sprintf("its stream closed: %v", m.err)
@@ -130,27 +128,17 @@ func (a *routerActor) remove(c *conn, ids []uint32, reason string, cause error) 
 	}
 	// Supervised contexts are marked down first, so that a call made now
 	// waits for a restart instead of finding no route.
-	r.mu.Lock()
-	for _, id := range gone {
-		if h, ok := r.contexts[id]; ok && h.sup != nil {
+	for _, h := range r.handles(gone) {
+		if h.sup != nil {
 			h.markDown()
 		}
 	}
-	r.mu.Unlock()
 	r.table.Store(t)
 	// Publish first, then fail: a call that registered before the new table
 	// was published is found here; one that registers later finds no route.
 	r.failPending(gone, names, reason, cause)
 	r.failChannels(gone, reason, cause)
-	r.mu.Lock()
-	var notify []*Context
-	for _, id := range gone {
-		if h, ok := r.contexts[id]; ok {
-			notify = append(notify, h)
-		}
-	}
-	r.mu.Unlock()
-	for _, h := range notify {
+	for _, h := range r.handles(gone) {
 		h.lost(&ChannelError{Context: h.name, Reason: reason, Err: cause})
 	}
 	payload, _ := encode(&messages.Routes{IDs: gone, Names: names, Err: reason, Cause: causeCode(cause)})
@@ -170,14 +158,7 @@ func (r *Router) tellGone(from *conn, payload []byte) {
 	if !r.cfg.sideways {
 		return
 	}
-	r.mu.Lock()
-	conns := make([]*conn, 0, len(r.conns))
-	for c := range r.conns {
-		if c != from {
-			conns = append(conns, c)
-		}
-	}
-	r.mu.Unlock()
+	conns := r.connList(from)
 	if len(conns) == 0 {
 		return
 	}
@@ -218,8 +199,6 @@ func (g *noticeGroup) close() {
 // mayClaim reports whether stream c may announce a route to id: the
 // master gave id out for a context to be started by a context behind c.
 func (r *Router) mayClaim(t *routeTable, c *conn, id uint32) bool {
-	r.mu.Lock()
-	starter, ok := r.starters[id]
-	r.mu.Unlock()
+	starter, ok := r.starter(id)
 	return ok && t.routes[starter] == c
 }

@@ -73,11 +73,12 @@ func sessionMembers(sid int) (pids []int, ok bool) {
 }
 
 // endSession ends the processes of session sid other than this one: it
-// sends SIGTERM, and SIGKILL to those still there after grace. Where /proc
+// sends SIGTERM, and SIGKILL to those still there after grace, or as soon
+// as hurry is closed (nil: never). Where /proc
 // cannot list the session, the process group sid (its leader's) gets
 // SIGTERM only (this process ignores it from then on, as it is exiting). Signals this process may not send (another user's
 // processes) are logged at debug level.
-func endSession(sid int, grace time.Duration, logger *slog.Logger) {
+func endSession(sid int, grace time.Duration, hurry <-chan struct{}, logger *slog.Logger) {
 	send := func(pid int, sig syscall.Signal) {
 		if err := syscall.Kill(pid, sig); err != nil && !errors.Is(err, syscall.ESRCH) {
 			logger.Debug("cannot end a process left in a context's session", "session", sid, "pid", pid, "signal", sig.String(), "error", err)
@@ -98,8 +99,15 @@ func endSession(sid int, grace time.Duration, logger *slog.Logger) {
 		send(pid, syscall.SIGTERM)
 	}
 	deadline := time.Now().Add(grace)
+	poll := time.NewTicker(10 * time.Millisecond)
+	defer poll.Stop()
+wait:
 	for len(pids) > 0 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
+		select {
+		case <-poll.C:
+		case <-hurry:
+			break wait
+		}
 		pids, _ = sessionMembers(sid)
 	}
 	for _, pid := range pids {

@@ -25,24 +25,31 @@ import (
 // its context must leave the session: start it with setsid (the command,
 // or SysProcAttr{Setsid: true}). The master's own session is its user's
 // and is left alone.
+//
+// Shutdown never outlives its ctx by more than a moment (reapWait): once
+// ctx ends it kills every child left, and every grace period still running
+// (a reaped child's session, its output drain) ends at once, in SIGKILL or
+// a closed pipe. Whatever is still not reaped or returned then (a process
+// that SIGKILL does not end at once, a function that ignores its
+// cancelled context) is left to the router's goroutines, which a later
+// call of Shutdown joins: it waits for them until its own ctx ends, and
+// returns nil once they are all gone.
 func (r *Router) Shutdown(ctx context.Context) error {
-	r.mu.Lock()
-	if r.closing {
-		r.mu.Unlock()
+	handles, first := r.beginClosing()
+	if !first {
 		<-r.done
+		if !r.awaitJoined(ctx) {
+			return ctx.Err()
+		}
 		return nil
 	}
-	r.closing = true
 	r.beginStopping(ErrShutdown)
 	var sups []*supervision
-	var handles []*Context
-	for _, c := range r.contexts {
-		handles = append(handles, c)
+	for _, c := range handles {
 		if c.sup != nil {
 			sups = append(sups, c.sup)
 		}
 	}
-	r.mu.Unlock()
 	for _, s := range sups {
 		s.mu.Lock()
 		if s.timer != nil {
@@ -53,6 +60,7 @@ func (r *Router) Shutdown(ctx context.Context) error {
 	r.shutdownConns(ctx)
 	r.stopBase()
 	r.waitCallsCtx(ctx)
+	r.watch.stop() // before wg's wait: it starts readers (handOff)
 	for _, s := range sups {
 		s.stop()
 	}
@@ -63,15 +71,12 @@ func (r *Router) Shutdown(ctx context.Context) error {
 	r.ensureSystem()
 	r.system.Root.StopFuture(r.routerPID).Wait()
 	r.system.Shutdown()
-	waited := make(chan struct{})
 	go func() {
 		r.wg.Wait()
 		r.notices.close()
-		close(waited)
+		close(r.joined)
 	}()
-	select {
-	case <-waited:
-	case <-ctx.Done():
+	if !r.awaitJoined(ctx) {
 		// A function that ignores its cancelled context keeps a goroutine;
 		// Shutdown does not wait for it past its deadline.
 		r.logger.Warn("shutdown deadline passed with goroutines still running", "context", r.Name())
@@ -80,11 +85,31 @@ func (r *Router) Shutdown(ctx context.Context) error {
 	return ctx.Err()
 }
 
+// reapWait is how long Shutdown still waits, once its ctx has ended, for
+// what it has killed to be reaped and for its goroutines to return.
+const reapWait = 200 * time.Millisecond
+
+// awaitJoined waits until every goroutine of the router has returned, or
+// until reapWait after ctx ends; it reports whether they all returned.
+func (r *Router) awaitJoined(ctx context.Context) bool {
+	select {
+	case <-r.joined:
+		return true
+	case <-ctx.Done():
+	}
+	t := time.NewTimer(reapWait)
+	defer t.Stop()
+	select {
+	case <-r.joined:
+		return true
+	case <-t.C:
+		return false
+	}
+}
+
 // shutdownChildren is Shutdown's first step with a fixed grace period.
 func (r *Router) shutdownChildren(grace time.Duration) {
-	r.mu.Lock()
-	r.closing = true
-	r.mu.Unlock()
+	r.beginClosing()
 	r.beginStopping(ErrShutdown)
 	ctx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
@@ -92,27 +117,39 @@ func (r *Router) shutdownChildren(grace time.Duration) {
 }
 
 // shutdownConns asks every child to stop and waits for its stream to end
-// and its process to be reaped, killing it once ctx ends.
+// and its process to be reaped. Once ctx ends it kills those left, cuts
+// every grace period of their reaping short (hurry) and waits at most
+// reapWait more: a reaping not done by then goes on in the stream's reader
+// goroutine, which the router's wg joins (see Shutdown).
 func (r *Router) shutdownConns(ctx context.Context) {
-	r.mu.Lock()
-	conns := make([]*conn, 0, len(r.conns))
-	for c := range r.conns {
-		conns = append(conns, c)
-	}
-	r.mu.Unlock()
+	conns := r.connList(nil)
 	for _, c := range conns {
 		h := messages.Header{Kind: messages.KindControl, Dst: c.peer, Src: r.id, Type: messages.ControlShutdown}
 		if err := c.s.Send(&h, nil); err != nil {
 			c.kill()
 		}
 	}
-	for _, c := range conns {
+	for i, c := range conns {
 		select {
 		case <-c.done:
+			continue
 		case <-ctx.Done():
-			c.kill()
-			<-c.done
 		}
+		r.hurryNow()
+		for _, c := range conns[i:] {
+			c.kill()
+		}
+		t := time.NewTimer(reapWait)
+		defer t.Stop()
+		for _, c := range conns[i:] {
+			select {
+			case <-c.done:
+			case <-t.C:
+				r.logger.Warn("children still being reaped after the shutdown deadline", "context", r.Name())
+				return
+			}
+		}
+		return
 	}
 }
 
@@ -127,14 +164,7 @@ func (r *Router) killContext(id uint32) {
 // waitCallsCtx waits for the calls running here to return after their
 // contexts were cancelled, or for ctx to end.
 func (r *Router) waitCallsCtx(ctx context.Context) {
-	done := make(chan struct{})
-	go func() {
-		r.running.Wait()
-		close(done)
-	}()
-	select {
-	case <-done:
-	case <-ctx.Done():
+	if !r.incoming.wait(ctx) {
 		r.logger.Warn("calls still running at shutdown", "context", r.Name())
 	}
 }

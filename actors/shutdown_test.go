@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"syscall"
 	"testing"
@@ -155,4 +156,58 @@ func shutdownDuringConnect(t *testing.T, inFlight func(), connect func(*actors.R
 		t.Fatalf("connect during Shutdown: want a *StreamError matching ErrShutdown, got %T %v", err, err)
 	}
 	goleak.VerifyNone(t, goroutines, goleak.IgnoreAnyFunction("github.com/asynkron/protoactor-go/actor.NewDeadLetter.NewThrottle.func4.1"))
+}
+
+// spawnStubborn starts a process that ignores SIGTERM and leaves it
+// running in the child's session.
+var spawnStubborn = actors.Register("test.spawnStubborn", func(ctx context.Context, _ struct{}) (int, error) {
+	cmd := exec.Command("sh", "-c", `trap "" TERM; exec sleep 1000`)
+	if err := cmd.Start(); err != nil {
+		return 0, err
+	}
+	go cmd.Wait()
+	return cmd.Process.Pid, nil
+})
+
+// Shutdown returns soon after its ctx ends, whatever its children do: here
+// a child that is stopped (it never answers the shutdown request) and
+// leaves a process that ignores SIGTERM in its session, whose grace period
+// is an hour. Shutdown kills both rather than wait for the grace period.
+func TestShutdownNeverOutlivesItsCtx(t *testing.T) {
+	r, err := actors.NewRouter(actors.WithLogger(discard()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	actors.SetReapGrace(r, time.Hour)
+	c := local(t, r)
+	stubborn, err := spawnStubborn.Call(ctxT(t), c, struct{}{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid := c.ProcessID()
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- r.Shutdown(ctx) }()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("Shutdown = %v, want its ctx's error", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("Shutdown still running 20 s after its ctx ended")
+	}
+	if err := syscall.Kill(pid, 0); err != syscall.ESRCH {
+		t.Errorf("the stopped child (pid %d) still exists after Shutdown: %v", pid, err)
+	}
+	waitGone(t, []int{stubborn})
+	// What Shutdown left to its goroutines, a second Shutdown joins.
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel2()
+	if err := r.Shutdown(ctx2); err != nil {
+		t.Fatalf("second Shutdown: %v", err)
+	}
 }

@@ -180,11 +180,7 @@ func (a *contextActor) Receive(ctx actor.Context) {
 		err := s.lastErr
 		s.mu.Unlock()
 		c.markDead(err)
-		c.r.mu.Lock()
-		if c.r.contexts[c.id] == c {
-			delete(c.r.contexts, c.id) // the handle lives on with its user
-		}
-		c.r.mu.Unlock()
+		c.r.forgetHandle(c) // the handle lives on with its user
 	}
 }
 
@@ -222,10 +218,4 @@ func (st *strategyAdapter) HandleFailure(_ *actor.ActorSystem, sup actor.Supervi
 		return
 	}
 	s.timer = time.AfterFunc(delay, func() { sup.RestartChildren(child) })
-}
-
-func (r *Router) isClosing() bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.closing
 }

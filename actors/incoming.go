@@ -1,0 +1,75 @@
+package actors
+
+import (
+	"context"
+	"sync"
+)
+
+// callKey names an incoming call: who called, and its request id there.
+type callKey struct {
+	src uint32
+	req uint64
+}
+
+// incomingCalls are the calls other contexts made that run here.
+//
+// Invariant, whenever mu is not held: m holds the cancel function of every
+// call between dispatch and the end of its run, and running counts those
+// same calls (it is added to before the call enters m and done after it
+// left it, so Wait returns only when none runs). dispatch adds (start),
+// the call's own goroutine removes (end); a cancel envelope (cancel) and
+// Shutdown (through the base context every call's context derives from)
+// only cancel, never remove.
+type incomingCalls struct {
+	mu      sync.Mutex
+	m       map[callKey]context.CancelFunc
+	running sync.WaitGroup
+}
+
+func newIncomingCalls() incomingCalls {
+	return incomingCalls{m: map[callKey]context.CancelFunc{}}
+}
+
+// start records a call about to run; end must follow once it has run.
+func (ic *incomingCalls) start(key callKey, cancel context.CancelFunc) {
+	ic.running.Add(1)
+	ic.mu.Lock()
+	ic.m[key] = cancel
+	ic.mu.Unlock()
+}
+
+// end forgets a call that has returned.
+func (ic *incomingCalls) end(key callKey) {
+	ic.mu.Lock()
+	delete(ic.m, key)
+	ic.mu.Unlock()
+	ic.running.Done()
+}
+
+// cancel cancels the call named by key, if it still runs.
+func (ic *incomingCalls) cancel(key callKey) {
+	ic.mu.Lock()
+	cancel := ic.m[key]
+	ic.mu.Unlock()
+	if cancel != nil {
+		cancel()
+	}
+}
+
+// wait waits for every call running here to return, or for ctx to end; it
+// reports whether they all returned.
+func (ic *incomingCalls) wait(ctx context.Context) bool {
+	done := make(chan struct{})
+	go func() {
+		ic.running.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+func (r *Router) cancelCall(key callKey) { r.incoming.cancel(key) }
