@@ -20,12 +20,6 @@ import (
 // when the test says. Outcomes never depend on timing: each test waits for
 // the state it needs (with the guard deadline against a hang).
 
-// waitForCancel blocks until its call is cancelled.
-var waitForCancel = Register("test.waitForCancel", func(ctx context.Context, _ struct{}) (bool, error) {
-	<-ctx.Done()
-	return true, nil
-})
-
 // peer is the far end of a stream: it reads every frame the router sends
 // and hands them to the test, so that the router's writes never block.
 type peer struct {

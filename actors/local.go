@@ -237,7 +237,7 @@ func (r *Router) startChild(ctx context.Context, id uint32, name string, spec co
 		if ctx.Err() == context.DeadlineExceeded || errors.Is(err, context.DeadlineExceeded) {
 			return nil, 0, timedOut
 		}
-		cause, reason := m.Explain(spec, connect.Attempt{Err: err})
+		reason, cause := m.Explain(spec, connect.Attempt{Err: err})
 		return nil, 0, &StreamError{Context: name, Method: spec.Method, Reason: reason, Cause: cause, Err: err}
 	}
 	s := transport.NewStream(child.Conn, r.cfg.maxFrame)
@@ -290,7 +290,7 @@ func (r *Router) startChild(ctx context.Context, id uint32, name string, spec co
 			return nil, 0, &StreamError{Context: name, Method: spec.Method, Reason: "the child program does not call actors.Main() first",
 				Output: a.Output, Cause: ErrMainNotCalled, Err: err}
 		}
-		cause, reason := m.Explain(spec, a)
+		reason, cause := m.Explain(spec, a)
 		return nil, 0, &StreamError{Context: name, Method: spec.Method, Reason: reason, Output: a.Output, Cause: cause, Err: err}
 	}
 	deadline, _ := ctx.Deadline()

@@ -56,9 +56,9 @@ func buildPanicker(t *testing.T, env []string, flags ...string) string {
 	if p, ok := builds[key]; ok {
 		return p
 	}
-	goTool := filepath.Join(runtime.GOROOT(), "bin", "go")
-	if _, err := os.Stat(goTool); err != nil {
-		goTool = "go"
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		t.Fatalf("the go command is needed to build test programs: %v", err)
 	}
 	dir, err := os.MkdirTemp("", "mitogo-strip-test")
 	if err != nil {

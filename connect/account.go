@@ -161,7 +161,7 @@ func startWithAskpass(argv []string, secret string, env func(*transport.Askpass)
 
 // The explain functions read what the tools print under LC_ALL=C.
 
-func explainSudo(s Spec, output string) (error, string) {
+func explainSudo(s Spec, output string) (string, error) {
 	low := strings.ToLower(output)
 	var cause error
 	switch {
@@ -170,41 +170,41 @@ func explainSudo(s Spec, output string) (error, string) {
 	case strings.Contains(low, "unknown user"):
 		cause = ErrUnknownUser
 	case strings.Contains(low, "not allowed"), strings.Contains(low, "not in the sudoers"):
-		return ErrNotAllowed, fmt.Sprintf("sudo to %s: not allowed by sudoers", s.User)
+		return fmt.Sprintf("sudo to %s: not allowed by sudoers", s.User), ErrNotAllowed
 	default:
-		return nil, ""
+		return "", nil
 	}
-	return cause, accountSubject(Sudo)(s) + ": " + cause.Error()
+	return accountSubject(Sudo)(s) + ": " + cause.Error(), cause
 }
 
-func explainSu(s Spec, output string) (error, string) {
+func explainSu(s Spec, output string) (string, error) {
 	low := strings.ToLower(output)
 	switch {
 	case strings.Contains(low, "does not exist"), strings.Contains(low, "unknown"):
-		return ErrUnknownUser, fmt.Sprintf("su to %s: user unknown", s.User)
+		return fmt.Sprintf("su to %s: user unknown", s.User), ErrUnknownUser
 	case s.Secret != "" && strings.Contains(low, "authentication failure"):
-		return ErrPasswordIncorrect, fmt.Sprintf("su to %s: password incorrect", s.User)
+		return fmt.Sprintf("su to %s: password incorrect", s.User), ErrPasswordIncorrect
 	case strings.Contains(low, "permission denied"):
-		return ErrNotAllowed, fmt.Sprintf("su to %s: not allowed: %q", s.User, lastLine(output))
+		return fmt.Sprintf("su to %s: not allowed: %q", s.User, lastLine(output)), ErrNotAllowed
 	case strings.Contains(low, "must be run from a terminal"), strings.Contains(low, "authentication failure"):
-		return ErrPasswordRequired, fmt.Sprintf("su to %s: a password is required (give one with Password)", s.User)
+		return fmt.Sprintf("su to %s: a password is required (give one with Password)", s.User), ErrPasswordRequired
 	}
-	return nil, ""
+	return "", nil
 }
 
-func explainDoas(s Spec, output string) (error, string) {
+func explainDoas(s Spec, output string) (string, error) {
 	low := strings.ToLower(output)
 	switch {
 	case s.Secret != "" && strings.Contains(low, "authentication failed"):
-		return ErrPasswordIncorrect, fmt.Sprintf("doas to %s: password incorrect", s.User)
+		return fmt.Sprintf("doas to %s: password incorrect", s.User), ErrPasswordIncorrect
 	case strings.Contains(low, "authorization required"), strings.Contains(low, "authentication required"), strings.Contains(low, "a password is required"):
-		return ErrPasswordRequired, fmt.Sprintf("doas to %s: a password is required", s.User)
+		return fmt.Sprintf("doas to %s: a password is required", s.User), ErrPasswordRequired
 	case strings.Contains(low, "not permitted"):
-		return ErrNotAllowed, fmt.Sprintf("doas to %s: not allowed by doas.conf", s.User)
+		return fmt.Sprintf("doas to %s: not allowed by doas.conf", s.User), ErrNotAllowed
 	case strings.Contains(low, "unknown user"), strings.Contains(low, "no passwd entry"):
-		return ErrUnknownUser, fmt.Sprintf("doas to %s: user unknown", s.User)
+		return fmt.Sprintf("doas to %s: user unknown", s.User), ErrUnknownUser
 	}
-	return nil, ""
+	return "", nil
 }
 
 func lastLine(s string) string {

@@ -159,7 +159,7 @@ func TestExplain(t *testing.T) {
 	} {
 		m := method(t, tc.method)
 		s := Spec{Method: tc.method, User: "bob", Secret: tc.secret, SSH: transport.SSHSpec{Host: "h", User: "deploy"}}
-		cause, reason := m.Explain(s, Attempt{Err: fmt.Errorf("reading: %w", errEOF), Output: tc.output})
+		reason, cause := m.Explain(s, Attempt{Err: fmt.Errorf("reading: %w", errEOF), Output: tc.output})
 		if cause != tc.cause || !strings.Contains(reason, tc.says) {
 			t.Errorf("%s on %q: %v, %q; want %v and %q", tc.method, tc.output, cause, reason, tc.cause, tc.says)
 		}
@@ -172,23 +172,23 @@ func TestExplainOrder(t *testing.T) {
 	m := method(t, Su)
 	s := Spec{Method: Su, User: "bob", Secret: "pw"}
 	base := Attempt{Err: errEOF, Status: "exit status 1"}
-	if cause, reason := m.Explain(s, base); cause != ErrHandshake || !strings.Contains(reason, "exit status 1") {
+	if reason, cause := m.Explain(s, base); cause != ErrHandshake || !strings.Contains(reason, "exit status 1") {
 		t.Errorf("nothing known: %v %q", cause, reason)
 	}
 	a := base
 	a.Suspicion = ErrPasswordIncorrect
-	if cause, reason := m.Explain(s, a); cause != ErrPasswordIncorrect || reason != "su to bob: password incorrect" {
+	if reason, cause := m.Explain(s, a); cause != ErrPasswordIncorrect || reason != "su to bob: password incorrect" {
 		t.Errorf("suspicion: %v %q", cause, reason)
 	}
 	a.Output = "su: Permission denied\n"
-	if cause, _ := m.Explain(s, a); cause != ErrNotAllowed {
+	if _, cause := m.Explain(s, a); cause != ErrNotAllowed {
 		t.Errorf("printed over suspicion: %v", cause)
 	}
 	a.Refusal = ErrPasswordIncorrect
-	if cause, _ := m.Explain(s, a); cause != ErrPasswordIncorrect {
+	if _, cause := m.Explain(s, a); cause != ErrPasswordIncorrect {
 		t.Errorf("refusal over printed: %v", cause)
 	}
-	if _, reason := method(t, Local).Explain(Spec{}, base); !strings.Contains(reason, "actors.Main") {
+	if reason, _ := method(t, Local).Explain(Spec{}, base); !strings.Contains(reason, "actors.Main") {
 		t.Errorf("local: %q", reason)
 	}
 }

@@ -203,7 +203,7 @@ func findTool(tool string) error {
 // explainContainer reads what podman, docker, kubectl, lxc-attach, nsenter
 // and chroot print when they cannot run stage 1 (under LC_ALL=C where
 // they have translations).
-func explainContainer(s Spec, output string) (error, string) {
+func explainContainer(s Spec, output string) (string, error) {
 	low := strings.ToLower(output)
 	has := func(subs ...string) bool {
 		for _, sub := range subs {
@@ -217,7 +217,7 @@ func explainContainer(s Spec, output string) (error, string) {
 	var cause error
 	switch {
 	case strings.TrimSpace(output) == "":
-		return nil, ""
+		return "", nil
 	case has("/bin/sh") && has("no such file", "not found", "failed to exec"):
 		cause = ErrNoShell
 	case has("is not running", "state improper", "failed to get init pid", "not running"):
@@ -230,9 +230,9 @@ func explainContainer(s Spec, output string) (error, string) {
 	case toolSaid(s.Method, lastLine(low)):
 		cause = ErrExecRefused
 	default:
-		return nil, ""
+		return "", nil
 	}
-	return cause, fmt.Sprintf("%s: %v: %q", who, cause, lastLine(output))
+	return fmt.Sprintf("%s: %v: %q", who, cause, lastLine(output)), cause
 }
 
 // toolPrefixes are how the lines each tool prints about its own failure

@@ -139,7 +139,7 @@ func TestExplainContainer(t *testing.T) {
 		{Podman, "some line the child printed", nil},
 	} {
 		s := Spec{Method: tc.method, Target: "x"}
-		cause, reason := explainContainer(s, tc.output)
+		reason, cause := explainContainer(s, tc.output)
 		if cause != tc.want {
 			t.Errorf("%s %q: cause %v, want %v", tc.method, tc.output, cause, tc.want)
 		}
@@ -159,7 +159,7 @@ func TestToolMissing(t *testing.T) {
 			t.Errorf("%s: %v, want ErrToolMissing", name, err)
 			continue
 		}
-		if cause, _ := m.Explain(s, Attempt{Err: err}); cause != ErrToolMissing {
+		if _, cause := m.Explain(s, Attempt{Err: err}); cause != ErrToolMissing {
 			t.Errorf("%s: Explain gives cause %v", name, cause)
 		}
 	}
@@ -181,7 +181,7 @@ func TestExplainDockerStdout(t *testing.T) {
 		`OCI runtime exec failed: exec failed: unable to start container process: exec: "/bin/sh": stat /bin/sh: no such file or directory: unknown`: ErrNoShell,
 	} {
 		err := fmt.Errorf("%w: stage 1 did not start: %w; it printed %q", ErrBootstrap, io.EOF, said)
-		if cause, _ := m.Explain(s, Attempt{Err: err, Status: "exit status 126"}); cause != want {
+		if _, cause := m.Explain(s, Attempt{Err: err, Status: "exit status 126"}); cause != want {
 			t.Errorf("%q: cause %v, want %v", said, cause, want)
 		}
 	}

@@ -56,7 +56,7 @@ type Method struct {
 	name    func(Spec) string                                          // the default name; nil: Name.<id>
 	subject func(Spec) string                                          // what a refusal is about: "sudo to root"
 	start   func(context.Context, Spec, Env) (*transport.Child, error) // starts the process
-	explain func(s Spec, output string) (cause error, reason string)   // reads a refusal in what the tool printed
+	explain func(s Spec, output string) (reason string, cause error)   // reads a refusal in what the tool printed
 }
 
 // Env is what a method may need from the router that starts it.
@@ -144,7 +144,7 @@ type Attempt struct {
 // the weakest evidence to the strongest: what failed here, a suspicion (a
 // password taken, then the tool ended), what the far side printed, a
 // refusal seen. cause is nil when none is known.
-func (m *Method) Explain(s Spec, a Attempt) (cause error, reason string) {
+func (m *Method) Explain(s Spec, a Attempt) (reason string, cause error) {
 	reason = a.Err.Error()
 	switch {
 	case errors.Is(a.Err, io.EOF), errors.Is(a.Err, io.ErrUnexpectedEOF), errors.Is(a.Err, syscall.EPIPE), errors.Is(a.Err, syscall.ECONNRESET):
@@ -164,12 +164,12 @@ func (m *Method) Explain(s Spec, a Attempt) (cause error, reason string) {
 		cause, reason = a.Suspicion, m.Refused(s, a.Suspicion)
 	}
 	if m.explain != nil {
-		c, why := m.explain(s, a.Output)
+		why, c := m.explain(s, a.Output)
 		if why == "" && m.Target != "" && a.Err != nil {
 			// A container tool may print its refusal on the stdout it
 			// shares with stage 1 (docker exec does); stage 1 quotes
 			// what it read there in its error.
-			c, why = m.explain(s, a.Err.Error())
+			why, c = m.explain(s, a.Err.Error())
 		}
 		if why != "" {
 			cause, reason = c, why
@@ -178,7 +178,7 @@ func (m *Method) Explain(s Spec, a Attempt) (cause error, reason string) {
 	if a.Refusal != nil {
 		cause, reason = a.Refusal, m.Refused(s, a.Refusal)
 	}
-	return cause, Elide(reason)
+	return Elide(reason), cause
 }
 
 // Elide replaces the stage 1 program in s, as a shell that refused it

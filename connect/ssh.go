@@ -126,20 +126,20 @@ func startOpenSSH(_ context.Context, s Spec, _ Env) (*transport.Child, error) {
 
 // explainOpenSSH reads the OpenSSH client's refusals (it has no message
 // catalogue: they are English everywhere).
-func explainOpenSSH(s Spec, output string) (error, string) {
+func explainOpenSSH(s Spec, output string) (string, error) {
 	low := strings.ToLower(output)
 	who := sshSubject(s)
 	switch {
 	case strings.Contains(low, "remote host identification has changed"):
-		return ErrChangedHostKey, who + ": host key verification failed: the host's key has CHANGED (see known_hosts)"
+		return who + ": host key verification failed: the host's key has CHANGED (see known_hosts)", ErrChangedHostKey
 	case strings.Contains(low, "host key verification failed"):
-		return ErrUnknownHostKey, who + ": host key verification failed: the host's key is not known (see known_hosts)"
+		return who + ": host key verification failed: the host's key is not known (see known_hosts)", ErrUnknownHostKey
 	case strings.Contains(low, "permission denied"):
-		return ErrAuthFailed, fmt.Sprintf("%s: authentication failed: %q", who, lastLine(output))
+		return fmt.Sprintf("%s: authentication failed: %q", who, lastLine(output)), ErrAuthFailed
 	case strings.Contains(low, "connection refused"), strings.Contains(low, "could not resolve"), strings.Contains(low, "timed out"), strings.Contains(low, "no route to host"):
-		return nil, fmt.Sprintf("%s: %q", who, lastLine(output))
+		return fmt.Sprintf("%s: %q", who, lastLine(output)), nil
 	}
-	return nil, ""
+	return "", nil
 }
 
 // shellQuote quotes s for a POSIX shell.
