@@ -20,7 +20,9 @@
 //
 // Each process runs one protoactor ActorSystem whose address is "ctx:<id>";
 // a PID with another context's address reaches that context, so Send,
-// Request and RequestFuture work across the tree. The router actor owns the
+// Request, RequestFuture, Stop, Watch and Unwatch work across the tree (a
+// watcher gets Terminated with AddressTerminated when the route to a
+// watched actor is lost). The router actor owns the
 // routing table and publishes it as an immutable snapshot that stream
 // readers use to forward frames without a mailbox hop; every Context
 // started here is watched by a Context actor under a supervisor whose

@@ -77,3 +77,13 @@ func LastRequestID(r *Router) uint64 { return r.pending.next.Load() }
 // SetReapGrace sets how long the processes left in a reaped child's
 // session get between SIGTERM and SIGKILL; call it before any connect.
 func SetReapGrace(r *Router, d time.Duration) { r.reapGrace = d }
+
+// WatchCounts is the number of watches r's actors hold on actors in other
+// contexts, and of proxies in r watching local actors for other contexts.
+func WatchCounts(r *Router) (watching, proxies int) { return r.watches.count() }
+
+// ChildWatchCounts is WatchCounts of the context it runs in.
+var ChildWatchCounts = Register("test.watchCounts", func(ctx context.Context, _ struct{}) ([2]int, error) {
+	w, p := RouterFrom(ctx).watches.count()
+	return [2]int{w, p}, nil
+})

@@ -12,7 +12,9 @@ import (
 // whose address is another context's ("ctx:N"); the Process it returns wraps
 // what is sent in an envelope for the router. On arrival, deliverActor
 // hands the message to the local actor with the sender's PID intact, so
-// Respond finds its way back to a future in the caller's context.
+// Respond finds its way back to a future in the caller's context. System
+// messages go by deliverSystem: Stop, and Watch, Unwatch and Terminated,
+// which watch.go turns into watches across contexts.
 
 func init() {
 	messages.Register[*actor.DeadLetterResponse]("protoactor.DeadLetterResponse")
@@ -46,16 +48,23 @@ func (p *remoteProcess) SendUserMessage(pid *actor.PID, message interface{}) {
 	p.send(pid, msg, sender, 0)
 }
 
+// SendSystemMessage takes the system messages protoactor sends to a PID:
+// Stop, and Watch and Unwatch from an actor watching it (see watch.go).
 func (p *remoteProcess) SendSystemMessage(pid *actor.PID, message interface{}) {
-	if _, ok := message.(*actor.Stop); ok {
+	switch m := message.(type) {
+	case *actor.Stop:
 		p.Stop(pid)
-		return
+	case *actor.Watch:
+		p.r.watchRemote(p.dst, pid, m.Watcher)
+	case *actor.Unwatch:
+		p.r.unwatchRemote(p.dst, pid, m.Watcher)
+	default:
+		p.r.logger.Debug("system message to a remote actor not supported", "pid", pid.String(), "type", typeName(message))
 	}
-	p.r.logger.Debug("system message to a remote actor not supported", "pid", pid.String(), "type", typeName(message))
 }
 
 func (p *remoteProcess) Stop(pid *actor.PID) {
-	h := messages.Header{Kind: messages.KindActor, Flags: messages.FlagSystem, Dst: p.dst, Src: p.r.id, Target: pid.Id, Type: "stop"}
+	h := messages.Header{Kind: messages.KindActor, Flags: messages.FlagSystem, Dst: p.dst, Src: p.r.id, Target: pid.Id, Type: typeStop}
 	_ = p.r.send(&h, nil)
 }
 
@@ -82,22 +91,32 @@ func (p *remoteProcess) send(pid *actor.PID, msg any, sender *actor.PID, flags u
 	}
 }
 
-// deliverActor hands an actor envelope to the local actor it names.
-// fromBelow is set when it came from a child's stream: such an envelope
-// may not stop actors here, and its sender must be in its source context.
-func (r *Router) deliverActor(h messages.Header, payload []byte, fromBelow bool) {
+// deliverSystem hands a system envelope to the local actor it names, each
+// under its own policy: a stop only from above; a watch from below only to
+// an actor allowed upward; a Terminated only for a watch made from here.
+func (r *Router) deliverSystem(h messages.Header, payload []byte, fromBelow bool) {
 	r.ensureSystem()
-	pid := actor.NewPID(addressOf(r.id), h.Target)
-	if h.Flags&messages.FlagSystem != 0 {
+	switch h.Type {
+	case typeStop:
 		if fromBelow {
 			r.logger.Warn("system message from below refused", "from", r.table.Load().name(h.Src), "target", h.Target)
 			return
 		}
-		if h.Type == "stop" {
-			r.system.Root.Stop(pid)
-		}
-		return
+		r.system.Root.Stop(actor.NewPID(addressOf(r.id), h.Target))
+	case typeWatch, typeUnwatch:
+		r.deliverWatch(h, payload, fromBelow)
+	case typeTerminated:
+		r.deliverTerminated(h, payload)
+	default:
+		r.logger.Warn("unknown system message dropped", "type", h.Type, "from", r.table.Load().name(h.Src))
 	}
+}
+
+// deliverActor hands an actor envelope to the local actor it names. Its
+// sender must be in its source context.
+func (r *Router) deliverActor(h messages.Header, payload []byte) {
+	r.ensureSystem()
+	pid := actor.NewPID(addressOf(r.id), h.Target)
 	var sender *actor.PID
 	if h.Sender != "" {
 		addr, id, ok := strings.Cut(h.Sender, "/")

@@ -39,6 +39,7 @@ type Router struct {
 	children               // what it started and must end (children.go)
 	binStore               // the binaries it hands to stage 1 (binstore.go)
 	watch    watchdog      // its streams' inline calls and unread streams (handoff.go)
+	watches  watchTable    // watches across contexts, both ways (watch.go)
 	chains   chainTable    // chains of calls made to this context (chain.go)
 
 	// stopping is cancelled, with cause ErrShutdown, when the router
@@ -247,6 +248,9 @@ func (r *Router) bounce(h *messages.Header, code, msg string) {
 		r.replyError(h, &messages.RemoteError{Code: code, Type: "mitogo." + code, Message: msg})
 	case h.Kind == messages.KindChannel && h.Flags&(messages.FlagClose|messages.FlagCredit) == 0:
 		r.logger.Debug("channel item dropped", "reason", msg)
+	case h.Kind == messages.KindActor && h.Flags&messages.FlagSystem != 0 && h.Type == typeWatch:
+		r.logger.Debug("watch refused", "target", h.Target, "reason", msg)
+		r.refuseWatch(h)
 	default:
 		r.logger.Debug("envelope dropped", "kind", h.Kind.String(), "target", h.Target, "reason", msg)
 	}
@@ -269,11 +273,15 @@ func (r *Router) deliver(c *conn, h messages.Header, payload []byte) (job func()
 	case messages.KindCancel:
 		r.cancelCall(callKey{h.Src, h.ReqID})
 	case messages.KindActor:
+		if h.Flags&messages.FlagSystem != 0 {
+			r.deliverSystem(h, payload, fromBelow) // policy of its own (remote.go)
+			return nil
+		}
 		if fromBelow && !r.actorAllowedUpward(h.Target) {
 			r.logger.Warn("actor message refused by policy", "from", r.table.Load().name(h.Src), "target", h.Target)
 			return nil
 		}
-		r.deliverActor(h, payload, fromBelow)
+		r.deliverActor(h, payload)
 	case messages.KindLog:
 		r.deliverLog(h.Src, payload)
 	case messages.KindControl:
@@ -339,6 +347,7 @@ func (r *Router) control(c *conn, h messages.Header, payload []byte) {
 		}
 		r.failPending(rs.IDs, rs.Names, rs.Err, causeFromCode(rs.Cause))
 		r.failChannels(rs.IDs, rs.Err, causeFromCode(rs.Cause))
+		r.routesLost(rs.IDs)
 		r.tellGone(nil, payload)
 	case messages.ControlShutdown:
 		if c != nil && c.up {

@@ -69,6 +69,7 @@ func (r *Router) Shutdown(ctx context.Context) error {
 	}
 	r.closeChannels()
 	r.ensureSystem()
+	r.closeWatches()
 	r.system.Root.StopFuture(r.routerPID).Wait()
 	r.system.Shutdown()
 	go func() {

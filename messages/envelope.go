@@ -60,7 +60,8 @@ const (
 	FlagError uint8 = 1 << 0
 	// FlagNoReply marks a call whose caller does not want a reply.
 	FlagNoReply uint8 = 1 << 1
-	// FlagSystem marks an actor envelope carrying a system message (stop).
+	// FlagSystem marks an actor envelope carrying a system message: stop,
+	// or a remote watch's Watch, Unwatch or Terminated (spec.md §5.5.1).
 	FlagSystem uint8 = 1 << 2
 	// FlagClose marks the last item of a channel.
 	FlagClose uint8 = 1 << 3
