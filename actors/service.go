@@ -181,7 +181,9 @@ func Concurrent() MethodOption { return func(c *methodConfig) { c.concurrent = t
 // its policy or, for a caller without authority, by an inactive service
 // (matching ErrRefused), or its panic (Code "panic", with the stack). A
 // service whose method panicked goes on serving, with its state as the
-// method left it.
+// method left it. A serialized method that calls a serialized method of
+// its own service, directly or through other contexts, waits for itself
+// until its ctx ends.
 func Method[S, A, R any](s *Service[S], name string, fn func(ctx context.Context, state S, args A) (R, error), opts ...MethodOption) Func[A, R] {
 	var cfg methodConfig
 	for _, o := range opts {
