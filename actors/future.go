@@ -33,7 +33,8 @@ import (
 // actor, in turn with its messages) or PipeTo (the *Result[R] arrives as a
 // message); CallTo does the latter in one step. The future belongs to the
 // actor system of target's router (Router.System): PipeTo reaches the
-// actors of that system, and through it those of other contexts.
+// actors of that system, and through it those of other contexts; target
+// must not be nil.
 //
 // The call is sent from the calling goroutine, which does not wait for
 // the reply. A []byte argument is sent without a copy: leave it unchanged
