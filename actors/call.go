@@ -257,6 +257,10 @@ func (r *Router) run(ctx context.Context, cancel context.CancelFunc, key callKey
 	case argErr != nil:
 		r.replyError(&h, &messages.RemoteError{Code: messages.CodeArgs, Type: "mitogo.ArgumentError", Message: argErr.Error()})
 	case err != nil:
+		if ce, ok := err.(*codedError); ok { // a service's refusal or panic (service.go)
+			r.replyError(&h, ce.re)
+			return
+		}
 		r.replyError(&h, &messages.RemoteError{Code: messages.CodeError, Type: fmt.Sprintf("%T", err), Message: err.Error()})
 	default:
 		if h.Flags&messages.FlagNoReply != 0 {

@@ -56,6 +56,7 @@ func serveChild(spec string) int {
 	cfg.maxFrame, cfg.logLevel, cfg.upward, cfg.sideways = s.MaxFrame(), slog.Level(hello.LogLevel), hello.Upward, hello.Sideways
 	setIdentity(hello.ID, hello.ParentID)
 	r := newRouter(hello.ID, hello.ParentID, hello.Name, cfg, nil)
+	r.ancestors = append(hello.Ancestors[:len(hello.Ancestors):len(hello.Ancestors)], hello.ParentID)
 	if leader {
 		r.session = os.Getpid()
 	}
@@ -145,6 +146,7 @@ func (r *Router) childShutdown() {
 	r.stopBase()
 	r.shutdownChildren(5 * time.Second)
 	r.waitCalls(2 * time.Second)
+	r.stopServices(time.Second)
 	r.endStarted()
 	r.parent.s.Flush()
 	r.watch.stop()

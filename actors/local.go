@@ -318,7 +318,7 @@ func (r *Router) startChild(ctx context.Context, id uint32, name string, spec co
 		}
 	}
 	hello := &messages.Hello{Version: messages.MinProtocolVersion, MaxVersion: messages.ProtocolVersion, ID: id, ParentID: r.id,
-		Name: name, MaxFrame: r.cfg.maxFrame, LogLevel: int(r.cfg.logLevel), Upward: r.cfg.upward, Sideways: r.cfg.sideways}
+		Name: name, MaxFrame: r.cfg.maxFrame, LogLevel: int(r.cfg.logLevel), Upward: r.cfg.upward, Sideways: r.cfg.sideways, Ancestors: r.ancestors}
 	hello.HeartbeatMS, hello.HeartbeatMisses = hb.hello()
 	var rep messages.HelloReply
 	err = s.WriteValue(hello)

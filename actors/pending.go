@@ -11,10 +11,12 @@ import (
 // request id.
 //
 // Invariant, whenever mu is not held: every call in m has a caller blocked
-// on its ch (or about to read its reply from the stream, conn.readFor) and
-// nothing has been sent on ch yet; a call leaves m exactly once, under mu,
-// by the one that then sends its result (complete, failDst) or by its
-// caller giving up (drop), so ch receives at most one result. next only
+// on its ch (or about to read its reply from the stream, conn.readFor), or
+// a done function for its result (a call made with Func.Future and its
+// kin, future.go), and no result has been given yet; a call leaves m
+// exactly once, under mu, by the one that then gives its result (complete,
+// failDst) or by its caller giving up (drop), so each call gets at most one
+// result. next only
 // grows: a request id is never reused. Router.call adds; the stream
 // readers (complete), route loss (failPending) and the caller (drop)
 // remove. The hot path takes mu once to add and once to take.
@@ -76,6 +78,7 @@ type pendingCall struct {
 	name string // destination's name
 	fn   string
 	ch   chan callResult
+	done func(callResult) // instead of ch: takes the result, without blocking (future.go)
 
 	via     *conn       // the stream its reply comes on, if counted there
 	counted atomic.Bool // in via.calls
@@ -86,6 +89,15 @@ func (p *pendingCall) settle() {
 	if p.counted.Load() && p.counted.CompareAndSwap(true, false) {
 		p.via.calls.Add(-1)
 	}
+}
+
+// give hands the call its result: on ch, or to done.
+func (p *pendingCall) give(res callResult) {
+	if p.done != nil {
+		p.done(res)
+		return
+	}
+	p.ch <- res
 }
 
 type callResult struct {
@@ -116,10 +128,10 @@ func (r *Router) complete(h messages.Header, payload []byte) {
 	}
 	p.settle() // before the reader looks whether calls wait (conn.yield)
 	if re != nil {
-		p.ch <- callResult{err: remoteCallError(p.name, p.fn, re)}
+		p.give(callResult{err: remoteCallError(p.name, p.fn, re)})
 		return
 	}
-	p.ch <- callResult{payload: payload}
+	p.give(callResult{payload: payload})
 }
 
 // failPending fails every call waiting on one of ids.
@@ -136,6 +148,6 @@ func (r *Router) failPending(ids []uint32, names []string, reason string, cause 
 				name = names[i]
 			}
 		}
-		p.ch <- callResult{err: &ChannelError{Context: name, Reason: reason, Err: cause}}
+		p.give(callResult{err: &ChannelError{Context: name, Reason: reason, Err: cause}})
 	}
 }

@@ -41,6 +41,7 @@ type Router struct {
 	watch    watchdog      // its streams' inline calls and unread streams (handoff.go)
 	watches  watchTable    // watches across contexts, both ways (watch.go)
 	chains   chainTable    // chains of calls made to this context (chain.go)
+	services serviceHost   // the services active here (service.go)
 
 	// stopping is cancelled, with cause ErrShutdown, when the router
 	// begins to shut down: connects in flight end at once (unlessStopping).
@@ -50,6 +51,11 @@ type Router struct {
 	pacer transport.Pacer // SSH handshakes per host
 
 	session int // in a child: the session it leads, whose processes it ends as it exits (0: none)
+
+	// ancestors is the parent chain, the master first and the parent
+	// last (nil in the master): the contexts with authority over this
+	// one's services (service.go). Set before the router serves.
+	ancestors []uint32
 
 	// hurry is cancelled when Shutdown's ctx has ended with children
 	// left: from then on reaping a child waits for no grace period.
@@ -263,7 +269,7 @@ func (r *Router) deliver(c *conn, h messages.Header, payload []byte) (job func()
 	fromBelow := c != nil && !c.up
 	switch h.Kind {
 	case messages.KindCall:
-		if fromBelow && !r.allowedUpward(h.Target) {
+		if fromBelow && !r.allowedUpward(h.Target) && !isServiceMethod(h.Target) { // a service method applies its own policy
 			r.bounce(&h, messages.CodeRefused, fmt.Sprintf("refused by policy: %s may not call %s in %s (not allowed upward)", r.table.Load().name(h.Src), h.Target, r.Name()))
 			return nil
 		}

@@ -68,6 +68,7 @@ func (r *Router) Shutdown(ctx context.Context) error {
 		c.markDead(ErrShutdown)
 	}
 	r.closeChannels()
+	r.services.stop(ctx)
 	r.ensureSystem()
 	r.closeWatches()
 	r.system.Root.StopFuture(r.routerPID).Wait()

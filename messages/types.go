@@ -33,6 +33,10 @@ type Hello struct {
 	// unanswered before the peer is declared dead. Version 2 and later.
 	HeartbeatMS     int `msgpack:"heartbeat_ms"`
 	HeartbeatMisses int `msgpack:"heartbeat_misses"`
+	// Ancestors are the ids of the parent's own ancestors, the master
+	// first (empty when the parent is the master); with ParentID, the
+	// child's whole parent chain, which has authority over its services.
+	Ancestors []uint32 `msgpack:"ancestors"`
 }
 
 // Versions returns the range of protocol versions the sender of h speaks.
