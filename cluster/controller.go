@@ -104,7 +104,11 @@ func Join(ctx context.Context, cfg Config) (*Controller, error) {
 	}
 	nc, err := nats.Connect(cfg.NATS, nats.Token(cfg.Token), nats.Name("mitogo controller "+cfg.ID),
 		nats.MaxReconnects(-1), nats.ReconnectWait(200*time.Millisecond),
-		nats.DisconnectErrHandler(func(*nats.Conn, error) { c.suspend() }),
+		nats.DisconnectErrHandler(func(nc *nats.Conn, _ error) {
+			if !nc.IsClosed() {
+				c.suspend()
+			}
+		}),
 		nats.ReconnectHandler(func(*nats.Conn) { c.online.Store(true); c.poke() }))
 	if err != nil {
 		return nil, fmt.Errorf("cluster %s: connecting to NATS at %s: %w", cfg.Cluster, cfg.NATS, err)

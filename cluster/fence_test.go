@@ -36,7 +36,9 @@ func TestHostFencing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fa := func(epoch uint64) cluster.FenceArgs { return cluster.FenceArgs{Cluster: name, Host: "web1", Epoch: epoch} }
+	fa := func(epoch uint64) cluster.FenceArgs {
+		return cluster.FenceArgs{Cluster: name, Host: "web1", Epoch: epoch}
+	}
 	log := filepath.Join(t.TempDir(), "calls")
 	args, _ := msgpack.Marshal(recordArgs{ID: "x", Host: "web1", Log: log})
 	run := func(c *actors.Context, epoch uint64) (string, error) {
