@@ -42,6 +42,7 @@ Examples:
 	flags: func(fs *flag.FlagSet, e *env, o *options) {
 		o.connectFlags(fs, e, true)
 		o.fleetFlags(fs)
+		o.nats.flags(fs, "call on the hosts of a cluster, through its controllers: -t names their inventory hosts")
 	},
 	run: callMain,
 }
@@ -69,6 +70,9 @@ func callMain(ctx context.Context, e *env, o *options, rest []string) error {
 		if err := checkArgs(name, fnArgs); err != nil {
 			return err
 		}
+	}
+	if o.nats.url != "" {
+		return clusterCall(ctx, e, o, name, fnArgs)
 	}
 	ts, err := resolveTargets(o.targets, o.fleet.inventory)
 	if err != nil {

@@ -1,15 +1,13 @@
 package main
 
 import (
-	"bufio"
-	"fmt"
+	"errors"
 	"io"
 	"os"
-	"slices"
 	"sort"
-	"strconv"
 	"strings"
-	"time"
+
+	inv "github.com/mitogo/mitogo/inventory"
 )
 
 // target is one place a command runs in: a name for output and reports,
@@ -22,16 +20,7 @@ type target struct {
 
 // settingKeys are the per-target settings an inventory line may give, and
 // what each means.
-var settingKeys = map[string]string{
-	"user":              "the first ssh hop's login user, when the chain does not name one",
-	"port":              "the first ssh hop's port, when the chain does not give one",
-	"identity":          "ssh hops: the private key file (as --identity)",
-	"password-env":      "ssh hops: the environment variable holding the login password",
-	"sudo-password-env": "sudo, su and doas hops: the variable holding their password",
-	"host-key-policy":   "ssh hops: strict, accept-new or ignore (as --host-key-policy)",
-	"known-hosts":       "ssh hops: the known_hosts file (as --known-hosts)",
-	"connect-timeout":   "bound each hop's connection (as --connect-timeout)",
-}
+var settingKeys = inv.SettingKeys
 
 // inventory is a parsed inventory file: targets in file order, and groups.
 type inventory struct {
@@ -55,122 +44,35 @@ func readInventory(path string) (*inventory, error) {
 	return inv, nil
 }
 
-// parseInventory reads an inventory: one target per line, "NAME [CHAIN]
-// [KEY=VALUE...]", "#" comments, "[GROUP]" lines that start a group. A
-// NAME alone that another line defines only adds it to the current group;
-// a NAME alone that no line defines is a target whose chain is NAME.
+// parseInventory reads an inventory (package inventory's format), with
+// each target's chain checked as -t checks it.
 func parseInventory(path string, r io.Reader) (*inventory, error) {
-	inv := &inventory{path: path, byName: map[string]*target{}, groups: map[string][]*target{}}
-	type member struct {
-		name, group string
-		line        int
+	parsed, err := inv.Parse(path, r, func(chain string) error {
+		_, err := parseChain(chain)
+		return err
+	})
+	if errors.Is(err, inv.ErrSyntax) {
+		return nil, usagef("%v", err)
 	}
-	var bare []member
-	group := ""
-	sc := bufio.NewScanner(r)
-	for n := 1; sc.Scan(); n++ {
-		line := sc.Text()
-		if i := strings.IndexByte(line, '#'); i >= 0 {
-			line = line[:i]
-		}
-		fields := strings.Fields(line)
-		if len(fields) == 0 {
-			continue
-		}
-		bad := func(format string, args ...any) error {
-			return usagef("inventory %s, line %d: %s", path, n, fmt.Sprintf(format, args...))
-		}
-		if strings.HasPrefix(fields[0], "[") {
-			if len(fields) != 1 || !strings.HasSuffix(fields[0], "]") || len(fields[0]) < 3 {
-				return nil, bad("want a group as [NAME], got %q", strings.TrimSpace(line))
-			}
-			group = fields[0][1 : len(fields[0])-1]
-			if group == "all" {
-				return nil, bad("the group all is every target; name yours otherwise")
-			}
-			if _, ok := inv.groups[group]; !ok {
-				inv.groups[group] = nil
-			}
-			continue
-		}
-		name := fields[0]
-		if strings.Contains(name, "=") || strings.HasPrefix(name, "@") {
-			return nil, bad("%q is not a target name", name)
-		}
-		if len(fields) == 1 {
-			bare = append(bare, member{name, group, n})
-			continue
-		}
-		t := &target{name: name, chain: name, settings: map[string]string{}}
-		rest := fields[1:]
-		if !strings.Contains(rest[0], "=") {
-			t.chain, rest = rest[0], rest[1:]
-		}
-		for _, kv := range rest {
-			k, v, ok := strings.Cut(kv, "=")
-			if !ok {
-				return nil, bad("%q: want KEY=VALUE after the chain (keys: %s)", kv, strings.Join(sortedKeys(), ", "))
-			}
-			if _, known := settingKeys[k]; !known {
-				return nil, bad("unknown setting %q (keys: %s)", k, strings.Join(sortedKeys(), ", "))
-			}
-			if k == "connect-timeout" {
-				if d, err := time.ParseDuration(v); err != nil || d <= 0 {
-					return nil, bad("connect-timeout=%q is not a duration such as 10s", v)
-				}
-			}
-			if k == "port" {
-				if p, err := strconv.Atoi(v); err != nil || p <= 0 || p > 65535 {
-					return nil, bad("port=%q is not a port number", v)
-				}
-			}
-			t.settings[k] = v
-		}
-		if _, dup := inv.byName[name]; dup {
-			return nil, bad("target %q is defined twice", name)
-		}
-		if _, err := parseChain(t.chain); err != nil {
-			return nil, bad("target %s: %v", name, err)
-		}
-		inv.add(t, group)
+	if err != nil {
+		return nil, err
 	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("reading inventory %s: %w", path, err)
+	out := &inventory{path: path, byName: map[string]*target{}, groups: map[string][]*target{}}
+	conv := map[*inv.Host]*target{}
+	for _, h := range parsed.Hosts {
+		t := &target{name: h.Name, chain: h.Chain, settings: h.Settings}
+		conv[h] = t
+		out.targets = append(out.targets, t)
+		out.byName[t.name] = t
 	}
-	for _, m := range bare {
-		t, ok := inv.byName[m.name]
-		if !ok {
-			t = &target{name: m.name, chain: m.name, settings: map[string]string{}}
-			if _, err := parseChain(t.chain); err != nil {
-				return nil, usagef("inventory %s, line %d: target %s: %v", path, m.line, m.name, err)
-			}
-			inv.add(t, m.group)
-			continue
+	for g, hs := range parsed.Groups {
+		ts := []*target{}
+		for _, h := range hs {
+			ts = append(ts, conv[h])
 		}
-		if m.group != "" && !slices.Contains(inv.groups[m.group], t) {
-			inv.groups[m.group] = append(inv.groups[m.group], t)
-		}
+		out.groups[g] = ts
 	}
-	return inv, nil
-}
-
-// add records a new target, in group g when g is not "".
-func (inv *inventory) add(t *target, g string) {
-	inv.targets = append(inv.targets, t)
-	inv.byName[t.name] = t
-	inv.groups["all"] = append(inv.groups["all"], t)
-	if g != "" {
-		inv.groups[g] = append(inv.groups[g], t)
-	}
-}
-
-func sortedKeys() []string {
-	var keys []string
-	for k := range settingKeys {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
+	return out, nil
 }
 
 // line is t as an inventory line, so that a retry file read with -i

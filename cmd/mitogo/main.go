@@ -71,7 +71,7 @@ type command struct {
 var commands []*command
 
 func init() {
-	commands = []*command{runCommand, callCommand, listCommand, rsyncCommand, scpCommand, pushCommand, pullCommand, versionCommand}
+	commands = []*command{runCommand, callCommand, listCommand, rsyncCommand, scpCommand, pushCommand, pullCommand, serveCommand, clusterCommand, versionCommand}
 }
 
 func lookup(name string) *command {
@@ -346,6 +346,8 @@ type options struct {
 	json                   bool // version --json
 
 	copy copyFlags // push, pull
+
+	nats natsOptions // serve, cluster, and run and call with --nats
 }
 
 // stringList collects a repeatable flag's values.

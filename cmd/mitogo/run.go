@@ -47,6 +47,7 @@ Examples:
 	flags: func(fs *flag.FlagSet, e *env, o *options) {
 		o.connectFlags(fs, e, true)
 		o.fleetFlags(fs)
+		o.nats.flags(fs, "run on the hosts of a cluster, through its controllers: -t names their inventory hosts")
 		fs.BoolVar(&o.shell, "shell", false, "run one shell command line with /bin/sh -c (the words joined with spaces), as ssh does")
 		fs.BoolVar(&o.stdinForce, "stdin", false, "forward stdin even when it is a terminal, and to many targets")
 		fs.BoolVar(&o.stdinNever, "n", false, "never forward stdin: CMD reads /dev/null")
@@ -66,6 +67,9 @@ func runMain(ctx context.Context, e *env, o *options, argv []string) error {
 	}
 	if o.shell {
 		argv = []string{"/bin/sh", "-c", strings.Join(argv, " ")}
+	}
+	if o.nats.url != "" {
+		return clusterRun(ctx, e, o, argv)
 	}
 	ts, err := resolveTargets(o.targets, o.fleet.inventory)
 	if err != nil {

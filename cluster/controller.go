@@ -1,0 +1,458 @@
+package cluster
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/mitogo/mitogo/actors"
+	"github.com/mitogo/mitogo/inventory"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Connector starts the context of one inventory host, e.g. over the chain
+// the inventory gives it.
+type Connector func(ctx context.Context, r *actors.Router, h *inventory.Host) (*actors.Context, error)
+
+// Config configures a controller.
+type Config struct {
+	Cluster string // the cluster's name: letters, digits, '_' and '-'
+	ID      string // this member's name, unique in the cluster; "" means hostname-pid
+	NATS    string // the NATS server URLs, comma-separated
+	Token   string // the cluster's NATS token ("" when the server needs none)
+
+	Hosts   []*inventory.Host // the hosts this controller may own
+	Connect Connector         // starts a host's context (required)
+	Router  *actors.Router    // the router the hosts' contexts start from (required)
+
+	// LeaseTTL is how long a host's lease outlives its owner's last
+	// renewal (renewals come every LeaseTTL/3): the bound on failover,
+	// plus a connect. 0 means 10s.
+	LeaseTTL time.Duration
+	// ConnectTimeout bounds each host's connect; 0 means 30s.
+	ConnectTimeout time.Duration
+	// Replicas is the JetStream replica count of the cluster's buckets:
+	// 3 on a routed cluster of three or more NATS servers; 0 means 1.
+	Replicas int
+	Logger   *slog.Logger // nil: the router's
+}
+
+// Controller is one member of a cluster: it owns a share of its hosts
+// through leases, drives each through a context, and serves calls to
+// them from any member or client. Close leaves the cluster.
+type Controller struct {
+	cfg     Config
+	id      string
+	log     *slog.Logger
+	nc      *nats.Conn
+	leases  jetstream.KeyValue
+	members jetstream.KeyValue
+	started time.Time
+
+	ctx    context.Context // ends at Close
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // the loops and the host runners
+	calls  sync.WaitGroup // calls being served
+
+	online atomic.Bool // connected to NATS; while false nothing is dispatched
+
+	mu        sync.Mutex
+	inv       map[string]*inventory.Host
+	running   map[string]*hostRun // hosts this member claims, connects or drives
+	view      map[string]lease    // every host's lease as last seen
+	unowned   map[string]time.Time
+	takeovers int
+	lastTake  time.Time
+	prevOwner map[string]string // the owner a host last had, for takeovers
+
+	wake chan struct{} // asks the reconciler for a pass
+}
+
+// Join connects to the cluster's NATS, creates the cluster's buckets when
+// they are missing and starts owning hosts.
+func Join(ctx context.Context, cfg Config) (*Controller, error) {
+	if err := checkClusterName(cfg.Cluster); err != nil {
+		return nil, err
+	}
+	if cfg.Connect == nil || cfg.Router == nil {
+		return nil, fmt.Errorf("cluster %s: a Connect function and a Router are required: %w", cfg.Cluster, ErrConfig)
+	}
+	cfg.LeaseTTL = cmp.Or(cfg.LeaseTTL, 10*time.Second)
+	cfg.ConnectTimeout = cmp.Or(cfg.ConnectTimeout, 30*time.Second)
+	cfg.Replicas = cmp.Or(cfg.Replicas, 1)
+	if cfg.LeaseTTL < time.Second {
+		return nil, fmt.Errorf("cluster %s: lease TTL %v is under 1s: %w", cfg.Cluster, cfg.LeaseTTL, ErrConfig)
+	}
+	if cfg.ID == "" {
+		h, _ := os.Hostname()
+		cfg.ID = fmt.Sprintf("%s-%d", h, os.Getpid())
+	}
+	c := &Controller{cfg: cfg, id: cfg.ID, started: time.Now(),
+		inv: map[string]*inventory.Host{}, running: map[string]*hostRun{}, view: map[string]lease{},
+		unowned: map[string]time.Time{}, prevOwner: map[string]string{}, wake: make(chan struct{}, 1)}
+	c.log = cmp.Or(cfg.Logger, cfg.Router.Logger()).With("cluster", cfg.Cluster, "member", cfg.ID)
+	for _, h := range cfg.Hosts {
+		c.inv[h.Name] = h
+	}
+	nc, err := nats.Connect(cfg.NATS, nats.Token(cfg.Token), nats.Name("mitogo controller "+cfg.ID),
+		nats.MaxReconnects(-1), nats.ReconnectWait(200*time.Millisecond),
+		nats.DisconnectErrHandler(func(nc *nats.Conn, _ error) {
+			if !nc.IsClosed() {
+				c.suspend()
+			}
+		}),
+		nats.ReconnectHandler(func(*nats.Conn) { c.online.Store(true); c.poke() }))
+	if err != nil {
+		return nil, fmt.Errorf("cluster %s: connecting to NATS at %s: %w", cfg.Cluster, cfg.NATS, err)
+	}
+	c.nc = nc
+	c.online.Store(true)
+	fail := func(err error) (*Controller, error) {
+		nc.Close()
+		return nil, fmt.Errorf("cluster %s: member %s: %w", cfg.Cluster, cfg.ID, err)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return fail(err)
+	}
+	if c.leases, err = openBucket(ctx, js, leaseBucket(cfg.Cluster), cfg); err != nil {
+		return fail(err)
+	}
+	if c.members, err = openBucket(ctx, js, memberBucket(cfg.Cluster), cfg); err != nil {
+		return fail(err)
+	}
+	if err := c.checkMembers(ctx); err != nil {
+		return fail(err)
+	}
+	if err := c.advertise(ctx); err != nil {
+		return fail(err)
+	}
+	watcher, err := c.leases.WatchAll(ctx)
+	if err != nil {
+		return fail(fmt.Errorf("watching the leases: %w", err))
+	}
+	// The watcher sends every current lease, then nil: the view is
+	// complete before the first reconcile pass claims anything.
+	for e := range watcher.Updates() {
+		if e == nil {
+			break
+		}
+		c.see(e)
+	}
+	c.ctx, c.cancel = context.WithCancel(context.Background())
+	c.wg.Go(func() { c.watchLoop(watcher) })
+	c.wg.Go(c.memberLoop)
+	c.wg.Go(c.reconcileLoop)
+	return c, nil
+}
+
+// openBucket opens or creates one of the cluster's KV buckets: entries
+// age out TTL after their last write, and a marker tells watchers when
+// one does.
+func openBucket(ctx context.Context, js jetstream.JetStream, name string, cfg Config) (jetstream.KeyValue, error) {
+	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket: name, History: 1, TTL: cfg.LeaseTTL, LimitMarkerTTL: cfg.LeaseTTL, Replicas: cfg.Replicas,
+	})
+	if errors.Is(err, jetstream.ErrLimitMarkerTTLNotSupported) {
+		return nil, fmt.Errorf("bucket %s: %w", name, ErrServerTooOld)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("bucket %s: %w", name, err)
+	}
+	return kv, nil
+}
+
+// ID is this member's name.
+func (c *Controller) ID() string { return c.id }
+
+// Client returns a client that shares the controller's NATS connection,
+// so that a member calls any host of the cluster as a client does.
+func (c *Controller) Client() *Client { return &Client{nc: c.nc, cluster: c.cfg.Cluster, from: c.id} }
+
+// Owned returns the names of the hosts this member drives now.
+func (c *Controller) Owned() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []string
+	for name, hr := range c.running {
+		if hr.active() {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
+// Close leaves the cluster: it stops serving calls, shuts down its hosts'
+// contexts and releases their leases so that the other members take them
+// over at once, and closes its NATS connection.
+func (c *Controller) Close(ctx context.Context) error {
+	c.cancel()
+	done := make(chan struct{})
+	go func() {
+		c.wg.Wait()
+		c.calls.Wait()
+		close(done)
+	}()
+	var err error
+	select {
+	case <-done:
+	case <-ctx.Done():
+		err = fmt.Errorf("cluster %s: member %s: closing: %w", c.cfg.Cluster, c.id, ctx.Err())
+	}
+	dctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	_ = c.members.Delete(dctx, token(c.id))
+	cancel()
+	c.nc.Close()
+	if err != nil {
+		<-done // the runners end once their contexts' shutdowns return
+	}
+	return err
+}
+
+// suspend stops dispatching at once when the NATS connection is lost: the
+// leases cannot be renewed, so another member may own the hosts soon.
+func (c *Controller) suspend() {
+	c.online.Store(false)
+	c.log.Warn("NATS connection lost: dispatch suspended")
+}
+
+func (c *Controller) poke() {
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+// checkMembers refuses to join a cluster whose members speak another
+// protocol version, or where a live member already has this ID.
+func (c *Controller) checkMembers(ctx context.Context) error {
+	ms, err := listMembers(ctx, c.members)
+	if err != nil {
+		return err
+	}
+	for _, m := range ms {
+		if m.Version != ProtocolVersion {
+			return fmt.Errorf("member %s speaks cluster protocol %d, this build %d: %w", m.ID, m.Version, ProtocolVersion, ErrVersion)
+		}
+		if m.ID == c.id {
+			return fmt.Errorf("a live member is already named %s (pid %d on %s): %w", m.ID, m.PID, m.Hostname, ErrConfig)
+		}
+	}
+	return nil
+}
+
+// advertise writes this member's entry in the member bucket.
+func (c *Controller) advertise(ctx context.Context) error {
+	hn, _ := os.Hostname()
+	c.mu.Lock()
+	m := Member{ID: c.id, Hostname: hn, PID: os.Getpid(), Version: ProtocolVersion, Started: c.started,
+		Takeovers: c.takeovers, LastTakeover: c.lastTake}
+	for _, hr := range c.running {
+		if hr.active() {
+			m.Hosts++
+		}
+	}
+	c.mu.Unlock()
+	b, _ := jsonMarshal(m)
+	if _, err := c.members.Put(ctx, token(c.id), b); err != nil {
+		return fmt.Errorf("advertising member %s: %w", c.id, err)
+	}
+	return nil
+}
+
+// memberLoop renews this member's entry.
+func (c *Controller) memberLoop() {
+	t := time.NewTicker(c.cfg.LeaseTTL / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.ctx.Done():
+			return
+		case <-t.C:
+		}
+		ctx, cancel := context.WithTimeout(c.ctx, c.cfg.LeaseTTL/3)
+		if err := c.advertise(ctx); err != nil && c.ctx.Err() == nil {
+			c.log.Warn("member entry not renewed", "error", err)
+		}
+		cancel()
+	}
+}
+
+// watchLoop keeps the view of the leases and wakes the reconciler when
+// one is deleted or ages out: its host needs an owner.
+func (c *Controller) watchLoop(w jetstream.KeyWatcher) {
+	defer w.Stop()
+	for {
+		select {
+		case <-c.ctx.Done():
+			return
+		case e, ok := <-w.Updates():
+			if !ok {
+				return
+			}
+			if e != nil && c.see(e) {
+				c.poke()
+			}
+		}
+	}
+}
+
+// see records one lease update; it reports a lease gone.
+func (c *Controller) see(e jetstream.KeyValueEntry) bool {
+	host := untoken(e.Key())
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e.Operation() != jetstream.KeyValuePut {
+		if l, ok := c.view[host]; ok {
+			c.prevOwner[host] = l.Owner
+		}
+		delete(c.view, host)
+		return true
+	}
+	var l lease // empty while its claimer writes its epoch
+	if err := jsonUnmarshal(e.Value(), &l); len(e.Value()) > 0 && err != nil {
+		c.log.Warn("unreadable lease", "host", host, "error", err)
+		return false
+	}
+	c.view[host] = l
+	delete(c.unowned, host)
+	return false
+}
+
+// reconcileLoop claims the hosts that have no owner: at once those this
+// member is the preferred owner of among the live members (so that
+// members that start together share the hosts), the others once they
+// have stayed unowned for half a TTL (their preferred member is gone or
+// failing). A host that has an owner is never claimed: a joining member
+// does not steal.
+func (c *Controller) reconcileLoop() {
+	// Members that start together see each other before the first pass,
+	// and so share the hosts.
+	select {
+	case <-c.ctx.Done():
+		return
+	case <-time.After(c.cfg.LeaseTTL / 3):
+	}
+	t := time.NewTicker(c.cfg.LeaseTTL / 4)
+	defer t.Stop()
+	for {
+		c.reconcile()
+		select {
+		case <-c.ctx.Done():
+			return
+		case <-t.C:
+		case <-c.wake:
+		}
+	}
+}
+
+func (c *Controller) reconcile() {
+	if !c.online.Load() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(c.ctx, c.cfg.LeaseTTL/3)
+	ms, err := listMembers(ctx, c.members)
+	cancel()
+	if err != nil {
+		if c.ctx.Err() == nil {
+			c.log.Warn("listing members", "error", err)
+		}
+		return
+	}
+	live := []string{c.id}
+	for _, m := range ms {
+		if m.ID != c.id {
+			live = append(live, m.ID)
+		}
+	}
+	grace := c.cfg.LeaseTTL / 2
+	now := time.Now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ctx.Err() != nil {
+		return
+	}
+	for name, h := range c.inv {
+		if _, ok := c.running[name]; ok {
+			continue
+		}
+		if _, ok := c.view[name]; ok {
+			continue
+		}
+		since, seen := c.unowned[name]
+		if !seen {
+			c.unowned[name] = now
+			since = now
+		}
+		if preferred(name, live) != c.id && now.Sub(since) < grace {
+			continue
+		}
+		hr := &hostRun{c: c, host: h, prev: c.prevOwner[name]}
+		c.running[name] = hr
+		c.wg.Go(hr.run)
+	}
+}
+
+// preferred is the member that should own host among the live members:
+// the highest rendezvous hash, so that a member joining or leaving moves
+// the preference of its share of hosts only.
+func preferred(host string, members []string) string {
+	best, bestH := "", uint64(0)
+	for _, m := range members {
+		h := fnv.New64a()
+		h.Write([]byte(host))
+		h.Write([]byte{0})
+		h.Write([]byte(m))
+		if v := h.Sum64(); best == "" || v > bestH {
+			best, bestH = m, v
+		}
+	}
+	return best
+}
+
+// ended is called by a host runner as it returns.
+func (c *Controller) ended(hr *hostRun) {
+	c.mu.Lock()
+	if c.running[hr.host.Name] == hr {
+		delete(c.running, hr.host.Name)
+	}
+	c.mu.Unlock()
+	c.poke()
+}
+
+// tookOver records that this member took a host over from another owner.
+func (c *Controller) tookOver(host, prev string) {
+	c.mu.Lock()
+	c.takeovers++
+	c.lastTake = time.Now()
+	c.mu.Unlock()
+	c.log.Info("took over host", "host", host, "previous owner", prev)
+}
+
+func listMembers(ctx context.Context, kv jetstream.KeyValue) ([]Member, error) {
+	lister, err := kv.ListKeys(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("listing members: %w", err)
+	}
+	defer lister.Stop()
+	var out []Member
+	for k := range lister.Keys() {
+		e, err := kv.Get(ctx, k)
+		if err != nil {
+			continue // aged out meanwhile
+		}
+		var m Member
+		if jsonUnmarshal(e.Value(), &m) == nil {
+			out = append(out, m)
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,127 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/mitogo/mitogo/actors"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+// onRequest takes a call to the host: it accepts it at once, so that the
+// caller knows which controller has it, and serves it in a goroutine of
+// its own (NATS delivers one subscription's messages one at a time).
+func (hr *hostRun) onRequest(m *nats.Msg) {
+	c := hr.c
+	if m.Reply == "" {
+		return
+	}
+	var req request
+	if err := msgpack.Unmarshal(m.Data, &req); err != nil || req.V != ProtocolVersion {
+		hr.respond(m.Reply, reply{Kind: replyFinal, Code: codeVersion,
+			Msg: fmt.Sprintf("controller %s speaks cluster protocol %d (request: %d)", c.id, ProtocolVersion, req.V)})
+		return
+	}
+	if c.ctx.Err() != nil {
+		hr.respond(m.Reply, reply{Kind: replyFinal, Code: codeNotOwner, Msg: "controller " + c.id + " is leaving"})
+		return
+	}
+	hr.mu.Lock()
+	epoch := hr.epoch
+	hr.mu.Unlock()
+	hr.respond(m.Reply, reply{Kind: replyAccept, Epoch: epoch})
+	c.calls.Go(func() { hr.serve(m.Reply, &req) })
+}
+
+// serve runs one accepted call and sends its outcome; beats tell the
+// caller it still runs.
+func (hr *hostRun) serve(to string, req *request) {
+	c := hr.c
+	final := reply{Kind: replyFinal}
+	defer func() { hr.respond(to, final) }()
+	fail := func(code, msg string) { final.Code, final.Msg = code, msg }
+
+	ctx, cancel := context.WithCancel(c.ctx)
+	defer cancel()
+	if req.Deadline != 0 {
+		dl := time.Unix(0, req.Deadline)
+		if time.Now().After(dl) {
+			fail(codeExpired, "")
+			return
+		}
+		ctx, cancel = context.WithDeadline(ctx, dl)
+		defer cancel()
+	}
+	hctx, epoch, code, err := hr.dispatchable()
+	if err != nil {
+		fail(code, err.Error())
+		return
+	}
+	// Fencing on this side: the lease in the bucket must still be the one
+	// this runner holds.
+	key := token(hr.host.Name)
+	e, err := c.leases.Get(ctx, key)
+	if err != nil {
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			fail(codeNotOwner, "the lease of host "+hr.host.Name+" lapsed")
+		} else {
+			fail(codeNotOwner, "checking the lease: "+err.Error())
+		}
+		return
+	}
+	var l lease
+	if err := jsonUnmarshal(e.Value(), &l); err != nil || l.Owner != c.id || l.Epoch != epoch {
+		fail(codeNotOwner, fmt.Sprintf("host %s is now held by %s (epoch %d)", hr.host.Name, l.Owner, l.Epoch))
+		return
+	}
+
+	done := make(chan struct{})
+	beats := make(chan struct{})
+	go func() { // joined below before the final reply
+		defer close(beats)
+		t := time.NewTicker(beatInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				hr.respond(to, reply{Kind: replyBeat})
+			}
+		}
+	}()
+	res, err := runFenced.Call(ctx, hctx, runArgs{fenceArgs: fenceArgs{Cluster: c.cfg.Cluster, Host: hr.host.Name, Epoch: epoch}, Fn: req.Fn, Args: req.Args})
+	close(done)
+	<-beats
+	switch {
+	case err != nil:
+		var ce *actors.ChannelError
+		if errors.As(err, &ce) {
+			// The context died under the call: it may have run.
+			fail(codeCall, "outcome unknown: "+err.Error())
+			return
+		}
+		fail(codeCall, err.Error())
+	case res.Code != "":
+		fail(res.Code, res.Msg)
+	default:
+		final.Result = res.Result
+	}
+}
+
+// respond sends one reply message to a caller; a lost one shows up on the
+// caller's side as silence.
+func (hr *hostRun) respond(to string, r reply) {
+	r.Controller = hr.c.id
+	b, err := msgpack.Marshal(&r)
+	if err == nil {
+		err = hr.c.nc.Publish(to, b)
+	}
+	if err != nil {
+		hr.c.log.Debug("reply not sent", "host", hr.host.Name, "error", err)
+	}
+}

@@ -1,0 +1,68 @@
+// Package cluster runs several mitogo controllers as one cluster over
+// NATS: each controller owns a share of an inventory's hosts, any member
+// or client calls a function on any host by name, and the hosts of a
+// controller that dies come back on the others by themselves.
+//
+// # Topology
+//
+// The members meet in a NATS server with JetStream (2.11 or later: host
+// leases age out with limit markers that tell the survivors at once).
+// One machine needs nothing installed: the mitogo-nats command is an
+// embedded server that listens on 127.0.0.1 and admits only clients with
+// the cluster's token; several mitogo-nats given each other as routes form
+// a routed JetStream cluster (use Config.Replicas 3), so that losing any
+// one server loses neither the leases nor the members' meeting point. A
+// real NATS deployment works the same: give its URLs.
+//
+//	mitogo-nats ──┬── controller a (mitogo serve) ── contexts ── hosts
+//	 (JetStream)  ├── controller b (mitogo serve) ── contexts ── hosts
+//	              ├── controller c (mitogo serve) ── contexts ── hosts
+//	              └── clients (mitogo run/call --nats, Client)
+//
+// The server is a separate command because a controller uploads its own
+// binary to its hosts: the mitogo binary carries the NATS client only,
+// never the 17 MB server (package natsembed).
+//
+// # Ownership
+//
+// A host is owned through a lease in the KV bucket mitogo_CLUSTER_hosts,
+// key the host's name: a controller claims it with Create, which fails
+// when a lease exists (compare-and-set), and renews it every third of the
+// lease TTL while its context to the host is healthy. The lease's epoch
+// is the revision that created it. Ownership is sticky: a member claims
+// only hosts without a lease, so a member that joins takes none from the
+// others; hosts that have no owner go first to their preferred member
+// among the live ones (rendezvous hashing over mitogo_CLUSTER_members),
+// and to any member after half a TTL. A controller that closes releases
+// its leases, so its hosts move at once; one that is killed loses them
+// when they age out, within one TTL, and the survivors, watching the
+// bucket, reconnect the hosts then (eagerly, not on the next call).
+//
+// # Dispatch
+//
+// A call to a host goes to the subject mitogo.CLUSTER.host.HOST, which
+// only the owner subscribes to. The owner accepts it at once (the caller
+// now knows the controller), checks that the lease in the bucket is still
+// its own with its epoch, runs the function in the host's context, sends
+// beats while it runs, and replies with the result. Errors are
+// *HostError naming the host and the controller. A call whose controller
+// goes silent after accepting it, or dies, fails with ErrOutcomeUnknown;
+// nothing is retried.
+//
+// # Fencing
+//
+// Every dispatch checks the lease held (above); a controller that loses
+// its NATS connection stops dispatching at once, and one whose last
+// renewal is two thirds of a TTL old too. Because a paused controller can
+// wake after its lease expired, the host checks as well: an owner's
+// context takes the host's token (the epoch) in a file of the host
+// account's cache directory (mitogo-cluster/CLUSTER/HOST.epoch), every
+// call carries the epoch and is refused (ErrFenced) unless it holds the
+// token, and a context that sees a newer epoch exits.
+//
+// # Security
+//
+// Controllers and clients authenticate with the cluster's token (from a
+// file or the environment, never a command line). Calls run registered
+// functions only, under mitogo's usual policy in each context.
+package cluster

@@ -1,0 +1,96 @@
+package cluster
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Causes of a failed cluster call or join, matched with errors.Is.
+var (
+	// ErrOutcomeUnknown: the call was sent, and its controller died,
+	// went silent or stayed silent past the caller's deadline before it
+	// answered. The function may or may not have run on the host, and
+	// nothing retried it.
+	ErrOutcomeUnknown = errors.New("outcome unknown: the controller went away before it answered")
+	// ErrNoOwner: no member of the cluster drives the host right now (it
+	// is not in any member's inventory, or its lease is between owners).
+	// The call did not run.
+	ErrNoOwner = errors.New("no controller owns the host")
+	// ErrNotOwner: the controller reached no longer holds the host's
+	// lease (it expired or passed to another member). The call did not run.
+	ErrNotOwner = errors.New("the controller no longer owns the host")
+	// ErrFenced: the host refused the call because a newer owner took its
+	// token. The call did not run.
+	ErrFenced = errors.New("fenced: a newer owner holds the host")
+	// ErrUnavailable: the owner has no healthy context to the host. The
+	// call did not run.
+	ErrUnavailable = errors.New("the host's context is down")
+	// ErrExpired: the call's deadline had passed when the owner got to
+	// it. The call did not run.
+	ErrExpired = errors.New("the call's deadline passed before it started")
+	// ErrCallFailed: the function ran on the host, or was refused there,
+	// and failed; the message says how.
+	ErrCallFailed = errors.New("the call failed on the host")
+	// ErrVersion: a member or client speaks another version of the
+	// cluster protocol.
+	ErrVersion = errors.New("cluster protocol version mismatch")
+	// ErrConfig: a controller's or client's configuration is unusable.
+	ErrConfig = errors.New("bad cluster configuration")
+	// ErrServerTooOld: the NATS server lacks what the cluster needs.
+	ErrServerTooOld = errors.New("nats-server too old: a cluster needs 2.11 or later (KV limit markers)")
+)
+
+// HostError is a failed call to a host through the cluster: it names the
+// host and the controller that owned it ("" when none answered).
+type HostError struct {
+	Host       string
+	Controller string
+	Err        error
+}
+
+func (e *HostError) Error() string {
+	if e.Controller == "" {
+		return fmt.Sprintf("mitogo cluster: host %s: %v", e.Host, e.Err)
+	}
+	return fmt.Sprintf("mitogo cluster: host %s (controller %s): %v", e.Host, e.Controller, e.Err)
+}
+
+func (e *HostError) Unwrap() error { return e.Err }
+
+// wire error codes, one per sentinel a reply can carry.
+const (
+	codeNotOwner    = "not-owner"
+	codeFenced      = "fenced"
+	codeUnavailable = "unavailable"
+	codeExpired     = "expired"
+	codeCall        = "call"
+	codeVersion     = "version"
+)
+
+var codeErrors = map[string]error{
+	codeNotOwner:    ErrNotOwner,
+	codeFenced:      ErrFenced,
+	codeUnavailable: ErrUnavailable,
+	codeExpired:     ErrExpired,
+	codeCall:        ErrCallFailed,
+	codeVersion:     ErrVersion,
+}
+
+// remoteError is an error a controller or host reported, rebuilt from its
+// code and message: errors.Is matches the code's sentinel.
+type remoteError struct {
+	code string
+	msg  string
+}
+
+func (e *remoteError) Error() string {
+	if s, ok := codeErrors[e.code]; ok && e.msg == "" {
+		return s.Error()
+	}
+	if s, ok := codeErrors[e.code]; ok {
+		return s.Error() + ": " + e.msg
+	}
+	return e.msg
+}
+
+func (e *remoteError) Is(target error) bool { return codeErrors[e.code] == target && target != nil }

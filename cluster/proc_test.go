@@ -1,0 +1,91 @@
+package cluster_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/mitogo/mitogo/actors"
+	"github.com/mitogo/mitogo/cluster"
+	"github.com/mitogo/mitogo/inventory"
+)
+
+// The environment of a controller process started by a test.
+const (
+	envRole    = "MITOGO_CLUSTER_TEST_ROLE"
+	envNATS    = "MITOGO_CLUSTER_TEST_NATS"
+	envToken   = "MITOGO_CLUSTER_TEST_TOKEN"
+	envCluster = "MITOGO_CLUSTER_TEST_CLUSTER"
+	envID      = "MITOGO_CLUSTER_TEST_ID"
+	envInv     = "MITOGO_CLUSTER_TEST_INVENTORY"
+	envTTL     = "MITOGO_CLUSTER_TEST_TTL"
+)
+
+// controllerMain is a controller process: it joins the cluster, prints
+// "ready", and leaves on SIGTERM or when its stdin closes (the test ended).
+func controllerMain() int {
+	fail := func(err error) int {
+		fmt.Fprintln(os.Stderr, "controller:", err)
+		return 1
+	}
+	inv, err := inventory.Read(os.Getenv(envInv), nil)
+	if err != nil {
+		return fail(err)
+	}
+	ttl, err := time.ParseDuration(os.Getenv(envTTL))
+	if err != nil {
+		return fail(err)
+	}
+	r, err := actors.NewRouter()
+	if err != nil {
+		return fail(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	c, err := cluster.Join(ctx, cluster.Config{
+		Cluster: os.Getenv(envCluster), ID: os.Getenv(envID), NATS: os.Getenv(envNATS), Token: os.Getenv(envToken),
+		Hosts: inv.Hosts, Connect: connectHost, Router: r, LeaseTTL: ttl, ConnectTimeout: 20 * time.Second,
+	})
+	cancel()
+	if err != nil {
+		r.Shutdown(context.Background())
+		return fail(err)
+	}
+	fmt.Println("ready")
+	stop := make(chan os.Signal, 1)
+	signal.Notify(stop, syscall.SIGTERM)
+	eof := make(chan struct{})
+	go func() {
+		bufio.NewReader(os.Stdin).ReadString('\n')
+		close(eof)
+	}()
+	select {
+	case <-stop:
+	case <-eof:
+	}
+	ctx, cancel = context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	err = c.Close(ctx)
+	r.Shutdown(ctx)
+	if err != nil {
+		return fail(err)
+	}
+	return 0
+}
+
+// connectHost starts a test host: "local" is a local child, anything else
+// an ssh target with the inventory's identity and known-hosts settings.
+func connectHost(ctx context.Context, r *actors.Router, h *inventory.Host) (*actors.Context, error) {
+	if h.Chain == "local" {
+		return r.Local(ctx)
+	}
+	target, ok := strings.CutPrefix(h.Chain, "ssh:")
+	if !ok {
+		return nil, fmt.Errorf("test host %s: chain %q: want local or ssh:ADDR", h.Name, h.Chain)
+	}
+	return r.SSH(ctx, target, actors.IdentityFile(h.Settings["identity"]), actors.KnownHosts(h.Settings["known-hosts"]), actors.SSHConfig("none"))
+}

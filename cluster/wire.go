@@ -1,0 +1,69 @@
+package cluster
+
+import (
+	"time"
+
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+// ProtocolVersion is the version of the messages members and clients
+// exchange. Members of one cluster must speak the same: a controller of
+// another version refuses to join (ErrVersion), and a request of another
+// version is refused.
+const ProtocolVersion = 1
+
+// beatInterval is how often an owner tells a caller that a call is still
+// running; silentAfter without a word and the caller takes the owner for
+// gone (ErrOutcomeUnknown).
+const (
+	beatInterval = 500 * time.Millisecond
+	silentAfter  = 4 * beatInterval
+	acceptWait   = 3 * time.Second // how long a caller waits for an owner to take a call
+)
+
+// request is a call to a host, sent to the host's subject.
+type request struct {
+	V        int                `msgpack:"v"`
+	Fn       string             `msgpack:"fn"`
+	Args     msgpack.RawMessage `msgpack:"args"`
+	Deadline int64              `msgpack:"deadline,omitempty"` // unix ns; 0: none
+	From     string             `msgpack:"from,omitempty"`
+}
+
+// reply kinds: an owner answers a request with replyAccept at once,
+// replyBeat while the call runs, and one replyFinal.
+const (
+	replyAccept = 1
+	replyBeat   = 2
+	replyFinal  = 3
+)
+
+type reply struct {
+	Kind       int                `msgpack:"kind"`
+	Controller string             `msgpack:"controller"`
+	Epoch      uint64             `msgpack:"epoch,omitempty"`
+	Result     msgpack.RawMessage `msgpack:"result,omitempty"`
+	Code       string             `msgpack:"code,omitempty"` // "" when the call succeeded
+	Msg        string             `msgpack:"msg,omitempty"`
+}
+
+// lease is a host lease's value in the lease bucket.
+type lease struct {
+	Owner string    `json:"owner"`
+	Epoch uint64    `json:"epoch"` // the revision that created the lease: the host's fencing token
+	Since time.Time `json:"since"`
+	Ready bool      `json:"ready,omitempty"` // connected, fenced and serving calls
+}
+
+// Member is a live controller as it advertises itself in the member
+// bucket (see Client.Status).
+type Member struct {
+	ID           string    `json:"id"`
+	Hostname     string    `json:"hostname"`
+	PID          int       `json:"pid"`
+	Version      int       `json:"version"`
+	Started      time.Time `json:"started"`
+	Hosts        int       `json:"hosts"`         // hosts it drives now
+	Takeovers    int       `json:"takeovers"`     // hosts it took over after another owner
+	LastTakeover time.Time `json:"last_takeover"` // when it last did
+}
