@@ -15,12 +15,8 @@ import (
 type target struct {
 	name     string
 	chain    string
-	settings map[string]string // inventory settings, by key (see settingKeys)
+	settings map[string]string // inventory settings, by key (see inventory.SettingKeys)
 }
-
-// settingKeys are the per-target settings an inventory line may give, and
-// what each means.
-var settingKeys = inv.SettingKeys
 
 // inventory is a parsed inventory file: targets in file order, and groups.
 type inventory struct {
