@@ -20,6 +20,13 @@ import (
 // when the test says. Outcomes never depend on timing: each test waits for
 // the state it needs (with the guard deadline against a hang).
 
+// test.waitForCancel blocks until its call is cancelled; the tests call it
+// by name.
+var _ = Register("test.waitForCancel", func(ctx context.Context, _ struct{}) (bool, error) {
+	<-ctx.Done()
+	return true, nil
+})
+
 // peer is the far end of a stream: it reads every frame the router sends
 // and hands them to the test, so that the router's writes never block.
 type peer struct {

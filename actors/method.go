@@ -59,11 +59,7 @@ func Tool(path string) ConnectOption {
 // selfBinary is this program's executable, hashed once, for stage 1.
 func (r *Router) selfBinary() (*bootstrap.Binary, error) {
 	r.binOnce.Do(func() {
-		exe, err := os.Executable()
-		if err == nil {
-			r.bin, err = bootstrap.NewBinary(exe)
-		}
-		r.binErr = err
+		r.bin, r.binErr = bootstrap.NewBinary(runningExecutable())
 	})
 	return r.bin, r.binErr
 }
@@ -161,4 +157,22 @@ func SSHArgs(args ...string) ConnectOption {
 // SSHConfig reads host settings from path instead of ~/.ssh/config ("none": no file).
 func SSHConfig(path string) ConnectOption {
 	return func(c *connectConfig) { c.ssh.ConfigFile, c.given = path, c.given|connect.OptSSHConfig }
+}
+
+// runningExecutable is the path that reads this process's own executable:
+// /proc/self/exe where it exists, which stays the running image when the
+// file is rebuilt, replaced or removed from a cache meanwhile (a context
+// sending itself on to a child must send what it runs); else the path it
+// was started from.
+func runningExecutable() string {
+	const self = "/proc/self/exe"
+	if f, err := os.Open(self); err == nil {
+		f.Close()
+		return self
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return os.Args[0]
+	}
+	return exe
 }
