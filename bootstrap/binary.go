@@ -39,6 +39,8 @@ type Binary struct {
 
 	joinOnce sync.Once
 	joined   []byte
+
+	sent sentState // of a binary from a file: its image kept, deltas made
 }
 
 // piece is one gzip member of the binary, ready once done is closed.
