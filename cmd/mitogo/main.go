@@ -7,6 +7,7 @@
 //	mitogo call [-t TARGET]... [-i INVENTORY] FUNCTION [JSON-ARGS]
 //	mitogo list
 //	mitogo rsync|scp [-t CHAIN] [--] TOOL-ARGS...
+//	mitogo cache [-t CHAIN] [--prune]
 //	mitogo version [--json]
 //
 // run and call work in many targets at once (an inventory, --forks,
@@ -71,7 +72,7 @@ type command struct {
 var commands []*command
 
 func init() {
-	commands = []*command{runCommand, callCommand, listCommand, rsyncCommand, scpCommand, pushCommand, pullCommand, versionCommand}
+	commands = []*command{runCommand, callCommand, listCommand, rsyncCommand, scpCommand, pushCommand, pullCommand, cacheCommand, versionCommand}
 }
 
 func lookup(name string) *command {
@@ -343,6 +344,7 @@ type options struct {
 	stdinForce, stdinNever bool // run --stdin, -n
 	shell                  bool // run --shell
 	long                   bool // list -l
+	prune                  bool // cache --prune
 	json                   bool // version --json
 
 	copy copyFlags // push, pull
