@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // ReadyLine is what a child started in stdio mode writes first, so the
@@ -164,6 +165,9 @@ type Result struct {
 	Uploaded bool   // the binary was sent
 	Delta    string // the cached build it was sent as a delta against, if it was
 	Sent     int64  // bytes of binary sent (of a delta that did not apply, too)
+
+	Probe    time.Duration // from the start until the far side said whether it has the binary
+	Transfer time.Duration // from then until the child announced itself (the upload, if any)
 }
 
 // PlatformError reports a far side for which no binary is available.
@@ -182,6 +186,9 @@ type Options struct {
 	// the far side's platform and cache directory and the binary's size:
 	// on a slow link first contact takes a while, and a user should know.
 	Sending func(platform, cacheDir string, size int64)
+	// Progress, when set, is called as the binary (or a delta) is sent,
+	// every 64 KiB, with the bytes sent and an estimate of the total.
+	Progress func(sent, total int64)
 }
 
 // Run speaks stage 1 on rw, the standard input and output of `sh -c
@@ -190,6 +197,7 @@ type Options struct {
 // Whatever the far side printed that was not protocol is in the error.
 func Run(rw io.ReadWriter, self *Binary, provider Provider, opts Options) (Result, error) {
 	var res Result
+	began := time.Now()
 	line, junk, err := readUntil(rw, func(l string) bool { return strings.HasPrefix(l, "MITOGO1") })
 	if err != nil {
 		return res, fmt.Errorf("stage 1 did not start: %w%s", err, said(junk))
@@ -225,11 +233,13 @@ func Run(rw io.ReadWriter, self *Binary, provider Provider, opts Options) (Resul
 	if err != nil {
 		return res, fmt.Errorf("stage 1: %w%s", err, said(junk))
 	}
+	answered := time.Now()
+	res.Probe = answered.Sub(began)
 	verb, cached, _ := strings.Cut(answer, " ")
 	switch verb {
 	case "need":
 		if !opts.NoCache {
-			if res.Delta, res.Sent, err = sendDelta(rw, bin, strings.Fields(cached)); err != nil {
+			if res.Delta, res.Sent, err = sendDelta(rw, bin, strings.Fields(cached), opts.Progress); err != nil {
 				return res, err
 			}
 		}
@@ -242,15 +252,16 @@ func Run(rw io.ReadWriter, self *Binary, provider Provider, opts Options) (Resul
 			opts.Sending(res.Platform, res.CacheDir, bin.size())
 		}
 		var n int64
+		w := newProgressWriter(rw, opts.Progress)
 		switch {
 		case gz && pieces:
 			// Pieces go as they are compressed; the far side unpacks
 			// the first while this side compresses the next.
-			n, err = bin.sendPieces(rw)
+			n, err = bin.sendPieces(w)
 		case gz:
-			n, err = bin.sendWhole(rw, true)
+			n, err = bin.sendWhole(w, true)
 		default:
-			n, err = bin.sendWhole(rw, false)
+			n, err = bin.sendWhole(w, false)
 		}
 		res.Sent += n
 		if err != nil {
@@ -265,6 +276,7 @@ func Run(rw io.ReadWriter, self *Binary, provider Provider, opts Options) (Resul
 	if _, junk, err := readUntil(rw, func(l string) bool { return l == ReadyLine }); err != nil {
 		return res, fmt.Errorf("the child did not start: %w%s", err, said(junk))
 	}
+	res.Transfer = time.Since(answered)
 	return res, nil
 }
 
@@ -272,7 +284,7 @@ func Run(rw io.ReadWriter, self *Binary, provider Provider, opts Options) (Resul
 // has, cached (newest first), when this side can make one, and returns the
 // base it used and the bytes sent. It returns "" when it sent nothing or
 // the delta did not apply (stage 1 then waits for the whole binary).
-func sendDelta(rw io.ReadWriter, bin *Binary, cached []string) (string, int64, error) {
+func sendDelta(rw io.ReadWriter, bin *Binary, cached []string, progress func(sent, total int64)) (string, int64, error) {
 	base, delta := bin.deltaFor(cached)
 	if delta == nil {
 		return "", 0, nil
@@ -280,7 +292,9 @@ func sendDelta(rw io.ReadWriter, bin *Binary, cached []string) (string, int64, e
 	if _, err := io.WriteString(rw, strconv.Itoa(len(delta))+" "+base+"\n"); err != nil {
 		return "", 0, fmt.Errorf("sending the delta: %w", err)
 	}
-	if _, err := rw.Write(delta); err != nil {
+	w := newProgressWriter(rw, progress)
+	expect(w, int64(len(delta)))
+	if _, err := w.Write(delta); err != nil {
 		return "", 0, fmt.Errorf("sending the delta: %w", err)
 	}
 	answer, junk, err := readUntil(rw, func(l string) bool {

@@ -54,6 +54,7 @@ type env struct {
 	stdin          *os.File
 	stdout, stderr io.Writer
 	verbose        int
+	uploads        *uploadLine // on a terminal: the progress of uploads (set by newRouter)
 }
 
 // command is one subcommand.
@@ -425,11 +426,17 @@ func connect(ctx context.Context, e *env, o *options) (*session, error) {
 	return &session{r: r, target: c}, nil
 }
 
-// newRouter is the master's router, logging to stderr.
+// newRouter is the master's router, logging to stderr; on a terminal it
+// shows the progress of uploads of mitogo (e.uploads).
 func newRouter(e *env) (*actors.Router, error) {
 	logger := e.logger()
 	slog.SetDefault(logger)
-	return actors.NewRouter(actors.WithLogger(logger), actors.WithLogLevel(e.logLevel()))
+	opts := []actors.Option{actors.WithLogger(logger), actors.WithLogLevel(e.logLevel())}
+	if isTerminalWriter(e.stderr) {
+		e.uploads = &uploadLine{w: e.stderr}
+		opts = append(opts, actors.WithUploadProgress(e.uploads.report))
+	}
+	return actors.NewRouter(opts...)
 }
 
 // close shuts the tree down in order, children first, killing what does
