@@ -19,8 +19,9 @@ import (
 // process was started as a child context it serves its parent until the
 // parent goes away or asks it to stop, then exits; it never returns then.
 // When a helper registered with RegisterHelper is selected by the
-// environment (fakessh's ssh stand-in), it runs that and exits. Otherwise
-// it returns at once.
+// environment (fakessh's ssh stand-in), it runs that and exits. Started by
+// stage 1 as the patcher of a delta (bootstrap.PatchSpec), it applies the
+// delta and exits. Otherwise it returns at once.
 func Main() {
 	spec, ok := bootstrap.Detect()
 	if !ok {
@@ -28,6 +29,9 @@ func Main() {
 			os.Exit(code)
 		}
 		return
+	}
+	if spec == bootstrap.PatchSpec { // stage 1 runs this cached build to apply a delta
+		os.Exit(bootstrap.RunPatcher(os.Stdin, os.Stdout, os.Stderr))
 	}
 	os.Exit(serveChild(spec))
 }

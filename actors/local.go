@@ -229,7 +229,9 @@ func (r *Router) startChild(ctx context.Context, id uint32, name string, spec co
 		err := fmt.Errorf("%w: unknown connection method %q", ErrBadOption, spec.Method)
 		return nil, 0, &StreamError{Context: name, Method: spec.Method, Reason: err.Error(), Cause: ErrBadOption, Err: err}
 	}
+	began := time.Now()
 	child, err := m.Start(ctx, spec, connect.Env{Pacer: &r.pacer})
+	started := time.Since(began)
 	if err != nil {
 		if stoppedBy(ctx) {
 			return nil, 0, shutdownError(name, spec.Method)
@@ -296,16 +298,21 @@ func (r *Router) startChild(ctx context.Context, id uint32, name string, spec co
 	deadline, _ := ctx.Deadline()
 	child.Conn.SetDeadline(deadline)
 	stopWatch := context.AfterFunc(ctx, func() { child.Conn.SetDeadline(time.Unix(1, 0)) })
+	var stage1 *bootstrap.Result
 	if m.Shell {
 		self, err := r.selfBinary()
 		if err != nil {
 			return fail(fmt.Errorf("reading this program's binary to send: %w", err))
 		}
+		progress, uploaded := r.uploadReporter(name)
 		res, err := bootstrap.Run(child.Conn, self, r.provider(ctx, spec), bootstrap.Options{NoCache: spec.NoCache,
 			Sending: func(platform, cacheDir string, size int64) {
 				r.logger.Info("sending this program (first contact)", "context", name, "platform", platform,
 					"cache", cacheDir, "mib", float64(size*10>>20)/10)
-			}})
+			},
+			Progress: progress})
+		uploaded()
+		stage1 = &res
 		if err != nil {
 			var pe *bootstrap.PlatformError
 			if errors.As(err, &pe) {
@@ -314,13 +321,14 @@ func (r *Router) startChild(ctx context.Context, id uint32, name string, spec co
 			return fail(fmt.Errorf("%w: %w", ErrBootstrap, err))
 		}
 		if res.Uploaded {
-			r.logger.Debug("binary uploaded", "context", name, "bytes", res.Sent, "cache", res.CacheDir)
+			r.logger.Debug("binary uploaded", "context", name, "bytes", res.Sent, "cache", res.CacheDir, "delta_from", res.Delta)
 		}
 	}
 	hello := &messages.Hello{Version: messages.MinProtocolVersion, MaxVersion: messages.ProtocolVersion, ID: id, ParentID: r.id,
 		Name: name, MaxFrame: r.cfg.maxFrame, LogLevel: int(r.cfg.logLevel), Upward: r.cfg.upward, Sideways: r.cfg.sideways, Ancestors: r.ancestors}
 	hello.HeartbeatMS, hello.HeartbeatMisses = hb.hello()
 	var rep messages.HelloReply
+	shaking := time.Now()
 	err = s.WriteValue(hello)
 	if err == nil {
 		err = s.ReadValue(&rep)
@@ -332,6 +340,7 @@ func (r *Router) startChild(ctx context.Context, id uint32, name string, spec co
 	if err != nil {
 		return fail(err)
 	}
+	r.logPhases(name, started, child.Phases, stage1, time.Since(shaking), time.Since(began))
 	if rep.Refusal == messages.RefusalNoMain {
 		return fail(fmt.Errorf("the child refused the stream: %w", ErrMainNotCalled))
 	}

@@ -18,6 +18,8 @@ type config struct {
 	maxFrame int
 	upward   []string
 	sideways bool
+
+	uploadProgress func(UploadProgress) // see WithUploadProgress
 }
 
 func defaultConfig() config {

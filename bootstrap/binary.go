@@ -39,6 +39,8 @@ type Binary struct {
 
 	joinOnce sync.Once
 	joined   []byte
+
+	sent sentState // of a binary from a file: its image kept, deltas made
 }
 
 // piece is one gzip member of the binary, ready once done is closed.
@@ -241,11 +243,13 @@ func (b *Binary) sendPieces(w io.Writer) (int64, error) {
 	}
 	defer b.work.Wait()
 	var sent int64
-	for _, p := range b.pieces {
+	for i, p := range b.pieces {
 		<-p.done
 		if len(p.gz) == 0 {
 			continue // a 0 would end the upload
 		}
+		// The pieces not yet compressed are guessed at this one's ratio.
+		expect(w, (sent+int64(len(p.gz)))*int64(len(b.pieces))/int64(i+1))
 		if _, err := io.WriteString(w, strconv.Itoa(len(p.gz))+"\n"); err != nil {
 			return sent, fmt.Errorf("sending the binary: %w", err)
 		}
@@ -266,6 +270,7 @@ func (b *Binary) sendWhole(w io.Writer, gzipped bool) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
+	expect(w, int64(len(data)))
 	if _, err := io.WriteString(w, strconv.Itoa(len(data))+"\n"); err != nil {
 		return 0, fmt.Errorf("sending the binary: %w", err)
 	}

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/mitogo/mitogo/transport"
 	"golang.org/x/sys/unix"
@@ -65,7 +66,8 @@ func OpenStream(spec string) (io.ReadWriteCloser, error) {
 // A fresh upload first checks itself against its expected hash (while its
 // stderr still reaches the master, which shows what went wrong), then
 // renames itself into the cache, or removes itself when nothing is to be
-// cached: an upload that is not whole never lands in the cache.
+// cached: an upload that is not whole never lands in the cache. Once it is
+// in the cache, builds there that are no longer used are removed.
 func openStdio() (io.ReadWriteCloser, error) {
 	want := os.Getenv(EnvVerify)
 	install := os.Getenv(envInstall)
@@ -140,6 +142,8 @@ func installSelf(hash, install string) error {
 	if err := os.Rename(exe, filepath.Join(filepath.Dir(exe), hash)); err != nil {
 		return fmt.Errorf("caching the uploaded binary: %w", err)
 	}
+	// A new build entered the cache: older ones may go (see cachedir.go).
+	PruneCache(filepath.Dir(exe), time.Now())
 	return nil
 }
 

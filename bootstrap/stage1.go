@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"io"
 	"runtime"
+	"strconv"
 	"strings"
+	"time"
 )
 
 // ReadyLine is what a child started in stdio mode writes first, so the
@@ -22,12 +24,24 @@ const EnvVerify = "MITOGO_VERIFY"
 //
 //	-> MITOGO1 <uname -s> <uname -m> <gz|-> <cache dir> <pieces|whole>
 //	<- <sha256 of the binary for that platform> [nocache]
-//	-> have | need
+//	-> have | need [<sha256 of a cached build>...]
+//	   (need, a delta:) <- <byte count> <base> then that many bytes of
+//	                delta against the cached build base (see delta.go);
+//	                -> patched, or need when it did not apply (then as
+//	                need without a delta)
 //	   (need, gz, pieces:) <- <byte count> then that many bytes of gzip,
 //	                repeated; <- 0 at the end. The pieces are one gzip stream.
 //	   (need, gz, whole:)  <- <byte count> then the whole gzip stream
 //	   (need, -:)   <- <byte count> then the binary
 //	   exec the binary with MITOGO_CHILD=stdio on the same stdin/stdout
+//
+// need lists the builds in the cache, the most recently used first (a
+// stage 1 of an earlier version lists none: the master sends the whole
+// binary). A delta is applied by the base itself, run as the patcher
+// (MITOGO_CHILD=patch), into the temporary name a fresh upload gets; a
+// base that fails sends stage 1 back to need. A cached build found, or a
+// base used, is touched first: its modification time is its last use,
+// which the cache's pruning goes by (see cachedir.go).
 //
 // Pieces need a head -c that reads no more than it is asked (GNU's);
 // busybox's reads ahead through stdio and would eat the next piece's
@@ -63,16 +77,30 @@ P=whole; head --version 2>/dev/null | grep -q GNU && P=pieces
 echo "MITOGO1 $(uname -s) $(uname -m) $Z $D $P"
 read H M || exit 1
 case $H in *[!0-9a-f]*|"") echo "MITOGO1-ERROR bad hash"; exit 1;; esac
+[ "$M" != nocache ] && touch -c "./$H" 2>/dev/null
 if [ "$M" != nocache ] && [ -f "./$H" ] && [ -x "./$H" ] && ! [ -h "./$H" ]; then
 echo have; cd "$O" 2>/dev/null || cd; umask "$U"; MITOGO_CHILD=stdio exec "$D/$H"
 fi
-echo need
-read N || exit 1
-case $N in *[!0-9]*|"") echo "MITOGO1-ERROR bad size"; exit 1;; esac
+L=; for f in $(ls -t 2>/dev/null); do case $f in *[!0-9a-f]*) ;; *) [ ${#f} -eq 64 ] && L="$L $f";; esac; done
+echo "need$L"
+read N B || exit 1
 T=./$H.$$.tmp
+if [ -n "$B" ]; then
+case $N in *[!0-9]*|"") echo "MITOGO1-ERROR bad size"; exit 1;; esac
+case $B in *[!0-9a-f]*) echo "MITOGO1-ERROR bad hash"; exit 1;; esac
+X=./$H.$$.delta; touch -c "./$B" 2>/dev/null
+head -c "$N" >"$X"
+if [ "$(wc -c <"$X")" -eq "$N" ] && [ -f "./$B" ] && [ -x "./$B" ] && ! [ -h "./$B" ] && MITOGO_CHILD=patch MITOGO_VERIFY=$H "$D/$B" <"$X" >"$T"; then N=patched; else N=; rm -f "$T"; fi
+rm -f "$X"
+if [ -n "$N" ]; then echo patched; else echo need; read N || exit 1; fi
+fi
+if [ "$N" = patched ]; then :
+else
+case $N in *[!0-9]*|"") echo "MITOGO1-ERROR bad size"; exit 1;; esac
 if [ $Z = gz ] && [ $P = pieces ]; then { while [ "$N" != 0 ]; do head -c "$N" || exit 1; read N && case $N in *[!0-9]*|"") exit 1;; esac || exit 1; done; } | gzip -dc >"$T"
 elif [ $Z = gz ]; then head -c "$N" | gzip -dc >"$T"
 else head -c "$N" >"$T" && [ "$(wc -c <"$T")" -eq "$N" ]; fi || { rm -f "$T"; echo "MITOGO1-ERROR upload incomplete"; exit 1; }
+fi
 chmod 700 "$T" || { rm -f "$T"; exit 1; }
 cd "$O" 2>/dev/null || cd; umask "$U"
 MITOGO_CHILD=stdio MITOGO_VERIFY=$H MITOGO_INSTALL=${M:-cache} exec "$D/${T#./}"
@@ -134,8 +162,12 @@ type Provider func(platform string) (*Binary, error)
 type Result struct {
 	Platform string // GOOS/GOARCH of the far side
 	CacheDir string
-	Uploaded bool  // the binary was sent
-	Sent     int64 // bytes of binary sent
+	Uploaded bool   // the binary was sent
+	Delta    string // the cached build it was sent as a delta against, if it was
+	Sent     int64  // bytes of binary sent (of a delta that did not apply, too)
+
+	Probe    time.Duration // from the start until the far side said whether it has the binary
+	Transfer time.Duration // from then until the child announced itself (the upload, if any)
 }
 
 // PlatformError reports a far side for which no binary is available.
@@ -154,6 +186,9 @@ type Options struct {
 	// the far side's platform and cache directory and the binary's size:
 	// on a slow link first contact takes a while, and a user should know.
 	Sending func(platform, cacheDir string, size int64)
+	// Progress, when set, is called as the binary (or a delta) is sent,
+	// every 64 KiB, with the bytes sent and an estimate of the total.
+	Progress func(sent, total int64)
 }
 
 // Run speaks stage 1 on rw, the standard input and output of `sh -c
@@ -162,6 +197,7 @@ type Options struct {
 // Whatever the far side printed that was not protocol is in the error.
 func Run(rw io.ReadWriter, self *Binary, provider Provider, opts Options) (Result, error) {
 	var res Result
+	began := time.Now()
 	line, junk, err := readUntil(rw, func(l string) bool { return strings.HasPrefix(l, "MITOGO1") })
 	if err != nil {
 		return res, fmt.Errorf("stage 1 did not start: %w%s", err, said(junk))
@@ -191,29 +227,48 @@ func Run(rw io.ReadWriter, self *Binary, provider Provider, opts Options) (Resul
 	if _, err := io.WriteString(rw, hashLine); err != nil {
 		return res, fmt.Errorf("stage 1: %w", err)
 	}
-	answer, junk, err := readUntil(rw, func(l string) bool { return l == "have" || l == "need" || strings.HasPrefix(l, "MITOGO1-ERROR") })
+	answer, junk, err := readUntil(rw, func(l string) bool {
+		return l == "have" || l == "need" || strings.HasPrefix(l, "need ") || strings.HasPrefix(l, "MITOGO1-ERROR")
+	})
 	if err != nil {
 		return res, fmt.Errorf("stage 1: %w%s", err, said(junk))
 	}
-	switch answer {
+	answered := time.Now()
+	res.Probe = answered.Sub(began)
+	verb, cached, _ := strings.Cut(answer, " ")
+	switch verb {
 	case "need":
+		if !opts.NoCache {
+			if res.Delta, res.Sent, err = sendDelta(rw, bin, strings.Fields(cached), opts.Progress); err != nil {
+				return res, err
+			}
+		}
+		if res.Delta != "" {
+			res.Uploaded = true
+			bin.storeSent()
+			break
+		}
 		if opts.Sending != nil {
 			opts.Sending(res.Platform, res.CacheDir, bin.size())
 		}
+		var n int64
+		w := newProgressWriter(rw, opts.Progress)
 		switch {
 		case gz && pieces:
 			// Pieces go as they are compressed; the far side unpacks
 			// the first while this side compresses the next.
-			res.Sent, err = bin.sendPieces(rw)
+			n, err = bin.sendPieces(w)
 		case gz:
-			res.Sent, err = bin.sendWhole(rw, true)
+			n, err = bin.sendWhole(w, true)
 		default:
-			res.Sent, err = bin.sendWhole(rw, false)
+			n, err = bin.sendWhole(w, false)
 		}
+		res.Sent += n
 		if err != nil {
 			return res, err
 		}
 		res.Uploaded = true
+		bin.storeSent() // while the far side checks what it received
 	case "have":
 	default:
 		return res, fmt.Errorf("stage 1 failed: %q", answer)
@@ -221,7 +276,39 @@ func Run(rw io.ReadWriter, self *Binary, provider Provider, opts Options) (Resul
 	if _, junk, err := readUntil(rw, func(l string) bool { return l == ReadyLine }); err != nil {
 		return res, fmt.Errorf("the child did not start: %w%s", err, said(junk))
 	}
+	res.Transfer = time.Since(answered)
 	return res, nil
+}
+
+// sendDelta sends bin as a delta against one of the builds the far side
+// has, cached (newest first), when this side can make one, and returns the
+// base it used and the bytes sent. It returns "" when it sent nothing or
+// the delta did not apply (stage 1 then waits for the whole binary).
+func sendDelta(rw io.ReadWriter, bin *Binary, cached []string, progress func(sent, total int64)) (string, int64, error) {
+	base, delta := bin.deltaFor(cached)
+	if delta == nil {
+		return "", 0, nil
+	}
+	if _, err := io.WriteString(rw, strconv.Itoa(len(delta))+" "+base+"\n"); err != nil {
+		return "", 0, fmt.Errorf("sending the delta: %w", err)
+	}
+	w := newProgressWriter(rw, progress)
+	expect(w, int64(len(delta)))
+	if _, err := w.Write(delta); err != nil {
+		return "", 0, fmt.Errorf("sending the delta: %w", err)
+	}
+	answer, junk, err := readUntil(rw, func(l string) bool {
+		return l == "patched" || l == "need" || strings.HasPrefix(l, "MITOGO1-ERROR")
+	})
+	switch {
+	case err != nil:
+		return "", 0, fmt.Errorf("stage 1, applying the delta: %w%s", err, said(junk))
+	case answer == "patched":
+		return base, int64(len(delta)), nil
+	case answer == "need":
+		return "", int64(len(delta)), nil
+	}
+	return "", 0, fmt.Errorf("stage 1 failed: %q", answer)
 }
 
 // readUntil reads lines, one byte at a time so nothing after them is

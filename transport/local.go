@@ -26,9 +26,16 @@ type Child struct {
 	Proc    *Process
 	Output  io.ReadCloser // what the far side prints on stdout and stderr before (and beside) the stream
 	Cleanup func()        // called once the handshake is over, either way (nil: nothing)
+	Phases  []Phase       // how long the steps of starting it took, when the method tells (ssh)
 
 	refusal   atomic.Pointer[error]
 	suspicion atomic.Pointer[error]
+}
+
+// Phase is one step of starting a child and how long it took, for logs.
+type Phase struct {
+	Name string // tcp, ssh_handshake, auth, session
+	Took time.Duration
 }
 
 // Suspect records a likely cause of a failure (ErrPasswordIncorrect when a

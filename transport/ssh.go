@@ -300,9 +300,10 @@ func StartSSH(ctx context.Context, spec SSHSpec, command string, pacer *Pacer) (
 	defer cleanup()
 	cfg := &ssh.ClientConfig{User: r.user, Auth: methods, HostKeyCallback: hostKey}
 	var client *ssh.Client
+	var phases []Phase
 	for backoff := 50 * time.Millisecond; ; backoff *= 2 {
 		var keyed bool
-		client, keyed, err = dialSSH(ctx, r, cfg, pacer)
+		client, keyed, phases, err = dialSSH(ctx, r, cfg, pacer)
 		if err == nil {
 			break
 		}
@@ -331,6 +332,7 @@ func StartSSH(ctx context.Context, spec SSHSpec, command string, pacer *Pacer) (
 			return nil, fmt.Errorf("connecting to %s: %w", r.addr, ctx.Err())
 		}
 	}
+	began := time.Now()
 	sess, err := client.NewSession()
 	if err != nil {
 		client.Close()
@@ -366,25 +368,30 @@ func StartSSH(ctx context.Context, spec SSHSpec, command string, pacer *Pacer) (
 	if interval > 0 {
 		c.bg.Go(func() { c.keepalive(interval, max, proc.Done()) })
 	}
-	return &Child{Conn: c, Proc: proc, Output: c.stderr}, nil
+	phases = append(phases, Phase{"session", time.Since(began)})
+	return &Child{Conn: c, Proc: proc, Output: c.stderr, Phases: phases}, nil
 }
 
 // dialSSH connects and performs the SSH handshake. keyed reports that the
 // key exchange completed (the host key was accepted), so that a failure
-// after it happened during authentication.
-func dialSSH(ctx context.Context, r resolved, cfg *ssh.ClientConfig, pacer *Pacer) (client *ssh.Client, keyed bool, err error) {
+// after it happened during authentication. phases are how long the TCP
+// connect, the key exchange and authentication took.
+func dialSSH(ctx context.Context, r resolved, cfg *ssh.ClientConfig, pacer *Pacer) (client *ssh.Client, keyed bool, phases []Phase, err error) {
 	if pacer != nil {
 		release, err := pacer.acquire(ctx, r.addr)
 		if err != nil {
-			return nil, false, err
+			return nil, false, nil, err
 		}
 		defer release()
 	}
+	began := time.Now()
 	var d net.Dialer
 	nc, err := d.DialContext(ctx, "tcp", r.addr)
 	if err != nil {
-		return nil, false, err
+		return nil, false, nil, err
 	}
+	connected := time.Now()
+	var kexDone time.Time
 	if dl, ok := ctx.Deadline(); ok {
 		nc.SetDeadline(dl)
 	}
@@ -392,6 +399,7 @@ func dialSSH(ctx context.Context, r resolved, cfg *ssh.ClientConfig, pacer *Pace
 	attempt.HostKeyCallback = func(hostname string, remote net.Addr, key ssh.PublicKey) error {
 		err := cfg.HostKeyCallback(hostname, remote, key)
 		keyed = err == nil
+		kexDone = time.Now()
 		return err
 	}
 	stop := context.AfterFunc(ctx, func() { nc.SetDeadline(time.Unix(1, 0)) })
@@ -399,10 +407,11 @@ func dialSSH(ctx context.Context, r resolved, cfg *ssh.ClientConfig, pacer *Pace
 	stop()
 	if err != nil {
 		nc.Close()
-		return nil, keyed, err
+		return nil, keyed, nil, err
 	}
 	nc.SetDeadline(time.Time{})
-	return ssh.NewClient(cc, chans, reqs), true, nil
+	phases = []Phase{{"tcp", connected.Sub(began)}, {"ssh_handshake", kexDone.Sub(connected)}, {"auth", time.Since(kexDone)}}
+	return ssh.NewClient(cc, chans, reqs), true, phases, nil
 }
 
 // dropped reports a connection that ended under the handshake (as sshd

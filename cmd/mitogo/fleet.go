@@ -106,6 +106,9 @@ func runFleet(ctx context.Context, e *env, o *options, ts []*target, do job) err
 
 	began := time.Now()
 	pr := newPrinter(e, o, ts)
+	if pr.tty && e.uploads != nil {
+		e.uploads.setFleet(pr.upload)
+	}
 	outcomes := make([]outcome, len(plans))
 	var next atomic.Int64
 	var wg sync.WaitGroup

@@ -7,6 +7,7 @@
 //	mitogo call [-t TARGET]... [-i INVENTORY] FUNCTION [JSON-ARGS]
 //	mitogo list
 //	mitogo rsync|scp [-t CHAIN] [--] TOOL-ARGS...
+//	mitogo cache [-t CHAIN] [--prune]
 //	mitogo version [--json]
 //
 // run and call work in many targets at once (an inventory, --forks,
@@ -53,6 +54,7 @@ type env struct {
 	stdin          *os.File
 	stdout, stderr io.Writer
 	verbose        int
+	uploads        *uploadLine // on a terminal: the progress of uploads (set by newRouter)
 }
 
 // command is one subcommand.
@@ -71,7 +73,7 @@ type command struct {
 var commands []*command
 
 func init() {
-	commands = []*command{runCommand, callCommand, listCommand, rsyncCommand, scpCommand, pushCommand, pullCommand, serveCommand, clusterCommand, versionCommand}
+	commands = []*command{runCommand, callCommand, listCommand, rsyncCommand, scpCommand, pushCommand, pullCommand, cacheCommand, serveCommand, clusterCommand, versionCommand}
 }
 
 func lookup(name string) *command {
@@ -343,6 +345,7 @@ type options struct {
 	stdinForce, stdinNever bool // run --stdin, -n
 	shell                  bool // run --shell
 	long                   bool // list -l
+	prune                  bool // cache --prune
 	json                   bool // version --json
 
 	copy copyFlags // push, pull
@@ -425,11 +428,17 @@ func connect(ctx context.Context, e *env, o *options) (*session, error) {
 	return &session{r: r, target: c}, nil
 }
 
-// newRouter is the master's router, logging to stderr.
+// newRouter is the master's router, logging to stderr; on a terminal it
+// shows the progress of uploads of mitogo (e.uploads).
 func newRouter(e *env) (*actors.Router, error) {
 	logger := e.logger()
 	slog.SetDefault(logger)
-	return actors.NewRouter(actors.WithLogger(logger), actors.WithLogLevel(e.logLevel()))
+	opts := []actors.Option{actors.WithLogger(logger), actors.WithLogLevel(e.logLevel())}
+	if isTerminalWriter(e.stderr) {
+		e.uploads = &uploadLine{w: e.stderr}
+		opts = append(opts, actors.WithUploadProgress(e.uploads.report))
+	}
+	return actors.NewRouter(opts...)
 }
 
 // close shuts the tree down in order, children first, killing what does

@@ -11,6 +11,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/mitogo/mitogo/actors"
 	"golang.org/x/term"
 )
 
@@ -38,6 +39,7 @@ type printer struct {
 	finished int
 	failed   int
 	running  map[int]bool
+	uploads  map[string]actors.UploadProgress // mitogo being sent, by context
 
 	stop chan struct{} // ends the progress goroutine
 	wg   sync.WaitGroup
@@ -356,6 +358,20 @@ func (p *printer) summary(outcomes []outcome, added []addedKey, took time.Durati
 	io.WriteString(p.stderr, b.String())
 }
 
+// upload takes an upload's progress into the progress line.
+func (p *printer) upload(u actors.UploadProgress) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if u.Done {
+		delete(p.uploads, u.Context)
+		return
+	}
+	if p.uploads == nil {
+		p.uploads = map[string]actors.UploadProgress{}
+	}
+	p.uploads[u.Context] = u
+}
+
 // close stops the progress line.
 func (p *printer) close() {
 	close(p.stop)
@@ -399,6 +415,9 @@ func (p *printer) drawProgress() {
 	}
 	if len(names) > 0 {
 		line += " running: " + strings.Join(names, ", ")
+	}
+	if up := uploadsText(p.uploads); up != "" {
+		line += "; " + up
 	}
 	width := 80
 	if f, ok := p.stderr.(*os.File); ok {

@@ -13,14 +13,17 @@
 # a note when missing). The mitogo program is built into a temp dir first.
 # Results are saved as JSON under test/peer/results/ (gitignored). --bashrc
 # keeps the stock handling of root's ~/.bashrc (see sshd.sh). NAMEs:
-# ssh_connect, ssh_first, ssh_call, ssh_sudo_call, ssh_parallel20.
+# ssh_connect, ssh_first, ssh_rebuild, ssh_call, ssh_sudo_call, ssh_parallel20.
 #
 # --wan puts the WAN relay (test/peer/wanrelay) in front of sshd: every
 # client connects through it, each direction delayed by --wan-delay
 # (default 20ms, so a 40 ms round trip) and capped at --wan-rate Mbit/s
-# (default 20). It runs ssh_connect and ssh_first only (unless --only says
-# otherwise), --rounds times each (default 5), and the table adds the bytes
-# each connection sent and received through the relay.
+# (default 20). It runs ssh_connect, ssh_first and ssh_rebuild only (unless
+# --only says otherwise), --rounds times each (default 5), and the table
+# adds the bytes each connection sent and received through the relay.
+# ssh_rebuild is first contact after a rebuild: an earlier build of the
+# same source (one string changed with -ldflags -X) is left in the remote
+# cache first, so the working tree's build may send a delta.
 #
 # --ab REV builds test/peer/mitogo also from git revision REV (of this
 # repository) and, instead of the table, runs first contact (ssh_first) of
@@ -52,7 +55,7 @@ while [ $# -gt 0 ]; do
 	--only) only="${2:?--only needs a value}"; shift ;;
 	--only=*) only="${1#--only=}" ;;
 	--bashrc) sshd_args=(--bashrc) ;;
-	-h | --help) sed -n '2,29p' "${BASH_SOURCE[0]}"; exit 0 ;;
+	-h | --help) sed -n '2,32p' "${BASH_SOURCE[0]}"; exit 0 ;;
 	*) echo "compare_ssh.sh: unknown argument: $1" >&2; exit 2 ;;
 	esac
 	shift
@@ -70,6 +73,10 @@ trap cleanup EXIT
 
 echo "building mitogo into $tmp ..." >&2
 (cd "$root" && go build -o "$tmp/mitogo" ./test/peer/mitogo)
+# The same source with one string changed: the earlier build ssh_rebuild
+# leaves in the remote cache before the working tree's build connects.
+(cd "$root" && go build -ldflags "-X main.buildNote=an-earlier-build" -o "$tmp/mitogo-earlier" ./test/peer/mitogo)
+export PEER_REBUILD_FROM="$tmp/mitogo-earlier"
 if [ -n "$ab" ]; then
 	echo "building mitogo at $ab into $tmp/a ..." >&2
 	mkdir "$tmp/a"
@@ -79,7 +86,7 @@ if [ -n "$ab" ]; then
 fi
 if [ "$wan" = 1 ]; then
 	(cd "$root" && go build -o "$tmp/wanrelay" ./test/peer/wanrelay)
-	[ -n "$only" ] || only=ssh_connect,ssh_first
+	[ -n "$only" ] || only=ssh_connect,ssh_first,ssh_rebuild
 	[ -n "$rounds" ] || rounds=5
 fi
 
@@ -121,6 +128,13 @@ mitogen_json="$out/$stamp-ssh-mitogen.json"
 load="$(cut -d' ' -f1-3 /proc/loadavg)" # before measuring (the build is over)
 only_args=()
 [ -z "$only" ] || only_args=(--only "$only")
+# Mitogen has no rebuild to measure (it sends its modules every time).
+mitogen_only_args=("${only_args[@]}")
+if [ -n "$only" ]; then
+	mitogen_only="$(echo ",$only," | sed 's/,ssh_rebuild[a-z_]*,/,/g; s/^,//; s/,$//')"
+	mitogen_only_args=(--only "$mitogen_only")
+	[ -n "$mitogen_only" ] || mitogen_only_args=(--only none)
+fi
 rounds_args=()
 runs_args=()
 [ -z "$rounds" ] || { rounds_args=(--rounds "$rounds"); runs_args=(--runs "$rounds"); }
@@ -164,7 +178,7 @@ echo "running mitogo ..." >&2
 
 if [ -x "$py" ] && "$py" -c 'import mitogen.master' 2>/dev/null; then
 	echo "running mitogen ..." >&2
-	(cd "$root" && "$py" test/peer/mitogen_bench.py --ssh "${quick[@]}" "${only_args[@]}" "${rounds_args[@]}") >"$mitogen_json"
+	(cd "$root" && "$py" test/peer/mitogen_bench.py --ssh "${quick[@]}" "${mitogen_only_args[@]}" "${rounds_args[@]}") >"$mitogen_json"
 else
 	echo "mitogen: SKIPPED: $py cannot import mitogen (apt-get install -y python3-mitogen)" >&2
 	mitogen_json=""

@@ -16,6 +16,9 @@ ROWS = [
     ('  same, vs ssh with curve25519 kex', 'ssh_true_curve25519_ms', 'ssh_connect_cached_ms', 'ms'),
     ('ssh_connect_first_ms', 'ssh_true_ms', 'ssh_connect_first_ms', 'ms'),
     ('ssh_first_bytes', None, 'ssh_first_bytes', 'B'),
+    ('ssh_connect_rebuild_ms (after a one-string rebuild)', 'ssh_true_ms', 'ssh_connect_rebuild_ms', 'ms'),
+    ('ssh_rebuild_bytes', None, 'ssh_rebuild_bytes', 'B'),
+    ('  after a rebuild: bytes sent through the WAN relay', 'ssh_true_wire_up_bytes', 'ssh_connect_rebuild_wire_up_bytes', 'B'),
     ('  cached connect: bytes sent through the WAN relay', 'ssh_true_wire_up_bytes', 'ssh_connect_cached_wire_up_bytes', 'B'),
     ('  cached connect: bytes received through it', 'ssh_true_wire_down_bytes', 'ssh_connect_cached_wire_down_bytes', 'B'),
     ('  first contact: bytes sent through the WAN relay', 'ssh_true_wire_up_bytes', 'ssh_connect_first_wire_up_bytes', 'B'),
@@ -118,6 +121,10 @@ def main():
     if gf is not None and mf:
         checks.append(("first contact <= 1.5x Mitogen's ssh() + call (the WAN link's target)",
                        '%.2fx' % (gf / mf), gf <= 1.5 * mf))
+    gr = get(mitogo, 'ssh_connect_rebuild_ms')
+    if gr is not None and mf:
+        checks.append(("after a rebuild <= Mitogen's ssh() + call",
+                       '%.2fx' % (gr / mf), gr <= mf))
     lost = get(mitogo, 'ssh_parallel20_lost_runs')
     if lost is not None:
         checks.append(('20 at once: mitogo loses none', 'lost %s' % lost, max(lost) == 0))

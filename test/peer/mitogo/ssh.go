@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"os/exec"
 	"os/user"
 	"path/filepath"
 	"runtime"
@@ -33,7 +34,12 @@ var (
 	sshSudoUser = flag.String("sudo-user", "mitogo-test", "user of the ssh→sudo chain")
 	sshCache    = flag.String("ssh-cache", os.Getenv("PEER_SSH_CACHE"), "the remote user's binary cache, deleted before each first-contact run ($PEER_SSH_CACHE; default: ~USER/.cache/mitogo of --ssh-user, the host being this machine)")
 	sshRounds   = flag.Int("rounds", 0, "timed connects of ssh_connect and first contacts of ssh_first (default 10; 3 and 2 with --quick)")
+	rebuildFrom = flag.String("rebuild-from", os.Getenv("PEER_REBUILD_FROM"), "ssh_rebuild: an earlier build of this program (the same source with one string changed), run first to leave itself in the remote cache ($PEER_REBUILD_FROM)")
 )
+
+// buildNote is set by -ldflags -X in the earlier build ssh_rebuild uses,
+// so that the two builds differ as after a one-string change.
+var buildNote = "this build"
 
 func envOr(name, def string) string {
 	if v := os.Getenv(name); v != "" {
@@ -176,6 +182,59 @@ func benchSSHFirst(_ *actors.Router, _ *uploads, cfg sshConfig, res peerkit.Resu
 	res["ssh_binary_gzip1_bytes"] = buf.Len() // the whole file's; what is sent is its stripped image
 }
 
+// benchSSHRebuild times first contact after a rebuild: before each run
+// the remote cache is emptied and the earlier build (--rebuild-from) makes
+// a first contact, which leaves it there (and in this account's cache of
+// what was sent); then this build connects with a fresh Router and sends
+// what it must: a delta against the earlier build, where it can.
+func benchSSHRebuild(_ *actors.Router, _ *uploads, cfg sshConfig, res peerkit.Result) {
+	if *rebuildFrom == "" {
+		must(fmt.Errorf("ssh_rebuild needs --rebuild-from (or PEER_REBUILD_FROM): an earlier build of this program"))
+	}
+	dir := remoteCache()
+	var samples []float64
+	var sent []int64
+	var up, down int64
+	var wired bool
+	for i := 0; i < cfg.firsts; i++ {
+		must(os.RemoveAll(dir))
+		earlier := exec.Command(*rebuildFrom, "--ssh", "--only", "ssh_first", "--rounds", "1")
+		earlier.Stderr = os.Stderr
+		if out, err := earlier.Output(); err != nil {
+			must(fmt.Errorf("ssh_rebuild: the earlier build: %w: %s", err, out))
+		}
+		before, _ := peerkit.ReadWire()
+		r, h := newSSHRouter()
+		samples = append(samples, sshConnectCall(r))
+		shutdownRouter(r)
+		if after, ok := peerkit.ReadWire(); ok {
+			up, down, wired = up+after.Up-before.Up, down+after.Down-before.Down, true
+		}
+		logged := h.take()
+		if len(logged) != 1 {
+			must(fmt.Errorf("ssh_rebuild: %d uploads logged after a rebuild, want 1", len(logged)))
+		}
+		sent = append(sent, logged[0])
+	}
+	logf("ssh_connect_rebuild samples (ms): %.1f; bytes %d (%s)", samples, sent, buildNote)
+	peerkit.PutSamples(res, "ssh_connect_rebuild", "ms", samples)
+	if wired {
+		res["ssh_connect_rebuild_wire_up_bytes"] = up / int64(cfg.firsts)
+		res["ssh_connect_rebuild_wire_down_bytes"] = down / int64(cfg.firsts)
+	}
+	res["ssh_rebuild_bytes"] = sent[0]
+}
+
+// remoteCache is the remote user's binary cache.
+func remoteCache() string {
+	if *sshCache != "" {
+		return *sshCache
+	}
+	u, err := user.Lookup(*sshUser)
+	must(err)
+	return filepath.Join(u.HomeDir, ".cache", "mitogo")
+}
+
 func benchSSHCall(r *actors.Router, _ *uploads, cfg sshConfig, res peerkit.Result) {
 	c, err := r.SSH(bg, sshTarget(), sshOpts()...)
 	must(err)
@@ -229,6 +288,7 @@ func benchSSHParallel20(r *actors.Router, _ *uploads, cfg sshConfig, res peerkit
 var sshBenches = []peerkit.Bench[func(*actors.Router, *uploads, sshConfig, peerkit.Result)]{
 	{Name: "ssh_connect", Fn: benchSSHConnect},
 	{Name: "ssh_first", Fn: benchSSHFirst},
+	{Name: "ssh_rebuild", Fn: benchSSHRebuild},
 	{Name: "ssh_call", Fn: benchSSHCall},
 	{Name: "ssh_sudo_call", Fn: benchSSHSudoCall},
 	{Name: "ssh_parallel20", Fn: benchSSHParallel20},
@@ -237,6 +297,7 @@ var sshBenches = []peerkit.Bench[func(*actors.Router, *uploads, sshConfig, peerk
 var sshAliases = map[string]string{
 	"ssh_connect_cached_ms": "ssh_connect", "ssh_connect_cached": "ssh_connect",
 	"ssh_connect_first_ms": "ssh_first", "ssh_first_bytes": "ssh_first", "ssh_connect_first": "ssh_first",
+	"ssh_connect_rebuild_ms": "ssh_rebuild", "ssh_rebuild_bytes": "ssh_rebuild",
 	"ssh_call_us": "ssh_call", "ssh_sudo_call_us": "ssh_sudo_call",
 	"ssh_parallel20_ms": "ssh_parallel20", "ssh_parallel20_lost": "ssh_parallel20",
 }

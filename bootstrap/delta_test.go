@@ -1,0 +1,167 @@
+package bootstrap
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// patchingChild is a fake child like fakeChild's that can also serve as a
+// delta's base: it carries patchCapability, and run as the patcher it has
+// this test binary patch from it (see TestMain). Every variant has the same
+// 3 MiB of padding; variant is a word in its script. A base that is
+// broken fails as the patcher.
+func patchingChild(t *testing.T, variant string, broken bool) *Binary {
+	t.Helper()
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	patch := "MITOGO_CHILD= " + envTestBase + "=\"$0\" MITOGO_CHILD=patch exec " + shellQuoteTest(self)
+	if broken {
+		patch = "exit 1"
+	}
+	script := "#!/bin/sh\n# " + patchCapability + " " + variant + "\n" +
+		"if [ \"$MITOGO_CHILD\" = patch ]; then " + patch + "; fi\n" +
+		"[ \"$MITOGO_CHILD\" = stdio ] || exit 9\n" +
+		"if [ -n \"$MITOGO_VERIFY\" ]; then\n" +
+		"  [ \"$(sha256sum <\"$0\" | cut -d' ' -f1)\" = \"$MITOGO_VERIFY\" ] || { rm -f \"$0\"; echo corrupt >&2; exit 8; }\n" +
+		"  if [ \"$MITOGO_INSTALL\" = nocache ]; then rm -f \"$0\"; else mv -f \"$0\" \"${0%/*}/$MITOGO_VERIFY\"; fi\n" +
+		"fi\necho " + ReadyLine + "\nexec cat\n"
+	pad := make([]byte, 3<<20)
+	rand.NewChaCha8([32]byte{2}).Read(pad)
+	path := filepath.Join(t.TempDir(), "child")
+	if err := os.WriteFile(path, append([]byte(script), pad...), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	b, err := NewBinary(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func shellQuoteTest(s string) string { return "'" + strings.ReplaceAll(s, "'", `'"'"'`) + "'" }
+
+func TestDeltaRoundTrip(t *testing.T) {
+	base := make([]byte, 1<<20)
+	rand.NewChaCha8([32]byte{3}).Read(base)
+	target := append(append([]byte(nil), base[:500000]...), append([]byte("a change"), base[500000:]...)...)
+	sum := sha256.Sum256(target)
+	want := hex.EncodeToString(sum[:])
+	d, err := makeDelta(base, target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(d) > 4096 {
+		t.Errorf("delta of an 8-byte insertion in 1 MiB is %d bytes", len(d))
+	}
+	got, err := applyDelta(base, d, want)
+	if err != nil || !bytes.Equal(got, target) {
+		t.Fatalf("applying: %v (equal %v)", err, bytes.Equal(got, target))
+	}
+	other := append([]byte(nil), base...)
+	other[600000] ^= 1
+	if _, err := applyDelta(other, d, want); !errors.Is(err, ErrPatch) {
+		t.Errorf("against another base: %v, want ErrPatch", err)
+	}
+	if _, err := applyDelta(base, d[:len(d)/2], want); !errors.Is(err, ErrPatch) {
+		t.Errorf("a truncated delta: %v, want ErrPatch", err)
+	}
+}
+
+// After a rebuild, the far side that holds the earlier build receives a
+// delta, which the earlier build applies; the result is the new build,
+// cached, and runs.
+func TestStage1SendsADeltaUnderEveryShell(t *testing.T) {
+	v1 := patchingChild(t, "one", false)
+	v2 := patchingChild(t, "two", false)
+	for _, sh := range shells(t) {
+		t.Run(filepath.Base(sh[0]), func(t *testing.T) {
+			home := t.TempDir()
+			env := []string{"HOME=" + home, "PATH=" + os.Getenv("PATH")}
+			res, err := runStage1(t, sh, env, v1, nil)
+			if err != nil || !res.Uploaded || res.Delta != "" {
+				t.Fatalf("first contact: %+v %v", res, err)
+			}
+			res, err = runStage1(t, sh, env, v2, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !res.Uploaded || res.Delta != v1.Hash || res.Sent > 64<<10 {
+				t.Fatalf("after a rebuild: %+v; want a delta against %s of less than 64 KiB", res, v1.Hash)
+			}
+			cached, err := os.ReadFile(filepath.Join(res.CacheDir, v2.Hash))
+			want, _ := os.ReadFile(v2.Path)
+			if err != nil || !bytes.Equal(cached, want) {
+				t.Fatalf("cached build differs from the new one: %v", err)
+			}
+			if left, _ := filepath.Glob(filepath.Join(res.CacheDir, "*.*")); len(left) != 0 {
+				t.Errorf("left behind: %v", left)
+			}
+			if res, err = runStage1(t, sh, env, v2, nil); err != nil || res.Uploaded {
+				t.Fatalf("third contact: %+v %v (want no upload)", res, err)
+			}
+		})
+	}
+}
+
+// A base that fails to apply the delta, one that cannot (no patcher in
+// it), and a stage 1 that lists no builds (an earlier version) all get the
+// whole binary.
+func TestStage1DeltaFallsBack(t *testing.T) {
+	v2 := patchingChild(t, "two", false)
+	for _, c := range []struct {
+		name   string
+		base   *Binary
+		script string
+	}{
+		{"broken base", patchingChild(t, "one", true), Stage1()},
+		{"no patcher", fakeChild(t), Stage1()},
+		{"old stage 1", patchingChild(t, "one", false), strings.Replace(Stage1(), `echo "need$L"`, "echo need", 1)},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if c.script == Stage1() && c.name == "old stage 1" {
+				t.Fatal("the stage 1 script changed: the old reply is not simulated")
+			}
+			home := t.TempDir()
+			env := []string{"HOME=" + home, "PATH=" + os.Getenv("PATH")}
+			if _, err := runStage1(t, []string{"/bin/sh"}, env, c.base, nil); err != nil {
+				t.Fatal(err)
+			}
+			res, err := runScript(t, c.script, []string{"/bin/sh"}, env, v2)
+			if err != nil || !res.Uploaded || res.Delta != "" {
+				t.Fatalf("%+v %v; want a whole upload", res, err)
+			}
+			cached, err := os.ReadFile(filepath.Join(res.CacheDir, v2.Hash))
+			want, _ := os.ReadFile(v2.Path)
+			if err != nil || !bytes.Equal(cached, want) {
+				t.Fatalf("cached build differs from the new one: %v", err)
+			}
+		})
+	}
+}
+
+// runScript is runStage1 with another stage 1 program.
+func runScript(t *testing.T, script string, shell, env []string, bin *Binary) (Result, error) {
+	t.Helper()
+	cmd := exec.Command(shell[0], append(shell[1:], "-c", script)...)
+	cmd.Env = env
+	in, _ := cmd.StdinPipe()
+	out, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		in.Close()
+		cmd.Wait()
+	}()
+	return Run(shellConn{out, in}, bin, nil, Options{})
+}

@@ -1,0 +1,118 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// plantBuilds puts n fake builds in dir, owned by uid, named by made-up
+// hashes that start with prefix and aged 1h, 2h, ...; it returns their
+// names, the newest first.
+func plantBuilds(t *testing.T, dir, prefix string, n, uid int) []string {
+	t.Helper()
+	var names []string
+	for i := range n {
+		name := prefix + strings.Repeat(strconv.Itoa(i), 64-len(prefix))
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte("#!/bin/sh\n"), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		os.Chown(p, uid, -1)
+		age := time.Now().Add(-time.Duration(i+1) * time.Hour)
+		os.Chtimes(p, age, age)
+		names = append(names, name)
+	}
+	return names
+}
+
+// mitogo cache lists this account's cache, the most recently used first,
+// and --prune keeps the three most recently used and other names.
+func TestCacheLocal(t *testing.T) {
+	home := t.TempDir()
+	dir := filepath.Join(home, "mitogo")
+	os.MkdirAll(dir, 0o700)
+	names := plantBuilds(t, dir, "ab", 5, os.Getuid())
+	os.WriteFile(filepath.Join(dir, "exe-hashes"), []byte("x"), 0o600)
+	run := func(args ...string) string {
+		t.Helper()
+		cmd := exec.Command(bin, args...)
+		cmd.Env = append(os.Environ(), "XDG_CACHE_HOME="+home)
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("mitogo %v: %v\n%s", args, err, stderr.String())
+		}
+		return string(out)
+	}
+	out := run("cache")
+	if !strings.HasPrefix(out, dir+": 5 builds") {
+		t.Fatalf("mitogo cache:\n%s", out)
+	}
+	for i, n := range names {
+		if j := strings.Index(out, n[:16]); j < 0 || (i > 0 && j < strings.Index(out, names[i-1][:16])) {
+			t.Errorf("build %d (%s) missing or out of order:\n%s", i, n[:16], out)
+		}
+	}
+	out = run("cache", "--prune")
+	if !strings.HasPrefix(out, dir+": 3 builds") || strings.Count(out, "removed") != 2 {
+		t.Fatalf("mitogo cache --prune:\n%s", out)
+	}
+	for i, n := range names {
+		_, err := os.Stat(filepath.Join(dir, n))
+		if (i < 3) != (err == nil) {
+			t.Errorf("build %d: %v (want the three newest kept)", i, err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "exe-hashes")); err != nil {
+		t.Errorf("exe-hashes: %v", err)
+	}
+}
+
+// mitogo cache -t shows the cache of the context at the end of the chain,
+// with the build it runs marked, and --prune there keeps that build.
+func TestCacheRemote(t *testing.T) {
+	if os.Getuid() != 0 || exec.Command("id", "mitogo-test").Run() != nil {
+		if os.Getenv("MITOGO_REQUIRE_PARTS") != "" {
+			t.Fatal("needs root, sudo and the user mitogo-test (bash test/run.sh sets them up)")
+		}
+		t.Skip("needs root, sudo and the user mitogo-test")
+	}
+	u, err := user.Lookup("mitogo-test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	r := mitogo(t, "", "cache", "-t", "sudo://mitogo-test")
+	dir := filepath.Join(u.HomeDir, ".cache", "mitogo")
+	if r.exit != 0 || !strings.HasPrefix(r.stdout, dir+": ") || !strings.Contains(r.stdout, "github.com/mitogo/mitogo/cmd/mitogo") || !strings.Contains(r.stdout, "running") {
+		t.Fatalf("exit %d, stdout:\n%s\nstderr %q", r.exit, r.stdout, r.stderr)
+	}
+	// Five builds older than any other there (two days and more): with the
+	// running one kept, at least the two oldest go.
+	names := plantBuilds(t, dir, "cd", 5, uid)
+	for i, n := range names {
+		old := time.Now().Add(-time.Duration(48+i) * time.Hour)
+		os.Chtimes(filepath.Join(dir, n), old, old)
+	}
+	names = names[3:]
+	r = mitogo(t, "", "cache", "-t", "sudo://mitogo-test", "--prune")
+	if r.exit != 0 {
+		t.Fatalf("--prune: exit %d, stderr %q", r.exit, r.stderr)
+	}
+	for _, n := range names {
+		if _, err := os.Stat(filepath.Join(dir, n)); err == nil {
+			t.Errorf("%s is still there:\n%s", n[:16], r.stdout)
+		}
+	}
+	if !strings.Contains(r.stdout, "running") {
+		t.Errorf("the running build is not listed:\n%s", r.stdout)
+	}
+}
