@@ -58,13 +58,14 @@ func (a *routerActor) Receive(ctx actor.Context) {
 		m.reply <- nil
 	case *dropConn:
 		r := a.r
-		r.dropConn(m.c)
 		reason := "its stream closed"
 		if m.err != nil {
 			reason = fmt.Sprintf("its stream closed: %v", m.err)
 		}
 		a.remove(m.c, r.table.Load().behind(m.c), reason, m.err)
 		m.reply <- nil
+	case *actor.Stopped:
+		close(a.r.routerDone)
 	}
 }
 
@@ -181,12 +182,14 @@ type noticeGroup struct {
 	wg     sync.WaitGroup
 }
 
-func (g *noticeGroup) run(f func()) {
+// run starts f unless the group is closed; it reports whether it did.
+func (g *noticeGroup) run(f func()) bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if !g.closed {
 		g.wg.Go(f)
 	}
+	return !g.closed
 }
 
 func (g *noticeGroup) close() {
