@@ -71,6 +71,7 @@ type Router struct {
 	wg       sync.WaitGroup // every goroutine this router owns
 	notices  noticeGroup    // tellGone's sends; Shutdown joins them after wg
 	connects noticeGroup    // context actors' connections (supervise.go); Shutdown joins them
+	plain    plainHandles   // handles from Context, Caller and Parent (lifeline.go)
 	done     chan struct{}  // closed when the first Shutdown returns
 	joined   chan struct{}  // closed when wg and notices are joined, after Shutdown
 }
@@ -114,6 +115,7 @@ func newRouter(id, parentID uint32, name string, cfg config, logger *slog.Logger
 		joined:     make(chan struct{}),
 		routerDone: make(chan struct{}),
 		brokerDone: make(chan struct{}),
+		plain:      newPlainHandles(),
 		reapGrace:  sessionGrace,
 	}
 	r.hurry, r.hurryNow = context.WithCancel(context.Background())
@@ -184,14 +186,22 @@ func (r *Router) Logger() *slog.Logger { return r.logger }
 // Context returns a handle on context id, for calls and messages to a
 // context this router did not start (a sibling, an ancestor). Whether the
 // call is allowed is the policy's business.
+//
+// Its Done closes, and Err says why, when this context learns that the
+// context is gone: its route here was lost (it, or a context on the way,
+// died), or, for a context reached through the parent, a gone notice
+// came down (with AllowSideways), or this router shut down. In the
+// master, a handle on a context with no route is gone at once.
 func (r *Router) Context(id int) *Context {
 	if c, ok := r.handle(uint32(id)); ok {
 		return c
 	}
-	return newPlainContext(r, uint32(id), r.table.Load().name(uint32(id)))
+	return r.plainHandle(uint32(id))
 }
 
 // Parent returns a handle on this context's parent (nil in the master).
+// Its Done closes when the stream to the parent is lost, as this process
+// exits.
 func (r *Router) Parent() *Context {
 	if r.parent == nil {
 		return nil
@@ -356,6 +366,7 @@ func (r *Router) control(c *conn, h messages.Header, payload []byte) {
 		}
 		r.failPending(rs.IDs, rs.Names, rs.Err, causeFromCode(rs.Cause))
 		r.failChannels(rs.IDs, rs.Err, causeFromCode(rs.Cause))
+		r.plain.lost(rs.IDs, rs.Err, causeFromCode(rs.Cause))
 		r.tellGone(nil, payload)
 	case messages.ControlShutdown:
 		if c != nil && c.up {

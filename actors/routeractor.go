@@ -139,6 +139,7 @@ func (a *routerActor) remove(c *conn, ids []uint32, reason string, cause error) 
 	// was published is found here; one that registers later finds no route.
 	r.failPending(gone, names, reason, cause)
 	r.failChannels(gone, reason, cause)
+	r.plain.lost(gone, reason, cause)
 	for _, h := range r.handles(gone) {
 		h.lost(&ChannelError{Context: h.name, Reason: reason, Err: cause})
 	}

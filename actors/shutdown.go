@@ -54,6 +54,7 @@ func (r *Router) Shutdown(ctx context.Context) error {
 		}
 		c.markDead(ErrShutdown)
 	}
+	r.plain.closeAll("the router shut down", ErrShutdown)
 	r.closeChannels()
 	r.system.Root.StopFuture(r.routerPID).Wait()
 	r.system.Shutdown()
