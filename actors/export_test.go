@@ -77,3 +77,7 @@ func LastRequestID(r *Router) uint64 { return r.pending.next.Load() }
 // SetReapGrace sets how long the processes left in a reaped child's
 // session get between SIGTERM and SIGKILL; call it before any connect.
 func SetReapGrace(r *Router, d time.Duration) { r.reapGrace = d }
+
+// SystemBuilt reports whether r has built its actor system (and with it
+// the router actor and the broker).
+func SystemBuilt(r *Router) bool { return r.sysBuilt.Load() }

@@ -120,6 +120,9 @@ func (r *Router) connect(ctx context.Context, method string, opts []ConnectOptio
 	}
 	s := newSupervision(r)
 	s.c, s.dial, s.strategy = c, dial, cc.strategy
+	if s.strategy == nil {
+		s.strategy = Stop()
+	}
 	c.sup = s
 	if err := s.start(ctx); err != nil {
 		r.forgetHandle(c)

@@ -135,6 +135,11 @@ func (s *supervision) stop() {
 	if pid == nil {
 		return
 	}
+	select {
+	case <-s.done:
+		return
+	default:
+	}
 	s.r.system.Root.Stop(pid)
 	<-s.done
 }

@@ -303,3 +303,21 @@ func TestContextPropsConnectFailureIsAFailure(t *testing.T) {
 	}
 	next[*actor.Terminated](t, events) // two failures in the window, limit 1: stopped
 }
+
+var systemBuilt = actors.Register("test.systemBuilt", func(ctx context.Context, _ struct{}) (bool, error) {
+	return actors.SystemBuilt(actors.RouterFrom(ctx)), nil
+})
+
+// A leaf child never builds its actor system (no broker, no router
+// actor): calls do not need it. A child that starts one of its own does.
+func TestLeafChildHasNoBroker(t *testing.T) {
+	r := newRouter(t)
+	c1 := local(t, r)
+	leaf := local(t, r, actors.Via(c1))
+	if built, err := systemBuilt.Call(ctxT(t), leaf, struct{}{}); err != nil || built {
+		t.Fatalf("leaf child: system built %v, %v", built, err)
+	}
+	if built, err := systemBuilt.Call(ctxT(t), c1, struct{}{}); err != nil || !built {
+		t.Fatalf("middle child: system built %v, %v", built, err)
+	}
+}
