@@ -35,6 +35,8 @@ func CurrentContext(ctx context.Context) *Context {
 // Caller returns a handle on the context that called the function that
 // was given ctx, or nil outside a called function. Calling back into it is
 // subject to the policy: upward calls must be allowed with AllowUpward.
+// Its Done closes when this context learns that the caller is gone (see
+// Router.Context), so a long call can stop working for a dead caller.
 func Caller(ctx context.Context) *Context {
 	if ci, ok := ctx.Value(callInfoKey{}).(*callInfo); ok {
 		return ci.r.Context(int(ci.caller))

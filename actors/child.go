@@ -136,6 +136,7 @@ func (r *Router) childExit(err error) {
 	case err != nil && !errors.Is(err, io.EOF):
 		fmt.Fprintf(os.Stderr, "mitogo: %s: stream to the parent failed: %v\n", r.Name(), err)
 	}
+	r.plain.closeAll("the stream to the parent is lost", err)
 	r.stopBase()
 	r.shutdownChildren(2 * time.Second)
 	r.waitCalls(time.Second)

@@ -12,10 +12,11 @@ import (
 // the master, the ids handed out for new contexts.
 //
 // Invariant, whenever mu is not held: conns holds every stream to a child
-// whose reader has started and not yet reported its loss (startChild adds,
-// the router actor removes on dropConn); contexts holds the live
-// supervised handles started from here, each under its own id (Connect
-// adds, the handle's supervisor removes it when it stops); channels holds
+// whose stream actor the broker has spawned and that has not stopped (the
+// broker adds it on startStream and removes it on the actor's Terminated:
+// see broker.go); contexts holds the live supervised handles started from
+// here, each under its own id (connect adds, the handle's context actor
+// removes it when it stops for good); channels holds
 // every channel end made here and not released; starters maps each id
 // handed out (nextID only grows, master only) to the context that will
 // start it; once closing is set it is never cleared, and nothing new is

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/asynkron/protoactor-go/actor"
 	"github.com/mitogo/mitogo/messages"
 	"github.com/mitogo/mitogo/transport"
 	"github.com/vmihailenco/msgpack/v5"
@@ -35,6 +36,13 @@ type conn struct {
 	closeErr  atomic.Pointer[error] // why close was called
 	done      chan struct{}         // closed when the reader has stopped and the child is reaped
 
+	// A stream to a child has an actor (streamactor.go), set before its
+	// reader starts; the reader that stops last sets readErr, closes
+	// readerDone and tells the actor, which handles the loss.
+	actor      *actor.PID
+	readErr    error
+	readerDone chan struct{}
+
 	// inline is the state of the call its reader runs: since when it runs
 	// (> 0), when the last one started (< 0, done), or 0: none yet, or the
 	// watchdog handed the stream to a new reader. See runInline.
@@ -51,32 +59,35 @@ type conn struct {
 }
 
 func newConn(r *Router, s *transport.Stream, peer uint32, name string, up bool) *conn {
-	return &conn{r: r, s: s, up: up, peer: peer, name: name, done: make(chan struct{}), resume: make(chan resumeMsg, 1)}
+	return &conn{r: r, s: s, up: up, peer: peer, name: name, done: make(chan struct{}), readerDone: make(chan struct{}),
+		resume: make(chan resumeMsg, 1)}
 }
 
-// serve reads frames until the stream fails, then reports the loss.
+// serve reads frames until the stream fails, then reports the loss: to
+// the stream's actor, or, on the stream to the parent, by ending the
+// process (childExit).
 func (c *conn) serve() {
 	err := c.readLoop()
 	if err == errHandedOff {
 		return
 	}
-	defer close(c.done)
 	c.rd.Store(rdStopped)
 	c.r.watch.remove(c)
 	if ce := c.closeErr.Load(); ce != nil {
 		err = *ce
 	}
 	c.s.Close()
-	if c.child != nil && !errors.Is(err, io.EOF) {
-		c.child.Proc.Kill() // it broke the protocol, or its stream broke
+	if c.up {
+		defer close(c.done)
+		if c.hb != nil {
+			c.hb.stop() // after Close, which ends a ping's write
+		}
+		c.r.childExit(err)
+		return
 	}
-	if c.hb != nil {
-		c.hb.stop() // after Close, which ends a ping's write
-	}
-	c.r.connLost(c, err)
-	if c.child != nil {
-		c.reap()
-	}
+	c.readErr = err
+	close(c.readerDone)
+	c.r.system.Root.Send(c.actor, &readerStopped{})
 }
 
 // handle routes one frame read from the stream (or the error reading it):

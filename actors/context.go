@@ -12,8 +12,11 @@ import (
 
 // Context is a handle on one context of the tree, for calls, actor
 // messages and lifecycle. Handles from Local (and the other connection
-// methods) are supervised: they track the child, and with a Restart
-// strategy they keep serving calls through a new process after it dies.
+// methods) and from ContextProps are supervised: they track the child
+// through a context actor (ActorPID), and with a restarting strategy they
+// keep serving calls through a new process after it dies. Handles from
+// Router.Context, Caller and Parent are not: they only learn that the
+// context is gone (Done).
 type Context struct {
 	r    *Router
 	id   uint32
@@ -24,6 +27,7 @@ type Context struct {
 	mu       sync.Mutex
 	state    ctxState
 	up       chan struct{} // closed while the context is connected
+	gone     chan struct{} // closed when the current process's route is lost
 	done     chan struct{} // closed once it is gone for good
 	err      error         // why it is gone
 	pid      int           // OS pid of the current process
@@ -58,11 +62,30 @@ func (c *Context) String() string { return c.name }
 // Router is the router this handle belongs to.
 func (c *Context) Router() *Router { return c.r }
 
-// Done is closed when the context is gone for good: it died and its
-// supervisor did not restart it, or it was shut down.
+// Done is closed when the context is gone for good. For a supervised
+// handle: it died and its supervisor did not restart it, or it was shut
+// down; its context actor stops then (Terminated). For a handle from
+// Router.Context, Caller or Parent: this context learned that it is gone
+// (see Router.Context), or this router shut down.
 func (c *Context) Done() <-chan struct{} { return c.done }
 
-// Err says why the context is gone, or nil while it is not.
+// ActorPID is the PID of a supervised handle's context actor, which lives
+// as long as the context, across restarts: Watch it to receive Terminated
+// when the context is gone for good, then read the cause with Err. It is
+// nil for handles that are not supervised (Router.Context, Caller,
+// Parent, Self) and while a ContextProps actor is not started.
+func (c *Context) ActorPID() *actor.PID {
+	if c.sup == nil {
+		return nil
+	}
+	return c.sup.actorPID()
+}
+
+// Err says why the context is gone, or nil while it is not: a
+// *ChannelError when its process (or one on the way) died, the
+// *StreamError or *TimeoutError of the last failed reconnection, or
+// ErrShutdown when it was shut down. It is set before Done closes and
+// before its context actor's watchers receive Terminated.
 func (c *Context) Err() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -134,6 +157,7 @@ func (c *Context) markUp(pid int) {
 	c.pid = pid
 	if c.state != stateUp {
 		c.state = stateUp
+		c.gone = make(chan struct{})
 		close(c.up)
 	}
 }
@@ -144,6 +168,9 @@ func (c *Context) markDown() {
 	defer c.mu.Unlock()
 	if c.state == stateUp {
 		c.up = make(chan struct{})
+		if c.gone != nil {
+			close(c.gone)
+		}
 	}
 	if c.state != stateDead {
 		c.state = stateRestarting

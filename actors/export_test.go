@@ -87,3 +87,7 @@ var ChildWatchCounts = Register("test.watchCounts", func(ctx context.Context, _ 
 	w, p := RouterFrom(ctx).watches.count()
 	return [2]int{w, p}, nil
 })
+
+// SystemBuilt reports whether r has built its actor system (and with it
+// the router actor and the broker).
+func SystemBuilt(r *Router) bool { return r.sysBuilt.Load() }

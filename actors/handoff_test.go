@@ -52,14 +52,9 @@ func pipePeer(t *testing.T, opts ...Option) (*Router, *conn, *peer) {
 	if err := r.ask(&addRoutes{c: c, ids: []uint32{1}, names: []string{"peer"}}); err != nil {
 		t.Fatal(err)
 	}
-	r.mu.Lock()
-	r.conns[c] = struct{}{}
-	r.mu.Unlock()
-	r.wg.Add(1)
-	go func() {
-		defer r.wg.Done()
-		c.serve()
-	}()
+	if err := r.startStream(c, heartbeatConfig{}, heartbeatVersion); err != nil {
+		t.Fatal(err)
+	}
 	p := &peer{s: transport.NewStream(far, 0), frames: make(chan envelope, 100)}
 	go func() {
 		defer close(p.frames)

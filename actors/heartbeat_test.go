@@ -34,15 +34,9 @@ func pipeStream(t *testing.T, hb heartbeatConfig) (*Router, *conn, net.Conn) {
 	if err := r.ask(&addRoutes{c: c, ids: []uint32{1}, names: []string{"peer"}}); err != nil {
 		t.Fatal(err)
 	}
-	r.mu.Lock()
-	r.conns[c] = struct{}{}
-	r.mu.Unlock()
-	c.startHeartbeat(hb)
-	r.wg.Add(1)
-	go func() {
-		defer r.wg.Done()
-		c.serve()
-	}()
+	if err := r.startStream(c, hb, heartbeatVersion); err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(func() {
 		far.Close()
 		ctx, cancel := context.WithTimeout(context.Background(), guard)

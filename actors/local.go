@@ -84,7 +84,7 @@ func (r *Router) connect(ctx context.Context, method string, opts []ConnectOptio
 	r.mu.Unlock()
 	name = c.name
 	spec.BinaryToken = r.addBinarySource(binarySource{paths: cc.binaries, fn: cc.binaryFunc}, c)
-	c.sup = &supervision{c: c, strategy: cc.strategy, connect: func(ctx context.Context) (int, error) {
+	dial := func(ctx context.Context) (int, error) {
 		ctx, cancel := context.WithTimeout(ctx, cc.timeout)
 		defer cancel()
 		ctx, stop := r.unlessStopping(ctx)
@@ -101,15 +101,44 @@ func (r *Router) connect(ctx context.Context, method string, opts []ConnectOptio
 			return 0, rep.Failure.error(name, method, cc.timeout)
 		}
 		return rep.PID, connectError(name, method, err, cc.timeout)
-	}}
-	if err := c.sup.start(ctx); err != nil {
-		r.mu.Lock()
-		delete(r.contexts, id)
-		r.mu.Unlock()
-		c.sup.stop()
+	}
+	if s := r.claimedBy(ctx); s != nil {
+		// A ContextProps actor's connector: the handle is that actor's,
+		// and stays with it whether this first connection works or not.
+		s.mu.Lock()
+		s.c, s.dial = c, dial
+		s.mu.Unlock()
+		c.sup = s
+		pid, err := dial(ctx)
+		s.mu.Lock()
+		s.firstPID = pid
+		s.mu.Unlock()
+		if err != nil {
+			return nil, err
+		}
+		return c, nil
+	}
+	s := newSupervision(r)
+	s.c, s.dial, s.strategy = c, dial, cc.strategy
+	if s.strategy == nil {
+		s.strategy = Stop()
+	}
+	c.sup = s
+	if err := s.start(ctx); err != nil {
+		r.forgetHandle(c)
+		if errors.Is(err, ErrShutdown) && !isConnectError(err) {
+			return nil, shutdownError(name, method)
+		}
 		return nil, err
 	}
 	return c, nil
+}
+
+// isConnectError reports whether err is already a connection's error.
+func isConnectError(err error) bool {
+	var se *StreamError
+	var te *TimeoutError
+	return errors.As(err, &se) || errors.As(err, &te)
 }
 
 // uniqueName returns name, or name#id when a live context (one started
@@ -363,14 +392,10 @@ func (r *Router) startChild(ctx context.Context, id uint32, name string, spec co
 	if !m.Remote {
 		c.session = rep.PID // on this host: the child leads a session (see session.go)
 	}
-	r.mu.Lock()
-	r.conns[c] = struct{}{}
-	r.mu.Unlock()
-	c.startHeartbeatVersion(hb, rep.Version)
-	r.wg.Add(1)
-	go func() {
-		defer r.wg.Done()
-		c.serve()
-	}()
+	// Routed first, then read: its first frames come from a known source.
+	if err := r.startStream(c, hb, rep.Version); err != nil {
+		r.ask(&dropConn{c: c, err: err})
+		return fail(err)
+	}
 	return c, rep.PID, nil
 }

@@ -111,7 +111,9 @@ func ConnectTimeout(d time.Duration) ConnectOption {
 }
 
 // Supervise chooses what happens when the context dies: Stop() (the
-// default) or Restart(...).
+// default), Restart(...), or any protoactor SupervisorStrategy, whose
+// Decider sees the *ChannelError of the lost process (see Strategy). The
+// Router's broker supervises the context's actor with it.
 func Supervise(s Strategy) ConnectOption { return func(c *connectConfig) { c.strategy = s } }
 
 // Executable starts path instead of this program's own executable, with

@@ -26,9 +26,17 @@ type Router struct {
 	cfg      config
 	logger   *slog.Logger
 
-	system    *actor.ActorSystem
-	sysOnce   sync.Once // builds system and routerPID on first use
-	routerPID *actor.PID
+	system     *actor.ActorSystem
+	sysOnce    sync.Once   // builds system, routerPID and brokerPID on first use
+	sysBuilt   atomic.Bool // set once they are built
+	routerPID  *actor.PID
+	routerDone chan struct{} // closed when the router actor has stopped
+	brokerPID  *actor.PID
+	brokerDone chan struct{} // closed when the broker has stopped
+
+	backoffMu      sync.Mutex
+	backoffs       map[*Backoff]struct{} // strategies that armed restarts here (see Backoff)
+	backoffsClosed bool                  // Shutdown dropped them: no more are armed
 
 	table  atomic.Pointer[routeTable]
 	parent *conn // nil in the master
@@ -69,6 +77,8 @@ type Router struct {
 	stopBase context.CancelFunc
 	wg       sync.WaitGroup // every goroutine this router owns
 	notices  noticeGroup    // tellGone's sends; Shutdown joins them after wg
+	connects noticeGroup    // context actors' connections (supervise.go); Shutdown joins them
+	plain    plainHandles   // handles from Context, Caller and Parent (lifeline.go)
 	done     chan struct{}  // closed when the first Shutdown returns
 	joined   chan struct{}  // closed when wg and notices are joined, after Shutdown
 }
@@ -104,13 +114,16 @@ func NewRouter(opts ...Option) (*Router, error) {
 func newRouter(id, parentID uint32, name string, cfg config, logger *slog.Logger) *Router {
 	r := &Router{
 		id: id, parentID: parentID, name: name, cfg: cfg, logger: logger,
-		pending:   newPendingCalls(),
-		incoming:  newIncomingCalls(),
-		children:  newChildren(),
-		watch:     newWatchdog(),
-		done:      make(chan struct{}),
-		joined:    make(chan struct{}),
-		reapGrace: sessionGrace,
+		pending:    newPendingCalls(),
+		incoming:   newIncomingCalls(),
+		children:   newChildren(),
+		watch:      newWatchdog(),
+		done:       make(chan struct{}),
+		joined:     make(chan struct{}),
+		routerDone: make(chan struct{}),
+		brokerDone: make(chan struct{}),
+		plain:      newPlainHandles(),
+		reapGrace:  sessionGrace,
 	}
 	r.hurry, r.hurryNow = context.WithCancel(context.Background())
 	r.base, r.stopBase = context.WithCancel(context.Background())
@@ -138,11 +151,17 @@ func (r *Router) startSystem() {
 	sys := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return protoLogger }))
 	sys.ProcessRegistry.Address = addressOf(r.id)
 	sys.ProcessRegistry.RegisterAddressResolver(r.resolve)
+	sys.Extensions.Register(routerExt{r})
 	pid, err := sys.Root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return &routerActor{r: r} }), "mitogo.router")
 	if err != nil {
 		panic(fmt.Sprintf("mitogo: spawning the router actor: %v", err))
 	}
-	r.system, r.routerPID = sys, pid
+	broker, err := sys.Root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return newBroker(r) }), "mitogo.broker")
+	if err != nil {
+		panic(fmt.Sprintf("mitogo: spawning the broker: %v", err))
+	}
+	r.system, r.routerPID, r.brokerPID = sys, pid, broker
+	r.sysBuilt.Store(true)
 }
 
 // System returns the context's protoactor actor system, whose address is
@@ -174,14 +193,22 @@ func (r *Router) Logger() *slog.Logger { return r.logger }
 // Context returns a handle on context id, for calls and messages to a
 // context this router did not start (a sibling, an ancestor). Whether the
 // call is allowed is the policy's business.
+//
+// Its Done closes, and Err says why, when this context learns that the
+// context is gone: its route here was lost (it, or a context on the way,
+// died), or, for a context reached through the parent, a gone notice
+// came down (with AllowSideways), or this router shut down. In the
+// master, a handle on a context with no route is gone at once.
 func (r *Router) Context(id int) *Context {
 	if c, ok := r.handle(uint32(id)); ok {
 		return c
 	}
-	return newPlainContext(r, uint32(id), r.table.Load().name(uint32(id)))
+	return r.plainHandle(uint32(id))
 }
 
 // Parent returns a handle on this context's parent (nil in the master).
+// Its Done closes when the stream to the parent is lost, as this process
+// exits.
 func (r *Router) Parent() *Context {
 	if r.parent == nil {
 		return nil
@@ -354,6 +381,7 @@ func (r *Router) control(c *conn, h messages.Header, payload []byte) {
 		r.failPending(rs.IDs, rs.Names, rs.Err, causeFromCode(rs.Cause))
 		r.failChannels(rs.IDs, rs.Err, causeFromCode(rs.Cause))
 		r.routesLost(rs.IDs)
+		r.plain.lost(rs.IDs, rs.Err, causeFromCode(rs.Cause))
 		r.tellGone(nil, payload)
 	case messages.ControlShutdown:
 		if c != nil && c.up {
@@ -375,16 +403,12 @@ func (r *Router) ask(msg routeChange) error {
 	done := make(chan error, 1)
 	msg.setReply(done)
 	r.system.Root.Send(r.routerPID, msg)
-	return <-done
-}
-
-// connLost is called by a stream's reader when it stops.
-func (r *Router) connLost(c *conn, err error) {
-	if r.parent == c {
-		r.childExit(err)
-		return
+	select {
+	case err := <-done:
+		return err
+	case <-r.routerDone:
+		return ErrShutdown
 	}
-	r.ask(&dropConn{c: c, err: err})
 }
 
 // allocateID hands out a fresh context id: locally in the master, by

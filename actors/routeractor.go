@@ -58,13 +58,14 @@ func (a *routerActor) Receive(ctx actor.Context) {
 		m.reply <- nil
 	case *dropConn:
 		r := a.r
-		r.dropConn(m.c)
 		reason := "its stream closed"
 		if m.err != nil {
 			reason = fmt.Sprintf("its stream closed: %v", m.err)
 		}
 		a.remove(m.c, r.table.Load().behind(m.c), reason, m.err)
 		m.reply <- nil
+	case *actor.Stopped:
+		close(a.r.routerDone)
 	}
 }
 
@@ -139,6 +140,7 @@ func (a *routerActor) remove(c *conn, ids []uint32, reason string, cause error) 
 	r.failPending(gone, names, reason, cause)
 	r.failChannels(gone, reason, cause)
 	r.routesLost(gone)
+	r.plain.lost(gone, reason, cause)
 	for _, h := range r.handles(gone) {
 		h.lost(&ChannelError{Context: h.name, Reason: reason, Err: cause})
 	}
@@ -182,12 +184,14 @@ type noticeGroup struct {
 	wg     sync.WaitGroup
 }
 
-func (g *noticeGroup) run(f func()) {
+// run starts f unless the group is closed; it reports whether it did.
+func (g *noticeGroup) run(f func()) bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if !g.closed {
 		g.wg.Go(f)
 	}
+	return !g.closed
 }
 
 func (g *noticeGroup) close() {

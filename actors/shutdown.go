@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"time"
-
-	"github.com/mitogo/mitogo/messages"
 )
 
 // Shutdown stops the tree in order: every child is asked to stop (each
@@ -44,38 +42,29 @@ func (r *Router) Shutdown(ctx context.Context) error {
 		return nil
 	}
 	r.beginStopping(ErrShutdown)
-	var sups []*supervision
-	for _, c := range handles {
-		if c.sup != nil {
-			sups = append(sups, c.sup)
-		}
-	}
-	for _, s := range sups {
-		s.mu.Lock()
-		if s.timer != nil {
-			s.timer.Stop()
-		}
-		s.mu.Unlock()
-	}
-	r.shutdownConns(ctx)
+	r.ensureSystem()
+	r.stopRestarts()
+	r.stopBroker(ctx) // the streams first, then the broker's context actors
 	r.stopBase()
 	r.waitCallsCtx(ctx)
 	r.watch.stop() // before wg's wait: it starts readers (handOff)
-	for _, s := range sups {
-		s.stop()
-	}
 	for _, c := range handles {
+		if c.sup != nil {
+			c.sup.stop() // context actors that users' actors supervise
+		}
 		c.markDead(ErrShutdown)
 	}
+	r.plain.closeAll("the router shut down", ErrShutdown)
 	r.closeChannels()
 	r.services.stop(ctx)
-	r.ensureSystem()
 	r.closeWatches()
 	r.system.Root.StopFuture(r.routerPID).Wait()
 	r.system.Shutdown()
 	go func() {
 		r.wg.Wait()
 		r.notices.close()
+		r.connects.close()
+		<-r.brokerDone // a stream actor may still reap a child
 		close(r.joined)
 	}()
 	if !r.awaitJoined(ctx) {
@@ -109,50 +98,17 @@ func (r *Router) awaitJoined(ctx context.Context) bool {
 	}
 }
 
-// shutdownChildren is Shutdown's first step with a fixed grace period.
+// shutdownChildren is Shutdown's first step with a fixed grace period,
+// for a child that exits.
 func (r *Router) shutdownChildren(grace time.Duration) {
 	r.beginClosing()
 	r.beginStopping(ErrShutdown)
+	if r.sysBuilt.Load() {
+		r.stopRestarts()
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
-	r.shutdownConns(ctx)
-}
-
-// shutdownConns asks every child to stop and waits for its stream to end
-// and its process to be reaped. Once ctx ends it kills those left, cuts
-// every grace period of their reaping short (hurry) and waits at most
-// reapWait more: a reaping not done by then goes on in the stream's reader
-// goroutine, which the router's wg joins (see Shutdown).
-func (r *Router) shutdownConns(ctx context.Context) {
-	conns := r.connList(nil)
-	for _, c := range conns {
-		h := messages.Header{Kind: messages.KindControl, Dst: c.peer, Src: r.id, Type: messages.ControlShutdown}
-		if err := c.s.Send(&h, nil); err != nil {
-			c.kill()
-		}
-	}
-	for i, c := range conns {
-		select {
-		case <-c.done:
-			continue
-		case <-ctx.Done():
-		}
-		r.hurryNow()
-		for _, c := range conns[i:] {
-			c.kill()
-		}
-		t := time.NewTimer(reapWait)
-		defer t.Stop()
-		for _, c := range conns[i:] {
-			select {
-			case <-c.done:
-			case <-t.C:
-				r.logger.Warn("children still being reaped after the shutdown deadline", "context", r.Name())
-				return
-			}
-		}
-		return
-	}
+	r.stopBroker(ctx)
 }
 
 // killContext kills a context this router started directly, at once.

@@ -37,7 +37,7 @@ func (p *watchProbe) Receive(c actor.Context) {
 	}
 }
 
-func spawnProbe(t *testing.T, sys *actor.ActorSystem) (*actor.PID, chan *actor.Terminated) {
+func spawnWatchProbe(t *testing.T, sys *actor.ActorSystem) (*actor.PID, chan *actor.Terminated) {
 	t.Helper()
 	got := make(chan *actor.Terminated, 16)
 	return sys.Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return &watchProbe{got: got} })), got
@@ -104,7 +104,7 @@ func TestWatchActorInChild(t *testing.T) {
 	if _, err := spawnPong.Call(ctxT(t), c, "x"); err != nil {
 		t.Fatal(err)
 	}
-	probe, got := spawnProbe(t, sys)
+	probe, got := spawnWatchProbe(t, sys)
 	tell(t, sys, probe, &watchCmd{pid: c.PID("x")})
 	sys.Root.Stop(c.PID("x")) // on the same stream as the Watch, after it
 	expectTerminated(t, got, c.PID("x"), actor.TerminatedReason_Stopped)
@@ -114,7 +114,7 @@ func TestWatchActorInChild(t *testing.T) {
 func TestWatchMissingActorInChild(t *testing.T) {
 	r := newRouter(t)
 	c := local(t, r)
-	probe, got := spawnProbe(t, r.System())
+	probe, got := spawnWatchProbe(t, r.System())
 	tell(t, r.System(), probe, &watchCmd{pid: c.PID("nobody")})
 	expectTerminated(t, got, c.PID("nobody"), actor.TerminatedReason_NotFound)
 	expectWatchCounts(t, r, c)
@@ -129,7 +129,7 @@ func TestUnwatchActorInChild(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	probe, got := spawnProbe(t, sys)
+	probe, got := spawnWatchProbe(t, sys)
 	tell(t, sys, probe, &watchCmd{pid: c.PID("x")})
 	tell(t, sys, probe, &watchCmd{pid: c.PID("y")})
 	tell(t, sys, probe, &watchCmd{pid: c.PID("x"), unwatch: true})
@@ -154,7 +154,7 @@ func TestWatchActorTwoHopsDownMiddleKilled(t *testing.T) {
 	if _, err := spawnPong.Call(ctxT(t), c2, "leaf"); err != nil {
 		t.Fatal(err)
 	}
-	probe, got := spawnProbe(t, r.System())
+	probe, got := spawnWatchProbe(t, r.System())
 	tell(t, r.System(), probe, &watchCmd{pid: c2.PID("leaf")})
 	// A call on the same way, after the Watch: once it returns, the
 	// leaf is watched.
@@ -174,7 +174,7 @@ func TestWatchedContextKilled(t *testing.T) {
 	if _, err := spawnPong.Call(ctxT(t), c, "x"); err != nil {
 		t.Fatal(err)
 	}
-	probe, got := spawnProbe(t, r.System())
+	probe, got := spawnWatchProbe(t, r.System())
 	tell(t, r.System(), probe, &watchCmd{pid: c.PID("x")})
 	n, err := actors.ChildWatchCounts.Call(ctxT(t), c, struct{}{})
 	if err != nil || n[1] != 1 {
@@ -337,7 +337,7 @@ func TestShutdownReleasesWatches(t *testing.T) {
 	if _, err := spawnPong.Call(ctxT(t), c, "x"); err != nil {
 		t.Fatal(err)
 	}
-	probe, _ := spawnProbe(t, sys)
+	probe, _ := spawnWatchProbe(t, sys)
 	tell(t, sys, probe, &watchCmd{pid: c.PID("x")})
 	if w, p := actors.WatchCounts(r); w != 1 || p != 1 {
 		t.Fatalf("master holds %d watches and %d proxies, want 1 and 1", w, p)
@@ -358,7 +358,7 @@ func TestWatchedContextSilent(t *testing.T) {
 	if _, err := spawnPong.Call(ctxT(t), c, "x"); err != nil {
 		t.Fatal(err)
 	}
-	probe, got := spawnProbe(t, r.System())
+	probe, got := spawnWatchProbe(t, r.System())
 	tell(t, r.System(), probe, &watchCmd{pid: c.PID("x")})
 	stop(t, c.ProcessID())
 	expectTerminated(t, got, c.PID("x"), actor.TerminatedReason_AddressTerminated)
