@@ -132,6 +132,7 @@ func (r *Router) childExit(err error) {
 	case err != nil && !errors.Is(err, io.EOF):
 		fmt.Fprintf(os.Stderr, "mitogo: %s: stream to the parent failed: %v\n", r.Name(), err)
 	}
+	r.listeners.closeAll()
 	r.stopBase()
 	r.shutdownChildren(2 * time.Second)
 	r.waitCalls(time.Second)
@@ -143,6 +144,7 @@ func (r *Router) childExit(err error) {
 // childShutdown is the orderly stop the parent asked for: descendants
 // first, then what this process's functions started, then this process.
 func (r *Router) childShutdown() {
+	r.listeners.closeAll()
 	r.stopBase()
 	r.shutdownChildren(5 * time.Second)
 	r.waitCalls(2 * time.Second)

@@ -26,6 +26,8 @@ type conn struct {
 
 	hb *heartbeat // nil without a heartbeat; set before the reader starts
 
+	attach *attachPolicy // a process attached through a Listener: what it may reach; nil otherwise
+
 	child   *transport.Child // the process behind it, if this process started one
 	session int              // the session the child leads on this host, ended when it is reaped (0: none or elsewhere)
 	output  *tail            // its last output lines

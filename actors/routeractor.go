@@ -65,6 +65,9 @@ func (a *routerActor) Receive(ctx actor.Context) {
 		}
 		a.remove(m.c, r.table.Load().behind(m.c), reason, m.err)
 		m.reply <- nil
+	case *detachParent:
+		a.detachParent(m)
+		m.reply <- nil
 	}
 }
 

@@ -57,9 +57,11 @@ func (r *Router) Shutdown(ctx context.Context) error {
 		}
 		s.mu.Unlock()
 	}
+	r.listeners.closeAll() // before the children are listed: no attach is added after
 	r.shutdownConns(ctx)
 	r.stopBase()
 	r.waitCallsCtx(ctx)
+	r.leaveTree()  // an attached router: while the router actor runs
 	r.watch.stop() // before wg's wait: it starts readers (handOff)
 	for _, s := range sups {
 		s.stop()
