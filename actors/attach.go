@@ -298,10 +298,10 @@ func (l *Listener) serve(nc *net.UnixConn) error {
 	if err := r.ask(&addRoutes{c: c, ids: []uint32{id}, names: []string{name}}); err != nil {
 		return err
 	}
+	c.startHeartbeatVersion(l.cfg.heartbeat, rep.Version) // before c is listed: Debug reads c.hb of the listed streams
 	r.mu.Lock()
 	r.conns[c] = struct{}{}
 	r.mu.Unlock()
-	c.startHeartbeatVersion(l.cfg.heartbeat, rep.Version)
 	r.logger.Info("process attached", "context", name, "pid", pid)
 	r.wg.Add(1)
 	go func() {

@@ -276,3 +276,47 @@ func TestAttachRefusesAnotherUser(t *testing.T) {
 		t.Fatalf("Attach as another user: %+v, %v; want ErrUnsafeSocket", out, err)
 	}
 }
+
+// attachStay attaches the process it runs in and stays attached until the
+// process exits; it returns the attached context's id.
+var attachStay = actors.Register("test.attachStay", func(ctx context.Context, path string) (int, error) {
+	a, err := actors.Attach(ctx, path, actors.WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		return 0, err
+	}
+	return a.ID(), nil // kept until the process exits
+})
+
+// With ListenHeartbeat, an attached process that stops answering is
+// declared dead and its route removed, though its socket stays open.
+func TestAttachHeartbeat(t *testing.T) {
+	r := newRouter(t)
+	path := socketPath(t)
+	if _, err := r.Listen(path, actors.ListenHeartbeat(100*time.Millisecond, 2)); err != nil {
+		t.Fatal(err)
+	}
+	p := local(t, newRouter(t))
+	id, err := attachStay.Call(ctxT(t), p, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	routed := func() bool {
+		routes, err := actors.Contexts(ctxT(t), r.Self())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return slices.ContainsFunc(routes, func(ri actors.RouteInfo) bool { return ri.ID == id })
+	}
+	if !routed() {
+		t.Fatalf("context %d attached but not routed", id)
+	}
+	rep, err := actors.Debug(ctxT(t), r.Self(), actors.DebugRequest{Streams: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if i := slices.IndexFunc(rep.Streams, func(s actors.StreamInfo) bool { return s.Peer == id }); i < 0 || !rep.Streams[i].Attached || !rep.Streams[i].Heartbeat {
+		t.Fatalf("streams %+v; want the attached one, with a heartbeat", rep.Streams)
+	}
+	stop(t, p.ProcessID())
+	waitFor(t, func() bool { return !routed() })
+}

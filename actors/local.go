@@ -354,10 +354,10 @@ func (r *Router) startChild(ctx context.Context, id uint32, name string, spec co
 	if !m.Remote {
 		c.session = rep.PID // on this host: the child leads a session (see session.go)
 	}
+	c.startHeartbeatVersion(hb, rep.Version) // before c is listed: Debug reads c.hb of the listed streams
 	r.mu.Lock()
 	r.conns[c] = struct{}{}
 	r.mu.Unlock()
-	c.startHeartbeatVersion(hb, rep.Version)
 	r.wg.Add(1)
 	go func() {
 		defer r.wg.Done()
