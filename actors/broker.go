@@ -93,6 +93,8 @@ func (b *brokerActor) startStream(ctx actor.Context, m *startStream) error {
 		r.mu.Unlock()
 		return ErrShutdown
 	}
+	// Before c is listed: Debug reads c.hb of the listed streams.
+	c.startHeartbeatVersion(m.hb, m.version)
 	r.conns[c] = struct{}{}
 	r.mu.Unlock()
 	pid := ctx.SpawnPrefix(actor.PropsFromProducer(func() actor.Actor {

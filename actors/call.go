@@ -236,7 +236,11 @@ func (r *Router) dispatch(h messages.Header, payload []byte) (job func()) {
 	}
 	ctx, cancel := context.WithCancel(r.base)
 	key := callKey{h.Src, h.ReqID}
-	r.incoming.start(key, cancel)
+	r.incoming.start(key, h.Target, cancel)
+	if offReader(h.Target) {
+		// incoming counts it: Shutdown waits for it as for any call.
+		return func() { go r.run(ctx, cancel, key, f, h, payload) }
+	}
 	return func() { r.run(ctx, cancel, key, f, h, payload) }
 }
 

@@ -256,7 +256,7 @@ func (r *Router) dispatchChained(h messages.Header, payload []byte) (job func())
 	}
 	ctx, cancel := context.WithCancel(r.base)
 	ck := callKey{h.Src, h.ReqID}
-	r.incoming.start(ck, cancel)
+	r.incoming.start(ck, h.Target, cancel)
 	run := func() {
 		defer r.chains.finish(key, st, mine)
 		<-prev // even when cancelled: the next call must not overtake prev

@@ -137,6 +137,7 @@ func (r *Router) childExit(err error) {
 		fmt.Fprintf(os.Stderr, "mitogo: %s: stream to the parent failed: %v\n", r.Name(), err)
 	}
 	r.plain.closeAll("the stream to the parent is lost", err)
+	r.listeners.closeAll()
 	r.stopBase()
 	r.shutdownChildren(2 * time.Second)
 	r.waitCalls(time.Second)
@@ -148,6 +149,7 @@ func (r *Router) childExit(err error) {
 // childShutdown is the orderly stop the parent asked for: descendants
 // first, then what this process's functions started, then this process.
 func (r *Router) childShutdown() {
+	r.listeners.closeAll()
 	r.stopBase()
 	r.shutdownChildren(5 * time.Second)
 	r.waitCalls(2 * time.Second)

@@ -27,6 +27,8 @@ type conn struct {
 
 	hb *heartbeat // nil without a heartbeat; set before the reader starts
 
+	attach *attachPolicy // a process attached through a Listener: what it may reach; nil otherwise
+
 	child   *transport.Child // the process behind it, if this process started one
 	session int              // the session the child leads on this host, ended when it is reaped (0: none or elsewhere)
 	output  *tail            // its last output lines
@@ -81,6 +83,10 @@ func (c *conn) serve() {
 		defer close(c.done)
 		if c.hb != nil {
 			c.hb.stop() // after Close, which ends a ping's write
+		}
+		if c.r.detached != nil {
+			c.r.detach(err) // an attached router leaves the tree and lives on
+			return
 		}
 		c.r.childExit(err)
 		return

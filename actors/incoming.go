@@ -3,6 +3,7 @@ package actors
 import (
 	"context"
 	"sync"
+	"time"
 )
 
 // callKey names an incoming call: who called, and its request id there.
@@ -22,20 +23,39 @@ type callKey struct {
 // only cancel, never remove.
 type incomingCalls struct {
 	mu      sync.Mutex
-	m       map[callKey]context.CancelFunc
+	m       map[callKey]incomingCall
 	running sync.WaitGroup
 }
 
-func newIncomingCalls() incomingCalls {
-	return incomingCalls{m: map[callKey]context.CancelFunc{}}
+// incomingCall is one call running here.
+type incomingCall struct {
+	cancel context.CancelFunc
+	fn     string
+	start  int64 // monoNow when dispatched, for Debug
 }
 
-// start records a call about to run; end must follow once it has run.
-func (ic *incomingCalls) start(key callKey, cancel context.CancelFunc) {
+func newIncomingCalls() incomingCalls {
+	return incomingCalls{m: map[callKey]incomingCall{}}
+}
+
+// start records a call of fn about to run; end must follow once it has run.
+func (ic *incomingCalls) start(key callKey, fn string, cancel context.CancelFunc) {
 	ic.running.Add(1)
+	call := incomingCall{cancel: cancel, fn: fn, start: monoNow()}
 	ic.mu.Lock()
-	ic.m[key] = cancel
+	ic.m[key] = call
 	ic.mu.Unlock()
+}
+
+// list describes the calls running here, for Debug; names names contexts.
+func (ic *incomingCalls) list(now int64, names *routeTable) []CallInfo {
+	ic.mu.Lock()
+	defer ic.mu.Unlock()
+	out := make([]CallInfo, 0, len(ic.m))
+	for key, c := range ic.m {
+		out = append(out, CallInfo{Dir: "in", Context: int(key.src), Name: names.name(key.src), Function: c.fn, Request: key.req, Age: time.Duration(now - c.start)})
+	}
+	return out
 }
 
 // end forgets a call that has returned.
@@ -49,10 +69,10 @@ func (ic *incomingCalls) end(key callKey) {
 // cancel cancels the call named by key, if it still runs.
 func (ic *incomingCalls) cancel(key callKey) {
 	ic.mu.Lock()
-	cancel := ic.m[key]
+	call := ic.m[key]
 	ic.mu.Unlock()
-	if cancel != nil {
-		cancel()
+	if call.cancel != nil {
+		call.cancel()
 	}
 }
 

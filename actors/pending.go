@@ -3,6 +3,7 @@ package actors
 import (
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/mitogo/mitogo/messages"
 )
@@ -30,6 +31,7 @@ func newPendingCalls() pendingCalls { return pendingCalls{m: map[uint64]*pending
 
 // add records p under a fresh request id and returns the id.
 func (pc *pendingCalls) add(p *pendingCall) uint64 {
+	p.start = monoNow()
 	id := pc.next.Add(1)
 	pc.mu.Lock()
 	pc.m[id] = p
@@ -72,6 +74,32 @@ func (pc *pendingCalls) takeTo(gone map[uint32]bool) []*pendingCall {
 	return out
 }
 
+// list describes the calls waiting, for Debug.
+func (pc *pendingCalls) list(now int64) []CallInfo {
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	out := make([]CallInfo, 0, len(pc.m))
+	for id, p := range pc.m {
+		out = append(out, CallInfo{Dir: "out", Context: int(p.dst), Name: p.name, Function: p.fn, Request: id, Age: time.Duration(now - p.start)})
+	}
+	return out
+}
+
+// takeUnrouted removes and returns every call to a context that t does
+// not route to (and that is not self): after the default route went.
+func (pc *pendingCalls) takeUnrouted(t *routeTable, self uint32) []*pendingCall {
+	pc.mu.Lock()
+	var out []*pendingCall
+	for id, p := range pc.m {
+		if p.dst != self && t.lookup(p.dst) == nil {
+			out = append(out, p)
+			delete(pc.m, id)
+		}
+	}
+	pc.mu.Unlock()
+	return out
+}
+
 // pendingCall is a call this context waits for.
 type pendingCall struct {
 	dst  uint32
@@ -82,6 +110,7 @@ type pendingCall struct {
 
 	via     *conn       // the stream its reply comes on, if counted there
 	counted atomic.Bool // in via.calls
+	start   int64       // monoNow when it was made, for Debug
 }
 
 // settle takes p out of its stream's count of waiting calls, once.

@@ -51,6 +51,13 @@ type Router struct {
 	chains   chainTable    // chains of calls made to this context (chain.go)
 	services serviceHost   // the services active here (service.go)
 
+	// listeners are the sockets processes attach through (attach.go).
+	listeners listeners
+
+	// detached is closed when an attached router (Attach) left its tree;
+	// nil in every other router.
+	detached chan struct{}
+
 	// stopping is cancelled, with cause ErrShutdown, when the router
 	// begins to shut down: connects in flight end at once (unlessStopping).
 	stopping      context.Context
@@ -258,7 +265,7 @@ func (r *Router) route(c *conn, body []byte, h messages.Header, payload []byte) 
 		r.bounce(&h, messages.CodeNoRoute, fmt.Sprintf("no route to %s from %s", t.name(h.Dst), r.Name()))
 		return nil
 	}
-	if c != nil && !c.up && !next.up && !r.cfg.sideways && policed(h.Kind) {
+	if c != nil && !c.up && !next.up && !r.cfg.sideways && policed(h.Kind) && !attachedMay(c, next, h.Kind) {
 		r.bounce(&h, messages.CodeRefused, fmt.Sprintf("refused by policy: %s may not reach %s through %s (sideways)", t.name(h.Src), t.name(h.Dst), r.Name()))
 		return nil
 	}
@@ -266,6 +273,20 @@ func (r *Router) route(c *conn, body []byte, h messages.Header, payload []byte) 
 		r.bounce(&h, messages.CodeNoRoute, fmt.Sprintf("forwarding to %s: %v", t.name(h.Dst), err))
 	}
 	return nil
+}
+
+// attachedMay reports whether an envelope of kind k may pass from stream
+// from to stream to, both below this context, by a listener's policy
+// (ListenDescendants): an attached process may reach this context's
+// descendants, and they may answer it on a channel, never call it.
+func attachedMay(from, to *conn, k messages.Kind) bool {
+	switch {
+	case from.attach != nil && from.attach.descendants && to.attach == nil:
+		return true
+	case to.attach != nil && to.attach.descendants && from.attach == nil:
+		return k == messages.KindChannel
+	}
+	return false
 }
 
 // policed kinds are the ones the upward/sideways policy applies to.
@@ -296,7 +317,7 @@ func (r *Router) deliver(c *conn, h messages.Header, payload []byte) (job func()
 	fromBelow := c != nil && !c.up
 	switch h.Kind {
 	case messages.KindCall:
-		if fromBelow && !r.allowedUpward(h.Target) && !isServiceMethod(h.Target) { // a service method applies its own policy
+		if fromBelow && !r.allowedUpward(h.Target) && !c.attach.allows(h.Target) && !isServiceMethod(h.Target) { // a service method applies its own policy
 			r.bounce(&h, messages.CodeRefused, fmt.Sprintf("refused by policy: %s may not call %s in %s (not allowed upward)", r.table.Load().name(h.Src), h.Target, r.Name()))
 			return nil
 		}
@@ -310,7 +331,7 @@ func (r *Router) deliver(c *conn, h messages.Header, payload []byte) (job func()
 			r.deliverSystem(h, payload, fromBelow) // policy of its own (remote.go)
 			return nil
 		}
-		if fromBelow && !r.actorAllowedUpward(h.Target) {
+		if fromBelow && !r.actorAllowedUpward(h.Target) && !c.attach.allows("actor:"+h.Target) {
 			r.logger.Warn("actor message refused by policy", "from", r.table.Load().name(h.Src), "target", h.Target)
 			return nil
 		}
@@ -384,7 +405,11 @@ func (r *Router) control(c *conn, h messages.Header, payload []byte) {
 		r.plain.lost(rs.IDs, rs.Err, causeFromCode(rs.Cause))
 		r.tellGone(nil, payload)
 	case messages.ControlShutdown:
-		if c != nil && c.up {
+		switch {
+		case c == nil || !c.up:
+		case r.detached != nil:
+			c.close(fmt.Errorf("the listener shuts down: %w", ErrShutdown)) // an attached router leaves the tree, and lives on
+		default:
 			go r.childShutdown()
 		}
 	default:

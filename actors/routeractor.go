@@ -66,6 +66,9 @@ func (a *routerActor) Receive(ctx actor.Context) {
 		m.reply <- nil
 	case *actor.Stopped:
 		close(a.r.routerDone)
+	case *detachParent:
+		a.detachParent(m)
+		m.reply <- nil
 	}
 }
 

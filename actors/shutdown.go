@@ -42,11 +42,13 @@ func (r *Router) Shutdown(ctx context.Context) error {
 		return nil
 	}
 	r.beginStopping(ErrShutdown)
+	r.listeners.closeAll() // before the children are listed: no attach is added after
 	r.ensureSystem()
 	r.stopRestarts()
 	r.stopBroker(ctx) // the streams first, then the broker's context actors
 	r.stopBase()
 	r.waitCallsCtx(ctx)
+	r.leaveTree()  // an attached router: while the router actor runs
 	r.watch.stop() // before wg's wait: it starts readers (handOff)
 	for _, c := range handles {
 		if c.sup != nil {

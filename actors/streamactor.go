@@ -44,8 +44,8 @@ func (a *streamActor) Receive(ctx actor.Context) {
 	switch ctx.Message().(type) {
 	case *actor.Started:
 		c.actor = ctx.Self()
-		c.startHeartbeatVersion(a.hb, a.version)
-		c.r.wg.Go(c.serve)
+		c.r.wg.Go(c.serve) // its heartbeat was started by the broker
+
 	case *readerStopped:
 		a.lose()
 		ctx.Stop(ctx.Self())

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 
 	"github.com/mitogo/mitogo/messages"
 	"github.com/vmihailenco/msgpack/v5"
@@ -37,6 +38,24 @@ type Stream struct {
 	closeOnce sync.Once
 	connOnce  sync.Once // closes rwc, from Close or from a failed write
 	connErr   error
+
+	// Counters for Stats: atomic adds by the reader and the writers, no
+	// lock on the path of a frame.
+	framesIn, bytesIn, framesOut, bytesOut atomic.Uint64
+}
+
+// Stats are a stream's counters since it was made. Bytes count frames
+// whole (their length prefix included); the handshake counts too.
+type Stats struct {
+	FramesIn  uint64 `msgpack:"frames_in" json:"frames_in"`
+	BytesIn   uint64 `msgpack:"bytes_in" json:"bytes_in"`
+	FramesOut uint64 `msgpack:"frames_out" json:"frames_out"` // queued to be written
+	BytesOut  uint64 `msgpack:"bytes_out" json:"bytes_out"`
+}
+
+// Stats returns the stream's counters. It may be called at any time.
+func (s *Stream) Stats() Stats {
+	return Stats{FramesIn: s.framesIn.Load(), BytesIn: s.bytesIn.Load(), FramesOut: s.framesOut.Load(), BytesOut: s.bytesOut.Load()}
 }
 
 // NewStream frames rwc. maxFrame bounds the body of every frame read or
@@ -64,7 +83,12 @@ func (s *Stream) SetMaxFrame(n int) {
 // ReadFrame returns the next frame body. A frame over the maximum is a
 // *messages.FrameSizeError; the stream cannot be read after that.
 func (s *Stream) ReadFrame() ([]byte, error) {
-	return messages.ReadFrame(s.r, s.maxFrame)
+	body, err := messages.ReadFrame(s.r, s.maxFrame)
+	if err == nil {
+		s.framesIn.Add(1)
+		s.bytesIn.Add(uint64(len(body) + messages.FrameHeaderLen))
+	}
+	return body, err
 }
 
 // Buffered is how many bytes were read from the connection but not yet
@@ -87,9 +111,19 @@ func (s *Stream) Send(h *messages.Header, parts ...[]byte) error {
 	}
 	messages.AppendFrameHeader(buf[:0], n)
 	if len(parts) == 0 {
-		return s.write(buf)
+		return s.count(n, s.write(buf))
 	}
-	return s.write(append([][]byte{buf}, parts...)...)
+	return s.count(n, s.write(append([][]byte{buf}, parts...)...))
+}
+
+// count records one frame of body size n as sent, unless err says it was
+// not; it returns err.
+func (s *Stream) count(n int, err error) error {
+	if err == nil {
+		s.framesOut.Add(1)
+		s.bytesOut.Add(uint64(n + messages.FrameHeaderLen))
+	}
+	return err
 }
 
 // Forward writes a frame body received on another stream, unchanged.
@@ -97,7 +131,7 @@ func (s *Stream) Forward(body []byte) error {
 	if len(body) > s.maxFrame {
 		return &messages.FrameSizeError{Size: int64(len(body)), Max: int64(s.maxFrame)}
 	}
-	return s.write(messages.AppendFrameHeader(make([]byte, 0, messages.FrameHeaderLen), len(body)), body)
+	return s.count(len(body), s.write(messages.AppendFrameHeader(make([]byte, 0, messages.FrameHeaderLen), len(body)), body))
 }
 
 // WriteValue writes v, msgpack-encoded, as one frame: the handshake's form.
@@ -106,7 +140,7 @@ func (s *Stream) WriteValue(v any) error {
 	if err != nil {
 		return fmt.Errorf("encoding %T: %w", v, err)
 	}
-	return s.write(messages.AppendFrameHeader(nil, len(body)), body)
+	return s.count(len(body), s.write(messages.AppendFrameHeader(nil, len(body)), body))
 }
 
 // ReadValue reads one frame and decodes it into v.

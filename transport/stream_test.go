@@ -115,3 +115,38 @@ func TestFailedWriteClosesTheConnection(t *testing.T) {
 		t.Fatalf("closed %d times after Close, want 1", n)
 	}
 }
+
+// Stats counts the frames and bytes each way, length prefixes included.
+func TestStatsCountFrames(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	a, b := pair(t, 1<<20)
+	h := messages.Header{Kind: messages.KindCall, Target: "f"}
+	done := make(chan error, 1)
+	go func() {
+		for range 3 {
+			if _, err := b.ReadFrame(); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	for range 2 {
+		if err := a.Send(&h, make([]byte, 10)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := a.Forward([]byte("abc")); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	out, in := a.Stats(), b.Stats()
+	if out.FramesOut != 3 || in.FramesIn != 3 || out.BytesOut != in.BytesIn || out.BytesOut < 2*(10+4)+3+4 {
+		t.Fatalf("sender %+v, receiver %+v", out, in)
+	}
+	if out.FramesIn != 0 || in.FramesOut != 0 {
+		t.Fatalf("counted the wrong way: sender %+v, receiver %+v", out, in)
+	}
+}

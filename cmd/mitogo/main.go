@@ -8,6 +8,8 @@
 //	mitogo list
 //	mitogo rsync|scp [-t CHAIN] [--] TOOL-ARGS...
 //	mitogo cache [-t CHAIN] [--prune]
+//	mitogo attach --socket PATH [-t CONTEXT] call FUNCTION [JSON-ARGS] | run [--] CMD... | contexts
+//	mitogo debug [-t CHAIN | --socket PATH [-t CONTEXT]] [--goroutines|--table|--streams|--calls|--heap FILE|--cpu FILE] [--json]
 //	mitogo version [--json]
 //
 // run and call work in many targets at once (an inventory, --forks,
@@ -73,7 +75,7 @@ type command struct {
 var commands []*command
 
 func init() {
-	commands = []*command{runCommand, callCommand, listCommand, rsyncCommand, scpCommand, pushCommand, pullCommand, cacheCommand, serveCommand, clusterCommand, versionCommand}
+	commands = []*command{runCommand, callCommand, listCommand, rsyncCommand, scpCommand, pushCommand, pullCommand, cacheCommand, serveCommand, clusterCommand, attachCommand, debugCommand, versionCommand}
 }
 
 func lookup(name string) *command {
@@ -351,6 +353,8 @@ type options struct {
 	copy copyFlags // push, pull
 
 	nats natsOptions // serve, cluster, and run and call with --nats
+
+	attach attachFlags // attach, debug
 }
 
 // stringList collects a repeatable flag's values.
