@@ -236,7 +236,11 @@ func (r *Router) dispatch(h messages.Header, payload []byte) (job func()) {
 	}
 	ctx, cancel := context.WithCancel(r.base)
 	key := callKey{h.Src, h.ReqID}
-	r.incoming.start(key, h.Target, cancel)
+	if !r.incoming.start(key, h.Target, cancel) {
+		cancel()
+		r.refuseShuttingDown(&h)
+		return nil
+	}
 	if offReader(h.Target) {
 		// incoming counts it: Shutdown waits for it as for any call.
 		return func() { go r.run(ctx, cancel, key, f, h, payload) }
@@ -279,6 +283,13 @@ func (r *Router) run(ctx context.Context, cancel context.CancelFunc, key callKey
 			r.logger.Debug("reply not sent", "function", f.name, "error", err)
 		}
 	}
+}
+
+// refuseShuttingDown answers call h, which came as this context shuts
+// down, with the shutdown code (ErrShutdown at the caller).
+func (r *Router) refuseShuttingDown(h *messages.Header) {
+	r.replyError(h, &messages.RemoteError{Code: messages.CodeShutdown, Type: "mitogo.Shutdown",
+		Message: fmt.Sprintf("%s is shutting down", r.Name())})
 }
 
 // replyError answers call h with an error, unless its caller wants no reply.

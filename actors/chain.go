@@ -247,6 +247,13 @@ func (t *chainTable) forget(srcs []uint32) {
 // the call then waits on a goroutine of its own.
 func (r *Router) dispatchChained(h messages.Header, payload []byte) (job func()) {
 	key := chainKey{h.Src, h.Type}
+	ctx, cancel := context.WithCancel(r.base)
+	ck := callKey{h.Src, h.ReqID}
+	if !r.incoming.start(ck, h.Target, cancel) {
+		cancel()
+		r.refuseShuttingDown(&h)
+		return nil
+	}
 	st, prev, mine := r.chains.enqueue(key)
 	var f *function
 	if h.Target != fnChainReset {
@@ -254,9 +261,6 @@ func (r *Router) dispatchChained(h messages.Header, payload []byte) (job func())
 		f = functions.byName[h.Target]
 		functions.RUnlock()
 	}
-	ctx, cancel := context.WithCancel(r.base)
-	ck := callKey{h.Src, h.ReqID}
-	r.incoming.start(ck, h.Target, cancel)
 	run := func() {
 		defer r.chains.finish(key, st, mine)
 		<-prev // even when cancelled: the next call must not overtake prev

@@ -20,11 +20,13 @@ type callKey struct {
 // left it, so Wait returns only when none runs). dispatch adds (start),
 // the call's own goroutine removes (end); a cancel envelope (cancel) and
 // Shutdown (through the base context every call's context derives from)
-// only cancel, never remove.
+// only cancel, never remove. Once closed (wait was called) no call is
+// added: running is never added to while it is waited on.
 type incomingCalls struct {
 	mu      sync.Mutex
 	m       map[callKey]incomingCall
 	running sync.WaitGroup
+	closed  bool
 }
 
 // incomingCall is one call running here.
@@ -38,13 +40,19 @@ func newIncomingCalls() incomingCalls {
 	return incomingCalls{m: map[callKey]incomingCall{}}
 }
 
-// start records a call of fn about to run; end must follow once it has run.
-func (ic *incomingCalls) start(key callKey, fn string, cancel context.CancelFunc) {
-	ic.running.Add(1)
+// start records a call of fn about to run; end must follow once it has
+// run. It reports false, recording nothing, once the context shuts down
+// (wait was called): the call must then be refused.
+func (ic *incomingCalls) start(key callKey, fn string, cancel context.CancelFunc) bool {
 	call := incomingCall{cancel: cancel, fn: fn, start: monoNow()}
 	ic.mu.Lock()
+	defer ic.mu.Unlock()
+	if ic.closed {
+		return false
+	}
+	ic.running.Add(1)
 	ic.m[key] = call
-	ic.mu.Unlock()
+	return true
 }
 
 // list describes the calls running here, for Debug; names names contexts.
@@ -79,6 +87,9 @@ func (ic *incomingCalls) cancel(key callKey) {
 // wait waits for every call running here to return, or for ctx to end; it
 // reports whether they all returned.
 func (ic *incomingCalls) wait(ctx context.Context) bool {
+	ic.mu.Lock()
+	ic.closed = true
+	ic.mu.Unlock()
 	done := make(chan struct{})
 	go func() {
 		ic.running.Wait()
