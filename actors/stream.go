@@ -95,7 +95,10 @@ func NewStream[T any](r *Router) (*Sender[T], *Receiver[T]) {
 // *ChannelError when the receiving end is gone (see NewStream).
 func (s *Sender[T]) Send(ctx context.Context, v T) error {
 	st := s.s
-	if err := st.usable(ctx, dirSender, "stream send"); err != nil {
+	if err := st.waitPassed(ctx, "stream send"); err != nil {
+		return err
+	}
+	if err := st.usable(dirSender, "stream send"); err != nil {
 		return err
 	}
 	return st.ch.Send(ctx, v)
@@ -137,7 +140,7 @@ func (s *Sender[T]) DecodeMsgpack(dec *msgpack.Decoder) error {
 func (rc *Receiver[T]) Recv(ctx context.Context) (T, error) {
 	var v T
 	if rc.s != nil {
-		if err := rc.s.usable(nil, dirReceiver, "stream receive"); err != nil {
+		if err := rc.s.usable(dirReceiver, "stream receive"); err != nil {
 			return v, err
 		}
 	}
@@ -203,33 +206,39 @@ func (st *stream) passedDir() int {
 	return st.passed - 1
 }
 
-// usable checks that this stream's end of direction dir is used where it
-// may be: not once it was passed. A sender kept here first waits (with a
-// non-nil ctx) until the other end is passed and its peer known.
-func (st *stream) usable(ctx context.Context, dir int, op string) error {
+// waitPassed waits, for a stream made here, until one of its ends was
+// passed in a call, so that the end that stays knows its peer: a sender
+// kept here has nowhere to send before.
+func (st *stream) waitPassed(ctx context.Context, op string) error {
 	if !st.local {
 		return nil
 	}
-	if ctx != nil {
-		ch := st.ch
-		for waiting := true; waiting; {
-			select {
-			case <-st.bound:
-				waiting = false
-			case <-ch.sendWake:
-				ch.mu.Lock()
-				err := ch.err
-				ch.mu.Unlock()
-				if err != nil {
-					return err
-				}
-			case <-ctx.Done():
-				if ctx.Err() == context.DeadlineExceeded {
-					return &TimeoutError{Context: ch.r.Name(), Op: op + " (its receiver was never passed in a call)"}
-				}
-				return errorf("mitogo: %s: %w", op, ctx.Err())
+	ch := st.ch
+	for {
+		select {
+		case <-st.bound:
+			return nil
+		case <-ch.sendWake:
+			ch.mu.Lock()
+			err := ch.err
+			ch.mu.Unlock()
+			if err != nil {
+				return err
 			}
+		case <-ctx.Done():
+			if ctx.Err() == context.DeadlineExceeded {
+				return &TimeoutError{Context: ch.r.Name(), Op: op + " (its receiver was never passed in a call)"}
+			}
+			return errorf("mitogo: %s: %w", op, ctx.Err())
 		}
+	}
+}
+
+// usable checks that this stream's end of direction dir is used where it
+// may be: not once it was passed.
+func (st *stream) usable(dir int, op string) error {
+	if !st.local {
+		return nil
 	}
 	if st.passedDir() == dir {
 		return errorf("mitogo: %s: this end was passed to %s, which uses it", op, st.passedTo)
