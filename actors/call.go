@@ -2,6 +2,7 @@ package actors
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"reflect"
 	"runtime/debug"
@@ -35,7 +36,7 @@ func Register[A, R any](name string, fn func(context.Context, A) (R, error)) Fun
 	f := &function{name: name, invoke: func(ctx context.Context, payload []byte) ([][]byte, error, error) {
 		var a A
 		if len(payload) > 0 {
-			if err := decodeValue(payload, &a); err != nil {
+			if err := decodeArgs(ctx, payload, &a); err != nil {
 				return nil, nil, fmt.Errorf("arguments do not decode into %v: %v", reflect.TypeFor[A](), err)
 			}
 		}
@@ -72,11 +73,18 @@ func (f Func[A, R]) Name() string { return f.name }
 // argument is sent without a copy: leave it unchanged until Call returns.
 func (f Func[A, R]) Call(ctx context.Context, target *Context, args A) (R, error) {
 	var zero R
-	payload, err := encodeValue(args)
-	if err != nil {
-		return zero, errorf("mitogo: call %s: encoding arguments (%T): %w", f.name, args, err)
+	if target == nil {
+		return zero, errorf("mitogo: call %s: the target is nil", f.name)
 	}
-	return f.callEncoded(ctx, target, payload)
+	payload, passed, err := encodeArgs(target, args, false)
+	if err != nil {
+		err = errorf("mitogo: call %s: encoding arguments (%T): %w", f.name, args, err)
+		passed.callEnded(err)
+		return zero, err
+	}
+	res, err := f.callEncoded(ctx, target, payload)
+	passed.callEnded(err)
+	return res, err
 }
 
 // Pending is a call started with Go; Wait returns its result. It knows
@@ -152,13 +160,16 @@ func (f Func[A, R]) Go(ctx context.Context, target *Context, args A) *Pending[R]
 // reply: errors on the far side are logged there. It returns once the
 // message is on its way.
 func (f Func[A, R]) Send(target *Context, args A) error {
-	// Marshal copies: Send returns before the bytes are written, and the
+	// Encoding copies: Send returns before the bytes are written, and the
 	// caller may reuse its slice at once.
-	payload, err := msgpack.Marshal(args)
+	if target == nil {
+		return errorf("mitogo: send %s: the target is nil", f.name)
+	}
+	payload, _, err := encodeArgs(target, args, true)
 	if err != nil {
 		return errorf("mitogo: send %s: encoding arguments (%T): %w", f.name, args, err)
 	}
-	return target.sendCall(f.name, [][]byte{payload})
+	return target.sendCall(f.name, payload)
 }
 
 // call sends a call envelope to dst and waits for its reply. A caller
@@ -253,14 +264,17 @@ func (r *Router) run(ctx context.Context, cancel context.CancelFunc, key callKey
 		cancel()
 		r.incoming.end(key)
 	}()
+	ctx, ci := withCall(ctx, r, h.Src)
 	defer func() {
 		if p := recover(); p != nil {
+			ci.endStreams(errPanicked)
 			r.logger.Error("function panicked", "function", f.name, "panic", fmt.Sprint(p))
 			r.replyError(&h, &messages.RemoteError{Code: messages.CodePanic, Type: "panic", Message: fmt.Sprint(p), Stack: string(debug.Stack())})
 		}
 	}()
-	ctx = withCall(ctx, r, h.Src)
 	res, err, argErr := f.invoke(ctx, payload)
+	// Before the reply: the caller's ends learn first that these are gone.
+	ci.endStreams(errors.Join(err, argErr))
 	switch {
 	case argErr != nil:
 		r.replyError(&h, &messages.RemoteError{Code: messages.CodeArgs, Type: "mitogo.ArgumentError", Message: argErr.Error()})

@@ -7,10 +7,12 @@ type callInfoKey struct{}
 type callInfo struct {
 	r      *Router
 	caller uint32
+	ends   []*stream // stream ends decoded from its arguments (stream.go); the call's goroutine only
 }
 
-func withCall(ctx context.Context, r *Router, caller uint32) context.Context {
-	return context.WithValue(ctx, callInfoKey{}, &callInfo{r: r, caller: caller})
+func withCall(ctx context.Context, r *Router, caller uint32) (context.Context, *callInfo) {
+	ci := &callInfo{r: r, caller: caller}
+	return context.WithValue(ctx, callInfoKey{}, ci), ci
 }
 
 // RouterFrom returns the router of the context running the function that

@@ -2,6 +2,7 @@ package actors
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"sync"
@@ -25,19 +26,29 @@ type ChannelAddr struct {
 // contexts. Make one with Router.NewChannel, pass its Addr to the other side
 // (typically as a call argument), and Connect each end to the other. Its
 // inbox is bounded: a sender that runs ahead of its receiver waits.
+//
+// An end is bound to the context of its peer from the moment that is
+// known: when it is Connected, when its Addr is passed in a call's
+// arguments (bound to the call's target until the first item comes, then
+// to that item's sender), or when it is made bound (typed streams, see
+// NewStream). A bound end fails with a *ChannelError when that context is
+// lost, whatever it waits for; so does a connected end whose peer releases
+// its end (ErrChannelClosed) or whose router shuts down (ErrShutdown).
 type Channel struct {
 	r  *Router
 	id string
 
 	mu         sync.Mutex
-	peer       ChannelAddr
+	peer       ChannelAddr // peer.Context is valid when bound, all of it when connected
 	peerName   string
+	bound      bool
 	connected  bool
 	inbox      [][]byte
 	credit     int
 	consumed   int
 	peerClosed bool
 	closed     bool
+	released   bool // this end was released and its peer told
 	err        error
 	recvWake   chan struct{}
 	sendWake   chan struct{}
@@ -49,12 +60,18 @@ func (r *Router) NewChannel() *Channel {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.nextChan++
-	ch := &Channel{r: r, id: "ch" + fmt.Sprint(r.nextChan), credit: channelWindow,
+	ch := r.newChannelLocked("ch" + fmt.Sprint(r.nextChan))
+	r.channels[ch.id] = ch
+	return ch
+}
+
+// newChannelLocked makes (but does not register) the end id; r.mu is held.
+func (r *Router) newChannelLocked(id string) *Channel {
+	ch := &Channel{r: r, id: id, credit: channelWindow,
 		recvWake: make(chan struct{}, 1), sendWake: make(chan struct{}, 1)}
 	if r.closing {
 		ch.err = &ChannelError{Context: r.Name(), Reason: "the router is shut down", Err: ErrShutdown}
 	}
-	r.channels[ch.id] = ch
 	return ch
 }
 
@@ -64,9 +81,32 @@ func (ch *Channel) Addr() ChannelAddr { return ChannelAddr{Context: ch.r.id, ID:
 // Connect sets the other end; Send goes there.
 func (ch *Channel) Connect(peer ChannelAddr) {
 	ch.mu.Lock()
-	ch.peer, ch.connected = peer, true
+	ch.peer, ch.connected, ch.bound = peer, true, true
 	ch.peerName = ch.r.table.Load().name(peer.Context)
 	ch.mu.Unlock()
+}
+
+// bindTo binds an end not yet connected to the context id: its peer is
+// there (it was passed there, or an item came from there).
+func (ch *Channel) bindTo(id uint32) {
+	ch.mu.Lock()
+	if !ch.connected {
+		ch.peer.Context, ch.bound = id, true
+		ch.peerName = ch.r.table.Load().name(id)
+	}
+	ch.mu.Unlock()
+}
+
+// fail ends whatever waits on the channel with err, unless it has failed
+// already.
+func (ch *Channel) fail(err error) {
+	ch.mu.Lock()
+	if ch.err == nil {
+		ch.err = err
+	}
+	ch.mu.Unlock()
+	wake(ch.recvWake)
+	wake(ch.sendWake)
 }
 
 func wake(c chan struct{}) {
@@ -182,9 +222,36 @@ func (ch *Channel) Close() error {
 	return ch.r.send(&h, nil)
 }
 
-// Release forgets the channel in its router; later messages to it are dropped.
+// Release forgets the channel in its router; later messages to it are
+// dropped. A connected peer is told: its sends fail from then on, and so
+// do its receives after the items sent before (io.EOF instead if this end
+// was closed first), with a *ChannelError matching ErrChannelClosed.
 func (ch *Channel) Release() {
+	ch.release(nil)
+}
+
+// release is Release telling the peer why, when cause has a code (see
+// causes.go).
+func (ch *Channel) release(cause error) {
 	ch.r.releaseChannel(ch.id)
+	ch.mu.Lock()
+	peer, connected, released := ch.peer, ch.connected, ch.released
+	ch.closed, ch.released = true, true
+	if ch.err == nil {
+		ch.err = &ChannelError{Context: ch.r.Name(), Reason: "this end was released", Err: ErrChannelClosed}
+	}
+	ch.mu.Unlock()
+	wake(ch.recvWake)
+	wake(ch.sendWake)
+	if !connected || released {
+		return
+	}
+	var payload []byte
+	if code := causeCode(cause); code != "" {
+		payload, _ = msgpack.Marshal(code)
+	}
+	h := messages.Header{Kind: messages.KindChannel, Flags: messages.FlagRelease, Dst: peer.Context, Src: ch.r.id, Target: peer.ID}
+	_ = ch.r.send(&h, payload)
 }
 
 func (r *Router) deliverChannel(h messages.Header, payload []byte) {
@@ -199,7 +266,32 @@ func (r *Router) deliverChannel(h messages.Header, payload []byte) {
 		r.logger.Warn("channel item from a context that is not its peer dropped", "channel", h.Target, "src", h.Src)
 		return
 	}
+	if !ch.connected && (!ch.bound || ch.peer.Context != h.Src) {
+		// Whoever sends to an end passed by address is its peer now.
+		ch.peer.Context, ch.bound = h.Src, true
+		ch.peerName = r.table.Load().name(h.Src)
+	}
 	switch {
+	case h.Flags&messages.FlagRelease != 0:
+		if ch.err == nil {
+			var code string
+			_ = messages.Unmarshal(payload, &code)
+			reason, cause := "it released its end", ErrChannelClosed
+			if !ch.peerClosed {
+				reason = "it released its end without closing it"
+			}
+			if c := causeFromCode(code); c != nil {
+				reason, cause = "its end was released: "+c.Error(), errors.Join(ErrChannelClosed, c)
+			}
+			ch.err = &ChannelError{Context: ch.peerName, Reason: reason, Err: cause}
+		}
+		ch.mu.Unlock()
+		wake(ch.recvWake)
+		wake(ch.sendWake)
+		return
+	case ch.err != nil:
+		ch.mu.Unlock() // failed: nothing more is taken
+		return
 	case h.Flags&messages.FlagCredit != 0:
 		ch.credit += int(min(h.ReqID, channelWindow))
 		ch.mu.Unlock()
@@ -228,7 +320,7 @@ func (r *Router) failChannels(ids []uint32, reason string, cause error) {
 	}
 	for _, ch := range r.channelList() {
 		ch.mu.Lock()
-		if ch.connected && gone[ch.peer.Context] && ch.err == nil {
+		if ch.bound && gone[ch.peer.Context] && ch.err == nil {
 			ch.err = &ChannelError{Context: ch.peerName, Reason: reason, Err: cause}
 		}
 		ch.mu.Unlock()
@@ -237,14 +329,11 @@ func (r *Router) failChannels(ids []uint32, reason string, cause error) {
 	}
 }
 
+// closeChannels fails every channel end as the router shuts down, and
+// tells their peers why.
 func (r *Router) closeChannels() {
 	for _, ch := range r.channelList() {
-		ch.mu.Lock()
-		if ch.err == nil {
-			ch.err = &ChannelError{Context: r.Name(), Reason: "the router is shut down", Err: ErrShutdown}
-		}
-		ch.mu.Unlock()
-		wake(ch.recvWake)
-		wake(ch.sendWake)
+		ch.fail(&ChannelError{Context: r.Name(), Reason: "the router is shut down", Err: ErrShutdown})
+		ch.release(ErrShutdown)
 	}
 }

@@ -33,6 +33,11 @@ var (
 	// of its last heartbeats (see Heartbeat) and was declared dead, though
 	// the connection itself (an SSH server, say) may still be up.
 	ErrHeartbeat = errors.New("no answer to heartbeats")
+	// ErrChannelClosed: the other end of a channel is gone: it was
+	// released (Channel.Release, a stream end's Close, the return of the
+	// call it was passed in) while this end still sent to it or waited for
+	// values it had not closed; or this end itself was released.
+	ErrChannelClosed = errors.New("channel end released")
 	// ErrSelectEmpty: a Select has nothing left to wait for: every pending
 	// call gave its result and every channel receiver reached its end.
 	ErrSelectEmpty = errors.New("mitogo: select: nothing left to wait for")

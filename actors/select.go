@@ -235,6 +235,7 @@ func (p *Pending[R]) describe() string {
 // its channel.
 type Receiver[T any] struct {
 	ch       *Channel
+	s        *stream // a typed stream's end (NewStream); nil from Receive
 	attached atomic.Bool
 }
 

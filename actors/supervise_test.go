@@ -82,7 +82,7 @@ func waitDone(t *testing.T, c *actors.Context) {
 	}
 }
 
-func expectChannelError(t *testing.T, reason any) {
+func expectReasonChannelError(t *testing.T, reason any) {
 	t.Helper()
 	err, _ := reason.(error)
 	var ce *actors.ChannelError
@@ -173,7 +173,7 @@ func TestContextPropsUnderUserStrategy(t *testing.T) {
 	kill(t, before)
 	_, err := p.Wait()
 	expectGone(t, err, c.Name())
-	expectChannelError(t, <-reasons)
+	expectReasonChannelError(t, <-reasons)
 	up = next[*actors.ContextUp](t, events)
 	if !up.Restart || up.Context != c || c.ProcessID() == before {
 		t.Fatalf("after the restart: %+v, pid %d (was %d)", up, c.ProcessID(), before)
@@ -254,7 +254,7 @@ func TestBackoffEscalatesAtLimit(t *testing.T) {
 	kill(t, c.ProcessID()) // the second, past the limit of 1: escalated
 	select {
 	case reason := <-escalated:
-		expectChannelError(t, reason)
+		expectReasonChannelError(t, reason)
 	case <-time.After(20 * time.Second):
 		t.Fatal("no escalation")
 	}

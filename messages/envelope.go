@@ -68,6 +68,10 @@ const (
 	// FlagCredit marks a channel envelope that grants send credit instead of
 	// carrying an item; ReqID holds the number of items granted.
 	FlagCredit uint8 = 1 << 4
+	// FlagRelease marks a channel envelope telling the receiver that the
+	// sender's end is gone: it neither sends nor receives any more. Its
+	// payload, if any, is a MessagePack string naming the cause.
+	FlagRelease uint8 = 1 << 5
 )
 
 // Header is the routing part of every envelope. Routers read only this.
