@@ -98,9 +98,14 @@ func (b *brokerActor) startStream(ctx actor.Context, m *startStream) error {
 	r.conns[c] = struct{}{}
 	r.mu.Unlock()
 	pid := ctx.SpawnPrefix(actor.PropsFromProducer(func() actor.Actor {
-		return &streamActor{c: c, hb: m.hb, version: m.version}
+		return &streamActor{c: c}
 	}), "stream."+itoa(c.peer)+".")
 	b.streams[pid.Id] = streamChild{pid: pid, c: c}
+	// The reader starts now, not when the actor first runs: a connect
+	// returns with its stream read. What it tells the actor waits in the
+	// actor's mailbox until then.
+	c.actor = pid
+	r.wg.Go(c.serve)
 	return nil
 }
 

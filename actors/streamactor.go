@@ -16,7 +16,8 @@ import (
 // handoff.go).
 //
 // It takes:
-//   - Started: start the heartbeat (heartbeat.go) and the reader;
+//   - (nothing at Started: the broker starts the heartbeat and the reader
+//     as it spawns the actor, so a connect returns with its stream read);
 //   - *readerStopped: the reader has stopped (the stream failed, closed,
 //     its heartbeat went unanswered, or the child exited): the child is
 //     killed unless it closed the stream itself, the router drops the
@@ -29,10 +30,8 @@ import (
 // The stream to the parent has no actor: its reader is the main
 // goroutine of a child, and its loss ends the process (childExit).
 type streamActor struct {
-	c       *conn
-	hb      heartbeatConfig
-	version int
-	lost    bool // lose has run
+	c    *conn
+	lost bool // lose has run
 }
 
 // readerStopped tells the stream actor that its reader has stopped;
@@ -40,12 +39,9 @@ type streamActor struct {
 type readerStopped struct{}
 
 func (a *streamActor) Receive(ctx actor.Context) {
-	c := a.c
 	switch ctx.Message().(type) {
 	case *actor.Started:
-		c.actor = ctx.Self()
-		c.r.wg.Go(c.serve) // its heartbeat was started by the broker
-
+		// The broker started its heartbeat and its reader (startStream).
 	case *readerStopped:
 		a.lose()
 		ctx.Stop(ctx.Self())
