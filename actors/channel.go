@@ -11,8 +11,8 @@ import (
 	"github.com/vmihailenco/msgpack/v5"
 )
 
-// channelWindow is how many items a sender may have in flight: the
-// receiver's inbox never holds more, and the sender waits for credit.
+// channelWindow is how many items a sender may have in flight by default:
+// the receiver's inbox never holds more, and the sender waits for credit.
 const channelWindow = 64
 
 // ChannelAddr names one end of a channel anywhere in the tree. It is plain
@@ -44,6 +44,7 @@ type Channel struct {
 	bound      bool
 	connected  bool
 	inbox      [][]byte
+	window     int // items in flight at most; both ends use the same
 	credit     int
 	consumed   int
 	peerClosed bool
@@ -56,18 +57,26 @@ type Channel struct {
 
 // NewChannel makes a channel end in this context. The router keeps it
 // until Release: release every channel you are done with.
-func (r *Router) NewChannel() *Channel {
+func (r *Router) NewChannel() *Channel { return r.NewChannelWindow(channelWindow) }
+
+// NewChannelWindow makes a channel end whose sender may have at most
+// window items in flight (NewChannel's is 64): with large items, a smaller
+// window keeps the bytes held by the receiver's inbox the same. Both ends
+// of a channel must be made with the same window.
+func (r *Router) NewChannelWindow(window int) *Channel {
+	window = max(window, 2)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.nextChan++
-	ch := r.newChannelLocked("ch" + fmt.Sprint(r.nextChan))
+	ch := r.newChannelLocked("ch"+fmt.Sprint(r.nextChan), window)
 	r.channels[ch.id] = ch
 	return ch
 }
 
-// newChannelLocked makes (but does not register) the end id; r.mu is held.
-func (r *Router) newChannelLocked(id string) *Channel {
-	ch := &Channel{r: r, id: id, credit: channelWindow,
+// newChannelLocked makes (but does not register) the end id with window;
+// r.mu is held.
+func (r *Router) newChannelLocked(id string, window int) *Channel {
+	ch := &Channel{r: r, id: id, window: window, credit: window,
 		recvWake: make(chan struct{}, 1), sendWake: make(chan struct{}, 1)}
 	if r.closing {
 		ch.err = &ChannelError{Context: r.Name(), Reason: "the router is shut down", Err: ErrShutdown}
@@ -168,7 +177,7 @@ func (ch *Channel) Recv(ctx context.Context, v any) error {
 			ch.inbox = ch.inbox[1:]
 			ch.consumed++
 			var grant int
-			if ch.consumed >= channelWindow/2 && ch.connected {
+			if ch.consumed >= ch.window/2 && ch.connected {
 				grant, ch.consumed = ch.consumed, 0
 			}
 			peer := ch.peer
@@ -293,14 +302,14 @@ func (r *Router) deliverChannel(h messages.Header, payload []byte) {
 		ch.mu.Unlock() // failed: nothing more is taken
 		return
 	case h.Flags&messages.FlagCredit != 0:
-		ch.credit += int(min(h.ReqID, channelWindow))
+		ch.credit += int(min(h.ReqID, uint64(ch.window)))
 		ch.mu.Unlock()
 		wake(ch.sendWake)
 		return
 	case h.Flags&messages.FlagClose != 0:
 		ch.peerClosed = true
 	default:
-		if len(ch.inbox) >= 2*channelWindow {
+		if len(ch.inbox) >= 2*ch.window {
 			ch.mu.Unlock()
 			r.logger.Warn("channel item beyond the sender's credit dropped", "channel", h.Target, "src", h.Src)
 			return

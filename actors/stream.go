@@ -361,7 +361,7 @@ func (r *Router) addBoundChannel(id string, peer ChannelAddr) (*Channel, error) 
 	if _, dup := r.channels[id]; dup {
 		return nil, fmt.Errorf("channel end %s exists already", id)
 	}
-	ch := r.newChannelLocked(id)
+	ch := r.newChannelLocked(id, channelWindow)
 	ch.peer, ch.connected, ch.bound = peer, true, true
 	ch.peerName = r.table.Load().name(peer.Context)
 	r.channels[id] = ch

@@ -8,11 +8,11 @@
 //
 // # How a transfer runs
 //
-// The data travels over an actors.Channel in chunks of 128 KiB. A channel
-// has a bounded inbox with credit-based back-pressure, so a sender never
-// runs more than 64 chunks (8 MiB) ahead of its receiver, and every hop
-// between them (routers forward frames as they come) holds no more than
-// that: memory is bounded on every hop whatever the file's size, and no
+// The data travels over an actors.Channel in chunks of 512 KiB. A channel
+// has a bounded inbox with credit-based back-pressure; a transfer's
+// channels have a window of 16 items, so a sender never runs more than 16
+// chunks (8 MiB) ahead of its receiver, and every hop between them
+// (routers forward frames as they come) holds no more than that: memory is bounded on every hop whatever the file's size, and no
 // message comes near the maximum frame size.
 //
 // For each regular file the receiver first says what it already has: a

@@ -208,7 +208,7 @@ func Pull(ctx context.Context, source *actors.Context, src, dst string, opts ...
 	r := source.Router()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	ch := r.NewChannel()
+	ch := newChannel(r)
 	defer ch.Release()
 	call := sendFn.Go(ctx, source, sendRequest{Src: src, Recursive: cfg.recursive, Reply: ch.Addr()})
 	// The sender's error, in its call's result or as the call's.
@@ -272,7 +272,7 @@ func send(ctx context.Context, req sendRequest) (sendResult, error) {
 	if r == nil {
 		return sendResult{}, errors.New("files.send: must be called through a router")
 	}
-	ch := r.NewChannel()
+	ch := newChannel(r)
 	defer ch.Release()
 	ch.Connect(req.Reply)
 	defer ch.Close()

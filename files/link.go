@@ -78,7 +78,7 @@ func init() { actors.Register("files.receive", receive) }
 // writes to dst itself when self) and connects a channel to it.
 func openLink(ctx context.Context, r *actors.Router, target *actors.Context, n node, dst string, owner int) *link {
 	lctx, cancel := context.WithCancel(ctx)
-	ch := r.NewChannel()
+	ch := newChannel(r)
 	l := &link{ch: ch, ctx: lctx, cancel: cancel, name: target.Name(), ids: n.ids()}
 	call := receiveFn.Go(lctx, target, receiveRequest{Dst: dst, Owner: owner, Reply: ch.Addr(), Self: n.Self, Children: n.Children})
 	l.done, l.wait = call.Done(), call.Wait
@@ -100,7 +100,7 @@ func openLink(ctx context.Context, r *actors.Router, target *actors.Context, n n
 // a relay's own target.
 func localLink(ctx context.Context, r *actors.Router, dst string, owner int) *link {
 	lctx, cancel := context.WithCancel(ctx)
-	a, b := r.NewChannel(), r.NewChannel()
+	a, b := newChannel(r), newChannel(r)
 	a.Connect(b.Addr())
 	b.Connect(a.Addr())
 	done := make(chan struct{})

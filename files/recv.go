@@ -268,14 +268,23 @@ func (rc *receiver) file(ctx context.Context, name string, e *entry) error {
 		return err
 	}
 	rc.report(it.Off)
+	// Each chunk is hashed while it is written and the next one received.
+	// Items decode into two buffers in turn: a buffer is decoded into again
+	// only after the next chunk's ah.write waited for its hashing to end.
+	ah := &asyncHash{h: h}
+	defer ah.wait()
+	var bufs [2][]byte
 	pos := it.Off
-	for {
-		it = item{}
+	for i := 0; ; i++ {
+		it = item{Data: bufs[i%2][:0]}
 		if err := ctx.Err(); err != nil {
 			return err // without writing what is still queued
 		}
 		if err := rc.ch.Recv(ctx, &it); err != nil {
 			return err
+		}
+		if cap(it.Data) <= chunkSize {
+			bufs[i%2] = it.Data
 		}
 		if it.Kind != kindData {
 			break
@@ -283,10 +292,10 @@ func (rc *receiver) file(ctx context.Context, name string, e *entry) error {
 		if pos+int64(len(it.Data)) > e.Size {
 			return protocolf("more data than the file's size %d", e.Size)
 		}
+		ah.write(it.Data)
 		if _, err := f.Write(it.Data); err != nil {
 			return err
 		}
-		h.Write(it.Data)
 		pos += int64(len(it.Data))
 		rc.res.Bytes += int64(len(it.Data))
 		rc.report(int64(len(it.Data)))
@@ -299,7 +308,7 @@ func (rc *receiver) file(ctx context.Context, name string, e *entry) error {
 	case pos != e.Size:
 		return protocolf("the data ended at %d of %d bytes", pos, e.Size)
 	}
-	sum := h.Sum(nil)
+	sum := ah.sum()
 	if !bytes.Equal(sum, it.Hash) {
 		f.Close()
 		f = nil

@@ -36,7 +36,7 @@ func TestReceiverRefusesPathsOutside(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			a, b := r.NewChannel(), r.NewChannel()
+			a, b := newChannel(r), newChannel(r)
 			defer a.Release()
 			defer b.Release()
 			a.Connect(b.Addr())

@@ -18,7 +18,7 @@ func receive(ctx context.Context, req receiveRequest) ([]targetResult, error) {
 	if r == nil {
 		return nil, errors.New("files.receive: must be called through a router")
 	}
-	up := r.NewChannel()
+	up := newChannel(r)
 	defer up.Release()
 	up.Connect(req.Reply)
 	defer up.Close() // tells the sender this side has stopped writing

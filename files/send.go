@@ -19,8 +19,9 @@ type sender struct {
 	progress func(done, total int64)
 	done     int64
 	total    int64
-	sent     int64 // data bytes sent on the busiest link
-	buf      []byte
+	sent     int64     // data bytes sent on the busiest link
+	buf      []byte    // for hashing claimed prefixes
+	bufs     [2][]byte // for data: one is read while the other is hashed
 }
 
 // sendTree sends the tree at src, as walk listed it, over every link,
@@ -29,6 +30,7 @@ type sender struct {
 func (s *sender) sendTree(ctx context.Context, src string, entries []entry, total int64) error {
 	s.total = total
 	s.buf = make([]byte, chunkSize)
+	s.bufs = [2][]byte{s.buf, make([]byte, chunkSize)}
 	for i := range entries {
 		e := &entries[i]
 		it := item{Kind: kindEntry, Entry: e}
@@ -153,16 +155,20 @@ func (s *sender) sendFile(ctx context.Context, path string, e *entry) error {
 	if _, err := f.Seek(from, io.SeekStart); err != nil {
 		return err
 	}
+	// Two buffers: the next chunk is read while the last one is hashed.
+	ah := &asyncHash{h: h}
+	defer ah.wait()
 	pos := from
-	for pos < e.Size {
-		n := int(min(int64(len(s.buf)), e.Size-pos))
-		if _, err := io.ReadFull(f, s.buf[:n]); err != nil {
+	for i := 0; pos < e.Size; i++ {
+		buf := s.bufs[i%2]
+		n := int(min(int64(len(buf)), e.Size-pos))
+		if _, err := io.ReadFull(f, buf[:n]); err != nil {
 			return fmt.Errorf("reading %s at %d (did it shrink?): %w", path, pos, err)
 		}
-		h.Write(s.buf[:n])
+		ah.write(buf[:n])
 		for l, off := range start {
 			if off < pos+int64(n) {
-				l.send(&item{Kind: kindData, Data: s.buf[max(off, pos)-pos : n]})
+				l.send(&item{Kind: kindData, Data: buf[max(off, pos)-pos : n]})
 			}
 		}
 		if !s.anyLiveIn(start) {
@@ -175,7 +181,7 @@ func (s *sender) sendFile(ctx context.Context, path string, e *entry) error {
 			return err
 		}
 	}
-	sum := h.Sum(nil)
+	sum := ah.sum()
 	for l := range start {
 		l.send(&item{Kind: kindEnd, Hash: sum})
 	}

@@ -4,9 +4,17 @@ import (
 	"github.com/mitogo/mitogo/actors"
 )
 
-// chunkSize is the largest data item. With the channel's window of 64
-// items, a sender runs at most 8 MiB ahead of its receiver.
-const chunkSize = 128 << 10
+// chunkSize is the largest data item, and window the items a transfer's
+// channel has in flight: a sender runs at most 8 MiB ahead of its
+// receiver. Large chunks cost less per byte (fewer frames, items and
+// wake-ups on every hop); every channel of a transfer is made with
+// newChannel, since both ends of a channel must use the same window.
+const (
+	chunkSize = 512 << 10
+	window    = 16
+)
+
+func newChannel(r *actors.Router) *actors.Channel { return r.NewChannelWindow(window) }
 
 // Kinds of entry.
 const (
