@@ -149,6 +149,7 @@ func (r *Router) childExit(err error) {
 // childShutdown is the orderly stop the parent asked for: descendants
 // first, then what this process's functions started, then this process.
 func (r *Router) childShutdown() {
+	r.beginStopping(ErrShutdown) // before calls are cancelled: their streams' ends say why
 	r.listeners.closeAll()
 	r.stopBase()
 	r.shutdownChildren(5 * time.Second)
