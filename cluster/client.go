@@ -107,6 +107,9 @@ func (cl *Client) Call(ctx context.Context, host, fn string, args []byte) ([]byt
 		if err := msgpack.Unmarshal(m.Data, &r); err != nil {
 			return nil, herr(controller, fmt.Errorf("%w: unreadable reply: %v", ErrVersion, err))
 		}
+		if controller != "" && r.Controller != controller {
+			continue // the call is the first accepter's: another member's word is not its outcome
+		}
 		controller = r.Controller
 		if r.Kind != replyFinal {
 			continue

@@ -78,11 +78,12 @@ type testCluster struct {
 	ttl     time.Duration
 	members map[string]*member
 	client  *cluster.Client
+	via     map[string]string // a member's NATS URL when it is not the server's (a relay)
 }
 
 func newTestCluster(t *testing.T, inventory string, ttl time.Duration) *testCluster {
 	t.Helper()
-	tc := &testCluster{t: t, name: "t" + randHex(4), token: randHex(16), ttl: ttl, members: map[string]*member{}}
+	tc := &testCluster{t: t, name: "t" + randHex(4), token: randHex(16), ttl: ttl, members: map[string]*member{}, via: map[string]string{}}
 	srv, err := natsembed.Start(natsembed.Options{Token: tc.token, StoreDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
@@ -117,8 +118,12 @@ func (tc *testCluster) start(ids ...string) {
 	t.Helper()
 	ready := map[string]chan string{}
 	for _, id := range ids {
+		url := tc.srv.URL()
+		if u, ok := tc.via[id]; ok {
+			url = u
+		}
 		cmd := exec.Command(os.Args[0])
-		cmd.Env = append(os.Environ(), envRole+"=controller", envNATS+"="+tc.srv.URL(), envToken+"="+tc.token,
+		cmd.Env = append(os.Environ(), envRole+"=controller", envNATS+"="+url, envToken+"="+tc.token,
 			envCluster+"="+tc.name, envID+"="+id, envInv+"="+tc.inv, envTTL+"="+tc.ttl.String())
 		stdin, _ := cmd.StdinPipe()
 		stdout, _ := cmd.StdoutPipe()

@@ -243,10 +243,52 @@ func (c *Controller) checkMembers(ctx context.Context) error {
 			return fmt.Errorf("member %s speaks cluster protocol %d, this build %d: %w", m.ID, m.Version, ProtocolVersion, ErrVersion)
 		}
 		if m.ID == c.id {
-			return fmt.Errorf("a live member is already named %s (pid %d on %s): %w", m.ID, m.PID, m.Hostname, ErrConfig)
+			if err := c.awaitNamesake(ctx, m); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
+}
+
+// awaitNamesake waits for the entry of a member with this member's name
+// to age out: it is a controller of that name that was killed or lost,
+// and this one its restart. A live member renews its entry every third of
+// the TTL, so an entry that is written again, or outlives a TTL, is a
+// live namesake: joining is refused.
+func (c *Controller) awaitNamesake(ctx context.Context, m Member) error {
+	live := fmt.Errorf("a live member is already named %s (pid %d on %s): %w", m.ID, m.PID, m.Hostname, ErrConfig)
+	w, err := c.members.Watch(ctx, token(c.id))
+	if err != nil {
+		return fmt.Errorf("watching the entry of member %s: %w", c.id, err)
+	}
+	defer w.Stop()
+	timer := time.NewTimer(c.cfg.LeaseTTL + c.cfg.LeaseTTL/3)
+	defer timer.Stop()
+	var first uint64
+	for {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for the entry of an earlier member %s to age out: %w", c.id, ctx.Err())
+		case <-timer.C:
+			return live
+		case e, ok := <-w.Updates():
+			switch {
+			case !ok:
+				return fmt.Errorf("watching the entry of member %s: the watch ended", c.id)
+			case e == nil: // the current entry, if any, came first
+				if first == 0 {
+					return nil // gone already
+				}
+			case e.Operation() != jetstream.KeyValuePut:
+				return nil // aged out or deleted: the namesake is gone
+			case first == 0:
+				first = e.Revision()
+			case e.Revision() != first:
+				return live // renewed
+			}
+		}
+	}
 }
 
 // advertise writes this member's entry in the member bucket.

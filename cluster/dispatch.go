@@ -30,9 +30,16 @@ func (hr *hostRun) onRequest(m *nats.Msg) {
 		hr.respond(m.Reply, reply{Kind: replyFinal, Code: codeNotOwner, Msg: "controller " + c.id + " is leaving"})
 		return
 	}
-	hr.mu.Lock()
-	epoch := hr.epoch
-	hr.mu.Unlock()
+	// A runner that may have lost the lease stays silent rather than
+	// refuse: the host's new owner, subscribed too, answers. (A woken or
+	// reconnected controller gets the host's calls until its runner ends;
+	// a refusal that reached the caller first would tell it the call did
+	// not run while the new owner runs it.)
+	_, epoch, code, err := hr.dispatchable()
+	if code == codeNotOwner {
+		c.log.Debug("call not taken", "host", hr.host.Name, "error", err)
+		return
+	}
 	hr.respond(m.Reply, reply{Kind: replyAccept, Epoch: epoch})
 	c.calls.Go(func() { hr.serve(m.Reply, &req) })
 }

@@ -42,7 +42,10 @@
 //
 // A call to a host goes to the subject mitogo.CLUSTER.host.HOST, which
 // only the owner subscribes to. The owner accepts it at once (the caller
-// now knows the controller), checks that the lease in the bucket is still
+// now knows the controller, and listens to no other); a controller that
+// may have lost the lease (cut off from NATS, or paused, past two thirds
+// of a TTL without a renewal) stays silent, so that the new owner, which
+// subscribes too, answers. The owner checks that the lease in the bucket is still
 // its own with its epoch, runs the function in the host's context, sends
 // beats while it runs, and replies with the result. Errors are
 // *HostError naming the host and the controller. A call whose controller

@@ -15,3 +15,5 @@ const CodeFenced = codeFenced
 func NewRunArgs(fa fenceArgs, fn string, args []byte) runArgs {
 	return runArgs{fenceArgs: fa, Fn: fn, Args: args}
 }
+
+var Preferred = preferred

@@ -62,10 +62,14 @@ func (hr *hostRun) run() {
 	hr.mu.Unlock()
 	fa := fenceArgs{Cluster: c.cfg.Cluster, Host: hr.host.Name, Epoch: l.Epoch}
 
-	var inner sync.WaitGroup
-	defer inner.Wait()
-	conn := make(chan connected, 1)
-	inner.Go(func() {
+	// The connect runs on the controller's wait group, not the runner's:
+	// a Connect that overstays its timeout must not hold the lease (the
+	// runner gives up at connectGiveUp), and when it returns at last the
+	// context it made is shut down unless the runner took it.
+	conn := make(chan connected)
+	abandon := make(chan struct{})
+	defer close(abandon)
+	c.wg.Go(func() {
 		cctx, ccancel := context.WithTimeout(ctx, c.cfg.ConnectTimeout)
 		defer ccancel()
 		hctx, err := c.cfg.Connect(cctx, c.cfg.Router, hr.host)
@@ -75,8 +79,16 @@ func (hr *hostRun) run() {
 				hctx = nil
 			}
 		}
-		conn <- connected{hctx, err}
+		select {
+		case conn <- connected{hctx, err}:
+		case <-abandon:
+			if hctx != nil {
+				shutdown(hctx)
+			}
+		}
 	})
+	connectGiveUp := time.NewTimer(c.cfg.ConnectTimeout + c.cfg.LeaseTTL/3)
+	defer connectGiveUp.Stop()
 
 	var hctx *actors.Context
 	var sub *nats.Subscription
@@ -151,6 +163,12 @@ func (hr *hostRun) run() {
 				c.tookOver(hr.host.Name, hr.prev)
 			}
 			log.Debug("driving host", "epoch", l.Epoch)
+		case <-connectGiveUp.C:
+			if hctx == nil {
+				log.Warn("connect overstayed its timeout; the lease lapses", "timeout", c.cfg.ConnectTimeout)
+				release = false // as for a failed connect
+				return
+			}
 		case <-hctxDone:
 			log.Warn("host context ended; lease released", "error", hctx.Err())
 			return
