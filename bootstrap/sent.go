@@ -1,6 +1,7 @@
 package bootstrap
 
 import (
+	"debug/buildinfo"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -15,7 +16,7 @@ const maxDeltaShare = 3
 
 // maxBases is how many of the far side's builds, newest first, are looked
 // up as a delta's base.
-const maxBases = 16
+const maxBases = 4
 
 // sentState is what a Binary that comes from a file remembers of its
 // uploads: whether its image is in this account's cache, and the deltas
@@ -120,6 +121,9 @@ func (b *Binary) computeDelta(basePath string) []byte {
 	if err != nil || !st.Mode().IsRegular() {
 		return nil
 	}
+	if !sameProgram(basePath, b.Path) {
+		return nil // another program's build: a delta would cost much and save little
+	}
 	base, err := os.ReadFile(basePath)
 	if err != nil || !canPatch(base) {
 		return nil
@@ -133,4 +137,21 @@ func (b *Binary) computeDelta(basePath string) []byte {
 		return nil
 	}
 	return d
+}
+
+// sameProgram reports whether the executables at a and b are builds of
+// the same main package (by their Go build information), the only bases
+// worth a delta: between different programs it costs a full compression
+// against a large dictionary and saves little. Two files without Go build
+// information (not Go programs) are not told apart.
+func sameProgram(a, b string) bool {
+	ia, errA := buildinfo.ReadFile(a)
+	ib, errB := buildinfo.ReadFile(b)
+	switch {
+	case errA != nil && errB != nil:
+		return true
+	case errA != nil || errB != nil:
+		return false
+	}
+	return ia.Path == ib.Path
 }
