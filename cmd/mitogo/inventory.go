@@ -74,14 +74,7 @@ func parseInventory(path string, r io.Reader) (*inventory, error) {
 // line is t as an inventory line, so that a retry file read with -i
 // reaches the same targets with the same settings.
 func (t *target) line() string {
-	parts := []string{t.name}
-	if t.chain != t.name {
-		parts = append(parts, t.chain)
-	}
-	for _, k := range sortedKeysOf(t.settings) {
-		parts = append(parts, k+"="+t.settings[k])
-	}
-	return strings.Join(parts, " ")
+	return (&inv.Host{Name: t.name, Chain: t.chain, Settings: t.settings}).Line()
 }
 
 func sortedKeysOf(m map[string]string) []string {
