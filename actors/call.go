@@ -203,6 +203,12 @@ func (r *Router) call(ctx context.Context, dst uint32, dstName, fn string, paylo
 		c.wakeReader() // if nobody reads the stream
 		c.unstick()    // if its reader is busy with a call
 	}
+	return r.await(ctx, p, id)
+}
+
+// await waits for the reply to call id, or gives it up when ctx ends.
+func (r *Router) await(ctx context.Context, p *pendingCall, id uint64) ([]byte, error) {
+	defer p.settle()
 	var start time.Time
 	if _, ok := ctx.Deadline(); ok {
 		start = time.Now()
@@ -212,12 +218,12 @@ func (r *Router) call(ctx context.Context, dst uint32, dstName, fn string, paylo
 		return res.payload, res.err
 	case <-ctx.Done():
 		r.dropPending(id)
-		cancel := messages.Header{Kind: messages.KindCancel, Dst: dst, Src: r.id, ReqID: id}
+		cancel := messages.Header{Kind: messages.KindCancel, Dst: p.dst, Src: r.id, ReqID: id}
 		_ = r.send(&cancel, nil)
 		if ctx.Err() == context.DeadlineExceeded {
-			return nil, &TimeoutError{Context: dstName, Op: "call " + fn, After: time.Since(start)}
+			return nil, &TimeoutError{Context: p.name, Op: "call " + p.fn, After: time.Since(start)}
 		}
-		return nil, errorf("mitogo: call %s in %s: %w", fn, dstName, ctx.Err())
+		return nil, errorf("mitogo: call %s in %s: %w", p.fn, p.name, ctx.Err())
 	}
 }
 

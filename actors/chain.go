@@ -6,7 +6,6 @@ import (
 	"runtime/debug"
 	"strconv"
 	"sync"
-	"time"
 
 	"github.com/mitogo/mitogo/messages"
 	"github.com/vmihailenco/msgpack/v5"
@@ -143,27 +142,6 @@ func (ch *Chain) send(ctx context.Context, fn string, payload [][]byte, noReply 
 		via.unstick()
 	}
 	return func(ctx context.Context) ([]byte, error) { return r.await(ctx, p, id) }, nil
-}
-
-// await waits for the reply to call id, or gives it up when ctx ends.
-func (r *Router) await(ctx context.Context, p *pendingCall, id uint64) ([]byte, error) {
-	defer p.settle()
-	var start time.Time
-	if _, ok := ctx.Deadline(); ok {
-		start = time.Now()
-	}
-	select {
-	case res := <-p.ch:
-		return res.payload, res.err
-	case <-ctx.Done():
-		r.dropPending(id)
-		cancel := messages.Header{Kind: messages.KindCancel, Dst: p.dst, Src: r.id, ReqID: id}
-		_ = r.send(&cancel, nil)
-		if ctx.Err() == context.DeadlineExceeded {
-			return nil, &TimeoutError{Context: p.name, Op: "call " + p.fn, After: time.Since(start)}
-		}
-		return nil, errorf("mitogo: call %s in %s: %w", p.fn, p.name, ctx.Err())
-	}
 }
 
 // The target's side of chains: calls of one chain (one caller, one chain
