@@ -177,6 +177,14 @@ func (f Func[A, R]) Send(target *Context, args A) error {
 // nobody else reads it (conn.readFor): it is then woken by the network
 // poller, not by another goroutine, which costs a wake-up of another CPU.
 func (r *Router) call(ctx context.Context, dst uint32, dstName, fn string, payload [][]byte, flags uint8) ([]byte, error) {
+	// A ctx already ended sends nothing: the caller gets ctx's error every
+	// time, not whichever of the reply and the cancellation came first.
+	if err := ctx.Err(); err != nil {
+		if err == context.DeadlineExceeded {
+			return nil, &TimeoutError{Context: dstName, Op: "call " + fn}
+		}
+		return nil, errorf("mitogo: call %s in %s: %w", fn, dstName, err)
+	}
 	p := &pendingCall{dst: dst, name: dstName, fn: fn, ch: make(chan callResult, 1)}
 	canRead := ctx.Done() == nil
 	if dst != r.id {

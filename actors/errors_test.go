@@ -72,3 +72,23 @@ func TestEveryErrorAboutAContextMatchesErrMitogo(t *testing.T) {
 		}
 	}
 }
+
+// A call whose ctx has already ended fails with ctx's error every time,
+// even when the reply could have come first.
+func TestCallWithEndedContextAlwaysFails(t *testing.T) {
+	r := newRouter(t)
+	c := local(t, r)
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	expired, stop := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
+	defer stop()
+	for i := 0; i < 200; i++ {
+		if _, err := echo.Call(cancelled, c, "x"); !errors.Is(err, context.Canceled) {
+			t.Fatalf("call %d with a cancelled ctx: %v; want context.Canceled", i, err)
+		}
+		var te *actors.TimeoutError
+		if _, err := echo.Call(expired, c, "x"); !errors.As(err, &te) {
+			t.Fatalf("call %d with an expired ctx: %v; want *TimeoutError", i, err)
+		}
+	}
+}

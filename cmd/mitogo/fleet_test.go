@@ -187,7 +187,10 @@ func TestFleetJSON(t *testing.T) {
 			got[rec.Target], _ = rec.Result["context"].(string)
 		}
 	}
-	if r.exit != 0 || got["l01"] != "local.1" || !strings.HasPrefix(got["x1"], "local.") || !strings.Contains(got["x1"], "/") {
+	// Targets connect in parallel, so which one is local.1 is not fixed:
+	// l01 is a direct child, x1 a child of a child.
+	if r.exit != 0 || !strings.HasPrefix(got["l01"], "local.") || strings.Contains(got["l01"], "/") ||
+		!strings.HasPrefix(got["x1"], "local.") || !strings.Contains(got["x1"], "/") {
 		t.Errorf("call --json: exit %d, contexts %v", r.exit, got)
 	}
 }
