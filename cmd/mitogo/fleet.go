@@ -19,7 +19,7 @@ import (
 // Exit statuses of run and call beyond the command's own.
 const (
 	exitTimeout     = 124 // --timeout passed, as timeout(1)
-	exitNotFound    = 127 // the command does not exist, as a shell
+	exitNotFound    = 127 // the command (or called function) does not exist, as a shell
 	exitUnreachable = 255 // a target could not be reached, as ssh
 )
 
@@ -183,7 +183,7 @@ func runOne(ctx, runCtx context.Context, r *actors.Router, p *planned, out *targ
 		res.state = stateOK
 	case err == nil:
 		res.state, res.exit = stateFailed, exit
-	case errors.Is(err, builtins.ErrCommandNotFound):
+	case errors.Is(err, builtins.ErrCommandNotFound), errors.Is(err, actors.ErrUnknownFunction):
 		res.state, res.exit, res.err = stateNotFound, exitNotFound, err
 	case runEnded(err):
 	case errors.As(err, &lost):

@@ -246,7 +246,8 @@ func TestFleetTimeout(t *testing.T) {
 	}
 }
 
-// Exit statuses: 127 for a missing command, with one target or many;
+// Exit statuses: 127 for a missing command (or function, for call), with
+// one target or many;
 // else the highest status.
 func TestFleetExitStatus(t *testing.T) {
 	r := mitogo(t, "", "run", "--", "mitogo-no-such-command")
@@ -256,6 +257,10 @@ func TestFleetExitStatus(t *testing.T) {
 	r = mitogo(t, "", "run", "-t", "local", "-t", "local,local", "--", "/nonexistent-mitogo/prog")
 	if r.exit != 127 || strings.Count(r.stderr, "not found: ") != 2 {
 		t.Errorf("two targets: exit %d, stderr %q; want 127 and two lines", r.exit, r.stderr)
+	}
+	r = mitogo(t, "", "call", "-t", "local", "mitogo.no.such.function")
+	if r.exit != 127 || !strings.Contains(r.stderr, "mitogo.no.such.function") {
+		t.Errorf("call of an unknown function: exit %d, stderr %q; want 127", r.exit, r.stderr)
 	}
 	dir := filepath.Join(t.TempDir(), "first")
 	r = mitogo(t, "", "run", "-t", "local", "-t", "local,local", "--shell", fmt.Sprintf("mkdir %s && exit 3; exit 5", dir))

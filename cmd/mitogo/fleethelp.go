@@ -49,7 +49,8 @@ being ok, failed, not found, timed out, unreachable or interrupted.
 Exit status: with one target, the command's own (128+n when signal n
 killed it; 1 when a call failed); 255 when a target could not be reached or
 its connection was lost (as ssh); 124 when --timeout passed (as timeout);
-127 when the command does not exist there (as a shell); 130 on Ctrl-C; 2
+127 when the command does not exist there (as a shell; for call, the
+function); 130 on Ctrl-C; 2
 for usage errors. With many: 255 if any was unreachable, else 124 if any
 timed out, else 127 if any lacked the command, else the highest status; 0
 only when every target succeeded.
