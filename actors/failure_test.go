@@ -32,6 +32,10 @@ func TestKilledChildFailsPendingCall(t *testing.T) {
 	}
 	_, err := p.Wait()
 	expectGone(t, err, c.Name())
+	// The user learns how it ended, not only that its stream closed.
+	if !strings.Contains(err.Error(), "signal: killed") {
+		t.Errorf("the error does not say the process was killed: %v", err)
+	}
 	<-c.Done()
 	expectGone(t, c.Err(), c.Name())
 	// Later calls fail at once, naming the context.
@@ -55,6 +59,10 @@ func TestMiddleOfChainKilled(t *testing.T) {
 	expectGone(t, err, c3.Name())
 	_, err = p2.Wait()
 	expectGone(t, err, c2.Name())
+	// Through a hop too, the error says how the middle process ended.
+	if !strings.Contains(err.Error(), "signal: killed") {
+		t.Errorf("the error does not say %s was killed: %v", c2.Name(), err)
+	}
 	// No route to the dead subtree: fail at once, never hang.
 	for _, c := range []*actors.Context{c2, c3} {
 		_, err = echo.Call(ctxT(t), c, "x")

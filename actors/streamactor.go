@@ -2,7 +2,9 @@ package actors
 
 import (
 	"errors"
+	"fmt"
 	"io"
+	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/mitogo/mitogo/messages"
@@ -80,6 +82,9 @@ func (a *streamActor) lose() {
 	if c.child != nil && !errors.Is(err, io.EOF) {
 		c.child.Proc.Kill() // it broke the protocol, or its stream broke
 	}
+	if c.child != nil && errors.Is(err, io.EOF) {
+		err = withEnd(err, c.child.Proc, c.r.hurry.Done())
+	}
 	if c.hb != nil {
 		c.hb.stop() // after the reader closed the stream, which ends a ping's write
 	}
@@ -87,4 +92,32 @@ func (a *streamActor) lose() {
 	if c.child != nil {
 		c.reap()
 	}
+}
+
+// endWait bounds how long the loss of a stream that ended (EOF) waits for
+// its process to be reaped, to say how it ended.
+const endWait = 250 * time.Millisecond
+
+// withEnd adds to err, the end of a child's stream, how the child's
+// process ended ("signal: killed", "exit status 2") when it ends within
+// endWait: a user whose context was killed learns that, not only that its
+// stream closed. err's causes are kept.
+func withEnd(err error, p interface {
+	Done() <-chan struct{}
+	Status() string
+}, hurry <-chan struct{}) error {
+	t := time.NewTimer(endWait)
+	defer t.Stop()
+	select {
+	case <-p.Done():
+	case <-t.C:
+		return err
+	case <-hurry:
+		return err
+	}
+	status := p.Status()
+	if status == "" || status == "exit status 0" {
+		return err
+	}
+	return fmt.Errorf("%w; its process ended: %s", err, status)
 }
