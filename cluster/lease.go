@@ -17,11 +17,12 @@ import (
 // landed. So a write is tried again until the bucket answers; when an
 // earlier attempt of it landed, the bucket holds this runner's own value
 // (its owner and epoch are this runner's alone) and the runner takes its
-// revision. The lease is lost only when the bucket holds no lease or
-// another one.
+// revision. The lease is lost only when it was deleted or another claim
+// holds it; one that aged out and that nobody claimed since is claimed
+// again.
 
-// errLeaseLost is the cause of a lease write that found the lease gone
-// (it aged out or was deleted) or held by another claim.
+// errLeaseLost is the cause of a lease write that found the lease
+// deleted or held by another claim.
 var errLeaseLost = errors.New("the lease is lost")
 
 // claim creates the host's lease with this member as its owner, then
@@ -71,8 +72,8 @@ func (hr *hostRun) claim(ctx context.Context) bool {
 
 // put writes the runner's lease value over the revision it last wrote,
 // trying again until the bucket answers. It returns nil once the value is
-// in the bucket, an error wrapping errLeaseLost when the bucket holds no
-// lease or another one, or ctx's error.
+// in the bucket, an error wrapping errLeaseLost when the lease was deleted
+// or another claim holds it, or ctx's error.
 func (hr *hostRun) put(ctx context.Context) error {
 	c := hr.c
 	hr.mu.Lock()
@@ -97,23 +98,15 @@ func (hr *hostRun) put(ctx context.Context) error {
 		e, gerr := hr.current(ctx)
 		switch {
 		case errors.Is(gerr, jetstream.ErrKeyNotFound):
-			// The lease aged out (its renewals came too late) or was
-			// deleted, and nobody claimed the host since: claim it again,
-			// under the same epoch, rather than drop a healthy context.
-			// A member that took the host meanwhile took its token with
-			// a newer epoch, and this runner's context exits on seeing it.
-			actx, cancel := context.WithTimeout(ctx, c.cfg.LeaseTTL)
-			nrev, cerr := c.leases.Create(actx, hr.key, val)
-			cancel()
-			if cerr == nil {
-				hr.log.Warn("lease lapsed (renewals too late); claimed again", "epoch", epoch)
+			nrev, rerr := hr.reclaim(ctx, val, epoch, err)
+			if rerr == nil {
 				hr.wrote(nrev, sent)
 				return nil
 			}
-			if errors.Is(cerr, jetstream.ErrKeyExists) {
-				return fmt.Errorf("host %s: %w: it lapsed and another member claimed it (%v)", hr.host.Name, errLeaseLost, err)
+			if errors.Is(rerr, errLeaseLost) {
+				return rerr
 			}
-			// The claim may have landed: the next attempt tells.
+			// Unknown (the claim may have landed): the next attempt tells.
 		case gerr != nil:
 			// The bucket did not answer: try again.
 		case e.Revision() == rev:
@@ -157,6 +150,51 @@ func (hr *hostRun) landed(ctx context.Context, val []byte, sent time.Time, err e
 		pause = min(2*pause, hr.c.cfg.LeaseTTL/6)
 	}
 	return 0, err
+}
+
+// reclaim claims the host's lease again, with the runner's value val
+// (its epoch too), after a write found it absent (cause), when it aged
+// out (its renewals came too late) and nobody claimed the host since:
+// rather than drop a healthy context. A member that took the host
+// meanwhile took its token with a newer epoch, and this runner's context
+// exits on seeing it. It returns the new revision, an error wrapping
+// errLeaseLost when the lease was deleted or claimed by another, or
+// another error when the outcome is unknown.
+func (hr *hostRun) reclaim(ctx context.Context, val []byte, epoch uint64, cause error) (uint64, error) {
+	aged, err := hr.agedOut(ctx)
+	if err != nil {
+		return 0, err
+	}
+	if !aged {
+		return 0, fmt.Errorf("host %s: %w: it was deleted (%v)", hr.host.Name, errLeaseLost, cause)
+	}
+	actx, cancel := context.WithTimeout(ctx, hr.c.cfg.LeaseTTL)
+	defer cancel()
+	rev, err := hr.c.leases.Create(actx, hr.key, val)
+	switch {
+	case err == nil:
+		hr.log.Warn("lease lapsed (renewals too late); claimed again", "epoch", epoch)
+		return rev, nil
+	case errors.Is(err, jetstream.ErrKeyExists):
+		return 0, fmt.Errorf("host %s: %w: it lapsed and another member claimed it (%v)", hr.host.Name, errLeaseLost, cause)
+	}
+	return 0, fmt.Errorf("host %s: claiming the lapsed lease again: %w", hr.host.Name, err)
+}
+
+// agedOut reports whether the host's lease, absent from the bucket, aged
+// out (its last entry is the TTL's marker) rather than being deleted (a
+// release, by its owner or an operator, which is not undone).
+func (hr *hostRun) agedOut(ctx context.Context) (bool, error) {
+	actx, cancel := context.WithTimeout(ctx, hr.c.cfg.LeaseTTL)
+	defer cancel()
+	es, err := hr.c.leases.History(actx, hr.key)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return true, nil // the marker itself aged out
+	}
+	if err != nil || len(es) == 0 {
+		return false, fmt.Errorf("host %s: reading the lease's history: %w", hr.host.Name, err)
+	}
+	return es[len(es)-1].Operation() == jetstream.KeyValuePurge, nil
 }
 
 // current reads the host's lease from the bucket.
