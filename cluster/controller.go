@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"hash/fnv"
 	"log/slog"
+	"math/rand/v2"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -57,10 +59,11 @@ type Controller struct {
 	members jetstream.KeyValue
 	started time.Time
 
-	ctx    context.Context // ends at Close
-	cancel context.CancelFunc
-	wg     sync.WaitGroup // the loops and the host runners
-	calls  sync.WaitGroup // calls being served
+	ctx      context.Context // ends at Close
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup // the loops and the host runners
+	connects sync.WaitGroup // the host runners' connects
+	calls    sync.WaitGroup // calls being served
 
 	online atomic.Bool // connected to NATS; while false nothing is dispatched
 
@@ -72,8 +75,11 @@ type Controller struct {
 	takeovers int
 	lastTake  time.Time
 	prevOwner map[string]string // the owner a host last had, for takeovers
+	lapsed    map[string]bool   // hosts whose lease aged out rather than being deleted
+	backoff   map[string]retry  // hosts whose connect failed here: not claimed again before retry.at
 
 	wake chan struct{} // asks the reconciler for a pass
+	live []string      // the members the reconciler listed last (its own)
 }
 
 // Join connects to the cluster's NATS, creates the cluster's buckets when
@@ -95,9 +101,10 @@ func Join(ctx context.Context, cfg Config) (*Controller, error) {
 		h, _ := os.Hostname()
 		cfg.ID = fmt.Sprintf("%s-%d", h, os.Getpid())
 	}
-	c := &Controller{cfg: cfg, id: cfg.ID, started: time.Now(),
+	c := &Controller{cfg: cfg, id: cfg.ID, started: time.Now(), live: []string{cfg.ID},
 		inv: map[string]*inventory.Host{}, running: map[string]*hostRun{}, view: map[string]lease{},
-		unowned: map[string]time.Time{}, prevOwner: map[string]string{}, wake: make(chan struct{}, 1)}
+		unowned: map[string]time.Time{}, prevOwner: map[string]string{}, lapsed: map[string]bool{},
+		backoff: map[string]retry{}, wake: make(chan struct{}, 1)}
 	c.log = cmp.Or(cfg.Logger, cfg.Router.Logger()).With("cluster", cfg.Cluster, "member", cfg.ID)
 	for _, h := range cfg.Hosts {
 		c.inv[h.Name] = h
@@ -192,18 +199,21 @@ func (c *Controller) Owned() []string {
 
 // Close leaves the cluster: it stops serving calls, shuts down its hosts'
 // contexts and releases their leases so that the other members take them
-// over at once, and closes its NATS connection.
+// over at once, and closes its NATS connection. Connects in flight are
+// canceled and not waited for past ctx: one whose Connector ignores its
+// context finishes on its own, and the context it makes is shut down.
 func (c *Controller) Close(ctx context.Context) error {
 	c.cancel()
-	done := make(chan struct{})
-	go func() {
-		c.wg.Wait()
-		c.calls.Wait()
-		close(done)
-	}()
+	runners := waited(&c.wg, &c.calls)
+	connects := waited(&c.connects)
 	var err error
 	select {
-	case <-done:
+	case <-runners:
+		select {
+		case <-connects:
+		case <-ctx.Done():
+			err = fmt.Errorf("cluster %s: member %s: closing: a connect still runs: %w", c.cfg.Cluster, c.id, ctx.Err())
+		}
 	case <-ctx.Done():
 		err = fmt.Errorf("cluster %s: member %s: closing: %w", c.cfg.Cluster, c.id, ctx.Err())
 	}
@@ -211,10 +221,20 @@ func (c *Controller) Close(ctx context.Context) error {
 	_ = c.members.Delete(dctx, token(c.id))
 	cancel()
 	c.nc.Close()
-	if err != nil {
-		<-done // the runners end once their contexts' shutdowns return
-	}
+	<-runners // they end once their contexts' shutdowns return, which are bounded
 	return err
+}
+
+// waited returns a channel closed once every group's Wait returned.
+func waited(groups ...*sync.WaitGroup) <-chan struct{} {
+	done := make(chan struct{})
+	go func() {
+		for _, g := range groups {
+			g.Wait()
+		}
+		close(done)
+	}()
+	return done
 }
 
 // suspend stops dispatching at once when the NATS connection is lost: the
@@ -320,7 +340,7 @@ func (c *Controller) memberLoop() {
 			return
 		case <-t.C:
 		}
-		ctx, cancel := context.WithTimeout(c.ctx, c.cfg.LeaseTTL/3)
+		ctx, cancel := context.WithTimeout(c.ctx, c.cfg.LeaseTTL)
 		if err := c.advertise(ctx); err != nil && c.ctx.Err() == nil {
 			c.log.Warn("member entry not renewed", "error", err)
 		}
@@ -356,25 +376,29 @@ func (c *Controller) see(e jetstream.KeyValueEntry) bool {
 		if l, ok := c.view[host]; ok {
 			c.prevOwner[host] = l.Owner
 		}
+		c.lapsed[host] = e.Operation() == jetstream.KeyValuePurge // aged out (a delete is a release)
 		delete(c.view, host)
 		return true
 	}
-	var l lease // empty while its claimer writes its epoch
+	var l lease // epoch 0 while its claimer writes it
 	if err := jsonUnmarshal(e.Value(), &l); len(e.Value()) > 0 && err != nil {
 		c.log.Warn("unreadable lease", "host", host, "error", err)
 		return false
 	}
 	c.view[host] = l
 	delete(c.unowned, host)
+	delete(c.lapsed, host)
 	return false
 }
 
 // reconcileLoop claims the hosts that have no owner: at once those this
-// member is the preferred owner of among the live members (so that
+// member is the first claimer of among the live members (so that
 // members that start together share the hosts), the others once they
-// have stayed unowned for half a TTL (their preferred member is gone or
+// have stayed unowned for half a TTL (their first claimer is gone or
 // failing). A host that has an owner is never claimed: a joining member
-// does not steal.
+// does not steal. A host whose connect failed here is not claimed again
+// before its backoff ends, so that a host that cannot be reached costs
+// one connect per backoff, not one per TTL.
 func (c *Controller) reconcileLoop() {
 	// Members that start together see each other before the first pass,
 	// and so share the hosts.
@@ -400,21 +424,25 @@ func (c *Controller) reconcile() {
 	if !c.online.Load() {
 		return
 	}
-	ctx, cancel := context.WithTimeout(c.ctx, c.cfg.LeaseTTL/3)
+	// A busy machine or NATS may answer late: the pass goes on with the
+	// members it listed last rather than leave hosts unclaimed.
+	ctx, cancel := context.WithTimeout(c.ctx, c.cfg.LeaseTTL)
 	ms, err := listMembers(ctx, c.members)
 	cancel()
 	if err != nil {
-		if c.ctx.Err() == nil {
-			c.log.Warn("listing members", "error", err)
+		if c.ctx.Err() != nil {
+			return
 		}
-		return
-	}
-	live := []string{c.id}
-	for _, m := range ms {
-		if m.ID != c.id {
-			live = append(live, m.ID)
+		c.log.Warn("listing members; using the last list", "error", err, "members", c.live)
+	} else {
+		c.live = []string{c.id}
+		for _, m := range ms {
+			if m.ID != c.id {
+				c.live = append(c.live, m.ID)
+			}
 		}
 	}
+	live := c.live
 	grace := c.cfg.LeaseTTL / 2
 	now := time.Now()
 	c.mu.Lock()
@@ -434,13 +462,28 @@ func (c *Controller) reconcile() {
 			c.unowned[name] = now
 			since = now
 		}
-		if preferred(name, live) != c.id && now.Sub(since) < grace {
+		if b, ok := c.backoff[name]; ok && now.Before(b.at) {
 			continue
 		}
-		hr := &hostRun{c: c, host: h, prev: c.prevOwner[name]}
+		if c.firstClaimer(name, live) != c.id && now.Sub(since) < grace {
+			continue
+		}
+		hr := newHostRun(c, h, c.prevOwner[name])
 		c.running[name] = hr
 		c.wg.Go(hr.run)
 	}
+}
+
+// firstClaimer is the member that claims an unowned host at once: the
+// owner of a lease that aged out while it is still a live member (its
+// renewals came late, on a busy machine or NATS: it claims the host
+// again and keeps its context, rather than the host moving and being
+// connected anew), else the preferred member. Called with c.mu held.
+func (c *Controller) firstClaimer(host string, live []string) string {
+	if prev := c.prevOwner[host]; c.lapsed[host] && prev != "" && slices.Contains(live, prev) {
+		return prev
+	}
+	return preferred(host, live)
 }
 
 // preferred is the member that should own host among the live members:
@@ -460,11 +503,30 @@ func preferred(host string, members []string) string {
 	return best
 }
 
-// ended is called by a host runner as it returns.
+// retry is the backoff of a host whose connects failed here.
+type retry struct {
+	at       time.Time // not claimed here before
+	failures int       // connects failed in a row
+}
+
+// ended is called by a host runner as it returns: a connect that failed
+// backs the host off here for a jittered LeaseTTL/2 doubling with each
+// failure in a row, up to 8 TTLs; a connect that worked clears it.
 func (c *Controller) ended(hr *hostRun) {
+	name := hr.host.Name
 	c.mu.Lock()
-	if c.running[hr.host.Name] == hr {
-		delete(c.running, hr.host.Name)
+	if c.running[name] == hr {
+		delete(c.running, name)
+	}
+	switch hr.outcome() {
+	case connectFailed:
+		b := c.backoff[name]
+		b.failures++
+		d := min(c.cfg.LeaseTTL/2<<min(b.failures-1, 4), 8*c.cfg.LeaseTTL)
+		b.at = time.Now().Add(d/2 + rand.N(d/2+1))
+		c.backoff[name] = b
+	case connectWorked:
+		delete(c.backoff, name)
 	}
 	c.mu.Unlock()
 	c.poke()

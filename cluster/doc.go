@@ -38,6 +38,19 @@
 // when they age out, within one TTL, and the survivors, watching the
 // bucket, reconnect the hosts then (eagerly, not on the next call).
 //
+// A busy machine or NATS makes things slower, never unstable: the bucket
+// alone says who holds a lease. Renewals run on a goroutine of their own;
+// a write that fails or answers late is tried again, and one that landed
+// unseen is recognized (the value is its owner's alone), so a lease is
+// lost only when the bucket holds no lease or another one. A lease that
+// aged out because its renewals came too late goes first to its owner, if
+// it is still a live member: it claims it again under the same epoch and
+// keeps its context to the host instead of the host being connected
+// anew. A member whose connect to a host failed does not claim that host
+// again for a jittered backoff (half a TTL, doubling, up to eight TTLs),
+// so that another member can take it. Close cancels connects in flight
+// and does not wait for one past its context.
+//
 // # Dispatch
 //
 // A call to a host goes to the subject mitogo.CLUSTER.host.HOST, which

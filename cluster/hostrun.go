@@ -2,15 +2,14 @@ package cluster
 
 import (
 	"context"
-	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"time"
 
 	"github.com/mitogo/mitogo/actors"
 	"github.com/mitogo/mitogo/inventory"
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 )
 
 // hostRun drives one host for its controller: it claims the lease,
@@ -22,12 +21,38 @@ type hostRun struct {
 	c    *Controller
 	host *inventory.Host
 	prev string // the host's previous owner, "" when none was seen
+	key  string // the host's key in the lease bucket
+	log  *slog.Logger
 
 	mu      sync.Mutex
-	epoch   uint64          // the lease's epoch: the host's fencing token
+	lease   lease           // the value the runner writes
+	rev     uint64          // the revision of its last write that landed
+	epoch   uint64          // the lease's epoch once claimed: the host's fencing token
 	hctx    *actors.Context // set once connected and fenced
 	serving bool            // calls are dispatched
-	renewed time.Time       // the last successful renewal
+	renewed time.Time       // when the last write that landed was sent: the lease lives LeaseTTL from then at least
+	connect connectOutcome  // how the runner's connect went
+}
+
+// connectOutcome is how a runner's connect went, for the claim backoff.
+type connectOutcome int
+
+const (
+	connectNone   connectOutcome = iota // no connect (no claim, or it ended first)
+	connectFailed                       // it failed or overstayed its timeout
+	connectWorked                       // the host was driven
+)
+
+func (hr *hostRun) outcome() connectOutcome {
+	hr.mu.Lock()
+	defer hr.mu.Unlock()
+	return hr.connect
+}
+
+func (hr *hostRun) setOutcome(o connectOutcome) {
+	hr.mu.Lock()
+	hr.connect = o
+	hr.mu.Unlock()
 }
 
 type connected struct {
@@ -35,41 +60,40 @@ type connected struct {
 	err  error
 }
 
+func newHostRun(c *Controller, h *inventory.Host, prev string) *hostRun {
+	return &hostRun{c: c, host: h, prev: prev, key: token(h.Name), log: c.log.With("host", h.Name)}
+}
+
 func (hr *hostRun) run() {
 	c := hr.c
 	defer c.ended(hr)
-	key := token(hr.host.Name)
-	log := c.log.With("host", hr.host.Name)
+	log := hr.log
 	ctx, cancel := context.WithCancel(c.ctx)
 	defer cancel()
 
-	// The claim: Create refuses when any lease exists.
-	rev, err := c.leases.Create(ctx, key, nil)
-	if err != nil {
-		if !errors.Is(err, jetstream.ErrKeyExists) && ctx.Err() == nil {
-			log.Warn("claiming the lease", "error", err)
-		}
-		return
-	}
-	l := lease{Owner: c.id, Epoch: rev, Since: time.Now()}
-	val, _ := jsonMarshal(l)
-	if rev, err = c.leases.Update(ctx, key, val, rev); err != nil {
-		log.Warn("writing the lease", "error", err)
+	if !hr.claim(ctx) {
 		return
 	}
 	hr.mu.Lock()
-	hr.epoch, hr.renewed = l.Epoch, time.Now()
+	fa := fenceArgs{Cluster: c.cfg.Cluster, Host: hr.host.Name, Epoch: hr.epoch}
 	hr.mu.Unlock()
-	fa := fenceArgs{Cluster: c.cfg.Cluster, Host: hr.host.Name, Epoch: l.Epoch}
 
-	// The connect runs on the controller's wait group, not the runner's:
-	// a Connect that overstays its timeout must not hold the lease (the
-	// runner gives up at connectGiveUp), and when it returns at last the
-	// context it made is shut down unless the runner took it.
+	// The renewals run on a goroutine of their own: a slow connect or a
+	// slow bucket never makes one late.
+	var renewer sync.WaitGroup
+	renewNow := make(chan struct{}, 1)
+	lost := make(chan error, 1)
+	renewer.Go(func() { hr.renewLoop(ctx, renewNow, lost) })
+
+	// The connect runs on the controller's connects group, not the
+	// runner's: a Connect that overstays its timeout must not hold the
+	// lease (the runner gives up at connectGiveUp) nor Close, and when it
+	// returns at last the context it made is shut down unless the runner
+	// took it.
 	conn := make(chan connected)
 	abandon := make(chan struct{})
 	defer close(abandon)
-	c.wg.Go(func() {
+	c.connects.Go(func() {
 		cctx, ccancel := context.WithTimeout(ctx, c.cfg.ConnectTimeout)
 		defer ccancel()
 		hctx, err := c.cfg.Connect(cctx, c.cfg.Router, hr.host)
@@ -102,50 +126,35 @@ func (hr *hostRun) run() {
 		if sub != nil {
 			_ = sub.Unsubscribe()
 		}
-		cancel() // ends the connect and the hold call
+		cancel() // ends the connect, the hold call and the renewals
+		renewer.Wait()
 		if hctx != nil {
 			shutdown(hctx)
 		}
 		if release {
-			dctx, dcancel := context.WithTimeout(context.Background(), c.cfg.LeaseTTL/3)
-			_ = c.leases.Delete(dctx, key, jetstream.LastRevision(rev))
-			dcancel()
+			hr.release()
 		}
 	}()
 
-	// renewLease writes the lease again (its TTL starts over); false when
-	// it is lost.
-	renewLease := func() bool {
-		rctx, rcancel := context.WithTimeout(ctx, c.cfg.LeaseTTL/3)
-		rev, err = c.leases.Update(rctx, key, val, rev)
-		rcancel()
-		if err != nil {
-			if ctx.Err() == nil {
-				log.Warn("lease lost", "error", err)
-			}
-			release = false
-			return false
-		}
-		hr.mu.Lock()
-		hr.renewed = time.Now()
-		hr.mu.Unlock()
-		return true
-	}
-	renew := time.NewTicker(c.cfg.LeaseTTL / 3)
-	defer renew.Stop()
 	for {
 		select {
 		case <-ctx.Done():
+			return
+		case err := <-lost:
+			log.Warn("lease lost", "error", err)
+			release = false
 			return
 		case res := <-conn:
 			if res.err != nil {
 				log.Warn("connect failed; the lease lapses", "error", res.err)
 				release = false // the lease's TTL spaces the next attempt
+				hr.setOutcome(connectFailed)
 				return
 			}
 			hctx, hctxDone = res.hctx, res.hctx.Done()
 			hold = holdFence.Go(ctx, hctx, fa)
 			holdDone = hold.Done()
+			var err error
 			sub, err = c.nc.Subscribe(hostSubject(c.cfg.Cluster, hr.host.Name), hr.onRequest)
 			if err != nil {
 				log.Warn("subscribing", "error", err)
@@ -153,20 +162,22 @@ func (hr *hostRun) run() {
 			}
 			hr.mu.Lock()
 			hr.hctx, hr.serving = hctx, true
+			hr.lease.Ready = true
+			hr.connect = connectWorked
 			hr.mu.Unlock()
-			l.Ready = true
-			val, _ = jsonMarshal(l)
-			if !renewLease() { // publishes the readiness
-				return
+			select { // the renewer publishes the readiness
+			case renewNow <- struct{}{}:
+			default:
 			}
 			if hr.prev != "" && hr.prev != c.id {
 				c.tookOver(hr.host.Name, hr.prev)
 			}
-			log.Debug("driving host", "epoch", l.Epoch)
+			log.Debug("driving host", "epoch", fa.Epoch)
 		case <-connectGiveUp.C:
 			if hctx == nil {
 				log.Warn("connect overstayed its timeout; the lease lapses", "timeout", c.cfg.ConnectTimeout)
 				release = false // as for a failed connect
+				hr.setOutcome(connectFailed)
 				return
 			}
 		case <-hctxDone:
@@ -176,13 +187,6 @@ func (hr *hostRun) run() {
 			_, err := hold.Wait()
 			log.Warn("host token lost; lease released", "error", err)
 			return
-		case <-renew.C:
-			if !c.online.Load() {
-				continue // the leases cannot be renewed; they lapse unless NATS returns
-			}
-			if !renewLease() {
-				return
-			}
 		}
 	}
 }

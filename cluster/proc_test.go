@@ -45,10 +45,13 @@ func controllerMain() int {
 	if err != nil {
 		return fail(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	// Generous bounds: a loaded machine (CI, or other builds and tests
+	// beside these) makes a first ssh contact, which sends this test
+	// binary, take tens of seconds.
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	c, err := cluster.Join(ctx, cluster.Config{
 		Cluster: os.Getenv(envCluster), ID: os.Getenv(envID), NATS: os.Getenv(envNATS), Token: os.Getenv(envToken),
-		Hosts: inv.Hosts, Connect: connectHost, Router: r, LeaseTTL: ttl, ConnectTimeout: 20 * time.Second,
+		Hosts: inv.Hosts, Connect: connectHost, Router: r, LeaseTTL: ttl, ConnectTimeout: 90 * time.Second,
 	})
 	cancel()
 	if err != nil {
@@ -87,5 +90,10 @@ func connectHost(ctx context.Context, r *actors.Router, h *inventory.Host) (*act
 	if !ok {
 		return nil, fmt.Errorf("test host %s: chain %q: want local or ssh:ADDR", h.Name, h.Chain)
 	}
-	return r.SSH(ctx, target, actors.IdentityFile(h.Settings["identity"]), actors.KnownHosts(h.Settings["known-hosts"]), actors.SSHConfig("none"))
+	// NoCache: the binary goes whole (gzip pieces, made once per
+	// controller), never as a delta against the builds the shared cache
+	// holds, which costs a best-level zstd pass over this 37 MiB -race
+	// binary per base (minutes on a loaded machine, and not cancelable).
+	return r.SSH(ctx, target, actors.IdentityFile(h.Settings["identity"]), actors.KnownHosts(h.Settings["known-hosts"]),
+		actors.SSHConfig("none"), actors.NoCache())
 }

@@ -50,7 +50,7 @@ type reply struct {
 // lease is a host lease's value in the lease bucket.
 type lease struct {
 	Owner string    `json:"owner"`
-	Epoch uint64    `json:"epoch"` // the revision that created the lease: the host's fencing token
+	Epoch uint64    `json:"epoch"` // the revision that created the lease (kept when its owner claims it again after it lapsed): the host's fencing token
 	Since time.Time `json:"since"`
 	Ready bool      `json:"ready,omitempty"` // connected, fenced and serving calls
 }
