@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -83,19 +84,24 @@ func (hr *hostRun) serve(to string, req *request) {
 	close(done)
 	<-beats
 	switch {
+	case (err != nil || res.Code == codeCall) && hr.cutShort(hctx, err):
+		fail(codeUnknown, cmp.Or(res.Msg, fmt.Sprint(err)))
 	case err != nil:
-		var ce *actors.ChannelError
-		if errors.As(err, &ce) {
-			// The context died under the call: it may have run.
-			fail(codeCall, "outcome unknown: "+err.Error())
-			return
-		}
 		fail(codeCall, err.Error())
 	case res.Code != "":
 		fail(res.Code, res.Msg)
 	default:
 		final.Result = res.Result
 	}
+}
+
+// cutShort reports whether a call that failed (with err, nil when the
+// function returned an error) may have been cut short by the end of the
+// host's context, its runner's (a lease lost) or the controller's,
+// rather than failed on its own: its outcome is unknown then.
+func (hr *hostRun) cutShort(hctx *actors.Context, err error) bool {
+	var ce *actors.ChannelError
+	return errors.As(err, &ce) || !hr.active() || hctx.Err() != nil || hr.c.ctx.Err() != nil
 }
 
 // callContext is an accepted call's context: it ends at the caller's

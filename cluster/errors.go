@@ -68,6 +68,7 @@ const (
 	codeCall        = "call"
 	codeVersion     = "version"
 	codeNotFound    = "not-found" // a streamed run's command does not exist on the host
+	codeUnknown     = "unknown"   // the host's context ended under the call
 )
 
 var codeErrors = map[string]error{
@@ -78,6 +79,7 @@ var codeErrors = map[string]error{
 	codeCall:        ErrCallFailed,
 	codeVersion:     ErrVersion,
 	codeNotFound:    builtins.ErrCommandNotFound,
+	codeUnknown:     ErrOutcomeUnknown,
 }
 
 // remoteError is an error a controller or host reported, rebuilt from its

@@ -9,7 +9,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/mitogo/mitogo/actors"
 	"github.com/mitogo/mitogo/builtins"
 	"github.com/nats-io/nats.go"
 	"github.com/vmihailenco/msgpack/v5"
@@ -176,7 +175,6 @@ func (hr *hostRun) serveRun(ctx context.Context, st *runStream, req *request) {
 	st.mu.Lock()
 	why := st.why
 	st.mu.Unlock()
-	var ce *actors.ChannelError
 	switch {
 	case err == nil:
 		final.Result, _ = msgpack.Marshal(builtins.RunResult{ExitCode: exit})
@@ -184,9 +182,8 @@ func (hr *hostRun) serveRun(ctx context.Context, st *runStream, req *request) {
 		fail(codeNotFound, err.Error())
 	case why != "":
 		fail(codeCall, "the command was killed: "+why)
-	case errors.As(err, &ce):
-		// The context died under the command: it may have run.
-		fail(codeCall, "outcome unknown: "+err.Error())
+	case hr.cutShort(hctx, err):
+		fail(codeUnknown, err.Error())
 	default:
 		fail(codeCall, err.Error())
 	}
