@@ -163,11 +163,30 @@ func Join(ctx context.Context, cfg Config) (*Controller, error) {
 
 // openBucket opens or creates one of the cluster's KV buckets: entries
 // age out TTL after their last write, and a marker tells watchers when
-// one does.
+// one does. A bucket that exists is bound as it is, and updated only
+// when its TTL or replicas differ: on a routed JetStream cluster (2.15),
+// members that start together and all create-or-update the same
+// replicated bucket hang in the update until their deadline, while
+// concurrent creates of one config all succeed.
 func openBucket(ctx context.Context, js jetstream.JetStream, name string, cfg Config) (jetstream.KeyValue, error) {
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	want := jetstream.KeyValueConfig{
 		Bucket: name, History: 1, TTL: cfg.LeaseTTL, LimitMarkerTTL: cfg.LeaseTTL, Replicas: cfg.Replicas,
-	})
+	}
+	kv, err := js.KeyValue(ctx, name)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		kv, err = js.CreateKeyValue(ctx, want)
+		if errors.Is(err, jetstream.ErrBucketExists) { // created meanwhile by another member, with another config
+			kv, err = js.KeyValue(ctx, name)
+		}
+	}
+	if err == nil {
+		var st jetstream.KeyValueStatus
+		if st, err = kv.Status(ctx); err == nil {
+			if bs, ok := st.(*jetstream.KeyValueBucketStatus); ok && (bs.TTL() != want.TTL || bs.StreamInfo().Config.Replicas != want.Replicas) {
+				kv, err = js.UpdateKeyValue(ctx, want)
+			}
+		}
+	}
 	if errors.Is(err, jetstream.ErrLimitMarkerTTLNotSupported) {
 		return nil, fmt.Errorf("bucket %s: %w", name, ErrServerTooOld)
 	}

@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -40,6 +41,10 @@ func (hr *hostRun) onRequest(m *nats.Msg) {
 		c.log.Debug("call not taken", "host", hr.host.Name, "error", err)
 		return
 	}
+	if req.Stream != nil {
+		hr.acceptRun(m.Reply, &req, epoch)
+		return
+	}
 	hr.respond(m.Reply, reply{Kind: replyAccept, Epoch: epoch})
 	c.calls.Go(func() { hr.serve(m.Reply, &req) })
 }
@@ -52,37 +57,11 @@ func (hr *hostRun) serve(to string, req *request) {
 	defer func() { hr.respond(to, final) }()
 	fail := func(code, msg string) { final.Code, final.Msg = code, msg }
 
-	ctx, cancel := context.WithCancel(c.ctx)
+	ctx, cancel := callContext(c.ctx, req)
 	defer cancel()
-	if req.Deadline != 0 {
-		dl := time.Unix(0, req.Deadline)
-		if time.Now().After(dl) {
-			fail(codeExpired, "")
-			return
-		}
-		ctx, cancel = context.WithDeadline(ctx, dl)
-		defer cancel()
-	}
-	hctx, epoch, code, err := hr.dispatchable()
-	if err != nil {
-		fail(code, err.Error())
-		return
-	}
-	// Fencing on this side: the lease in the bucket must still be the one
-	// this runner holds.
-	key := token(hr.host.Name)
-	e, err := c.leases.Get(ctx, key)
-	if err != nil {
-		if errors.Is(err, jetstream.ErrKeyNotFound) {
-			fail(codeNotOwner, "the lease of host "+hr.host.Name+" lapsed")
-		} else {
-			fail(codeNotOwner, "checking the lease: "+err.Error())
-		}
-		return
-	}
-	var l lease
-	if err := jsonUnmarshal(e.Value(), &l); err != nil || l.Owner != c.id || l.Epoch != epoch {
-		fail(codeNotOwner, fmt.Sprintf("host %s is now held by %s (epoch %d)", hr.host.Name, l.Owner, l.Epoch))
+	hctx, epoch, code, msg := hr.ready(ctx)
+	if code != "" {
+		fail(code, msg)
 		return
 	}
 
@@ -105,19 +84,72 @@ func (hr *hostRun) serve(to string, req *request) {
 	close(done)
 	<-beats
 	switch {
+	case (err != nil || res.Code == codeCall) && hr.cutShort(hctx, err):
+		fail(codeUnknown, cmp.Or(res.Msg, fmt.Sprint(err)))
 	case err != nil:
-		var ce *actors.ChannelError
-		if errors.As(err, &ce) {
-			// The context died under the call: it may have run.
-			fail(codeCall, "outcome unknown: "+err.Error())
-			return
-		}
 		fail(codeCall, err.Error())
 	case res.Code != "":
 		fail(res.Code, res.Msg)
 	default:
 		final.Result = res.Result
 	}
+}
+
+// cutShort reports whether a call that failed (with err, nil when the
+// function returned an error) may have been cut short by the end of the
+// host's context, its runner's (a lease lost) or the controller's,
+// rather than failed on its own: its outcome is unknown then.
+func (hr *hostRun) cutShort(hctx *actors.Context, err error) bool {
+	var ce *actors.ChannelError
+	return errors.As(err, &ce) || !hr.active() || hctx.Err() != nil || hr.c.ctx.Err() != nil
+}
+
+// callContext is an accepted call's context: it ends at the caller's
+// deadline, or when parent does. A call whose deadline has passed is
+// refused by ready.
+func callContext(parent context.Context, req *request) (context.Context, context.CancelFunc) {
+	if req.Deadline == 0 {
+		return context.WithCancel(parent)
+	}
+	return context.WithDeadline(parent, time.Unix(0, req.Deadline))
+}
+
+// ready returns the host's context and the lease's epoch when an accepted
+// call may start now, else the code and message of its refusal.
+func (hr *hostRun) ready(ctx context.Context) (*actors.Context, uint64, string, string) {
+	switch {
+	case hr.c.ctx.Err() != nil:
+		return nil, 0, codeNotOwner, "controller " + hr.c.id + " is leaving"
+	case ctx.Err() != nil:
+		return nil, 0, codeExpired, ""
+	}
+	hctx, epoch, code, err := hr.dispatchable()
+	if err != nil {
+		return nil, 0, code, err.Error()
+	}
+	if code, msg := hr.leaseHeld(ctx, epoch); code != "" {
+		return nil, 0, code, msg
+	}
+	return hctx, epoch, "", ""
+}
+
+// leaseHeld is fencing on this side: the lease in the bucket must still be
+// the one this runner holds, with its epoch. It returns the code and
+// message of a refusal, "" when the lease is held.
+func (hr *hostRun) leaseHeld(ctx context.Context, epoch uint64) (code, msg string) {
+	c := hr.c
+	e, err := c.leases.Get(ctx, token(hr.host.Name))
+	if err != nil {
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			return codeNotOwner, "the lease of host " + hr.host.Name + " lapsed"
+		}
+		return codeNotOwner, "checking the lease: " + err.Error()
+	}
+	var l lease
+	if err := jsonUnmarshal(e.Value(), &l); err != nil || l.Owner != c.id || l.Epoch != epoch {
+		return codeNotOwner, fmt.Sprintf("host %s is now held by %s (epoch %d)", hr.host.Name, l.Owner, l.Epoch)
+	}
+	return "", ""
 }
 
 // respond sends one reply message to a caller; a lost one shows up on the

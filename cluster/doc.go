@@ -19,6 +19,28 @@
 //	              ├── controller c (mitogo serve) ── contexts ── hosts
 //	              └── clients (mitogo run/call --nats, Client)
 //
+// So that no one machine or process is needed by all, run three
+// mitogo-nats as a routed cluster and give each controller its own:
+//
+//	mitogo-nats n1 ══ routes ══ mitogo-nats n2 ══ routes ══ mitogo-nats n3
+//	(each: --name, --cluster-listen, --routes to the other two)
+//	     │                          │                          │
+//	controller a               controller b               controller c
+//	(serve --nats n1           (--nats n2 ...)            (--nats n3 ...)
+//	 --replicas 3)
+//
+// The buckets then keep three replicas, one per server. Killing one server
+// together with its controller (SIGKILL, a machine lost) leaves two
+// replicas, a quorum: the two other controllers keep dispatching to their
+// hosts, and take the dead controller's hosts over once their leases age
+// out. While the replicas elect a new leader for a bucket (a few
+// seconds), leases can be neither renewed nor read: a controller gives up
+// the hosts whose renewal failed, and they are claimed again, by it or
+// another, once the bucket answers (TestRoutedCluster measures about 10 s
+// from the kill until every host is driven again, with a 3 s lease TTL).
+// A controller given all three URLs reconnects to another server when
+// its own dies; clients should be given all three.
+//
 // The server is a separate command because a controller uploads its own
 // binary to its hosts: the mitogo binary carries the NATS client only,
 // never the 17 MB server (package natsembed).
@@ -62,8 +84,20 @@
 // its own with its epoch, runs the function in the host's context, sends
 // beats while it runs, and replies with the result. Errors are
 // *HostError naming the host and the controller. A call whose controller
-// goes silent after accepting it, or dies, fails with ErrOutcomeUnknown;
-// nothing is retried.
+// goes silent after accepting it, or dies, or whose host context ends
+// under it, fails with ErrOutcomeUnknown; nothing is retried.
+//
+// A streamed run (Client.Run, mitogo run --nats) is a command whose
+// output comes back while it runs: the owner's accept names a control
+// subject of the run's own; the owner publishes output items to the
+// caller's inbox as the command writes them, and the caller sends its
+// stdin, acknowledgements, beats and a cancel to the control subject.
+// Items are numbered both ways (a lost one is seen, and the run ends
+// with ErrOutcomeUnknown) and at most 64 are unacknowledged each way, so
+// a slow reader slows the command (its pipe fills) rather than filling
+// memory. The final reply carries the exit status and the number of the
+// last item. A caller that cancels, or is silent for a few seconds (its
+// process killed), has its command killed with its process group.
 //
 // # Fencing
 //

@@ -3,6 +3,8 @@ package cluster
 import (
 	"errors"
 	"fmt"
+
+	"github.com/mitogo/mitogo/builtins"
 )
 
 // Causes of a failed cluster call or join, matched with errors.Is.
@@ -65,6 +67,8 @@ const (
 	codeExpired     = "expired"
 	codeCall        = "call"
 	codeVersion     = "version"
+	codeNotFound    = "not-found" // a streamed run's command does not exist on the host
+	codeUnknown     = "unknown"   // the host's context ended under the call
 )
 
 var codeErrors = map[string]error{
@@ -74,6 +78,8 @@ var codeErrors = map[string]error{
 	codeExpired:     ErrExpired,
 	codeCall:        ErrCallFailed,
 	codeVersion:     ErrVersion,
+	codeNotFound:    builtins.ErrCommandNotFound,
+	codeUnknown:     ErrOutcomeUnknown,
 }
 
 // remoteError is an error a controller or host reported, rebuilt from its

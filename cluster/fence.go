@@ -77,6 +77,14 @@ var (
 			}
 		}
 	})
+	// checkFence returns the epoch holding the host's token: a streamed
+	// run (builtins.Run, whose proc.run cannot go through runFenced)
+	// starts only when its owner's epoch holds it. A newer owner that
+	// takes the token after the check ends the older owner's context,
+	// and the command with it, within fencePoll (holdFence).
+	checkFence = actors.Register("mitogo.cluster.fence.check", func(ctx context.Context, a fenceArgs) (uint64, error) {
+		return readFence(a)
+	})
 	// runFenced checks the token and runs the function in this context.
 	runFenced = actors.Register("mitogo.cluster.run", func(ctx context.Context, a runArgs) (runResult, error) {
 		held, err := readFence(a.fenceArgs)

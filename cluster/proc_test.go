@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -26,6 +27,9 @@ const (
 	envTTL     = "MITOGO_CLUSTER_TEST_TTL"
 )
 
+// envReplicas is the buckets' replica count (3 on a routed cluster).
+const envReplicas = "MITOGO_CLUSTER_TEST_REPLICAS"
+
 // controllerMain is a controller process: it joins the cluster, prints
 // "ready", and leaves on SIGTERM or when its stdin closes (the test ended).
 func controllerMain() int {
@@ -41,6 +45,10 @@ func controllerMain() int {
 	if err != nil {
 		return fail(err)
 	}
+	replicas, err := strconv.Atoi(os.Getenv(envReplicas))
+	if err != nil {
+		return fail(err)
+	}
 	r, err := actors.NewRouter()
 	if err != nil {
 		return fail(err)
@@ -51,7 +59,7 @@ func controllerMain() int {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	c, err := cluster.Join(ctx, cluster.Config{
 		Cluster: os.Getenv(envCluster), ID: os.Getenv(envID), NATS: os.Getenv(envNATS), Token: os.Getenv(envToken),
-		Hosts: inv.Hosts, Connect: connectHost, Router: r, LeaseTTL: ttl, ConnectTimeout: 90 * time.Second,
+		Hosts: inv.Hosts, Connect: connectHost, Router: r, LeaseTTL: ttl, ConnectTimeout: 90 * time.Second, Replicas: replicas,
 	})
 	cancel()
 	if err != nil {

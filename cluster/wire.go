@@ -28,6 +28,7 @@ type request struct {
 	Args     msgpack.RawMessage `msgpack:"args"`
 	Deadline int64              `msgpack:"deadline,omitempty"` // unix ns; 0: none
 	From     string             `msgpack:"from,omitempty"`
+	Stream   *streamSpec        `msgpack:"stream,omitempty"` // a streamed run: Fn is proc.run
 }
 
 // reply kinds: an owner answers a request with replyAccept at once,
@@ -36,6 +37,8 @@ const (
 	replyAccept = 1
 	replyBeat   = 2
 	replyFinal  = 3
+	replyOutput = 4 // a streamed run's output item (Seq, Stream, Data)
+	replyInAck  = 5 // a streamed run's stdin consumed up to Seq
 )
 
 type reply struct {
@@ -45,6 +48,14 @@ type reply struct {
 	Result     msgpack.RawMessage `msgpack:"result,omitempty"`
 	Code       string             `msgpack:"code,omitempty"` // "" when the call succeeded
 	Msg        string             `msgpack:"msg,omitempty"`
+
+	// A streamed run's: the owner's control subject (in the accept),
+	// an output item's or acknowledgement's sequence number (in the
+	// final reply: the last output item's), its stream and bytes.
+	Ctl    string `msgpack:"ctl,omitempty"`
+	Seq    uint64 `msgpack:"seq,omitempty"`
+	Stream int    `msgpack:"stream,omitempty"`
+	Data   []byte `msgpack:"data,omitempty"`
 }
 
 // lease is a host lease's value in the lease bucket.

@@ -8,9 +8,12 @@
 //	mitogo-nats [--listen HOST:PORT] [--store DIR] [--token-file FILE]
 //	            [--name NAME --cluster-listen HOST:PORT --routes URL,...]
 //
-// Three of them given each other's --cluster-listen addresses as --routes
-// form a routed JetStream cluster that survives losing any one (then give
-// see the README, "Beyond one machine").
+// Three of them, each given a --name and the other two's --cluster-listen
+// addresses as --routes, form a routed JetStream cluster that survives
+// losing any one: give the controllers --replicas 3 and each its own
+// server (see package cluster, "Topology", and the README, "Beyond one
+// machine"). Servers started together share one token file: the first
+// to write it wins, the others read it.
 //
 // It is a command of its own so that the mitogo binary, which controllers
 // upload to their hosts, does not carry the NATS server.
@@ -94,7 +97,10 @@ func splitHostPort(a string) (string, int, error) {
 	return h, n, nil
 }
 
-// loadOrMakeToken reads the token file, or writes a new random token to it.
+// loadOrMakeToken reads the token file, or writes a new random token to
+// it. The token is written whole to a file of its own, then linked to
+// path, so that servers started together neither read a half-written
+// token nor write two: the first link wins, the others read its token.
 func loadOrMakeToken(path string) (string, error) {
 	b, err := os.ReadFile(path)
 	if err == nil {
@@ -111,12 +117,21 @@ func loadOrMakeToken(path string) (string, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return "", fmt.Errorf("--token-file: %w", err)
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	f, err := os.CreateTemp(filepath.Dir(path), ".nats-token-*")
 	if err != nil {
 		return "", fmt.Errorf("--token-file: %w", err)
 	}
-	defer f.Close()
-	if _, err := fmt.Fprintln(f, tok); err != nil {
+	defer os.Remove(f.Name())
+	_, err = fmt.Fprintln(f, tok)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return "", fmt.Errorf("--token-file: %w", err)
+	}
+	if err := os.Link(f.Name(), path); errors.Is(err, os.ErrExist) {
+		return loadOrMakeToken(path) // another server wrote it first
+	} else if err != nil {
 		return "", fmt.Errorf("--token-file: %w", err)
 	}
 	return tok, nil

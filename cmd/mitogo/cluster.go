@@ -13,10 +13,8 @@ import (
 	"time"
 
 	"github.com/mitogo/mitogo/actors"
-	"github.com/mitogo/mitogo/builtins"
 	"github.com/mitogo/mitogo/cluster"
 	inv "github.com/mitogo/mitogo/inventory"
-	"github.com/vmihailenco/msgpack/v5"
 )
 
 // natsOptions are the flags that reach a cluster: serve, cluster status,
@@ -237,101 +235,4 @@ func clusterTargets(o *options) ([]string, error) {
 		}
 	}
 	return hosts, nil
-}
-
-// clusterFan calls fn with args on every host through the cluster and
-// prints each result as one JSON line prefixed with the host (show
-// formats a result); any failure makes the exit status 1.
-func clusterFan(ctx context.Context, e *env, o *options, fn string, args any, show func(host string, res []byte) (int, error)) error {
-	hosts, err := clusterTargets(o)
-	if err != nil {
-		return err
-	}
-	payload, err := msgpack.Marshal(args)
-	if err != nil {
-		return fmt.Errorf("encoding the arguments of %s: %w", fn, err)
-	}
-	cl, err := o.nats.dial()
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
-	if o.timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, o.timeout)
-		defer cancel()
-	}
-	status := 0
-	for res := range cl.Fan(ctx, hosts, fn, payload, o.fleet.forks) {
-		if res.Err != nil {
-			fmt.Fprintf(e.stderr, "%v\n", res.Err)
-			status = max(status, 255)
-			continue
-		}
-		code, err := show(res.Host, res.Result)
-		if err != nil {
-			return err
-		}
-		status = max(status, code)
-	}
-	if status != 0 {
-		return exitStatus(status)
-	}
-	return nil
-}
-
-// clusterRun is run --nats: the command runs to completion (proc.exec) on
-// each host; its output is printed prefixed by the host when there are
-// several.
-func clusterRun(ctx context.Context, e *env, o *options, argv []string) error {
-	hosts, err := clusterTargets(o)
-	if err != nil {
-		return err
-	}
-	prefix := len(hosts) > 1
-	return clusterFan(ctx, e, o, builtins.ProcExec.Name(), builtins.ExecRequest{Argv: argv}, func(host string, b []byte) (int, error) {
-		var res builtins.ExecResult
-		if err := msgpack.Unmarshal(b, &res); err != nil {
-			return 0, fmt.Errorf("%s: decoding the result: %w", host, err)
-		}
-		writeOutput(e.stdout, host, prefix, res.Stdout)
-		writeOutput(e.stderr, host, prefix, res.Stderr)
-		return res.ExitCode, nil
-	})
-}
-
-func writeOutput(w interface{ Write([]byte) (int, error) }, host string, prefix bool, b []byte) {
-	if !prefix {
-		w.Write(b)
-		return
-	}
-	for _, line := range strings.SplitAfter(string(b), "\n") {
-		if line != "" {
-			fmt.Fprintf(w, "%s: %s", host, strings.TrimSuffix(line, "\n")+"\n")
-		}
-	}
-}
-
-// clusterCall is call --nats: one JSON result per host.
-func clusterCall(ctx context.Context, e *env, o *options, fn string, args any) error {
-	hosts, err := clusterTargets(o)
-	if err != nil {
-		return err
-	}
-	return clusterFan(ctx, e, o, fn, args, func(host string, b []byte) (int, error) {
-		var v any
-		if err := msgpack.Unmarshal(b, &v); err != nil {
-			return 0, fmt.Errorf("%s: decoding the result: %w", host, err)
-		}
-		out, err := json.Marshal(jsonable(v))
-		if err != nil {
-			return 0, err
-		}
-		if len(hosts) > 1 {
-			fmt.Fprintf(e.stdout, "%s: %s\n", host, out)
-		} else {
-			fmt.Fprintf(e.stdout, "%s\n", out)
-		}
-		return 0, nil
-	})
 }

@@ -77,11 +77,8 @@ type job func(ctx context.Context, r *actors.Router, c *actors.Context, out *tar
 // each, prints as the output mode says, and returns the exit status the
 // outcomes give together (see exitFor).
 func runFleet(ctx context.Context, e *env, o *options, ts []*target, do job) error {
-	if o.fleet.forks < 1 {
-		return usagef("--forks %d: want at least 1", o.fleet.forks)
-	}
-	if o.fleet.group && o.fleet.json {
-		return usagef("--group and --json exclude each other")
+	if err := checkFleetFlags(o); err != nil {
+		return err
 	}
 	plans, err := o.plan(ts)
 	if err != nil {
@@ -97,6 +94,27 @@ func runFleet(ctx context.Context, e *env, o *options, ts []*target, do job) err
 		defer cancel()
 		r.Shutdown(ctx)
 	}()
+	return fanOut(ctx, e, o, ts, func(ctx, runCtx context.Context, i int, out *targetOutput) outcome {
+		return runOne(ctx, runCtx, r, plans[i], out, do)
+	}, func() []addedKey { return keys.added(plans) })
+}
+
+// checkFleetFlags refuses fleet flags that exclude each other.
+func checkFleetFlags(o *options) error {
+	if o.fleet.forks < 1 {
+		return usagef("--forks %d: want at least 1", o.fleet.forks)
+	}
+	if o.fleet.group && o.fleet.json {
+		return usagef("--group and --json exclude each other")
+	}
+	return nil
+}
+
+// fanOut does one for every target, at most --forks at once (ctx ends on
+// an interrupt, runCtx also at --timeout), prints as the output mode says,
+// and returns the exit status the outcomes give together (see exitFor).
+// keysAdded, when not nil, reports the host keys recorded meanwhile.
+func fanOut(ctx context.Context, e *env, o *options, ts []*target, one func(ctx, runCtx context.Context, i int, out *targetOutput) outcome, keysAdded func() []addedKey) error {
 	runCtx := ctx
 	if o.timeout > 0 {
 		var cancel context.CancelFunc
@@ -109,24 +127,27 @@ func runFleet(ctx context.Context, e *env, o *options, ts []*target, do job) err
 	if pr.tty && e.uploads != nil {
 		e.uploads.setFleet(pr.upload)
 	}
-	outcomes := make([]outcome, len(plans))
+	outcomes := make([]outcome, len(ts))
 	var next atomic.Int64
 	var wg sync.WaitGroup
-	for range min(o.fleet.forks, len(plans)) {
+	for range min(o.fleet.forks, len(ts)) {
 		wg.Go(func() {
 			for {
 				i := int(next.Add(1) - 1)
-				if i >= len(plans) {
+				if i >= len(ts) {
 					return
 				}
-				outcomes[i] = runOne(ctx, runCtx, r, plans[i], pr.target(i), do)
+				outcomes[i] = one(ctx, runCtx, i, pr.target(i))
 				pr.done(i, &outcomes[i])
 			}
 		})
 	}
 	wg.Wait()
 	pr.close()
-	added := keys.added(plans)
+	var added []addedKey
+	if keysAdded != nil {
+		added = keysAdded()
+	}
 	pr.hostKeys(added)
 	if pr.tty || o.fleet.summary {
 		pr.summary(outcomes, added, time.Since(began))
