@@ -86,7 +86,11 @@ func main() {
 		peerkit.Must(writeProfile(*prof, "goroutine-idle"))
 		stopProfile = startCPUProfile(*prof)
 	}
-	cpu0 := cpuOf(os.Getpid(), true)
+	var roots []int // where the remote contexts' processes are
+	if sshd, err := strconv.Atoi(os.Getenv("PEER_SSHD_PID")); err == nil && kind == "ssh" {
+		roots = append(roots, sshd)
+	}
+	cpu0 := cpuOf(os.Getpid(), roots...)
 	var samples []float64
 	for range *rounds {
 		t0 := time.Now()
@@ -100,11 +104,11 @@ func main() {
 			peerkit.Must(fmt.Errorf("%d results of %d", got, n))
 		}
 	}
-	cpu := cpuOf(os.Getpid(), true).sub(cpu0)
+	cpu := cpuOf(os.Getpid(), roots...).sub(cpu0)
 	stopProfile()
 	peerkit.Logf("fanout samples (ms): %.1f", samples)
 	per := float64(*rounds)
-	peerkit.Logf("per fan-out: master %.1f ms CPU, %.0f runs on a CPU; children %.1f ms CPU, %.0f runs on a CPU",
+	peerkit.Logf("per fan-out: master %.1f ms CPU, %.0f runs on a CPU; children (and under sshd) %.1f ms CPU, %.0f runs on a CPU",
 		peerkit.MS(cpu.self)/per, float64(cpu.selfRuns)/per, peerkit.MS(cpu.children)/per, float64(cpu.childrenRuns)/per)
 	if *prof != "" {
 		peerkit.Must(writeProfile(*prof, "heap"))

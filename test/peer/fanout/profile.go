@@ -56,27 +56,37 @@ func (a cpuTimes) sub(b cpuTimes) cpuTimes {
 	return cpuTimes{a.self - b.self, a.children - b.children, a.selfRuns - b.selfRuns, a.childrenRuns - b.childrenRuns}
 }
 
-// cpuOf reads the user+system CPU time of pid and, with kids, the sum over
-// its living child processes (not their descendants) (from /proc; zero where it cannot be read).
-func cpuOf(pid int, kids bool) cpuTimes {
+// cpuOf reads the CPU time of pid and, as its children's, the sum over
+// the living descendants of pid and of each of roots (the sshd that serves
+// the remote contexts: their processes are its, not the master's).
+func cpuOf(pid int, roots ...int) cpuTimes {
 	var t cpuTimes
 	t.self, t.selfRuns = procCPU(pid)
-	if !kids {
-		return t
+	for _, root := range append([]int{pid}, roots...) {
+		for _, c := range descendants(root) {
+			cpu, runs := procCPU(c)
+			t.children += cpu
+			t.childrenRuns += runs
+		}
 	}
-	// Each thread lists the children it started.
+	return t
+}
+
+// descendants lists the living descendants of pid (each thread lists the
+// children it started).
+func descendants(pid int) []int {
+	var out []int
 	files, _ := filepath.Glob("/proc/" + strconv.Itoa(pid) + "/task/*/children")
 	for _, name := range files {
 		b, _ := os.ReadFile(name)
 		for _, f := range strings.Fields(string(b)) {
 			if c, err := strconv.Atoi(f); err == nil {
-				cpu, runs := procCPU(c)
-				t.children += cpu
-				t.childrenRuns += runs
+				out = append(out, c)
+				out = append(out, descendants(c)...)
 			}
 		}
 	}
-	return t
+	return out
 }
 
 // procCPU is the time pid's threads have run on a CPU, from
