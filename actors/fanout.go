@@ -48,6 +48,10 @@ type Result[R any] struct {
 // *TimeoutError for a deadline), and targets not started yet give a result
 // with that error without being called.
 //
+// No goroutine waits for a call: the calls are sent from the goroutine
+// that iterates (with Limit, from one goroutine for the fan-out), and each
+// result goes from the stream reader that reads it straight to the loop.
+//
 //	for res := range facts.Fan(ctx, hosts, struct{}{}, actors.Limit(20), actors.TargetTimeout(30*time.Second)) {
 //		if res.Err != nil { log.Printf("%s: %v", res.Target, res.Err); continue }
 //		...
@@ -59,27 +63,30 @@ func (f Func[A, R]) Fan(ctx context.Context, targets []*Context, args A, opts ..
 	}
 	targets = append([]*Context(nil), targets...) // the caller may reuse its slice
 	return func(yield func(Result[R]) bool) {
+		if len(targets) == 0 {
+			return
+		}
 		payload, encErr := encodeValue(args)
 		if encErr != nil {
 			encErr = errorf("mitogo: call %s: encoding arguments (%T): %w", f.name, args, encErr)
 		}
-		for res := range fanRun(ctx, len(targets), cfg, func(ctx context.Context, i int) Result[R] {
+		fan := newFanCalls(ctx, len(targets), cfg, func(ctx context.Context, i int, done func(Result[R])) {
 			t := targets[i]
-			res := Result[R]{Index: i, Target: t}
 			switch {
 			case encErr != nil:
-				res.Err = encErr
+				done(Result[R]{Index: i, Target: t, Err: encErr})
 			case t == nil:
-				res.Err = errorf("mitogo: call %s: target %d is nil", f.name, i)
+				done(Result[R]{Index: i, Target: t, Err: errorf("mitogo: call %s: target %d is nil", f.name, i)})
 			default:
-				res.Value, res.Err = f.callEncoded(ctx, t, payload)
+				f.startEncoded(ctx, i, t, payload, func(res *Result[R]) { done(*res) })
 			}
-			return res
 		}, func(i int, err error) Result[R] {
 			t := targets[i]
 			return Result[R]{Index: i, Target: t, Err: notStarted("call "+f.name, t, err)}
-		}) {
-			if !yield(res) {
+		})
+		defer fan.stop()
+		for range len(targets) {
+			if !yield(fan.next()) {
 				return
 			}
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -182,5 +183,96 @@ func TestFanOutLimit(t *testing.T) {
 	defer fanGate.Unlock()
 	if n != len(targets) || fanGate.max != 3 {
 		t.Fatalf("%d results, at most %d calls at once; want %d and 3", n, fanGate.max, len(targets))
+	}
+}
+
+// A fan-out's calls wait in no goroutine of the caller: 200 calls
+// outstanding at once (to a child where they hang) do not add a goroutine
+// each, and leaving the loop still cancels every one of them.
+func TestFanOutNoGoroutinePerCall(t *testing.T) {
+	r := newRouter(t)
+	ctxs := startLocals(t, r, []string{"hang", "quick"})
+	hang, quick := ctxs[0], ctxs[1]
+	const n = 200
+	targets := make([]*actors.Context, 0, n+1)
+	for range n {
+		targets = append(targets, hang)
+	}
+	targets = append(targets, quick) // its result comes while the others hang
+	before := runtime.NumGoroutine()
+	during := 0
+	for res := range fanName.Fan(ctxT(t), targets, struct{}{}) {
+		if res.Target != quick || res.Err != nil || res.Value != "quick" {
+			t.Fatalf("first result: %s (index %d): %q, %v; want quick's name", res.Target, res.Index, res.Value, res.Err)
+		}
+		during = runtime.NumGoroutine()
+		break
+	}
+	if during-before >= n/2 {
+		t.Fatalf("%d goroutines with %d calls outstanding, %d before: a goroutine per call", during, n, before)
+	}
+	waitFor(t, func() bool {
+		got, err := hangCancels.Call(ctxT(t), hang, struct{}{})
+		return err == nil && got == n
+	})
+}
+
+// fanStep ends each call of test.fanStep once the test sends a token;
+// fanStepEntered counts the calls that started (the master calls itself).
+var (
+	fanStep        = make(chan struct{})
+	fanStepEntered atomic.Int64
+)
+
+var stepped = actors.Register("test.fanStep", func(ctx context.Context, _ struct{}) (int, error) {
+	fanStepEntered.Add(1)
+	select {
+	case <-fanStep:
+		return 1, nil
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+})
+
+// Once ctx ends, a fan-out under a limit calls no further target: the
+// call running ends with ctx's error, and those not started yet give a
+// result with that error without being called.
+func TestFanOutCancelled(t *testing.T) {
+	const n = 10
+	fanStepEntered.Store(0)
+	r := newRouter(t)
+	targets := make([]*actors.Context, n)
+	for i := range targets {
+		targets[i] = r.Self()
+	}
+	ctx, cancel := context.WithCancel(ctxT(t))
+	defer cancel()
+	go func() { // one call at a time ends, three in all
+		for range 3 {
+			select {
+			case fanStep <- struct{}{}:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	var ok, cancelled int
+	for res := range stepped.Fan(ctx, targets, struct{}{}, actors.Limit(1)) {
+		switch {
+		case res.Err == nil:
+			ok++
+			if ok == 3 {
+				cancel()
+			}
+		case errors.Is(res.Err, context.Canceled):
+			cancelled++
+		default:
+			t.Fatalf("result %+v", res)
+		}
+	}
+	// The fourth call may have started before the cancel, and then ended
+	// with ctx's error; no later one started.
+	if entered := fanStepEntered.Load(); ok != 3 || cancelled != n-3 || entered > 4 {
+		t.Fatalf("%d ok, %d with ctx's error, %d calls made; want 3, %d, at most 4", ok, cancelled, entered, n-3)
 	}
 }

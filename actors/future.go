@@ -166,6 +166,17 @@ func (f Func[A, R]) start(ctx context.Context, index int, target *Context, args 
 		fail(errorf("mitogo: call %s: encoding arguments (%T): %w", f.name, args, err))
 		return
 	}
+	f.startEncoded(ctx, index, target, payload, done)
+}
+
+// startEncoded is start with the arguments already encoded (a fan-out
+// encodes them once for every target); target must not be nil.
+func (f Func[A, R]) startEncoded(ctx context.Context, index int, target *Context, payload [][]byte, done func(*Result[R])) {
+	res := &Result[R]{Index: index, Target: target}
+	fail := func(err error) {
+		res.Err = err
+		done(res)
+	}
 	finish := func(cr callResult) {
 		if cr.err != nil {
 			fail(cr.err)

@@ -30,6 +30,7 @@ const (
 	outputRecordMax = 4 << 10
 	outputRate      = 1 << 20
 	outputBurst     = 4 << 20
+	outputReadSize  = 4 << 10 // drainOutput's read buffer
 )
 
 // drainOutput reads what the child called name prints until it ends,
@@ -43,7 +44,9 @@ func (r *Router) drainOutput(name string, f io.ReadCloser, t *tail) {
 		r.emit(&messages.LogRecord{Time: time.Now(), Level: int(slog.LevelWarn), Message: "output dropped", Context: name,
 			Attrs: []messages.Attr{{Key: "stream", Value: "output"}, {Key: "dropped_bytes", Value: n}}})
 	}}
-	buf := make([]byte, 32<<10)
+	// Held for the child's whole life: small, as output is rare and
+	// limited to outputRate anyway.
+	buf := make([]byte, outputReadSize)
 	for {
 		n, err := f.Read(buf)
 		sp.write(buf[:n])

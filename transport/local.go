@@ -66,6 +66,7 @@ func (c *Child) Refusal() error {
 // execProcess watches a started command.
 func execProcess(cmd *exec.Cmd) *Process {
 	return newProcess(func() (string, error) {
+		awaitExit(cmd.Process.Pid) // without holding a thread
 		err := cmd.Wait()
 		return cmd.ProcessState.String(), err
 	}, func() { cmd.Process.Kill() })

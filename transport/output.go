@@ -37,7 +37,7 @@ func newOutputPump(r io.Reader) *outputPump {
 
 func (p *outputPump) run(r io.Reader) {
 	defer close(p.done)
-	b := make([]byte, 32<<10)
+	b := make([]byte, 4<<10) // held for the session's life: small, per context
 	for {
 		n, err := r.Read(b)
 		p.mu.Lock()

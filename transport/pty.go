@@ -68,6 +68,7 @@ func StartPty(argv []string, env []string, secret string) (*Child, error) {
 	pc := &ptyConn{f: master, secret: []byte(secret), out: outW, child: child, kill: func() { cmd.Process.Kill() }}
 	child.Conn = pc
 	child.Proc = newProcess(func() (string, error) {
+		awaitExit(cmd.Process.Pid) // without holding a thread
 		err := cmd.Wait()
 		return cmd.ProcessState.String(), err
 	}, func() {

@@ -16,6 +16,12 @@ import (
 // ErrClosed is returned by writes on a stream that was closed.
 var ErrClosed = errors.New("stream closed")
 
+// readBufferSize is a stream's read buffer. Every stream of a context has
+// one for its whole life, so its size is memory per connected context; a
+// frame larger than what is buffered is read straight into its body, so
+// a larger buffer only saves reads of bursts of small frames.
+const readBufferSize = 16 << 10
+
 // maxQueued bounds the bytes queued behind a write in progress; a writer
 // beyond it waits, which is how a slow peer pushes back on its senders.
 const maxQueued = 8 << 20
@@ -64,7 +70,7 @@ func NewStream(rwc io.ReadWriteCloser, maxFrame int) *Stream {
 	if maxFrame <= 0 {
 		maxFrame = messages.DefaultMaxFrame
 	}
-	s := &Stream{rwc: rwc, r: bufio.NewReaderSize(rwc, 64<<10), maxFrame: maxFrame}
+	s := &Stream{rwc: rwc, r: bufio.NewReaderSize(rwc, readBufferSize), maxFrame: maxFrame}
 	s.cond.L = &s.mu
 	return s
 }

@@ -44,6 +44,55 @@ def rss_kb(pid):
     return None
 
 
+def cpu_of(pid):
+    """(ns on a CPU, times put on a CPU) summed over pid's threads, from
+    /proc/PID/task/*/schedstat."""
+    ns = runs = 0
+    task = '/proc/%d/task' % pid
+    try:
+        tids = os.listdir(task)
+    except OSError:
+        return 0, 0
+    for tid in tids:
+        try:
+            with open('%s/%s/schedstat' % (task, tid)) as fp:
+                f = fp.read().split()
+        except OSError:
+            continue
+        ns += int(f[0])
+        runs += int(f[2])
+    return ns, runs
+
+
+def descendants(pid):
+    """The living descendants of pid (each thread lists the children it
+    started)."""
+    import glob
+    out = []
+    for name in glob.glob('/proc/%d/task/*/children' % pid):
+        try:
+            with open(name) as fp:
+                pids = fp.read().split()
+        except OSError:
+            continue
+        for c in pids:
+            out.append(int(c))
+            out.extend(descendants(int(c)))
+    return out
+
+
+def cpu_with_children(pid, roots=()):
+    """cpu_of for pid and the sum over the descendants of pid and of each
+    of roots (the sshd serving the remote contexts)."""
+    kids = [0, 0]
+    for root in (pid,) + tuple(roots):
+        for c in descendants(root):
+            ns, runs = cpu_of(c)
+            kids[0] += ns
+            kids[1] += runs
+    return cpu_of(pid), tuple(kids)
+
+
 def ssh_kwargs():
     env = os.environ
     return dict(
@@ -134,11 +183,18 @@ if __name__ == '__main__':
         connect_ms = (time.perf_counter() - t0) * 1e3
         fan_once(ctxs)  # untimed: the children import this module on the first call
         samples = []
+        roots = (int(os.environ['PEER_SSHD_PID']),) if args.ssh and os.environ.get('PEER_SSHD_PID') else ()
+        cpu0 = cpu_with_children(os.getpid(), roots)
         for _ in range(args.rounds):
             t0 = time.perf_counter()
             fan_once(ctxs)
             samples.append(round((time.perf_counter() - t0) * 1e3, 1))
+        cpu1 = cpu_with_children(os.getpid(), roots)
+        per = float(args.rounds)
         LOG.info('fanout samples (ms): %s', samples)
+        LOG.info('per fan-out: master %.1f ms CPU, %.0f runs on a CPU; children (and under sshd) %.1f ms CPU, %.0f runs on a CPU',
+                 (cpu1[0][0] - cpu0[0][0]) / 1e6 / per, (cpu1[0][1] - cpu0[0][1]) / per,
+                 (cpu1[1][0] - cpu0[1][0]) / 1e6 / per, (cpu1[1][1] - cpu0[1][1]) / per)
         res = {
             'impl': 'mitogen',
             'mitogen_version': '.'.join(map(str, mitogen.__version__)),

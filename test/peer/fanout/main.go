@@ -35,6 +35,7 @@ var (
 	sshN   = flag.Int("ssh", 0, "contexts over the sshd of PEER_SSH_* instead of local children")
 	rounds = flag.Int("rounds", 5, "fan-outs timed")
 	limit  = flag.Int("limit", 16, "connections made at once")
+	prof   = flag.String("profile", "", "write cpu.pprof, heap.pprof and goroutine.pprof of the master's timed fan-outs into this directory")
 )
 
 func envOr(name, def string) string {
@@ -80,6 +81,16 @@ func main() {
 	peerkit.Must(conns.Err())
 	contexts := conns.Contexts()
 
+	stopProfile := func() {}
+	if *prof != "" {
+		peerkit.Must(writeProfile(*prof, "goroutine-idle"))
+		stopProfile = startCPUProfile(*prof)
+	}
+	var roots []int // where the remote contexts' processes are
+	if sshd, err := strconv.Atoi(os.Getenv("PEER_SSHD_PID")); err == nil && kind == "ssh" {
+		roots = append(roots, sshd)
+	}
+	cpu0 := cpuOf(os.Getpid(), roots...)
 	var samples []float64
 	for range *rounds {
 		t0 := time.Now()
@@ -93,11 +104,23 @@ func main() {
 			peerkit.Must(fmt.Errorf("%d results of %d", got, n))
 		}
 	}
+	cpu := cpuOf(os.Getpid(), roots...).sub(cpu0)
+	stopProfile()
 	peerkit.Logf("fanout samples (ms): %.1f", samples)
+	per := float64(*rounds)
+	peerkit.Logf("per fan-out: master %.1f ms CPU, %.0f runs on a CPU; children (and under sshd) %.1f ms CPU, %.0f runs on a CPU",
+		peerkit.MS(cpu.self)/per, float64(cpu.selfRuns)/per, peerkit.MS(cpu.children)/per, float64(cpu.childrenRuns)/per)
+	if *prof != "" {
+		peerkit.Must(writeProfile(*prof, "heap"))
+		peerkit.Must(writeProfile(*prof, "goroutine"))
+	}
 	res := peerkit.Result{"impl": "mitogo", "go": runtime.Version(), "kind": kind, "n": n,
 		"connect_ms": peerkit.Round1(peerkit.MS(connect))}
 	peerkit.PutSamples(res, "fanout", "ms", samples)
 	res["rss_master_kb"], _ = peerkit.RSSKB(os.Getpid())
+	if peerkit.Verbose {
+		logMemory()
+	}
 	sctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	if err := r.Shutdown(sctx); err != nil {
