@@ -1,12 +1,17 @@
 package bootstrap
 
 import (
+	"crypto/sha256"
 	"debug/buildinfo"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -25,6 +30,61 @@ type sentState struct {
 	storeOnce sync.Once
 	mu        sync.Mutex
 	deltas    map[string]*deltaEntry // by base hash
+	forms     map[string][]byte      // compressed forms found ready, by format
+	formJobs  atomic.Int32           // background jobs started to make one
+}
+
+// form returns the smallest compressed form of this binary's image that
+// the far side unpacks (decoders) and that is ready in this account's
+// cache; "" and nil when there is none.
+func (b *Binary) form(decoders map[string]bool) (string, []byte) {
+	if b.Path == "" {
+		return "", nil
+	}
+	f, ok := formFor(decoders)
+	if !ok {
+		return "", nil
+	}
+	b.sent.mu.Lock()
+	data := b.sent.forms[f.name]
+	b.sent.mu.Unlock()
+	if data != nil {
+		return f.name, data
+	}
+	dir, err := LocalCacheDir()
+	if err != nil {
+		return "", nil
+	}
+	if data = readyForm(dir, b.Hash, f); data == nil {
+		return "", nil
+	}
+	b.sent.mu.Lock()
+	if b.sent.forms == nil {
+		b.sent.forms = map[string][]byte{}
+	}
+	b.sent.forms[f.name] = data
+	b.sent.mu.Unlock()
+	return f.name, data
+}
+
+// startForm starts making, in the background, the form of this binary's
+// image that the far side (decoders, platform) would unpack, unless it is
+// made or being made. The image must be in the cache (storeSent).
+func (b *Binary) startForm(decoders map[string]bool, platform string) {
+	if b.Path == "" {
+		return
+	}
+	f, ok := formFor(decoders)
+	if !ok {
+		return
+	}
+	dir, err := LocalCacheDir()
+	if err != nil {
+		return
+	}
+	if startForm(dir, b.Hash, f, platform) {
+		b.sent.formJobs.Add(1)
+	}
 }
 
 // deltaEntry is the delta from one base, computed once.
@@ -94,17 +154,8 @@ func (b *Binary) deltaFor(have []string) (base string, delta []byte) {
 		if !isHash(h) || h == b.Hash {
 			continue
 		}
-		b.sent.mu.Lock()
-		if b.sent.deltas == nil {
-			b.sent.deltas = map[string]*deltaEntry{}
-		}
-		e := b.sent.deltas[h]
-		if e == nil {
-			e = &deltaEntry{}
-			b.sent.deltas[h] = e
-		}
-		b.sent.mu.Unlock()
-		e.once.Do(func() { e.delta = b.computeDelta(filepath.Join(dir, h)) })
+		e := b.entry(h)
+		e.once.Do(func() { e.delta = b.computeDelta(dir, h) })
 		if e.delta != nil {
 			touch(filepath.Join(dir, h))
 			return h, e.delta
@@ -113,10 +164,117 @@ func (b *Binary) deltaFor(have []string) (base string, delta []byte) {
 	return "", nil
 }
 
-// computeDelta returns the delta of this binary's image against the image
-// at basePath, or nil when the base is not here, cannot patch, or the
-// delta does not pay.
-func (b *Binary) computeDelta(basePath string) []byte {
+// entry returns the delta entry for base, made on first use.
+func (b *Binary) entry(base string) *deltaEntry {
+	b.sent.mu.Lock()
+	defer b.sent.mu.Unlock()
+	if b.sent.deltas == nil {
+		b.sent.deltas = map[string]*deltaEntry{}
+	}
+	e := b.sent.deltas[base]
+	if e == nil {
+		e = &deltaEntry{}
+		b.sent.deltas[base] = e
+	}
+	return e
+}
+
+// speculate starts computing, in the background, the delta against the
+// build this account's cache most recently used of the same program (the
+// one a far side most likely holds after a rebuild), so that it is ready
+// when stage 1 lists the far side's builds; the returned func waits for
+// it. It starts nothing when that delta is known already (on disk, kept by
+// an earlier run, or in this process).
+func (b *Binary) speculate() (wait func()) {
+	none := func() {}
+	if b.Path == "" {
+		return none
+	}
+	dir, err := LocalCacheDir()
+	if err != nil {
+		return none
+	}
+	base := b.likelyBase(dir)
+	if base == "" {
+		return none
+	}
+	e := b.entry(base)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		e.once.Do(func() { e.delta = b.computeDelta(dir, base) })
+	}()
+	return func() { <-done }
+}
+
+// likelyBase returns the build in dir, other than this one, used most
+// recently among the newest maxBases, that is a build of the same program;
+// "" when there is none or its delta to this build is in dir already.
+func (b *Binary) likelyBase(dir string) string {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return ""
+	}
+	type build struct {
+		hash string
+		used time.Time
+	}
+	var builds []build
+	for _, e := range ents {
+		if !isHash(e.Name()) || e.Name() == b.Hash || !e.Type().IsRegular() {
+			continue
+		}
+		if info, err := e.Info(); err == nil {
+			builds = append(builds, build{e.Name(), info.ModTime()})
+		}
+	}
+	sort.Slice(builds, func(i, j int) bool { return builds[i].used.After(builds[j].used) })
+	for i, c := range builds {
+		if i >= maxBases {
+			break
+		}
+		if !sameProgram(filepath.Join(dir, c.hash), b.Path) {
+			continue
+		}
+		if keptDelta(dir, b.Hash, c.hash) != nil {
+			return ""
+		}
+		return c.hash
+	}
+	return ""
+}
+
+// deltaName is the name under which the master keeps the delta from build
+// base to build hash, without the sha256 of the delta that ends it.
+func deltaName(hash, base string) string { return hash + ".from-" + base }
+
+// keptDelta returns the delta from base to hash kept in dir, when it is
+// there and matches the sha256 in its name.
+func keptDelta(dir, hash, base string) []byte {
+	prefix := deltaName(hash, base) + "."
+	paths, _ := filepath.Glob(filepath.Join(dir, prefix+"*"))
+	for _, p := range paths {
+		sum := strings.TrimPrefix(filepath.Base(p), prefix)
+		if !isHash(sum) {
+			continue
+		}
+		if d, err := checkForm(p, sum); err == nil {
+			return d
+		}
+		os.Remove(p)
+	}
+	return nil
+}
+
+// computeDelta returns the delta of this binary's image against the build
+// base in dir, or nil when the base is not here, cannot patch, or the
+// delta does not pay. A delta computed is kept in dir (see keptDelta), so
+// the next process that sends this build to a holder of base finds it.
+func (b *Binary) computeDelta(dir, base string) []byte {
+	if d := keptDelta(dir, b.Hash, base); d != nil {
+		return d
+	}
+	basePath := filepath.Join(dir, base)
 	st, err := os.Lstat(basePath)
 	if err != nil || !st.Mode().IsRegular() {
 		return nil
@@ -124,18 +282,20 @@ func (b *Binary) computeDelta(basePath string) []byte {
 	if !sameProgram(basePath, b.Path) {
 		return nil // another program's build: a delta would cost much and save little
 	}
-	base, err := os.ReadFile(basePath)
-	if err != nil || !canPatch(base) {
+	baseImg, err := os.ReadFile(basePath)
+	if err != nil || !canPatch(baseImg) {
 		return nil
 	}
 	img, err := readImage(b.Path)
 	if err != nil {
 		return nil
 	}
-	d, err := makeDelta(base, img)
+	d, err := makeDelta(baseImg, img)
 	if err != nil || len(d) > len(img)/maxDeltaShare {
 		return nil
 	}
+	sum := sha256.Sum256(d)
+	writeCacheFile(dir, deltaName(b.Hash, base)+"."+hex.EncodeToString(sum[:]), d)
 	return d
 }
 

@@ -90,6 +90,11 @@ if [ "$wan" = 1 ]; then
 	[ -n "$rounds" ] || rounds=5
 fi
 
+# The master's own cache (the images it sent, their compressed forms and
+# deltas): the far side's account is this one, and its cache is emptied
+# before every first contact.
+export XDG_CACHE_HOME="$tmp/master-cache"
+
 echo "starting sshd ..." >&2
 bash "$here/sshd.sh" start "${sshd_args[@]}" >"$tmp/sshd.env"
 # shellcheck disable=SC1091
