@@ -163,5 +163,5 @@ func runScript(t *testing.T, script string, shell, env []string, bin *Binary) (R
 		in.Close()
 		cmd.Wait()
 	}()
-	return Run(shellConn{out, in}, bin, nil, Options{})
+	return Run(shellConn{out, in}, bin, nil, Options{NoForms: true})
 }

@@ -116,16 +116,16 @@ func checkForm(path, sum string) ([]byte, error) {
 
 // formJob is the shell program that makes a form: $1 is the image, $2 the
 // .tmp (locked by the master, whose lock fd 3 holds until the job ends),
-// $3 the name without the sum; the rest is the compressor's command. The
-// form is renamed into place only when the compressor and the hash
-// succeeded.
-const formJob = `I=$1 T=$2 F=$3; shift 3
-( if nice -n 19 "$@" <"$I" >"$T"; then S=$( (sha256sum || shasum -a 256) <"$T" 2>/dev/null); S=${S%% *}; [ ${#S} -eq 64 ] && mv -f "$T" "$F.$S" && exit 0; fi; rm -f "$T" ) </dev/null >/dev/null 2>&1 &`
+// $3 the name without the sum, $4 the niceness; the rest is the
+// compressor's command. The form is renamed into place only when the
+// compressor and the hash succeeded.
+const formJob = `I=$1 T=$2 F=$3 P=$4; shift 4
+( if nice -n "$P" "$@" <"$I" >"$T"; then S=$( (sha256sum || shasum -a 256) <"$T" 2>/dev/null); S=${S%% *}; [ ${#S} -eq 64 ] && mv -f "$T" "$F.$S" && exit 0; fi; rm -f "$T" ) </dev/null >/dev/null 2>&1 &`
 
 // startForm starts the background job that makes image's form f in dir,
 // unless the form is there or a job already makes it. It reports whether
 // it started one.
-func startForm(dir, hash string, f formFormat, platform string) bool {
+func startForm(dir, hash string, f formFormat, platform, nice string) bool {
 	if readyForm(dir, hash, f) != nil {
 		return false
 	}
@@ -133,21 +133,22 @@ func startForm(dir, hash string, f formFormat, platform string) bool {
 	if err != nil {
 		return false
 	}
-	lock, ok := lockForm(filepath.Join(dir, hash+"."+f.name+".tmp"))
+	tmp := filepath.Join(dir, hash+"."+f.name+".tmp")
+	lock, ok := lockForm(tmp)
 	if !ok {
 		return false
 	}
 	defer lock.Close() // the job holds its own copy of the lock
 	if readyForm(dir, hash, f) != nil {
-		os.Remove(lock.Name()) // a job finished between the look and the lock
+		os.Remove(tmp) // a job finished between the look and the lock
 		return false
 	}
-	argv := append([]string{"-c", formJob, "sh", filepath.Join(dir, hash), lock.Name(), filepath.Join(dir, hash+"."+f.name), tool}, formArgs(f, platform)...)
+	argv := append([]string{"-c", formJob, "sh", filepath.Join(dir, hash), tmp, filepath.Join(dir, hash+"."+f.name), nice, tool}, formArgs(f, platform)...)
 	cmd := exec.Command("/bin/sh", argv...)
 	cmd.ExtraFiles = []*os.File{lock}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true} // a ^C to the master does not stop it
 	if err := cmd.Run(); err != nil {                    // the shell returns once the job is started
-		os.Remove(lock.Name())
+		os.Remove(tmp)
 		return false
 	}
 	return true
@@ -155,30 +156,43 @@ func startForm(dir, hash string, f formFormat, platform string) bool {
 
 // lockForm creates and locks the .tmp at path; when it exists and someone
 // holds it, a job is under way (false). One that no one holds is left by a
-// job that died: it is taken over.
+// job that died: it is taken over. The lock is taken on a file of a name
+// of its own and then linked to path, so no one ever sees path unlocked
+// while its job runs.
 func lockForm(path string) (*os.File, bool) {
-	for range 2 {
-		f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
-		if err == nil {
-			if syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) == nil {
-				return f, true
-			}
-			f.Close()
+	for range 3 {
+		f, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".*.tmp")
+		if err != nil {
 			return nil, false
 		}
+		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+			f.Close()
+			os.Remove(f.Name())
+			return nil, false
+		}
+		err = os.Link(f.Name(), path)
+		os.Remove(f.Name())
+		if err == nil {
+			return f, true
+		}
+		f.Close()
 		if !errors.Is(err, fs.ErrExist) {
 			return nil, false
 		}
-		old, err := os.Open(path)
+		old, err := os.OpenFile(path, os.O_WRONLY, 0)
 		if err != nil {
 			continue // gone meanwhile: try again
 		}
-		held := syscall.Flock(int(old.Fd()), syscall.LOCK_SH|syscall.LOCK_NB) != nil
-		old.Close()
-		if held {
-			return nil, false
+		if syscall.Flock(int(old.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) != nil {
+			old.Close()
+			return nil, false // a job holds it
 		}
-		os.Remove(path) // a dead job's
+		held, err1 := old.Stat()
+		now, err2 := os.Stat(path)
+		if err1 == nil && err2 == nil && os.SameFile(held, now) {
+			return old, true // a dead job's: ours now
+		}
+		old.Close() // renamed or removed meanwhile: try again
 	}
 	return nil, false
 }

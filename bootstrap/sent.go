@@ -70,7 +70,7 @@ func (b *Binary) form(decoders map[string]bool) (string, []byte) {
 // startForm starts making, in the background, the form of this binary's
 // image that the far side (decoders, platform) would unpack, unless it is
 // made or being made. The image must be in the cache (storeSent).
-func (b *Binary) startForm(decoders map[string]bool, platform string) {
+func (b *Binary) startForm(decoders map[string]bool, platform, nice string) {
 	if b.Path == "" {
 		return
 	}
@@ -82,7 +82,7 @@ func (b *Binary) startForm(decoders map[string]bool, platform string) {
 	if err != nil {
 		return
 	}
-	if startForm(dir, b.Hash, f, platform) {
+	if startForm(dir, b.Hash, f, platform, nice) {
 		b.sent.formJobs.Add(1)
 	}
 }

@@ -1,6 +1,7 @@
 package bootstrap
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -24,6 +25,7 @@ const EnvVerify = "MITOGO_VERIFY"
 //
 //	-> MITOGO1 <uname -s> <uname -m> <decoders> <cache dir> <pieces|whole>
 //	<- <sha256 of the binary for that platform> [nocache]
+//	-> got (at once: the master times the round trip)
 //	-> have | need [<sha256 of a cached build>...]
 //	   (need, a delta:) <- <byte count> <base> then that many bytes of
 //	                delta against the cached build base (see delta.go);
@@ -39,7 +41,8 @@ const EnvVerify = "MITOGO_VERIFY"
 // decoders lists, joined by commas, the formats the far side can unpack:
 // gz (gzip), xz (XZ Utils' xz, whose x86 filter the master may use) and
 // zstd; "-" first when it has no gzip.
-//	   exec the binary with MITOGO_CHILD=stdio on the same stdin/stdout
+//
+//	exec the binary with MITOGO_CHILD=stdio on the same stdin/stdout
 //
 // need lists the builds in the cache, the most recently used first (a
 // stage 1 of an earlier version lists none: the master sends the whole
@@ -84,6 +87,7 @@ command -v zstd >/dev/null 2>&1 && Z=$Z,zstd
 P=whole; head --version 2>/dev/null | grep -q GNU && P=pieces
 echo "MITOGO1 $(uname -s) $(uname -m) $Z $D $P"
 read H M || exit 1
+echo got
 case $H in *[!0-9a-f]*|"") echo "MITOGO1-ERROR bad hash"; exit 1;; esac
 [ "$M" != nocache ] && touch -c "./$H" 2>/dev/null
 if [ "$M" != nocache ] && [ -f "./$H" ] && [ -x "./$H" ] && ! [ -h "./$H" ]; then
@@ -177,6 +181,7 @@ type Result struct {
 	Form     string // the compressed form sent whole (xz, zstd, gz; see forms.go), if one was
 	Sent     int64  // bytes of binary sent (of a delta that did not apply, too)
 
+	RTT      time.Duration // the round trip of a line to stage 1 and back
 	Probe    time.Duration // from the start until the far side said whether it has the binary
 	Transfer time.Duration // from then until the child announced itself (the upload, if any)
 }
@@ -203,7 +208,15 @@ type Options struct {
 	// NoForms keeps an upload from starting the background job that
 	// makes the binary's smaller form for the next uploads (forms.go).
 	NoForms bool
+
+	formNice string        // the background job's niceness (default "19"); tests raise its priority
+	nearRTT  time.Duration // NearRTT unless set; tests make every link far with a negative one
 }
+
+// NearRTT is the round trip to stage 1 below which the far side is taken
+// to be near (the same host, a LAN): there a compressed form is neither
+// sent nor made (see forms.go), as the pipelined gzip pieces arrive sooner.
+const NearRTT = 5 * time.Millisecond
 
 // Run speaks stage 1 on rw, the standard input and output of `sh -c
 // Stage1()` on the far side: it learns the platform, sends the binary if
@@ -247,9 +260,18 @@ func Run(rw io.ReadWriter, self *Binary, provider Provider, opts Options) (Resul
 	if opts.NoCache {
 		hashLine = bin.Hash + " nocache\n"
 	}
+	asked := time.Now()
 	if _, err := io.WriteString(rw, hashLine); err != nil {
 		return res, fmt.Errorf("stage 1: %w", err)
 	}
+	if _, junk, err := readUntil(rw, func(l string) bool { return l == "got" || strings.HasPrefix(l, "MITOGO1-ERROR") }); err != nil {
+		return res, fmt.Errorf("stage 1: %w%s", err, said(junk))
+	}
+	res.RTT = time.Since(asked)
+	// On a near link (the same host, a LAN) the pieces, compressed while
+	// they go, arrive sooner than a smaller form the far side unpacks more
+	// slowly (xz); the form pays where bytes are dear.
+	far := res.RTT >= cmp.Or(opts.nearRTT, NearRTT)
 	answer, junk, err := readUntil(rw, func(l string) bool {
 		return l == "have" || l == "need" || strings.HasPrefix(l, "need ") || strings.HasPrefix(l, "MITOGO1-ERROR")
 	})
@@ -276,7 +298,11 @@ func Run(rw io.ReadWriter, self *Binary, provider Provider, opts Options) (Resul
 		}
 		var n int64
 		w := newProgressWriter(rw, opts.Progress)
-		format, form := bin.form(decoders)
+		var format string
+		var form []byte
+		if far {
+			format, form = bin.form(decoders)
+		}
 		switch {
 		case form != nil:
 			// Made for an earlier upload of this build, and smaller.
@@ -297,8 +323,8 @@ func Run(rw io.ReadWriter, self *Binary, provider Provider, opts Options) (Resul
 		}
 		res.Uploaded = true
 		bin.storeSent() // while the far side checks what it received
-		if form == nil && !opts.NoForms {
-			bin.startForm(decoders, res.Platform) // for the next upload
+		if form == nil && far && !opts.NoForms {
+			bin.startForm(decoders, res.Platform, cmp.Or(opts.formNice, "19")) // for the next upload
 		}
 	case "have":
 	default:
