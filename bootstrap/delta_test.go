@@ -165,3 +165,51 @@ func runScript(t *testing.T, script string, shell, env []string, bin *Binary) (R
 	}()
 	return Run(shellConn{out, in}, bin, nil, Options{NoForms: true})
 }
+
+// A delta is computed once per pair of builds: kept in the master's cache,
+// it is what the next process sends to another holder of the same base,
+// without computing it; one that does not match its name is computed again.
+func TestDeltaKeptAcrossProcesses(t *testing.T) {
+	v1 := patchingChild(t, "kept-one", false) // builds no other test sends
+	v2path := patchingChild(t, "kept-two", false).Path
+	env := func() []string { return []string{"HOME=" + t.TempDir(), "PATH=" + os.Getenv("PATH")} }
+	sh := []string{"/bin/sh"}
+	homeA, homeB, homeC := env(), env(), env()
+	for _, h := range [][]string{homeA, homeB, homeC} {
+		if _, err := runStage1(t, sh, h, v1, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The first process: the delta is computed (speculatively, while stage
+	// 1 starts: v1 is the build this account sent last), once.
+	v2, _ := NewBinary(v2path)
+	res, err := runStage1(t, sh, homeA, v2, nil)
+	if err != nil || res.Delta != v1.Hash {
+		t.Fatalf("first process: %+v %v; want a delta against v1", res, err)
+	}
+	if n := v2.sent.deltaRuns.Load(); n != 1 {
+		t.Fatalf("first process computed %d deltas, want 1", n)
+	}
+	dir := masterCache(t)
+	kept, _ := filepath.Glob(filepath.Join(dir, deltaName(v2.Hash, v1.Hash)+".*"))
+	if len(kept) != 1 {
+		t.Fatalf("deltas kept: %v, want one", kept)
+	}
+	// The next process finds it.
+	v2, _ = NewBinary(v2path)
+	if res, err := runStage1(t, sh, homeB, v2, nil); err != nil || res.Delta != v1.Hash {
+		t.Fatalf("second process: %+v %v; want a delta against v1", res, err)
+	}
+	if n := v2.sent.deltaRuns.Load(); n != 0 {
+		t.Fatalf("second process computed %d deltas, want 0 (the kept one)", n)
+	}
+	// A spoilt one is not sent, but computed again.
+	os.WriteFile(kept[0], []byte("spoilt"), 0o600)
+	v2, _ = NewBinary(v2path)
+	if res, err := runStage1(t, sh, homeC, v2, nil); err != nil || res.Delta != v1.Hash {
+		t.Fatalf("with a spoilt delta kept: %+v %v; want a delta against v1", res, err)
+	}
+	if n := v2.sent.deltaRuns.Load(); n != 1 {
+		t.Fatalf("with a spoilt delta kept, %d computed, want 1", n)
+	}
+}

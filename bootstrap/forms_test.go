@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/mitogo/mitogo/test/sshtest"
 )
@@ -259,5 +260,30 @@ func TestFormsOverSSH(t *testing.T) {
 	WaitForms(masterCache(t))
 	if res := contact(noXZ); res.Form != "zstd" {
 		t.Fatalf("without xz: %+v; want zstd", res)
+	}
+}
+
+// On a near link the pipelined gzip pieces go even when the form is
+// ready, and none is made.
+func TestNearLinkSendsPieces(t *testing.T) {
+	needTools(t)
+	path := smallChild(t, "near")
+	env := func() []string { return []string{"HOME=" + t.TempDir(), "PATH=" + os.Getenv("PATH")} }
+	bin, _ := NewBinary(path)
+	near := Options{formNice: "0", nearRTT: time.Hour}
+	if _, err := runStage1With(t, []string{"/bin/sh", "-c", Stage1()}, env(), bin, nil, near); err != nil {
+		t.Fatal(err)
+	}
+	if n := bin.sent.formJobs.Load(); n != 0 {
+		t.Fatalf("a near first contact started %d jobs, want none", n)
+	}
+	if _, err := runStage1With(t, []string{"/bin/sh", "-c", Stage1()}, env(), bin, nil, formOpts); err != nil {
+		t.Fatal(err)
+	}
+	WaitForms(masterCache(t))
+	bin, _ = NewBinary(path)
+	res, err := runStage1With(t, []string{"/bin/sh", "-c", Stage1()}, env(), bin, nil, near)
+	if err != nil || !res.Uploaded || res.Form != "" {
+		t.Fatalf("near, with the form made: %+v %v; want the gzip pieces", res, err)
 	}
 }

@@ -32,6 +32,7 @@ type sentState struct {
 	deltas    map[string]*deltaEntry // by base hash
 	forms     map[string][]byte      // compressed forms found ready, by format
 	formJobs  atomic.Int32           // background jobs started to make one
+	deltaRuns atomic.Int32           // deltas computed (not found kept)
 }
 
 // form returns the smallest compressed form of this binary's image that
@@ -290,6 +291,7 @@ func (b *Binary) computeDelta(dir, base string) []byte {
 	if err != nil {
 		return nil
 	}
+	b.sent.deltaRuns.Add(1)
 	d, err := makeDelta(baseImg, img)
 	if err != nil || len(d) > len(img)/maxDeltaShare {
 		return nil

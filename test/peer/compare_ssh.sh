@@ -90,9 +90,9 @@ if [ "$wan" = 1 ]; then
 	[ -n "$rounds" ] || rounds=5
 fi
 
-# The master's own cache (the images it sent, their compressed forms and
-# deltas): the far side's account is this one, and its cache is emptied
-# before every first contact.
+# The master's cache (the images it sent, their compressed forms and the
+# deltas between them) is the benchmark's own too: tests that empty this
+# account's ~/.cache/mitogo cannot take them away mid-run.
 export XDG_CACHE_HOME="$tmp/master-cache"
 
 echo "starting sshd ..." >&2
