@@ -180,8 +180,7 @@ func TestDeltaKeptAcrossProcesses(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// The first process: the delta is computed (speculatively, while stage
-	// 1 starts: v1 is the build this account sent last), once.
+	// The first process computes the delta, once.
 	v2, _ := NewBinary(v2path)
 	res, err := runStage1(t, sh, homeA, v2, nil)
 	if err != nil || res.Delta != v1.Hash {
@@ -211,5 +210,35 @@ func TestDeltaKeptAcrossProcesses(t *testing.T) {
 	}
 	if n := v2.sent.deltaRuns.Load(); n != 1 {
 		t.Fatalf("with a spoilt delta kept, %d computed, want 1", n)
+	}
+}
+
+// A delta that does not pay is remembered too: the next process does not
+// compute it again.
+func TestDeltaThatDoesNotPayIsRemembered(t *testing.T) {
+	dir := masterCache(t)
+	os.MkdirAll(dir, 0o700)
+	write := func(seed byte) string {
+		data := make([]byte, 1<<20)
+		rand.NewChaCha8([32]byte{seed, 9}).Read(data)
+		p := filepath.Join(t.TempDir(), "exe")
+		os.WriteFile(p, append([]byte(patchCapability+"\n"), data...), 0o755)
+		return p
+	}
+	base, err := NewBinary(write(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ := os.ReadFile(base.Path)
+	os.WriteFile(filepath.Join(dir, base.Hash), data, 0o700)
+	target := write(2)
+	for i, want := range []int32{1, 0} {
+		bin, _ := NewBinary(target)
+		if d := bin.computeDelta(dir, base.Hash); d != nil {
+			t.Fatalf("a delta of %d bytes between unrelated random files", len(d))
+		}
+		if n := bin.sent.deltaRuns.Load(); n != want {
+			t.Fatalf("process %d computed %d deltas, want %d", i+1, n, want)
+		}
 	}
 }

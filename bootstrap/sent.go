@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -180,91 +179,34 @@ func (b *Binary) entry(base string) *deltaEntry {
 	return e
 }
 
-// speculate starts computing, in the background, the delta against the
-// build this account's cache most recently used of the same program (the
-// one a far side most likely holds after a rebuild), so that it is ready
-// when stage 1 lists the far side's builds; the returned func waits for
-// it. It starts nothing when that delta is known already (on disk, kept by
-// an earlier run, or in this process).
-func (b *Binary) speculate() (wait func()) {
-	none := func() {}
-	if b.Path == "" {
-		return none
-	}
-	dir, err := LocalCacheDir()
-	if err != nil {
-		return none
-	}
-	base := b.likelyBase(dir)
-	if base == "" {
-		return none
-	}
-	e := b.entry(base)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		e.once.Do(func() { e.delta = b.computeDelta(dir, base) })
-	}()
-	return func() { <-done }
-}
-
-// likelyBase returns the build in dir, other than this one, used most
-// recently among the newest maxBases, that is a build of the same program;
-// "" when there is none or its delta to this build is in dir already.
-func (b *Binary) likelyBase(dir string) string {
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		return ""
-	}
-	type build struct {
-		hash string
-		used time.Time
-	}
-	var builds []build
-	for _, e := range ents {
-		if !isHash(e.Name()) || e.Name() == b.Hash || !e.Type().IsRegular() {
-			continue
-		}
-		if info, err := e.Info(); err == nil {
-			builds = append(builds, build{e.Name(), info.ModTime()})
-		}
-	}
-	sort.Slice(builds, func(i, j int) bool { return builds[i].used.After(builds[j].used) })
-	for i, c := range builds {
-		if i >= maxBases {
-			break
-		}
-		if !sameProgram(filepath.Join(dir, c.hash), b.Path) {
-			continue
-		}
-		if keptDelta(dir, b.Hash, c.hash) != nil {
-			return ""
-		}
-		return c.hash
-	}
-	return ""
-}
-
 // deltaName is the name under which the master keeps the delta from build
 // base to build hash, without the sha256 of the delta that ends it.
 func deltaName(hash, base string) string { return hash + ".from-" + base }
 
+// noDelta ends the name of an empty file kept in place of a delta that
+// does not pay, so that no process computes it again.
+const noDelta = "none"
+
 // keptDelta returns the delta from base to hash kept in dir, when it is
-// there and matches the sha256 in its name.
-func keptDelta(dir, hash, base string) []byte {
+// there and matches the sha256 in its name, and whether this pair was
+// computed before (a nil delta that is known does not pay).
+func keptDelta(dir, hash, base string) ([]byte, bool) {
 	prefix := deltaName(hash, base) + "."
 	paths, _ := filepath.Glob(filepath.Join(dir, prefix+"*"))
 	for _, p := range paths {
 		sum := strings.TrimPrefix(filepath.Base(p), prefix)
+		if sum == noDelta {
+			return nil, true
+		}
 		if !isHash(sum) {
 			continue
 		}
 		if d, err := checkForm(p, sum); err == nil {
-			return d
+			return d, true
 		}
 		os.Remove(p)
 	}
-	return nil
+	return nil, false
 }
 
 // computeDelta returns the delta of this binary's image against the build
@@ -272,7 +214,7 @@ func keptDelta(dir, hash, base string) []byte {
 // delta does not pay. A delta computed is kept in dir (see keptDelta), so
 // the next process that sends this build to a holder of base finds it.
 func (b *Binary) computeDelta(dir, base string) []byte {
-	if d := keptDelta(dir, b.Hash, base); d != nil {
+	if d, known := keptDelta(dir, b.Hash, base); known {
 		return d
 	}
 	basePath := filepath.Join(dir, base)
@@ -293,7 +235,11 @@ func (b *Binary) computeDelta(dir, base string) []byte {
 	}
 	b.sent.deltaRuns.Add(1)
 	d, err := makeDelta(baseImg, img)
-	if err != nil || len(d) > len(img)/maxDeltaShare {
+	if err != nil {
+		return nil
+	}
+	if len(d) > len(img)/maxDeltaShare {
+		writeCacheFile(dir, deltaName(b.Hash, base)+"."+noDelta, nil)
 		return nil
 	}
 	sum := sha256.Sum256(d)

@@ -225,11 +225,6 @@ const NearRTT = 5 * time.Millisecond
 func Run(rw io.ReadWriter, self *Binary, provider Provider, opts Options) (Result, error) {
 	var res Result
 	began := time.Now()
-	if !opts.NoCache && self != nil {
-		// While the far side starts stage 1: most often it holds the
-		// build this account sent last, if any.
-		defer self.speculate()()
-	}
 	line, junk, err := readUntil(rw, func(l string) bool { return strings.HasPrefix(l, "MITOGO1") })
 	if err != nil {
 		return res, fmt.Errorf("stage 1 did not start: %w%s", err, said(junk))

@@ -169,10 +169,12 @@ func benchSSHFirst(_ *actors.Router, _ *uploads, cfg sshConfig, res peerkit.Resu
 	wire, _ := peerkit.ReadWire()
 	for i := 0; i < cfg.firsts; i++ {
 		must(os.RemoveAll(dir))
-		if *firstCold {
-			forms, _ := filepath.Glob(filepath.Join(local, "*.*"))
-			for _, f := range forms {
-				os.Remove(f)
+		if *firstCold { // the compressed forms only: kept deltas stay
+			for _, format := range []string{"xz", "zstd", "gz"} {
+				forms, _ := filepath.Glob(filepath.Join(local, "*."+format+".*"))
+				for _, f := range forms {
+					os.Remove(f)
+				}
 			}
 		}
 		r, h := newSSHRouter()
