@@ -216,7 +216,7 @@ type Options struct {
 // NearRTT is the round trip to stage 1 below which the far side is taken
 // to be near (the same host, a LAN): there a compressed form is neither
 // sent nor made (see forms.go), as the pipelined gzip pieces arrive sooner.
-const NearRTT = 5 * time.Millisecond
+const NearRTT = 10 * time.Millisecond
 
 // Run speaks stage 1 on rw, the standard input and output of `sh -c
 // Stage1()` on the far side: it learns the platform, sends the binary if
