@@ -67,10 +67,10 @@ func formArgs(f formFormat, platform string) []string {
 	return args
 }
 
-// formFor returns the format to send b in to a far side that unpacks
-// decoders, and whether the master can make it: the smallest both sides
-// can do. It is "" when there is none (the far side has only gzip and the
-// master no gzip tool, say).
+// formFor returns the format of the form for a far side that unpacks
+// decoders: the smallest that it unpacks and the master's tools make;
+// false when there is none (the far side has only gzip and the master no
+// gzip tool, say).
 func formFor(decoders map[string]bool) (formFormat, bool) {
 	for _, f := range formFormats {
 		if !decoders[f.name] {
@@ -83,8 +83,9 @@ func formFor(decoders map[string]bool) (formFormat, bool) {
 	return formFormat{}, false
 }
 
-// readyForm returns b's form in format f from dir when it is there and
-// checks; nil when it is not (yet). A form that does not check is removed.
+// readyForm returns the form in format f of the image hash from dir when
+// it is there and checks; nil when it is not (yet). A form that does not
+// check is removed.
 func readyForm(dir, hash string, f formFormat) []byte {
 	paths, _ := filepath.Glob(filepath.Join(dir, hash+"."+f.name+".*"))
 	for _, p := range paths {

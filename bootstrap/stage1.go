@@ -37,12 +37,11 @@ const EnvVerify = "MITOGO_VERIFY"
 //	                repeated; <- 0 at the end. The pieces are one gzip stream.
 //	   (need, gz, whole:)  <- <byte count> then the whole gzip stream
 //	   (need, -:)   <- <byte count> then the binary
+//	   exec the binary with MITOGO_CHILD=stdio on the same stdin/stdout
 //
 // decoders lists, joined by commas, the formats the far side can unpack:
 // gz (gzip), xz (XZ Utils' xz, whose x86 filter the master may use) and
 // zstd; "-" first when it has no gzip.
-//
-//	exec the binary with MITOGO_CHILD=stdio on the same stdin/stdout
 //
 // need lists the builds in the cache, the most recently used first (a
 // stage 1 of an earlier version lists none: the master sends the whole
@@ -259,8 +258,12 @@ func Run(rw io.ReadWriter, self *Binary, provider Provider, opts Options) (Resul
 	if _, err := io.WriteString(rw, hashLine); err != nil {
 		return res, fmt.Errorf("stage 1: %w", err)
 	}
-	if _, junk, err := readUntil(rw, func(l string) bool { return l == "got" || strings.HasPrefix(l, "MITOGO1-ERROR") }); err != nil {
+	got, junk, err := readUntil(rw, func(l string) bool { return l == "got" || strings.HasPrefix(l, "MITOGO1-ERROR") })
+	if err != nil {
 		return res, fmt.Errorf("stage 1: %w%s", err, said(junk))
+	}
+	if got != "got" {
+		return res, fmt.Errorf("stage 1 failed: %q", got)
 	}
 	res.RTT = time.Since(asked)
 	// On a near link (the same host, a LAN) the pieces, compressed while
