@@ -172,7 +172,7 @@ if [ -n "$ab" ]; then
 		    rs = [r['res'] for r in rows if r['side'] == side]
 		    ms = [r['ssh_connect_first_ms'] for r in rs]
 		    up = [r.get('ssh_connect_first_wire_up_bytes') for r in rs]
-		    print('  %s: median %.1f ms of %s; upload %d B (gzip); through the relay %s B up per connection'
+		    print('  %s: median %.1f ms of %s; upload %d B; through the relay %s B up per connection'
 		          % (name, statistics.median(ms), ms, rs[0]['ssh_first_bytes'], up[0]))
 	PY
 	exit 0
