@@ -350,7 +350,7 @@ func (r *Router) startChild(ctx context.Context, id uint32, name string, spec co
 			return fail(fmt.Errorf("%w: %w", ErrBootstrap, err))
 		}
 		if res.Uploaded {
-			r.logger.Debug("binary uploaded", "context", name, "bytes", res.Sent, "cache", res.CacheDir, "delta_from", res.Delta)
+			r.logger.Debug("binary uploaded", "context", name, "bytes", res.Sent, "cache", res.CacheDir, "delta_from", res.Delta, "form", res.Form, "rtt", res.RTT)
 		}
 	}
 	hello := &messages.Hello{Version: messages.MinProtocolVersion, MaxVersion: messages.ProtocolVersion, ID: id, ParentID: r.id,

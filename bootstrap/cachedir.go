@@ -21,6 +21,9 @@ import (
 //   - the KeepBuilds most recently used builds stay;
 //   - an older one goes once it has not been used for PruneGrace and no
 //     process of this account runs it;
+//   - a build's compressed forms and the deltas to it, kept by the master
+//     (<hash>.<what>, see forms.go and sent.go), go with the build, once
+//     untouched for PruneGrace;
 //   - names that are not hashes (the master's exe-hashes file) stay, except
 //     temporary files (*.tmp, *.delta) untouched for StaleTemp.
 //
@@ -119,10 +122,22 @@ func PruneCache(dir string, now time.Time) (removed []CacheEntry, freed int64, e
 	ents, _ := os.ReadDir(dir)
 	for _, e := range ents {
 		n := e.Name()
-		if !e.Type().IsRegular() || !(strings.HasSuffix(n, ".tmp") || strings.HasSuffix(n, ".delta")) {
+		if !e.Type().IsRegular() {
 			continue
 		}
-		if info, err := e.Info(); err == nil && now.Sub(info.ModTime()) >= StaleTemp {
+		stale := StaleTemp
+		if !(strings.HasSuffix(n, ".tmp") || strings.HasSuffix(n, ".delta")) {
+			build, _, derived := strings.Cut(n, ".")
+			if !derived || !isHash(build) {
+				continue
+			}
+			// A form or delta of a build (forms.go, sent.go) goes with it.
+			if _, err := os.Lstat(filepath.Join(dir, build)); err == nil {
+				continue
+			}
+			stale = PruneGrace
+		}
+		if info, err := e.Info(); err == nil && now.Sub(info.ModTime()) >= stale {
 			if os.Remove(filepath.Join(dir, n)) == nil {
 				freed += info.Size()
 			}

@@ -38,6 +38,11 @@ func TestPruneCache(t *testing.T) {
 	put(hash('8')+".123.tmp", 2*StaleTemp)
 	put(hash('8')+".124.delta", 2*StaleTemp)
 	put(hash('9')+".125.tmp", StaleTemp/2)
+	// Compressed forms and deltas kept by a master go with their build.
+	put(hash('1')+".xz."+hash('e'), 9*time.Hour)
+	put(hash('5')+".xz."+hash('e'), 9*time.Hour)
+	put(hash('7')+".from-"+hash('1')+"."+hash('e'), 9*time.Hour)
+	put(hash('b')+".gz."+hash('e'), PruneGrace/2)
 
 	// A build that runs: a copy of sleep named as a build.
 	sleep, err := exec.LookPath("sleep")
@@ -93,7 +98,7 @@ func TestPruneCache(t *testing.T) {
 		}
 		left = append(left, n)
 	}
-	want := []string{"1", "2", "3", "4", "9.125.tmp", "a", "exe-hashes"}
+	want := []string{"1", "1.xz." + hash('e'), "2", "3", "4", "9.125.tmp", "a", "b.gz." + hash('e'), "exe-hashes"}
 	if !slices.Equal(left, want) {
 		t.Errorf("left %v, want %v", left, want)
 	}

@@ -163,5 +163,82 @@ func runScript(t *testing.T, script string, shell, env []string, bin *Binary) (R
 		in.Close()
 		cmd.Wait()
 	}()
-	return Run(shellConn{out, in}, bin, nil, Options{})
+	return Run(shellConn{out, in}, bin, nil, Options{NoForms: true})
+}
+
+// A delta is computed once per pair of builds: kept in the master's cache,
+// it is what the next process sends to another holder of the same base,
+// without computing it; one that does not match its name is computed again.
+func TestDeltaKeptAcrossProcesses(t *testing.T) {
+	v1 := patchingChild(t, "kept-one", false) // builds no other test sends
+	v2path := patchingChild(t, "kept-two", false).Path
+	env := func() []string { return []string{"HOME=" + t.TempDir(), "PATH=" + os.Getenv("PATH")} }
+	sh := []string{"/bin/sh"}
+	homeA, homeB, homeC := env(), env(), env()
+	for _, h := range [][]string{homeA, homeB, homeC} {
+		if _, err := runStage1(t, sh, h, v1, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The first process computes the delta, once.
+	v2, _ := NewBinary(v2path)
+	res, err := runStage1(t, sh, homeA, v2, nil)
+	if err != nil || res.Delta != v1.Hash {
+		t.Fatalf("first process: %+v %v; want a delta against v1", res, err)
+	}
+	if n := v2.sent.deltaRuns.Load(); n != 1 {
+		t.Fatalf("first process computed %d deltas, want 1", n)
+	}
+	dir := masterCache(t)
+	kept, _ := filepath.Glob(filepath.Join(dir, deltaName(v2.Hash, v1.Hash)+".*"))
+	if len(kept) != 1 {
+		t.Fatalf("deltas kept: %v, want one", kept)
+	}
+	// The next process finds it.
+	v2, _ = NewBinary(v2path)
+	if res, err := runStage1(t, sh, homeB, v2, nil); err != nil || res.Delta != v1.Hash {
+		t.Fatalf("second process: %+v %v; want a delta against v1", res, err)
+	}
+	if n := v2.sent.deltaRuns.Load(); n != 0 {
+		t.Fatalf("second process computed %d deltas, want 0 (the kept one)", n)
+	}
+	// A spoilt one is not sent, but computed again.
+	os.WriteFile(kept[0], []byte("spoilt"), 0o600)
+	v2, _ = NewBinary(v2path)
+	if res, err := runStage1(t, sh, homeC, v2, nil); err != nil || res.Delta != v1.Hash {
+		t.Fatalf("with a spoilt delta kept: %+v %v; want a delta against v1", res, err)
+	}
+	if n := v2.sent.deltaRuns.Load(); n != 1 {
+		t.Fatalf("with a spoilt delta kept, %d computed, want 1", n)
+	}
+}
+
+// A delta that does not pay is remembered too: the next process does not
+// compute it again.
+func TestDeltaThatDoesNotPayIsRemembered(t *testing.T) {
+	dir := masterCache(t)
+	os.MkdirAll(dir, 0o700)
+	write := func(seed byte) string {
+		data := make([]byte, 1<<20)
+		rand.NewChaCha8([32]byte{seed, 9}).Read(data)
+		p := filepath.Join(t.TempDir(), "exe")
+		os.WriteFile(p, append([]byte(patchCapability+"\n"), data...), 0o755)
+		return p
+	}
+	base, err := NewBinary(write(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ := os.ReadFile(base.Path)
+	os.WriteFile(filepath.Join(dir, base.Hash), data, 0o700)
+	target := write(2)
+	for i, want := range []int32{1, 0} {
+		bin, _ := NewBinary(target)
+		if d := bin.computeDelta(dir, base.Hash); d != nil {
+			t.Fatalf("a delta of %d bytes between unrelated random files", len(d))
+		}
+		if n := bin.sent.deltaRuns.Load(); n != want {
+			t.Fatalf("process %d computed %d deltas, want %d", i+1, n, want)
+		}
+	}
 }

@@ -1,12 +1,16 @@
 package bootstrap
 
 import (
+	"crypto/sha256"
 	"debug/buildinfo"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -25,6 +29,62 @@ type sentState struct {
 	storeOnce sync.Once
 	mu        sync.Mutex
 	deltas    map[string]*deltaEntry // by base hash
+	forms     map[string][]byte      // compressed forms found ready, by format
+	formJobs  atomic.Int32           // background jobs started to make one
+	deltaRuns atomic.Int32           // deltas computed (not found kept)
+}
+
+// form returns the smallest compressed form of this binary's image that
+// the far side unpacks (decoders) and that is ready in this account's
+// cache; "" and nil when there is none.
+func (b *Binary) form(decoders map[string]bool) (string, []byte) {
+	if b.Path == "" {
+		return "", nil
+	}
+	f, ok := formFor(decoders)
+	if !ok {
+		return "", nil
+	}
+	b.sent.mu.Lock()
+	data := b.sent.forms[f.name]
+	b.sent.mu.Unlock()
+	if data != nil {
+		return f.name, data
+	}
+	dir, err := LocalCacheDir()
+	if err != nil {
+		return "", nil
+	}
+	if data = readyForm(dir, b.Hash, f); data == nil {
+		return "", nil
+	}
+	b.sent.mu.Lock()
+	if b.sent.forms == nil {
+		b.sent.forms = map[string][]byte{}
+	}
+	b.sent.forms[f.name] = data
+	b.sent.mu.Unlock()
+	return f.name, data
+}
+
+// startForm starts making, in the background, the form of this binary's
+// image that the far side (decoders, platform) would unpack, unless it is
+// made or being made. The image must be in the cache (storeSent).
+func (b *Binary) startForm(decoders map[string]bool, platform, nice string) {
+	if b.Path == "" {
+		return
+	}
+	f, ok := formFor(decoders)
+	if !ok {
+		return
+	}
+	dir, err := LocalCacheDir()
+	if err != nil {
+		return
+	}
+	if startForm(dir, b.Hash, f, platform, nice) {
+		b.sent.formJobs.Add(1)
+	}
 }
 
 // deltaEntry is the delta from one base, computed once.
@@ -94,17 +154,8 @@ func (b *Binary) deltaFor(have []string) (base string, delta []byte) {
 		if !isHash(h) || h == b.Hash {
 			continue
 		}
-		b.sent.mu.Lock()
-		if b.sent.deltas == nil {
-			b.sent.deltas = map[string]*deltaEntry{}
-		}
-		e := b.sent.deltas[h]
-		if e == nil {
-			e = &deltaEntry{}
-			b.sent.deltas[h] = e
-		}
-		b.sent.mu.Unlock()
-		e.once.Do(func() { e.delta = b.computeDelta(filepath.Join(dir, h)) })
+		e := b.entry(h)
+		e.once.Do(func() { e.delta = b.computeDelta(dir, h) })
 		if e.delta != nil {
 			touch(filepath.Join(dir, h))
 			return h, e.delta
@@ -113,10 +164,60 @@ func (b *Binary) deltaFor(have []string) (base string, delta []byte) {
 	return "", nil
 }
 
-// computeDelta returns the delta of this binary's image against the image
-// at basePath, or nil when the base is not here, cannot patch, or the
-// delta does not pay.
-func (b *Binary) computeDelta(basePath string) []byte {
+// entry returns the delta entry for base, made on first use.
+func (b *Binary) entry(base string) *deltaEntry {
+	b.sent.mu.Lock()
+	defer b.sent.mu.Unlock()
+	if b.sent.deltas == nil {
+		b.sent.deltas = map[string]*deltaEntry{}
+	}
+	e := b.sent.deltas[base]
+	if e == nil {
+		e = &deltaEntry{}
+		b.sent.deltas[base] = e
+	}
+	return e
+}
+
+// deltaName is the name under which the master keeps the delta from build
+// base to build hash, without the sha256 of the delta that ends it.
+func deltaName(hash, base string) string { return hash + ".from-" + base }
+
+// noDelta ends the name of an empty file kept in place of a delta that
+// does not pay, so that no process computes it again.
+const noDelta = "none"
+
+// keptDelta returns the delta from base to hash kept in dir, when it is
+// there and matches the sha256 in its name, and whether this pair was
+// computed before (a nil delta that is known does not pay).
+func keptDelta(dir, hash, base string) ([]byte, bool) {
+	prefix := deltaName(hash, base) + "."
+	paths, _ := filepath.Glob(filepath.Join(dir, prefix+"*"))
+	for _, p := range paths {
+		sum := strings.TrimPrefix(filepath.Base(p), prefix)
+		if sum == noDelta {
+			return nil, true
+		}
+		if !isHash(sum) {
+			continue
+		}
+		if d, err := checkForm(p, sum); err == nil {
+			return d, true
+		}
+		os.Remove(p)
+	}
+	return nil, false
+}
+
+// computeDelta returns the delta of this binary's image against the build
+// base in dir, or nil when the base is not here, cannot patch, or the
+// delta does not pay. A delta computed is kept in dir (see keptDelta), so
+// the next process that sends this build to a holder of base finds it.
+func (b *Binary) computeDelta(dir, base string) []byte {
+	if d, known := keptDelta(dir, b.Hash, base); known {
+		return d
+	}
+	basePath := filepath.Join(dir, base)
 	st, err := os.Lstat(basePath)
 	if err != nil || !st.Mode().IsRegular() {
 		return nil
@@ -124,18 +225,25 @@ func (b *Binary) computeDelta(basePath string) []byte {
 	if !sameProgram(basePath, b.Path) {
 		return nil // another program's build: a delta would cost much and save little
 	}
-	base, err := os.ReadFile(basePath)
-	if err != nil || !canPatch(base) {
+	baseImg, err := os.ReadFile(basePath)
+	if err != nil || !canPatch(baseImg) {
 		return nil
 	}
 	img, err := readImage(b.Path)
 	if err != nil {
 		return nil
 	}
-	d, err := makeDelta(base, img)
-	if err != nil || len(d) > len(img)/maxDeltaShare {
+	b.sent.deltaRuns.Add(1)
+	d, err := makeDelta(baseImg, img)
+	if err != nil {
 		return nil
 	}
+	if len(d) > len(img)/maxDeltaShare {
+		writeCacheFile(dir, deltaName(b.Hash, base)+"."+noDelta, nil)
+		return nil
+	}
+	sum := sha256.Sum256(d)
+	writeCacheFile(dir, deltaName(b.Hash, base)+"."+hex.EncodeToString(sum[:]), d)
 	return d
 }
 

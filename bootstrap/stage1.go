@@ -1,6 +1,7 @@
 package bootstrap
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -22,18 +23,25 @@ const EnvVerify = "MITOGO_VERIFY"
 // stage1 is the POSIX sh program the far side runs (dash, bash and busybox
 // ash all run it). It talks in lines on stdout and reads lines on stdin:
 //
-//	-> MITOGO1 <uname -s> <uname -m> <gz|-> <cache dir> <pieces|whole>
+//	-> MITOGO1 <uname -s> <uname -m> <decoders> <cache dir> <pieces|whole>
 //	<- <sha256 of the binary for that platform> [nocache]
+//	-> got (at once: the master times the round trip)
 //	-> have | need [<sha256 of a cached build>...]
 //	   (need, a delta:) <- <byte count> <base> then that many bytes of
 //	                delta against the cached build base (see delta.go);
 //	                -> patched, or need when it did not apply (then as
 //	                need without a delta)
+//	   (need, a compressed form:) <- <byte count> - <xz|zstd|gz> then
+//	                the whole stream in that format (see forms.go)
 //	   (need, gz, pieces:) <- <byte count> then that many bytes of gzip,
 //	                repeated; <- 0 at the end. The pieces are one gzip stream.
 //	   (need, gz, whole:)  <- <byte count> then the whole gzip stream
 //	   (need, -:)   <- <byte count> then the binary
 //	   exec the binary with MITOGO_CHILD=stdio on the same stdin/stdout
+//
+// decoders lists, joined by commas, the formats the far side can unpack:
+// gz (gzip), xz (XZ Utils' xz, whose x86 filter the master may use) and
+// zstd; "-" first when it has no gzip.
 //
 // need lists the builds in the cache, the most recently used first (a
 // stage 1 of an earlier version lists none: the master sends the whole
@@ -72,10 +80,13 @@ D=/tmp/mitogo-$(id -u); mkdir "$D" 2>/dev/null
 fi
 if [ -h "$D" ] || ! [ -O "$D" ] || ! cd "$D" 2>/dev/null; then echo "MITOGO1-ERROR cache directory $D is not ours"; exit 1; fi
 chmod 700 .
-Z=-; command -v gzip >/dev/null 2>&1 && Z=gz
+G=-; command -v gzip >/dev/null 2>&1 && G=gz
+Z=$G; case $(xz --version 2>/dev/null) in *"XZ Utils"*) Z=$Z,xz;; esac
+command -v zstd >/dev/null 2>&1 && Z=$Z,zstd
 P=whole; head --version 2>/dev/null | grep -q GNU && P=pieces
 echo "MITOGO1 $(uname -s) $(uname -m) $Z $D $P"
 read H M || exit 1
+echo got
 case $H in *[!0-9a-f]*|"") echo "MITOGO1-ERROR bad hash"; exit 1;; esac
 [ "$M" != nocache ] && touch -c "./$H" 2>/dev/null
 if [ "$M" != nocache ] && [ -f "./$H" ] && [ -x "./$H" ] && ! [ -h "./$H" ]; then
@@ -83,22 +94,24 @@ echo have; cd "$O" 2>/dev/null || cd; umask "$U"; MITOGO_CHILD=stdio exec "$D/$H
 fi
 L=; for f in $(ls -t 2>/dev/null); do case $f in *[!0-9a-f]*) ;; *) [ ${#f} -eq 64 ] && L="$L $f";; esac; done
 echo "need$L"
-read N B || exit 1
+read N B C || exit 1
 T=./$H.$$.tmp
-if [ -n "$B" ]; then
+if [ -n "$B" ] && [ "$B" != - ]; then
 case $N in *[!0-9]*|"") echo "MITOGO1-ERROR bad size"; exit 1;; esac
 case $B in *[!0-9a-f]*) echo "MITOGO1-ERROR bad hash"; exit 1;; esac
 X=./$H.$$.delta; touch -c "./$B" 2>/dev/null
 head -c "$N" >"$X"
 if [ "$(wc -c <"$X")" -eq "$N" ] && [ -f "./$B" ] && [ -x "./$B" ] && ! [ -h "./$B" ] && MITOGO_CHILD=patch MITOGO_VERIFY=$H "$D/$B" <"$X" >"$T"; then N=patched; else N=; rm -f "$T"; fi
 rm -f "$X"
-if [ -n "$N" ]; then echo patched; else echo need; read N || exit 1; fi
+if [ -n "$N" ]; then echo patched; else echo need; read N B C || exit 1; fi
 fi
 if [ "$N" = patched ]; then :
 else
 case $N in *[!0-9]*|"") echo "MITOGO1-ERROR bad size"; exit 1;; esac
-if [ $Z = gz ] && [ $P = pieces ]; then { while [ "$N" != 0 ]; do head -c "$N" || exit 1; read N && case $N in *[!0-9]*|"") exit 1;; esac || exit 1; done; } | gzip -dc >"$T"
-elif [ $Z = gz ]; then head -c "$N" | gzip -dc >"$T"
+if [ "$C" = xz ]; then head -c "$N" | xz -dc >"$T"
+elif [ "$C" = zstd ]; then head -c "$N" | zstd -dcq >"$T"
+elif [ "$C" = gz ] || { [ $G = gz ] && [ $P != pieces ]; }; then head -c "$N" | gzip -dc >"$T"
+elif [ $G = gz ]; then { while [ "$N" != 0 ]; do head -c "$N" || exit 1; read N && case $N in *[!0-9]*|"") exit 1;; esac || exit 1; done; } | gzip -dc >"$T"
 else head -c "$N" >"$T" && [ "$(wc -c <"$T")" -eq "$N" ]; fi || { rm -f "$T"; echo "MITOGO1-ERROR upload incomplete"; exit 1; }
 fi
 chmod 700 "$T" || { rm -f "$T"; exit 1; }
@@ -164,8 +177,10 @@ type Result struct {
 	CacheDir string
 	Uploaded bool   // the binary was sent
 	Delta    string // the cached build it was sent as a delta against, if it was
+	Form     string // the compressed form sent whole (xz, zstd, gz; see forms.go), if one was
 	Sent     int64  // bytes of binary sent (of a delta that did not apply, too)
 
+	RTT      time.Duration // the round trip of a line to stage 1 and back
 	Probe    time.Duration // from the start until the far side said whether it has the binary
 	Transfer time.Duration // from then until the child announced itself (the upload, if any)
 }
@@ -189,7 +204,18 @@ type Options struct {
 	// Progress, when set, is called as the binary (or a delta) is sent,
 	// every 64 KiB, with the bytes sent and an estimate of the total.
 	Progress func(sent, total int64)
+	// NoForms keeps an upload from starting the background job that
+	// makes the binary's smaller form for the next uploads (forms.go).
+	NoForms bool
+
+	formNice string        // the background job's niceness (default "19"); tests raise its priority
+	nearRTT  time.Duration // NearRTT unless set; tests make every link far with a negative one
 }
+
+// NearRTT is the round trip to stage 1 below which the far side is taken
+// to be near (the same host, a LAN): there a compressed form is neither
+// sent nor made (see forms.go), as the pipelined gzip pieces arrive sooner.
+const NearRTT = 10 * time.Millisecond
 
 // Run speaks stage 1 on rw, the standard input and output of `sh -c
 // Stage1()` on the far side: it learns the platform, sends the binary if
@@ -207,7 +233,11 @@ func Run(rw io.ReadWriter, self *Binary, provider Provider, opts Options) (Resul
 		return res, fmt.Errorf("stage 1 failed: %q", line)
 	}
 	res.Platform, res.CacheDir = platform(f[1], f[2]), f[4]
-	gz, pieces := f[3] == "gz", f[5] == "pieces"
+	decoders := map[string]bool{}
+	for _, d := range strings.Split(f[3], ",") {
+		decoders[d] = true
+	}
+	gz, pieces := decoders["gz"], f[5] == "pieces"
 	bin := self
 	if res.Platform != runtime.GOOS+"/"+runtime.GOARCH {
 		bin = nil
@@ -224,9 +254,22 @@ func Run(rw io.ReadWriter, self *Binary, provider Provider, opts Options) (Resul
 	if opts.NoCache {
 		hashLine = bin.Hash + " nocache\n"
 	}
+	asked := time.Now()
 	if _, err := io.WriteString(rw, hashLine); err != nil {
 		return res, fmt.Errorf("stage 1: %w", err)
 	}
+	got, junk, err := readUntil(rw, func(l string) bool { return l == "got" || strings.HasPrefix(l, "MITOGO1-ERROR") })
+	if err != nil {
+		return res, fmt.Errorf("stage 1: %w%s", err, said(junk))
+	}
+	if got != "got" {
+		return res, fmt.Errorf("stage 1 failed: %q", got)
+	}
+	res.RTT = time.Since(asked)
+	// On a near link (the same host, a LAN) the pieces, compressed while
+	// they go, arrive sooner than a smaller form the far side unpacks more
+	// slowly (xz); the form pays where bytes are dear.
+	far := res.RTT >= cmp.Or(opts.nearRTT, NearRTT)
 	answer, junk, err := readUntil(rw, func(l string) bool {
 		return l == "have" || l == "need" || strings.HasPrefix(l, "need ") || strings.HasPrefix(l, "MITOGO1-ERROR")
 	})
@@ -253,7 +296,16 @@ func Run(rw io.ReadWriter, self *Binary, provider Provider, opts Options) (Resul
 		}
 		var n int64
 		w := newProgressWriter(rw, opts.Progress)
+		var format string
+		var form []byte
+		if far {
+			format, form = bin.form(decoders)
+		}
 		switch {
+		case form != nil:
+			// Made for an earlier upload of this build, and smaller.
+			n, err = sendForm(w, format, form)
+			res.Form = format
 		case gz && pieces:
 			// Pieces go as they are compressed; the far side unpacks
 			// the first while this side compresses the next.
@@ -269,6 +321,9 @@ func Run(rw io.ReadWriter, self *Binary, provider Provider, opts Options) (Resul
 		}
 		res.Uploaded = true
 		bin.storeSent() // while the far side checks what it received
+		if form == nil && far && !opts.NoForms {
+			bin.startForm(decoders, res.Platform, cmp.Or(opts.formNice, "19")) // for the next upload
+		}
 	case "have":
 	default:
 		return res, fmt.Errorf("stage 1 failed: %q", answer)
@@ -309,6 +364,19 @@ func sendDelta(rw io.ReadWriter, bin *Binary, cached []string, progress func(sen
 		return "", int64(len(delta)), nil
 	}
 	return "", 0, fmt.Errorf("stage 1 failed: %q", answer)
+}
+
+// sendForm writes a compressed form of the binary, whole, after its byte
+// count and format.
+func sendForm(w io.Writer, format string, form []byte) (int64, error) {
+	expect(w, int64(len(form)))
+	if _, err := io.WriteString(w, strconv.Itoa(len(form))+" - "+format+"\n"); err != nil {
+		return 0, fmt.Errorf("sending the binary: %w", err)
+	}
+	if _, err := w.Write(form); err != nil {
+		return 0, fmt.Errorf("sending the binary: %w", err)
+	}
+	return int64(len(form)), nil
 }
 
 // readUntil reads lines, one byte at a time so nothing after them is

@@ -43,10 +43,18 @@ type shellConn struct {
 	io.Writer
 }
 
-// runStage1 runs stage 1 under shell with env and speaks to it.
+// runStage1 runs stage 1 under shell with env and speaks to it; the
+// upload makes no compressed form (see runStage1With).
 func runStage1(t *testing.T, shell []string, env []string, bin *Binary, provider Provider) (Result, error) {
 	t.Helper()
-	cmd := exec.Command(shell[0], append(shell[1:], "-c", Stage1())...)
+	return runStage1With(t, append(shell[:len(shell):len(shell)], "-c", Stage1()), env, bin, provider, Options{NoForms: true})
+}
+
+// runStage1With runs the command argv, which runs stage 1, with env and
+// speaks to it with opts.
+func runStage1With(t *testing.T, argv []string, env []string, bin *Binary, provider Provider, opts Options) (Result, error) {
+	t.Helper()
+	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = env
 	in, _ := cmd.StdinPipe()
 	out, _ := cmd.StdoutPipe()
@@ -59,7 +67,7 @@ func runStage1(t *testing.T, shell []string, env []string, bin *Binary, provider
 		in.Close()
 		cmd.Wait()
 	}()
-	res, err := Run(shellConn{out, in}, bin, provider, Options{})
+	res, err := Run(shellConn{out, in}, bin, provider, opts)
 	if err != nil {
 		return res, err
 	}
@@ -339,6 +347,9 @@ func TestStage1TruncatedUploadNotCached(t *testing.T) {
 			t.Fatalf("%v: %q", sh, l)
 		}
 		io.WriteString(in, bin.Hash+"\n")
+		if l, _ := br.ReadString('\n'); l != "got\n" {
+			t.Fatalf("%v: %q", sh, l)
+		}
 		if l, _ := br.ReadString('\n'); l != "need\n" {
 			t.Fatalf("%v: %q", sh, l)
 		}

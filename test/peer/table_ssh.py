@@ -99,7 +99,7 @@ def main():
     print('  -o KexAlgorithms=curve25519-sha256, the exchange mitogo gets from this sshd).')
     print('mitogo/openssh < 1: mitogo connects and answers a call faster than ssh runs `true`.')
     print('mitogen/mitogo > 1: mitogo is faster (or smaller) than Mitogen by that factor.')
-    print('ssh_first_bytes: mitogo sends its gzip -1 binary; Mitogen its first stage,')
+    print('ssh_first_bytes: mitogo sends its image, gzip -1 in pieces (near) or its xz form (far); Mitogen its first stage,')
     print('  zlib\'d core and the modules the first call needs (before ssh compression).')
     print('ssh_parallel20_lost: connections failed in the worst of the runs.')
     if get(mitogo, 'ssh_connect_first_wire_up_bytes') is not None:

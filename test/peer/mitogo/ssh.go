@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/mitogo/mitogo/actors"
+	"github.com/mitogo/mitogo/bootstrap"
 	"github.com/mitogo/mitogo/test/peer/internal/peerkit"
 )
 
@@ -34,6 +35,7 @@ var (
 	sshSudoUser = flag.String("sudo-user", "mitogo-test", "user of the ssh→sudo chain")
 	sshCache    = flag.String("ssh-cache", os.Getenv("PEER_SSH_CACHE"), "the remote user's binary cache, deleted before each first-contact run ($PEER_SSH_CACHE; default: ~USER/.cache/mitogo of --ssh-user, the host being this machine)")
 	sshRounds   = flag.Int("rounds", 0, "timed connects of ssh_connect and first contacts of ssh_first (default 10; 3 and 2 with --quick)")
+	firstCold   = flag.Bool("first-cold", os.Getenv("PEER_FIRST_COLD") != "", "ssh_first: remove this account's compressed forms of the build before each run, so every run sends the pipelined gzip -1 pieces a build's first upload sends ($PEER_FIRST_COLD); by default one untimed first contact makes them first")
 	rebuildFrom = flag.String("rebuild-from", os.Getenv("PEER_REBUILD_FROM"), "ssh_rebuild: an earlier build of this program (the same source with one string changed), run first to leave itself in the remote cache ($PEER_REBUILD_FROM)")
 )
 
@@ -152,9 +154,29 @@ func benchSSHFirst(_ *actors.Router, _ *uploads, cfg sshConfig, res peerkit.Resu
 	}
 	var samples []float64
 	var sent []int64
+	local, err := bootstrap.LocalCacheDir()
+	must(err)
+	if !*firstCold {
+		// A build's first upload makes its compressed form in the
+		// background (bootstrap/forms.go); what a first contact costs
+		// is timed once it is made, as every later one finds it.
+		must(os.RemoveAll(dir))
+		r, _ := newSSHRouter()
+		sshConnectCall(r)
+		shutdownRouter(r)
+		bootstrap.WaitForms(local)
+	}
 	wire, _ := peerkit.ReadWire()
 	for i := 0; i < cfg.firsts; i++ {
 		must(os.RemoveAll(dir))
+		if *firstCold { // the compressed forms only: kept deltas stay
+			for _, format := range []string{"xz", "zstd", "gz"} {
+				forms, _ := filepath.Glob(filepath.Join(local, "*."+format+".*"))
+				for _, f := range forms {
+					os.Remove(f)
+				}
+			}
+		}
 		r, h := newSSHRouter()
 		samples = append(samples, sshConnectCall(r))
 		shutdownRouter(r)
@@ -198,7 +220,7 @@ func benchSSHRebuild(_ *actors.Router, _ *uploads, cfg sshConfig, res peerkit.Re
 	var wired bool
 	for i := 0; i < cfg.firsts; i++ {
 		must(os.RemoveAll(dir))
-		earlier := exec.Command(*rebuildFrom, "--ssh", "--only", "ssh_first", "--rounds", "1")
+		earlier := exec.Command(*rebuildFrom, "--ssh", "--only", "ssh_first", "--rounds", "1", "--first-cold")
 		earlier.Stderr = os.Stderr
 		if out, err := earlier.Output(); err != nil {
 			must(fmt.Errorf("ssh_rebuild: the earlier build: %w: %s", err, out))
