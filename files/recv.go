@@ -293,7 +293,7 @@ func (rc *receiver) file(ctx context.Context, name string, e *entry) error {
 			return protocolf("more data than the file's size %d", e.Size)
 		}
 		ah.write(it.Data)
-		if _, err := f.Write(it.Data); err != nil {
+		if err := writePieces(f, it.Data); err != nil {
 			return err
 		}
 		pos += int64(len(it.Data))
@@ -438,4 +438,23 @@ func (rc *receiver) gid(e *entry) int {
 		rc.gids[e.Group] = id
 	}
 	return id
+}
+
+// writeSize is the most writePieces hands the kernel at once. Measured on
+// Linux 6.x/ext4 (a 2-core VM): writing a new 1 GiB file in 512 KiB writes
+// cost 1.4 to 2.4 s of system time, in 32 or 64 KiB writes of the same
+// buffers 0.3 to 0.4 s; on the far side of a push that was the largest
+// cost of all.
+const writeSize = 64 << 10
+
+// writePieces writes p to f in writes of at most writeSize.
+func writePieces(f *os.File, p []byte) error {
+	for len(p) > 0 {
+		n := min(len(p), writeSize)
+		if _, err := f.Write(p[:n]); err != nil {
+			return err
+		}
+		p = p[n:]
+	}
+	return nil
 }
