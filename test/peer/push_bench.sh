@@ -15,6 +15,9 @@
 #           0.1 s during every tool's copy;
 #   sshd:   the same for sshd's session processes, apart: they serve
 #           scp's sftp themselves (internal-sftp), and encrypt for all.
+# And the CPU time (user + system) of all three, medians of the rounds:
+# under load the machine's CPU, not the wire, is what a copy waits for,
+# and CPU time varies far less from round to round than wall time.
 # Needs root, openssh-server/client, rsync and python3-mitogen.
 #
 #   bash test/peer/push_bench.sh [--size MiB] [--rounds N] [--tools LIST]
@@ -79,15 +82,15 @@ copy() { # NAME: copy src to dst with tool NAME
 	esac
 }
 now() { date +%s.%N; }
-declare -A times master far farname sshd
+declare -A times master far farname sshd cpu
 run() { # NAME
-	local name=$1 t0 t1 sampler m f fn sess
+	local name=$1 t0 t1 sampler m f fn sess mu ms fc sc c
 	rm -f "$work/dst"
 	sync
 	/usr/bin/python3 test/peer/rss_peak.py "$PEER_SSHD_PID" "$work/far" &
 	sampler=$!
 	t0=$(now)
-	if ! /usr/bin/time -f "%M" -o "$work/master" bash -c "$(declare -p key_opts ssh_opts bin work target chain mitogo_flags PEER_SSH_PORT); $(declare -f copy); copy $name" >/dev/null; then
+	if ! /usr/bin/time -f "%M %U %S" -o "$work/master" bash -c "$(declare -p key_opts ssh_opts bin work target chain mitogo_flags PEER_SSH_PORT); $(declare -f copy); copy $name" >/dev/null; then
 		echo "$name: the copy failed" >&2
 		kill "$sampler"
 		exit 1
@@ -97,12 +100,14 @@ run() { # NAME
 	wait "$sampler" || true
 	cmp -s "$work/src" "$work/dst" || { echo "$name: copy differs" >&2; exit 1; }
 	times[$name]+="$(echo "$t1 - $t0" | bc) "
-	m=$(tail -n 1 "$work/master")
-	read -r f fn sess <"$work/far"
+	read -r m mu ms < <(tail -n 1 "$work/master")
+	read -r f fn sess fc sc <"$work/far"
+	c=$(echo "$mu + $ms + $fc + $sc" | bc)
+	cpu[$name]+="$c "
 	[ "$m" -gt "${master[$name]:-0}" ] && master[$name]=$m
 	if [ "$f" -ge "${far[$name]:-0}" ]; then far[$name]=$f farname[$name]=$fn; fi
 	[ "$sess" -gt "${sshd[$name]:-0}" ] && sshd[$name]=$sess
-	echo "round $i: $name $(echo "$t1 - $t0" | bc) s, master $m KiB, far $f KiB ($fn), sshd $sess KiB" >&2
+	echo "round $i: $name $(echo "$t1 - $t0" | bc) s, master $m KiB, far $f KiB ($fn), sshd $sess KiB; CPU s: master $(echo "$mu + $ms" | bc), far $fc, sshd $sc" >&2
 }
 k=${#names[@]}
 for i in $(seq "$rounds"); do
@@ -114,10 +119,10 @@ median() { tr ' ' '\n' | grep . | sort -n | awk '{a[NR]=$1} END {print a[int((NR
 scp_t=
 [[ " ${names[*]} " == *" scp "* ]] && scp_t=$(echo "${times[scp]}" | median)
 echo "$size MiB, $rounds rounds, medians; peak RSS: the highest of the rounds"
-printf '%-10s %8s %8s %7s %11s %11s %11s  %s\n' tool seconds MiB/s vs_scp master_KiB far_KiB sshd_KiB far_process
+printf '%-10s %8s %8s %7s %7s %11s %11s %11s  %s\n' tool seconds MiB/s vs_scp cpu_s master_KiB far_KiB sshd_KiB far_process
 for name in "${names[@]}"; do
 	t=$(echo "${times[$name]}" | median)
 	ratio=-
 	[ -n "$scp_t" ] && ratio=$(printf '%.2f' "$(echo "$scp_t / $t" | bc -l)")
-	printf '%-10s %8.2f %8.1f %7s %11s %11s %11s  %s\n' "$name" "$t" "$(echo "$size / $t" | bc -l)" "$ratio" "${master[$name]}" "${far[$name]}" "${sshd[$name]}" "${farname[$name]}"
+	printf '%-10s %8.2f %8.1f %7s %7.2f %11s %11s %11s  %s\n' "$name" "$t" "$(echo "$size / $t" | bc -l)" "$ratio" "$(echo "${cpu[$name]}" | median)" "${master[$name]}" "${far[$name]}" "${sshd[$name]}" "${farname[$name]}"
 done
