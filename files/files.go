@@ -143,37 +143,47 @@ func PushMany(ctx context.Context, targets []*actors.Context, src, dst string, o
 // branches shortened (the data passes the routers between anyway). Targets
 // that cannot be asked, or are the master, are in errs.
 func planTree(ctx context.Context, r *actors.Router, targets []*actors.Context) (node, map[int]error) {
-	parent := map[int]int{}
 	errs := map[int]error{}
 	self := map[int]bool{}
+	var ids []int
 	for _, t := range targets {
 		if t.ID() == r.ID() {
 			errs[t.ID()] = fmt.Errorf("files: %s is this context: copy files here with the os package", t.Name())
 			continue
 		}
-		id := t.ID()
-		var err error
-		for id != r.ID() && err == nil {
-			if _, known := parent[id]; known {
-				break
-			}
-			var p int
-			p, err = parentFn.Call(ctx, r.Context(id), struct{}{})
-			if err == nil {
-				parent[id] = p
-				id = p
-			}
-		}
-		if err != nil {
-			errs[t.ID()] = fmt.Errorf("files: push to %s: %w", t.Name(), err)
+		ids = append(ids, t.ID())
+	}
+	parent, failed := lookupParents(ctx, r.ID(), ids, func(ctx context.Context, id int) (int, error) {
+		return parentFn.Call(ctx, r.Context(id), struct{}{})
+	})
+	for _, t := range targets {
+		if _, bad := errs[t.ID()]; bad {
 			continue
 		}
-		self[t.ID()] = true
+		// Up to the master, or to a context that could not be asked (a
+		// parent map with a loop in it is cut short after every entry).
+		id := t.ID()
+		for n := 0; id != r.ID() && n <= len(parent); n++ {
+			if err, bad := failed[id]; bad {
+				errs[t.ID()] = fmt.Errorf("files: push to %s: %w", t.Name(), err)
+				break
+			}
+			id = parent[id]
+		}
+		if _, bad := errs[t.ID()]; !bad && id != r.ID() {
+			errs[t.ID()] = fmt.Errorf("files: push to %s: %w", t.Name(), protocolf("its parents do not lead to %s", r.Name()))
+		}
+		if _, bad := errs[t.ID()]; !bad {
+			self[t.ID()] = true
+		}
 	}
 	children := map[int][]int{}
 	used := map[int]bool{}
 	for id := range self {
 		for id != r.ID() && !used[id] {
+			if _, known := parent[id]; !known {
+				break
+			}
 			used[id] = true
 			children[parent[id]] = append(children[parent[id]], id)
 			id = parent[id]

@@ -293,7 +293,7 @@ func (rc *receiver) file(ctx context.Context, name string, e *entry) error {
 			return protocolf("more data than the file's size %d", e.Size)
 		}
 		ah.write(it.Data)
-		if _, err := f.Write(it.Data); err != nil {
+		if err := writePieces(f, it.Data); err != nil {
 			return err
 		}
 		pos += int64(len(it.Data))
@@ -438,4 +438,24 @@ func (rc *receiver) gid(e *entry) int {
 		rc.gids[e.Group] = id
 	}
 	return id
+}
+
+// writeSize is the most writePieces hands the kernel at once. Measured on
+// Linux 6.x/ext4 in a 2-core VM: under heavy load (load average ~45),
+// writing a new 1 GiB file in 512 KiB writes cost 1.4 to 2.4 s of system
+// time, in 32 or 64 KiB writes of the same buffers 0.3 to 0.4 s, and the
+// far side of a 1 GiB push went from 3.1-3.3 to 2.4-2.6 CPU seconds;
+// idle, 64 KiB writes cost a little more (0.25 s against 0.2 s).
+const writeSize = 64 << 10
+
+// writePieces writes p to f in writes of at most writeSize.
+func writePieces(f *os.File, p []byte) error {
+	for len(p) > 0 {
+		n := min(len(p), writeSize)
+		if _, err := f.Write(p[:n]); err != nil {
+			return err
+		}
+		p = p[n:]
+	}
+	return nil
 }

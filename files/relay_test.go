@@ -116,3 +116,49 @@ func TestPushPullOverSSHThenSudo(t *testing.T) {
 	}
 	roundTrip(t, c2, sharedDir(t, u), u.Username)
 }
+
+// A push to many targets, two vias with eleven targets below each: every
+// target gets the file, and its result is its own.
+func TestPushManyToTwentyFourTargets(t *testing.T) {
+	r := newRouter(t)
+	var targets []*actors.Context
+	for v := range 2 {
+		via, err := r.Local(ctxT(t), actors.Name(fmt.Sprint("via", v)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		targets = append(targets, via)
+		for i := range 11 {
+			c, err := r.Local(ctxT(t), actors.Via(via), actors.Name(fmt.Sprintf("leaf%d.%d", v, i)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			targets = append(targets, c)
+		}
+	}
+	dirs := map[int]string{}
+	for _, c := range targets {
+		dirs[c.ID()] = t.TempDir()
+		if _, err := chdir.Call(ctxT(t), c, dirs[c.ID()]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	src := filepath.Join(t.TempDir(), "data")
+	writeRandom(t, src, 3<<20, 5)
+	results := files.PushMany(ctxT(t), targets, src, "copy")
+	if len(results) != len(targets) {
+		t.Fatalf("%d results for %d targets", len(results), len(targets))
+	}
+	want := hashFile(t, src)
+	for i, res := range results {
+		if res.Target != targets[i] {
+			t.Fatalf("result %d is for %v, want %v", i, res.Target, targets[i])
+		}
+		if res.Err != nil || !res.Changed || res.Files != 1 {
+			t.Fatalf("push to %s: %+v", res.Target, res)
+		}
+		if got := hashFile(t, filepath.Join(dirs[res.Target.ID()], "copy")); got != want {
+			t.Fatalf("%s holds a copy with hash %s, want %s", res.Target, got, want)
+		}
+	}
+}

@@ -21,7 +21,7 @@ type sender struct {
 	total    int64
 	sent     int64     // data bytes sent on the busiest link
 	buf      []byte    // for hashing claimed prefixes
-	bufs     [2][]byte // for data: one is read while the other is hashed
+	bufs     [3][]byte // for data: see readAhead
 }
 
 // sendTree sends the tree at src, as walk listed it, over every link,
@@ -30,7 +30,7 @@ type sender struct {
 func (s *sender) sendTree(ctx context.Context, src string, entries []entry, total int64) error {
 	s.total = total
 	s.buf = make([]byte, chunkSize)
-	s.bufs = [2][]byte{s.buf, make([]byte, chunkSize)}
+	s.bufs = [3][]byte{s.buf, make([]byte, chunkSize), make([]byte, chunkSize)}
 	for i := range entries {
 		e := &entries[i]
 		it := item{Kind: kindEntry, Entry: e}
@@ -155,17 +155,26 @@ func (s *sender) sendFile(ctx context.Context, path string, e *entry) error {
 	if _, err := f.Seek(from, io.SeekStart); err != nil {
 		return err
 	}
-	// Two buffers: the next chunk is read while the last one is hashed.
+	// The next chunk is read while this one is hashed and sent: see
+	// readAhead. A chunk's buffer goes back to the reader once the next
+	// chunk's ah.write has waited for its hashing to end.
+	ra := startReadAhead(f, e.Size-from, s.bufs[:])
+	defer ra.stop()
 	ah := &asyncHash{h: h}
 	defer ah.wait()
+	var prev []byte
 	pos := from
-	for i := 0; pos < e.Size; i++ {
-		buf := s.bufs[i%2]
-		n := int(min(int64(len(buf)), e.Size-pos))
-		if _, err := io.ReadFull(f, buf[:n]); err != nil {
-			return fmt.Errorf("reading %s at %d (did it shrink?): %w", path, pos, err)
+	for pos < e.Size {
+		c := ra.next()
+		if c.err != nil {
+			return fmt.Errorf("reading %s at %d (did it shrink?): %w", path, pos, c.err)
 		}
-		ah.write(buf[:n])
+		buf, n := c.buf, len(c.buf)
+		ah.write(buf)
+		if prev != nil {
+			ra.release(prev)
+		}
+		prev = buf
 		for l, off := range start {
 			if off < pos+int64(n) {
 				l.send(&item{Kind: kindData, Data: buf[max(off, pos)-pos : n]})
