@@ -61,6 +61,7 @@ type Select struct {
 
 	mu      sync.Mutex
 	members map[Source]struct{} // sources that may still give a result
+	added   map[Source]struct{} // every source ever added, finished or not
 	ready   []selected
 	closed  bool
 	wake    chan struct{} // a result is ready, or nothing is left
@@ -74,7 +75,7 @@ type selected struct {
 // NewSelect returns a select over sources.
 func NewSelect(sources ...Source) *Select {
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &Select{ctx: ctx, cancel: cancel, members: map[Source]struct{}{}, wake: make(chan struct{}, 1)}
+	s := &Select{ctx: ctx, cancel: cancel, members: map[Source]struct{}{}, added: map[Source]struct{}{}, wake: make(chan struct{}, 1)}
 	s.Add(sources...)
 	return s
 }
@@ -92,11 +93,14 @@ func (s *Select) Add(sources ...Source) {
 			s.mu.Unlock()
 			panic("mitogo: select: Add after Close")
 		}
-		if _, dup := s.members[src]; dup {
+		// A source that already gave its result is a duplicate too: whether
+		// it finished before the second Add must not change the outcome.
+		if _, dup := s.added[src]; dup {
 			s.mu.Unlock()
 			panic(fmt.Sprintf("mitogo: select: %s added twice", src.describe()))
 		}
 		s.members[src] = struct{}{}
+		s.added[src] = struct{}{}
 		s.mu.Unlock()
 		src.attach(s)
 	}

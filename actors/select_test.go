@@ -129,13 +129,16 @@ func TestSelectDeadline(t *testing.T) {
 	}
 }
 
-// Adding a source twice is a mistake that would duplicate its result.
+// Adding a source twice is a mistake that would duplicate its result,
+// also when the source has already finished.
 func TestSelectAddTwicePanics(t *testing.T) {
 	r := newRouter(t)
 	p := echo.Go(ctxT(t), r.Self(), "x")
-	defer p.Wait() // before the router's shutdown
 	s := actors.NewSelect(p)
 	defer s.Close()
+	if _, err := s.Next(ctxT(t)); err != nil { // p has given its result
+		t.Fatal(err)
+	}
 	defer func() {
 		if recover() == nil {
 			t.Fatal("no panic")
