@@ -136,10 +136,12 @@ type readDeadliner interface {
 	SetReadDeadline(t time.Time) error
 }
 
-// CanInterrupt reports whether SetReadDeadline works on this stream.
+// CanInterrupt reports whether SetReadDeadline works on this stream: the
+// connection has read deadlines, and they work on it (a file that the
+// runtime cannot poll refuses them). Asking clears the read deadline.
 func (s *Stream) CanInterrupt() bool {
-	_, ok := s.rwc.(readDeadliner)
-	return ok
+	d, ok := s.rwc.(readDeadliner)
+	return ok && d.SetReadDeadline(time.Time{}) == nil
 }
 
 // SetReadDeadline sets the time after which ReadFrame fails with an error
