@@ -4,6 +4,7 @@ import (
 	"context"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/mitogo/mitogo/actors"
 )
@@ -24,6 +25,36 @@ func BenchmarkCall(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkCallDeadline is BenchmarkCall with a deadline on every call, as
+// most callers pass: one ctx for the whole run (shared), or a
+// context.WithTimeout made for each call (per-call).
+func BenchmarkCallDeadline(b *testing.B) {
+	r := newRouterB(b)
+	c, err := r.Local(context.Background())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("shared", func(b *testing.B) {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
+		defer cancel()
+		for i := 0; i < b.N; i++ {
+			if _, err := echo.Call(ctx, c, "ping"); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("per-call", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			_, err := echo.Call(ctx, c, "ping")
+			cancel()
+			if err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }
 
 func BenchmarkCallChain3(b *testing.B) {

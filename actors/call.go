@@ -172,26 +172,26 @@ func (f Func[A, R]) Send(target *Context, args A) error {
 	return target.sendCall(f.name, payload)
 }
 
-// call sends a call envelope to dst and waits for its reply. A caller
-// whose ctx cannot be cancelled reads its reply from the stream itself when
-// nobody else reads it (conn.readFor): it is then woken by the network
-// poller, not by another goroutine, which costs a wake-up of another CPU.
+// call sends a call envelope to dst and waits for its reply. The caller
+// reads its reply from the stream itself when nobody else reads it
+// (conn.readFor): it is then woken by the network poller, not by another
+// goroutine, which costs a wake-up of another CPU. A caller whose ctx can
+// end does so too where the stream can be interrupted (a read deadline):
+// when ctx ends it stops reading and gives the stream back.
 func (r *Router) call(ctx context.Context, dst uint32, dstName, fn string, payload [][]byte, flags uint8) ([]byte, error) {
 	// A ctx already ended sends nothing: the caller gets ctx's error every
 	// time, not whichever of the reply and the cancellation came first.
 	if err := ctx.Err(); err != nil {
-		if err == context.DeadlineExceeded {
-			return nil, &TimeoutError{Context: dstName, Op: "call " + fn}
-		}
-		return nil, errorf("mitogo: call %s in %s: %w", fn, dstName, err)
+		return nil, ctxCallError(ctx, dstName, fn, 0)
 	}
 	p := &pendingCall{dst: dst, name: dstName, fn: fn, ch: make(chan callResult, 1)}
-	canRead := ctx.Done() == nil
+	canRead := false
 	if dst != r.id {
 		if c := r.table.Load().lookup(dst); c != nil {
 			p.via = c
 			p.counted.Store(true)
 			c.calls.Add(1)
+			canRead = ctx.Done() == nil || c.interruptible
 			c.lastReader.Store(canRead)
 			defer p.settle()
 		}
@@ -204,8 +204,11 @@ func (r *Router) call(ctx context.Context, dst uint32, dstName, fn string, paylo
 	}
 	if c := p.via; c != nil {
 		if canRead {
-			if res, ok := c.readFor(p); ok {
+			switch res, got := c.readFor(ctx, p); got {
+			case readGot:
 				return res.payload, res.err
+			case readEnded:
+				return r.giveUp(ctx, p, id)
 			}
 		}
 		c.wakeReader() // if nobody reads the stream
@@ -217,22 +220,21 @@ func (r *Router) call(ctx context.Context, dst uint32, dstName, fn string, paylo
 // await waits for the reply to call id, or gives it up when ctx ends.
 func (r *Router) await(ctx context.Context, p *pendingCall, id uint64) ([]byte, error) {
 	defer p.settle()
-	var start time.Time
-	if _, ok := ctx.Deadline(); ok {
-		start = time.Now()
-	}
 	select {
 	case res := <-p.ch:
 		return res.payload, res.err
 	case <-ctx.Done():
-		r.dropPending(id)
-		cancel := messages.Header{Kind: messages.KindCancel, Dst: p.dst, Src: r.id, ReqID: id}
-		_ = r.send(&cancel, nil)
-		if ctx.Err() == context.DeadlineExceeded {
-			return nil, &TimeoutError{Context: p.name, Op: "call " + p.fn, After: time.Since(start)}
-		}
-		return nil, errorf("mitogo: call %s in %s: %w", p.fn, p.name, ctx.Err())
+		return r.giveUp(ctx, p, id)
 	}
+}
+
+// giveUp ends call id, whose ctx has ended: the reply, if it still comes,
+// is dropped, and the callee is told to cancel the call.
+func (r *Router) giveUp(ctx context.Context, p *pendingCall, id uint64) ([]byte, error) {
+	r.dropPending(id)
+	cancel := messages.Header{Kind: messages.KindCancel, Dst: p.dst, Src: r.id, ReqID: id}
+	_ = r.send(&cancel, nil)
+	return nil, ctxCallError(ctx, p.name, p.fn, time.Duration(monoNow()-p.start))
 }
 
 func sendError(dstName, fn string, err error) error {

@@ -58,11 +58,19 @@ type conn struct {
 	resume     chan resumeMsg // gives reading back to the reader goroutine
 	calls      atomic.Int32   // calls waiting for a reply through this stream
 	lastReader atomic.Bool    // the latest call's caller can read its reply
+
+	// A caller whose ctx can end reads only a stream it can interrupt:
+	// when its ctx ends, a read deadline in the past wakes it (see
+	// readFor, interrupt).
+	interruptible bool
+	dlOwner       atomic.Pointer[pendingCall] // the call whose caller may interrupt the read
+	dlMu          sync.Mutex                  // orders interrupt and disarm
+	dlSet         bool                        // a deadline is set (under dlMu)
 }
 
 func newConn(r *Router, s *transport.Stream, peer uint32, name string, up bool) *conn {
 	return &conn{r: r, s: s, up: up, peer: peer, name: name, done: make(chan struct{}), readerDone: make(chan struct{}),
-		resume: make(chan resumeMsg, 1)}
+		resume: make(chan resumeMsg, 1), interruptible: s.CanInterrupt()}
 }
 
 // serve reads frames until the stream fails, then reports the loss: to

@@ -1,7 +1,9 @@
 package actors
 
 import (
+	"context"
 	"errors"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -23,7 +25,7 @@ import (
 //	                                           other call waiting, nothing buffered and the
 //	                                           last caller able to read: yield → rdFree
 //	                                           the stream fails: serve → rdStopped
-//	rdFree     nobody; the reader goroutine    a caller whose ctx cannot end: readFor → rdCaller
+//	rdFree     nobody; the reader goroutine    a caller that can read: readFor → rdCaller
 //	           waits on resume                 a caller that cannot read, close, the watchdog
 //	                                           after freeGrace: wakeReader → rdReader
 //	rdCaller   one caller, in readFor, routing its reply in, frames still buffered → rdReader
@@ -31,6 +33,9 @@ import (
 //	                                           wakeReader at once if calls wait or it is closed)
 //	                                           it read a call to run or an error → rdReader,
 //	                                           handing it over on resume
+//	                                           its ctx ended (a read deadline woke it) → rdReader,
+//	                                           the deadline cleared, the frame it was reading
+//	                                           kept by the stream for the reader goroutine
 //	rdStopped  nobody, ever again              (final)
 //
 // A move to rdReader from rdFree or rdCaller is always followed by one
@@ -94,7 +99,13 @@ const (
 
 func (c *conn) readLoop() error {
 	for {
-		job, reply, err := c.handle(c.s.ReadFrame())
+		body, err := c.s.ReadFrame()
+		if err != nil && errors.Is(err, os.ErrDeadlineExceeded) && c.closeErr.Load() == nil {
+			// Left by a caller's interrupted read (readFor), which cleared
+			// its deadline: the stream and the frame being read are whole.
+			continue
+		}
+		job, reply, err := c.handle(body, err)
 		if err != nil {
 			return err
 		}
@@ -158,7 +169,8 @@ func (c *conn) handOff() {
 // round trip. A caller that reads its reply itself is woken by the network
 // poller instead, as a plain read is. So after a reply on a stream to a
 // child, when no other call waits on the stream and the last caller could
-// read (its ctx cannot be cancelled: nothing could interrupt its read), the
+// read (its ctx cannot end, or the stream has read deadlines, with which a
+// ctx that ends interrupts the read: every stream but an SSH session's), the
 // reader goroutine stops reading (yield) and the next caller reads until
 // its own reply is in (readFor), routing whatever else comes as the reader
 // goroutine would. The reader goroutine takes the stream back when a caller
@@ -199,17 +211,34 @@ func (c *conn) wakeReader() {
 	}
 }
 
+// What readFor did.
+const (
+	readNot   = iota // it did not read, or gave reading back before p's result came: wait on p.ch
+	readGot          // p's result is in
+	readEnded        // ctx ended while it read; the stream is given back
+)
+
 // readFor reads the stream for the caller of p, if nobody else reads it,
-// until p's result is in. It returns false when it did not read, or gave
-// reading back to the reader goroutine (a call to run, an error): the
-// caller then waits on p.ch as any other.
-func (c *conn) readFor(p *pendingCall) (callResult, bool) {
+// until p's result is in, routing every other frame as the reader
+// goroutine would. It gives reading back to the reader goroutine when it
+// reads a call to run or an error (readNot: the caller then waits on p.ch
+// as any other) and when ctx ends (readEnded): a ctx that can end arms
+// interrupt, which sets a read deadline in the past, and the frame being
+// read is kept by the stream for the reader goroutine to finish
+// (transport.Stream.ReadFrame).
+func (c *conn) readFor(ctx context.Context, p *pendingCall) (callResult, int) {
 	if c.rd.Load() != rdFree || !c.rd.CompareAndSwap(rdFree, rdCaller) {
-		return callResult{}, false
+		return callResult{}, readNot
+	}
+	var stop func() bool
+	if ctx.Done() != nil {
+		c.dlOwner.Store(p)
+		stop = context.AfterFunc(ctx, func() { c.interrupt(p) })
 	}
 	for {
 		select {
 		case res := <-p.ch:
+			c.disarm(stop)
 			if c.s.Buffered() != 0 {
 				// Frames came with the reply: the reader goroutine takes them.
 				c.rd.Store(rdReader)
@@ -220,16 +249,59 @@ func (c *conn) readFor(p *pendingCall) (callResult, bool) {
 					c.wakeReader() // others wait on the stream, or it is closed
 				}
 			}
-			return res, true
+			return res, readGot
 		default:
 		}
-		job, _, err := c.handle(c.s.ReadFrame())
+		body, err := c.s.ReadFrame()
+		if err != nil && errors.Is(err, os.ErrDeadlineExceeded) {
+			c.disarm(stop)
+			c.rd.Store(rdReader)
+			c.resume <- resumeMsg{}
+			if ctx.Err() != nil {
+				return callResult{}, readEnded
+			}
+			return callResult{}, readNot
+		}
+		job, _, err := c.handle(body, err)
 		if err != nil || job != nil {
+			c.disarm(stop)
 			c.rd.Store(rdReader)
 			c.resume <- resumeMsg{job: job, err: err}
-			return callResult{}, false
+			return callResult{}, readNot
 		}
 	}
+}
+
+// interrupt wakes the read of p's caller, whose ctx has ended, if it still
+// reads the stream.
+func (c *conn) interrupt(p *pendingCall) {
+	c.dlMu.Lock()
+	if c.dlOwner.Load() == p {
+		_ = c.s.SetReadDeadline(time.Unix(1, 0))
+		c.dlSet = true
+	}
+	c.dlMu.Unlock()
+}
+
+// disarm ends what readFor armed with stop (nil: nothing): once it
+// returns, no interrupt of this caller's is pending and the stream has no
+// read deadline, so the next reader reads it as it was.
+func (c *conn) disarm(stop func() bool) {
+	if stop == nil {
+		return
+	}
+	if stop() {
+		c.dlOwner.Store(nil)
+		return
+	}
+	// interrupt has run or is running: wait for it, then undo it.
+	c.dlMu.Lock()
+	c.dlOwner.Store(nil)
+	if c.dlSet {
+		_ = c.s.SetReadDeadline(time.Time{})
+		c.dlSet = false
+	}
+	c.dlMu.Unlock()
 }
 
 // monoEpoch anchors monoNow.

@@ -70,6 +70,9 @@ func (p *pipeConn) Close() error {
 	return err
 }
 
+// SetReadDeadline bounds reads from the child's stdout.
+func (p *pipeConn) SetReadDeadline(t time.Time) error { return p.r.SetReadDeadline(t) }
+
 func (p *pipeConn) SetDeadline(t time.Time) error {
 	err := p.r.SetDeadline(t)
 	if werr := p.w.SetDeadline(t); err == nil {

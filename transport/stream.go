@@ -2,12 +2,14 @@ package transport
 
 import (
 	"bufio"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/mitogo/mitogo/messages"
 	"github.com/vmihailenco/msgpack/v5"
@@ -32,6 +34,14 @@ type Stream struct {
 	rwc      io.ReadWriteCloser
 	r        *bufio.Reader
 	maxFrame int
+
+	// The frame ReadFrame is reading, kept when a read deadline interrupts
+	// it so that the next ReadFrame goes on where it stopped.
+	hdr    [messages.FrameHeaderLen]byte
+	hdrN   int    // bytes of hdr read
+	body   []byte // the body being read, once hdr is whole
+	bodyN  int    // bytes of body read
+	inBody bool   // hdr is whole and body is allocated
 
 	mu       sync.Mutex
 	cond     sync.Cond
@@ -88,13 +98,68 @@ func (s *Stream) SetMaxFrame(n int) {
 
 // ReadFrame returns the next frame body. A frame over the maximum is a
 // *messages.FrameSizeError; the stream cannot be read after that.
+//
+// A read deadline (SetReadDeadline) that passes makes ReadFrame return an
+// error that matches os.ErrDeadlineExceeded; what it had read of the frame
+// is kept, and the next ReadFrame (from any goroutine, once the deadline is
+// moved) goes on with the same frame: the stream stays whole.
 func (s *Stream) ReadFrame() ([]byte, error) {
-	body, err := messages.ReadFrame(s.r, s.maxFrame)
-	if err == nil {
-		s.framesIn.Add(1)
-		s.bytesIn.Add(uint64(len(body) + messages.FrameHeaderLen))
+	if !s.inBody {
+		n, err := io.ReadFull(s.r, s.hdr[s.hdrN:])
+		s.hdrN += n
+		if err != nil {
+			if err == io.EOF && s.hdrN > 0 {
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, err
+		}
+		size := binary.BigEndian.Uint32(s.hdr[:])
+		if int64(size) > int64(s.maxFrame) {
+			return nil, &messages.FrameSizeError{Size: int64(size), Max: int64(s.maxFrame)}
+		}
+		s.body, s.bodyN, s.inBody = make([]byte, size), 0, true
 	}
-	return body, err
+	n, err := io.ReadFull(s.r, s.body[s.bodyN:])
+	s.bodyN += n
+	if err != nil {
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, fmt.Errorf("reading a %d-byte frame body: %w", len(s.body), err)
+	}
+	body := s.body
+	s.body, s.hdrN, s.inBody = nil, 0, false
+	s.framesIn.Add(1)
+	s.bytesIn.Add(uint64(len(body) + messages.FrameHeaderLen))
+	return body, nil
+}
+
+// ErrNoDeadline is returned by SetReadDeadline on a stream whose
+// connection has no read deadline (an SSH session's channel).
+var ErrNoDeadline = errors.New("the connection has no read deadline")
+
+type readDeadliner interface {
+	SetReadDeadline(t time.Time) error
+}
+
+// CanInterrupt reports whether SetReadDeadline works on this stream: the
+// connection has read deadlines, and they work on it (a file that the
+// runtime cannot poll refuses them). Asking clears the read deadline.
+func (s *Stream) CanInterrupt() bool {
+	d, ok := s.rwc.(readDeadliner)
+	return ok && d.SetReadDeadline(time.Time{}) == nil
+}
+
+// SetReadDeadline sets the time after which ReadFrame fails with an error
+// matching os.ErrDeadlineExceeded (a time in the past: at once, even a
+// ReadFrame already blocked); the zero time clears it. It may be called
+// from any goroutine.
+func (s *Stream) SetReadDeadline(t time.Time) error {
+	d, ok := s.rwc.(readDeadliner)
+	if !ok {
+		return ErrNoDeadline
+	}
+	return d.SetReadDeadline(t)
 }
 
 // Buffered is how many bytes were read from the connection but not yet

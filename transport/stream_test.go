@@ -1,11 +1,14 @@
 package transport
 
 import (
+	"bytes"
 	"errors"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/mitogo/mitogo/messages"
 	"go.uber.org/goleak"
@@ -148,5 +151,65 @@ func TestStatsCountFrames(t *testing.T) {
 	}
 	if out.FramesIn != 0 || in.FramesOut != 0 {
 		t.Fatalf("counted the wrong way: sender %+v, receiver %+v", out, in)
+	}
+}
+
+// A read deadline that passes in the middle of a frame fails ReadFrame
+// with os.ErrDeadlineExceeded and keeps what was read: once the deadline
+// is cleared, the next ReadFrame returns that frame whole, then the next.
+func TestReadFrameResumesAfterDeadline(t *testing.T) {
+	a, b := net.Pipe()
+	r, w := NewStream(a, 0), NewStream(b, 0)
+	t.Cleanup(func() { r.Close(); w.Close() })
+	if !r.CanInterrupt() {
+		t.Fatal("a net.Conn stream says it cannot be interrupted")
+	}
+	body := make([]byte, 1<<20)
+	for i := range body {
+		body[i] = byte(i * 7)
+	}
+	frame := append(messages.AppendFrameHeader(nil, len(body)), body...)
+	type read struct {
+		body []byte
+		err  error
+	}
+	readOne := func() <-chan read {
+		ch := make(chan read, 1)
+		go func() {
+			got, err := r.ReadFrame()
+			ch <- read{got, err}
+		}()
+		return ch
+	}
+	for _, cut := range []int{2, len(frame) / 2} { // in the length prefix, in the body
+		first := readOne()
+		// net.Pipe: the write returns once the reader has taken all of it.
+		if err := w.WriteRaw(frame[:cut]); err != nil {
+			t.Fatal(err)
+		}
+		if err := r.SetReadDeadline(time.Unix(1, 0)); err != nil {
+			t.Fatal(err)
+		}
+		if got := <-first; !errors.Is(got.err, os.ErrDeadlineExceeded) {
+			t.Fatalf("cut at %d: ReadFrame under a past deadline: %d bytes, %v", cut, len(got.body), got.err)
+		}
+		if err := r.SetReadDeadline(time.Time{}); err != nil {
+			t.Fatal(err)
+		}
+		second := readOne()
+		if err := w.WriteRaw(frame[cut:]); err != nil {
+			t.Fatal(err)
+		}
+		if got := <-second; got.err != nil || !bytes.Equal(got.body, body) {
+			t.Fatalf("cut at %d: the resumed frame: %d bytes, %v", cut, len(got.body), got.err)
+		}
+	}
+	next := readOne()
+	if err := w.WriteValue("next"); err != nil {
+		t.Fatal(err)
+	}
+	var s string
+	if got := <-next; got.err != nil || messages.Unmarshal(got.body, &s) != nil || s != "next" {
+		t.Fatalf("the frame after: %q, %v", s, got.err)
 	}
 }

@@ -112,6 +112,13 @@ func benchCall(r *actors.Router, cfg peerkit.Config, res peerkit.Result) {
 	defer shutdown(c)
 	samples, total := timeCalls(c, cfg.Calls)
 	peerkit.PutCalls(res, "call", samples, total)
+	// The same with a deadline on each call's ctx, as most callers pass.
+	samples, total = peerkit.TimeCalls(cfg.Calls, func(v any) (any, error) {
+		ctx, cancel := context.WithTimeout(bg, 10*time.Second)
+		defer cancel()
+		return identity.Call(ctx, c, v)
+	})
+	peerkit.PutCalls(res, "call_deadline", samples, total)
 }
 
 func benchBytes64(r *actors.Router, cfg peerkit.Config, res peerkit.Result) {
