@@ -135,8 +135,13 @@ func Join(ctx context.Context, cfg Config) (*Controller, error) {
 	if err := c.advertise(ctx); err != nil {
 		return fail(err)
 	}
-	watcher, err := c.leases.WatchAll(ctx)
+	// The watch lives as long as the controller, not as ctx: nats.go
+	// recreates a watch's consumer with the context it was made with
+	// (after a gap or missed heartbeats), and gives up on one that ended.
+	c.ctx, c.cancel = context.WithCancel(context.Background())
+	watcher, err := c.leases.WatchAll(c.ctx)
 	if err != nil {
+		c.cancel()
 		return fail(fmt.Errorf("watching the leases: %w", err))
 	}
 	// The watcher sends every current lease, then nil: the view is
@@ -147,7 +152,6 @@ func Join(ctx context.Context, cfg Config) (*Controller, error) {
 		}
 		c.see(e)
 	}
-	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.wg.Go(func() { c.watchLoop(watcher) })
 	c.wg.Go(c.memberLoop)
 	c.wg.Go(c.reconcileLoop)
