@@ -43,6 +43,18 @@ type Config struct {
 	// 3 on a routed cluster of three or more NATS servers; 0 means 1.
 	Replicas int
 	Logger   *slog.Logger // nil: the router's
+
+	// InventoryFile, when set, is the file Hosts came from: the
+	// controller reads it again with ReadInventory when its content
+	// changes (checked every ReloadInterval, 0 meaning 2s, and at once
+	// on Reload) and applies it with SetHosts.
+	InventoryFile  string
+	ReadInventory  func(path string) ([]*inventory.Host, error)
+	ReloadInterval time.Duration
+	// Build names this member's build in its member entry (Status
+	// shows it); "" means the module version and VCS revision the
+	// binary carries.
+	Build string
 }
 
 // Controller is one member of a cluster: it owns a share of its hosts
@@ -72,6 +84,14 @@ type Controller struct {
 	takeovers int
 	lastTake  time.Time
 	prevOwner map[string]string // the owner a host last had, for takeovers
+	prevWhy   map[string]string // why its last owner released it ("" when it lapsed)
+	lastMove  *Move             // the last host this member took from another
+	lastFail  *Move             // the last one it took over after a failure
+	draining  bool              // Drain: claim nothing, hand everything over
+	handedOff map[string]time.Time
+	ctlSub    *nats.Subscription // control requests (handover.go)
+	reload    chan struct{}      // asks the inventory watcher for a check (Reload)
+	changed   chan struct{}      // asks the member loop to advertise now (touch)
 
 	wake chan struct{} // asks the reconciler for a pass
 }
@@ -97,7 +117,11 @@ func Join(ctx context.Context, cfg Config) (*Controller, error) {
 	}
 	c := &Controller{cfg: cfg, id: cfg.ID, started: time.Now(),
 		inv: map[string]*inventory.Host{}, running: map[string]*hostRun{}, view: map[string]lease{},
-		unowned: map[string]time.Time{}, prevOwner: map[string]string{}, wake: make(chan struct{}, 1)}
+		unowned: map[string]time.Time{}, prevOwner: map[string]string{}, prevWhy: map[string]string{},
+		handedOff: map[string]time.Time{}, wake: make(chan struct{}, 1), reload: make(chan struct{}, 1),
+		changed: make(chan struct{}, 1)}
+	cfg.Build = cmp.Or(cfg.Build, buildName())
+	c.cfg.Build = cfg.Build
 	c.log = cmp.Or(cfg.Logger, cfg.Router.Logger()).With("cluster", cfg.Cluster, "member", cfg.ID)
 	for _, h := range cfg.Hosts {
 		c.inv[h.Name] = h
@@ -152,9 +176,17 @@ func Join(ctx context.Context, cfg Config) (*Controller, error) {
 		}
 		c.see(e)
 	}
+	if c.ctlSub, err = nc.Subscribe(memberSubject(cfg.Cluster, c.id), c.onControl); err != nil {
+		watcher.Stop()
+		c.cancel()
+		return fail(fmt.Errorf("subscribing to control requests: %w", err))
+	}
 	c.wg.Go(func() { c.watchLoop(watcher) })
 	c.wg.Go(c.memberLoop)
 	c.wg.Go(c.reconcileLoop)
+	if cfg.InventoryFile != "" && cfg.ReadInventory != nil {
+		c.wg.Go(c.reloadLoop)
+	}
 	return c, nil
 }
 
@@ -198,6 +230,7 @@ func (c *Controller) Owned() []string {
 // contexts and releases their leases so that the other members take them
 // over at once, and closes its NATS connection.
 func (c *Controller) Close(ctx context.Context) error {
+	_ = c.ctlSub.Unsubscribe()
 	c.cancel()
 	done := make(chan struct{})
 	go func() {
@@ -300,7 +333,8 @@ func (c *Controller) advertise(ctx context.Context) error {
 	hn, _ := os.Hostname()
 	c.mu.Lock()
 	m := Member{ID: c.id, Hostname: hn, PID: os.Getpid(), Version: ProtocolVersion, Started: c.started,
-		Takeovers: c.takeovers, LastTakeover: c.lastTake}
+		Takeovers: c.takeovers, LastTakeover: c.lastTake, Build: c.cfg.Build, Draining: c.draining,
+		LastMove: c.lastMove, LastFailover: c.lastFail}
 	for _, hr := range c.running {
 		if hr.active() {
 			m.Hosts++
@@ -323,6 +357,7 @@ func (c *Controller) memberLoop() {
 		case <-c.ctx.Done():
 			return
 		case <-t.C:
+		case <-c.changed:
 		}
 		ctx, cancel := context.WithTimeout(c.ctx, c.cfg.LeaseTTL/3)
 		if err := c.advertise(ctx); err != nil && c.ctx.Err() == nil {
@@ -358,7 +393,7 @@ func (c *Controller) see(e jetstream.KeyValueEntry) bool {
 	defer c.mu.Unlock()
 	if e.Operation() != jetstream.KeyValuePut {
 		if l, ok := c.view[host]; ok {
-			c.prevOwner[host] = l.Owner
+			c.prevOwner[host], c.prevWhy[host] = l.Owner, l.Handover
 		}
 		delete(c.view, host)
 		return true
@@ -415,7 +450,7 @@ func (c *Controller) reconcile() {
 	}
 	live := []string{c.id}
 	for _, m := range ms {
-		if m.ID != c.id {
+		if m.ID != c.id && !m.Draining {
 			live = append(live, m.ID)
 		}
 	}
@@ -423,10 +458,18 @@ func (c *Controller) reconcile() {
 	now := time.Now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.ctx.Err() != nil {
+	if c.ctx.Err() != nil || c.draining {
 		return
 	}
+	for name, t := range c.handedOff {
+		if now.Sub(t) > 2*c.cfg.LeaseTTL {
+			delete(c.handedOff, name)
+		}
+	}
 	for name, h := range c.inv {
+		if _, ok := c.handedOff[name]; ok {
+			continue // handed over on purpose: its preferred member takes it
+		}
 		if _, ok := c.running[name]; ok {
 			continue
 		}
@@ -441,7 +484,7 @@ func (c *Controller) reconcile() {
 		if preferred(name, live) != c.id && now.Sub(since) < grace {
 			continue
 		}
-		hr := &hostRun{c: c, host: h, prev: c.prevOwner[name]}
+		hr := newHostRun(c, h, c.prevOwner[name], c.prevWhy[name])
 		c.running[name] = hr
 		c.wg.Go(hr.run)
 	}
@@ -472,15 +515,32 @@ func (c *Controller) ended(hr *hostRun) {
 	}
 	c.mu.Unlock()
 	c.poke()
+	c.touch()
 }
 
-// tookOver records that this member took a host over from another owner.
-func (c *Controller) tookOver(host, prev string) {
+// touch has the member's entry written again soon: what it advertises
+// changed.
+func (c *Controller) touch() {
+	select {
+	case c.changed <- struct{}{}:
+	default:
+	}
+}
+
+// tookOver records that this member took a host over from another
+// owner, which released it for why ("" when its lease lapsed).
+func (c *Controller) tookOver(host, prev, why string) {
+	mv := &Move{Host: host, From: prev, To: c.id, Why: cmp.Or(why, WhyFailover), At: time.Now()}
 	c.mu.Lock()
 	c.takeovers++
-	c.lastTake = time.Now()
+	c.lastTake = mv.At
+	c.lastMove = mv
+	if mv.Why == WhyFailover {
+		c.lastFail = mv
+	}
 	c.mu.Unlock()
-	c.log.Info("took over host", "host", host, "previous owner", prev)
+	c.touch()
+	c.log.Info("took over host", "host", host, "previous owner", prev, "why", mv.Why)
 }
 
 func listMembers(ctx context.Context, kv jetstream.KeyValue) ([]Member, error) {

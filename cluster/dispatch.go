@@ -40,8 +40,17 @@ func (hr *hostRun) onRequest(m *nats.Msg) {
 		c.log.Debug("call not taken", "host", hr.host.Name, "error", err)
 		return
 	}
+	if !hr.begin() {
+		// Being handed over: its lease is still this member's, so no
+		// other member runs the call; it did not run here either.
+		hr.respond(m.Reply, reply{Kind: replyFinal, Code: codeNotOwner, Msg: "controller " + c.id + " is handing host " + hr.host.Name + " over"})
+		return
+	}
 	hr.respond(m.Reply, reply{Kind: replyAccept, Epoch: epoch})
-	c.calls.Go(func() { hr.serve(m.Reply, &req) })
+	c.calls.Go(func() {
+		defer hr.finish()
+		hr.serve(m.Reply, &req)
+	})
 }
 
 // serve runs one accepted call and sends its outcome; beats tell the
@@ -52,7 +61,7 @@ func (hr *hostRun) serve(to string, req *request) {
 	defer func() { hr.respond(to, final) }()
 	fail := func(code, msg string) { final.Code, final.Msg = code, msg }
 
-	ctx, cancel := context.WithCancel(c.ctx)
+	ctx, cancel := context.WithCancel(hr.callCtx)
 	defer cancel()
 	if req.Deadline != 0 {
 		dl := time.Unix(0, req.Deadline)
@@ -107,9 +116,10 @@ func (hr *hostRun) serve(to string, req *request) {
 	switch {
 	case err != nil:
 		var ce *actors.ChannelError
-		if errors.As(err, &ce) {
-			// The context died under the call: it may have run.
-			fail(codeCall, "outcome unknown: "+err.Error())
+		if errors.As(err, &ce) || errors.Is(err, actors.ErrShutdown) {
+			// The context died or shut down under the call: it may
+			// have run.
+			fail(codeOutcome, err.Error())
 			return
 		}
 		fail(codeCall, err.Error())

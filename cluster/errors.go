@@ -9,9 +9,9 @@ import (
 var (
 	// ErrOutcomeUnknown: the call was sent, and its controller died,
 	// went silent or stayed silent past the caller's deadline before it
-	// answered. The function may or may not have run on the host, and
-	// nothing retried it.
-	ErrOutcomeUnknown = errors.New("outcome unknown: the controller went away before it answered")
+	// answered, or the host's context died under it. The function may or
+	// may not have run on the host, and nothing retried it.
+	ErrOutcomeUnknown = errors.New("outcome unknown: the controller or the host's context went away before it answered")
 	// ErrNoOwner: no member of the cluster drives the host right now (it
 	// is not in any member's inventory, or its lease is between owners).
 	// The call did not run.
@@ -65,6 +65,7 @@ const (
 	codeExpired     = "expired"
 	codeCall        = "call"
 	codeVersion     = "version"
+	codeOutcome     = "outcome-unknown"
 )
 
 var codeErrors = map[string]error{
@@ -74,6 +75,7 @@ var codeErrors = map[string]error{
 	codeExpired:     ErrExpired,
 	codeCall:        ErrCallFailed,
 	codeVersion:     ErrVersion,
+	codeOutcome:     ErrOutcomeUnknown,
 }
 
 // remoteError is an error a controller or host reported, rebuilt from its

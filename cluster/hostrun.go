@@ -19,15 +19,18 @@ import (
 // reconciler may claim the host again) when the lease is lost, the
 // context dies, or the controller closes.
 type hostRun struct {
-	c    *Controller
-	host *inventory.Host
-	prev string // the host's previous owner, "" when none was seen
+	c       *Controller
+	host    *inventory.Host
+	prev    string // the host's previous owner, "" when none was seen
+	prevWhy string // why it released the host, "" when its lease lapsed
 
 	mu      sync.Mutex
 	epoch   uint64          // the lease's epoch: the host's fencing token
 	hctx    *actors.Context // set once connected and fenced
 	serving bool            // calls are dispatched
 	renewed time.Time       // the last successful renewal
+
+	handoverState // handing the host over on purpose (handover.go)
 }
 
 type connected struct {
@@ -37,7 +40,9 @@ type connected struct {
 
 func (hr *hostRun) run() {
 	c := hr.c
+	defer close(hr.done)
 	defer c.ended(hr)
+	defer hr.callCancel()
 	key := token(hr.host.Name)
 	log := c.log.With("host", hr.host.Name)
 	ctx, cancel := context.WithCancel(c.ctx)
@@ -107,9 +112,7 @@ func (hr *hostRun) run() {
 			shutdown(hctx)
 		}
 		if release {
-			dctx, dcancel := context.WithTimeout(context.Background(), c.cfg.LeaseTTL/3)
-			_ = c.leases.Delete(dctx, key, jetstream.LastRevision(rev))
-			dcancel()
+			hr.release(key, l, rev)
 		}
 	}()
 
@@ -133,9 +136,34 @@ func (hr *hostRun) run() {
 	}
 	renew := time.NewTicker(c.cfg.LeaseTTL / 3)
 	defer renew.Stop()
+	handover := hr.handoverC
+	var grace <-chan time.Time
+	var callsIdle <-chan struct{}
 	for {
 		select {
 		case <-ctx.Done():
+			return
+		case <-handover:
+			handover = nil
+			if hctx == nil {
+				return // not driving it yet: the connect is abandoned
+			}
+			// No new call is taken from here on; the calls in flight
+			// finish (or are cancelled after the grace) while the lease
+			// is still renewed, and only then is it released.
+			callsIdle = hr.stopTaking()
+			if sub != nil {
+				_ = sub.Unsubscribe()
+				sub = nil
+			}
+			gt := time.NewTimer(hr.grace)
+			defer gt.Stop()
+			grace = gt.C
+		case <-grace:
+			grace = nil
+			log.Warn("calls still running after the handover's grace: cancelled", "grace", hr.grace)
+			hr.callCancel()
+		case <-callsIdle:
 			return
 		case res := <-conn:
 			if res.err != nil {
@@ -160,8 +188,9 @@ func (hr *hostRun) run() {
 				return
 			}
 			if hr.prev != "" && hr.prev != c.id {
-				c.tookOver(hr.host.Name, hr.prev)
+				c.tookOver(hr.host.Name, hr.prev, hr.prevWhy)
 			}
+			c.touch()
 			log.Debug("driving host", "epoch", l.Epoch)
 		case <-connectGiveUp.C:
 			if hctx == nil {

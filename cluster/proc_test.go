@@ -49,6 +49,7 @@ func controllerMain() int {
 	c, err := cluster.Join(ctx, cluster.Config{
 		Cluster: os.Getenv(envCluster), ID: os.Getenv(envID), NATS: os.Getenv(envNATS), Token: os.Getenv(envToken),
 		Hosts: inv.Hosts, Connect: connectHost, Router: r, LeaseTTL: ttl, ConnectTimeout: 20 * time.Second,
+		InventoryFile: os.Getenv(envInv), ReadInventory: readInventory, ReloadInterval: 100 * time.Millisecond,
 	})
 	cancel()
 	if err != nil {
@@ -88,4 +89,12 @@ func connectHost(ctx context.Context, r *actors.Router, h *inventory.Host) (*act
 		return nil, fmt.Errorf("test host %s: chain %q: want local or ssh:ADDR", h.Name, h.Chain)
 	}
 	return r.SSH(ctx, target, actors.IdentityFile(h.Settings["identity"]), actors.KnownHosts(h.Settings["known-hosts"]), actors.SSHConfig("none"))
+}
+
+func readInventory(path string) ([]*inventory.Host, error) {
+	inv, err := inventory.Read(path, nil)
+	if err != nil {
+		return nil, err
+	}
+	return inv.Hosts, nil
 }
