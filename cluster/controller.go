@@ -147,10 +147,13 @@ func Join(ctx context.Context, cfg Config) (*Controller, error) {
 	if err != nil {
 		return fail(err)
 	}
-	if c.leases, err = openBucket(ctx, js, leaseBucket(cfg.Cluster), cfg); err != nil {
+	// The lease bucket keeps two entries a host: a lease released on
+	// purpose is a put saying why, then a delete, and watchers must not
+	// miss the put because the delete already replaced it.
+	if c.leases, err = openBucket(ctx, js, leaseBucket(cfg.Cluster), cfg, 2); err != nil {
 		return fail(err)
 	}
-	if c.members, err = openBucket(ctx, js, memberBucket(cfg.Cluster), cfg); err != nil {
+	if c.members, err = openBucket(ctx, js, memberBucket(cfg.Cluster), cfg, 1); err != nil {
 		return fail(err)
 	}
 	if err := c.checkMembers(ctx); err != nil {
@@ -193,9 +196,9 @@ func Join(ctx context.Context, cfg Config) (*Controller, error) {
 // openBucket opens or creates one of the cluster's KV buckets: entries
 // age out TTL after their last write, and a marker tells watchers when
 // one does.
-func openBucket(ctx context.Context, js jetstream.JetStream, name string, cfg Config) (jetstream.KeyValue, error) {
+func openBucket(ctx context.Context, js jetstream.JetStream, name string, cfg Config, history uint8) (jetstream.KeyValue, error) {
 	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket: name, History: 1, TTL: cfg.LeaseTTL, LimitMarkerTTL: cfg.LeaseTTL, Replicas: cfg.Replicas,
+		Bucket: name, History: history, TTL: cfg.LeaseTTL, LimitMarkerTTL: cfg.LeaseTTL, Replicas: cfg.Replicas,
 	})
 	if errors.Is(err, jetstream.ErrLimitMarkerTTLNotSupported) {
 		return nil, fmt.Errorf("bucket %s: %w", name, ErrServerTooOld)

@@ -153,6 +153,10 @@ func serveMain(ctx context.Context, e *env, o *options, args []string) error {
 		return err
 	}
 	defer r.Shutdown(context.Background())
+	// SIGHUP reloads the inventory; one that comes while joining waits.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	jctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	c, err := cluster.Join(jctx, cluster.Config{
 		Cluster: o.nats.cluster, ID: o.nats.id, NATS: cmpOr(o.nats.url, "nats://127.0.0.1:4222"), Token: tok,
@@ -174,9 +178,6 @@ func serveMain(ctx context.Context, e *env, o *options, args []string) error {
 		return err
 	}
 	fmt.Fprintf(e.stderr, "mitogo serve: member %s of cluster %s, %d hosts in its inventory\n", c.ID(), o.nats.cluster, len(hosts))
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
 	for ctx.Err() == nil {
 		select {
 		case <-ctx.Done():

@@ -34,9 +34,10 @@ rebalance  moves hosts from members that own more than their share to those
            that own less, each to its preferred member (the hash that places
            hosts at start), --batch hosts at a time, each batch held again
            before the next: a member that joined gets a share without a
-           reconnect storm. Members never take hosts on their own (ownership
-           is sticky): a member that joins owns nothing until a failover, a
-           drain or a rebalance gives it hosts.
+           reconnect storm. Members never take a host that has an owner on
+           their own (ownership is sticky): a member that joins gets hosts
+           only when they have no owner (a failover, a drain, an inventory
+           change) or from a rebalance.
 
 Members on different builds work together as long as they speak the same
 cluster protocol (status shows each member's build and protocol); a

@@ -58,7 +58,7 @@ func TestClusterOpsCLI(t *testing.T) {
 		return n
 	}
 	serve := func(id string, extra ...string) *exec.Cmd {
-		args := append([]string{"serve", "-i", inv, "--id", id, "--lease-ttl", "3s"}, nats...)
+		args := append([]string{"serve", "-i", inv, "--id", id, "--lease-ttl", "6s"}, nats...)
 		cmd := exec.Command(bin, append(args, extra...)...)
 		stderr, _ := cmd.StderrPipe()
 		if err := cmd.Start(); err != nil {
