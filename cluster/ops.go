@@ -98,13 +98,16 @@ func (cl *Client) Rebalance(ctx context.Context, opt HandoverOptions) ([]Move, e
 		batch = 4
 	}
 	var all []Move
-	for {
+	// Each round moves at least one host (or ends the rebalance): as many
+	// rounds as there are hosts bound it even when members other than the
+	// planned ones take the hosts.
+	for rounds := 0; ; rounds++ {
 		st, err := cl.Status(ctx)
 		if err != nil {
 			return all, err
 		}
 		plan := planRebalance(st, batch)
-		if len(plan) == 0 {
+		if len(plan) == 0 || rounds > len(st.Leases) {
 			return all, nil
 		}
 		byFrom := map[string][]string{}
