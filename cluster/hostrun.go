@@ -17,7 +17,8 @@ import (
 // connects, takes the host's token, serves calls on the host's subject
 // and renews the lease while the context is healthy. It ends (and the
 // reconciler may claim the host again) when the lease is lost, the
-// context dies, or the controller closes.
+// context dies, the controller closes, or it hands the host over
+// (handover.go).
 type hostRun struct {
 	c       *Controller
 	host    *inventory.Host
