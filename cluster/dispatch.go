@@ -116,9 +116,10 @@ func (hr *hostRun) serve(to string, req *request) {
 	switch {
 	case err != nil:
 		var ce *actors.ChannelError
-		if errors.As(err, &ce) || errors.Is(err, actors.ErrShutdown) {
-			// The context died or shut down under the call: it may
-			// have run.
+		if errors.As(err, &ce) || errors.Is(err, actors.ErrShutdown) || ctx.Err() != nil {
+			// The context died or shut down under the call, or the
+			// call was cut short here (its runner ended, a handover's
+			// grace ran out, its deadline passed): it may have run.
 			fail(codeOutcome, err.Error())
 			return
 		}

@@ -26,7 +26,8 @@ drain      makes MEMBER hand all its hosts over to the other members on
            (those still running after --grace are cancelled and fail to their
            callers), then its context is shut down and its lease released, and
            the others claim and reconnect it. No call runs on two controllers.
-           It prints where each host went; the member stays in the cluster
+           It prints where each host went, and fails when one was not held
+           by another member within --settle; the member stays in the cluster
            owning nothing (e.g. to be upgraded and restarted) until it stops
            or 'resume'.
 resume     ends MEMBER's drain: it claims hosts that have no owner again.
@@ -115,7 +116,15 @@ func clusterMain(ctx context.Context, e *env, o *options, args []string) error {
 	case "drain":
 		moves, err := cl.Drain(ctx, rest[0], o.nats.handover)
 		printMoves(e, o, moves)
-		return err
+		if err != nil {
+			return err
+		}
+		for _, mv := range moves {
+			if mv.To == "" {
+				return fmt.Errorf("drain of %s: host %s was released but no other member held it within --settle %v", rest[0], mv.Host, o.nats.handover.Settle)
+			}
+		}
+		return nil
 	case "resume":
 		return cl.Resume(ctx, rest[0])
 	case "rebalance":
