@@ -3,8 +3,10 @@ package main
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -26,8 +28,16 @@ func TestClusterOpsCLI(t *testing.T) {
 	t.Cleanup(srv.Shutdown) // after the controllers' (cleanups run last first)
 	t.Setenv("MITOGO_NATS_TOKEN", "tok")
 	inv := writeInventory(t, "h0 local", "h1 local", "h2 local", "h3 local", "h4 local", "h5 local")
-	nats := []string{"--nats", srv.URL(), "--cluster", "cli"}
-	cl, err := cluster.Dial(srv.URL(), "tok", "cli")
+	// A cluster name of its own: the hosts keep their fencing tokens
+	// under it, and a new NATS store starts the epochs over.
+	name := fmt.Sprintf("cli%d", time.Now().UnixNano())
+	t.Cleanup(func() {
+		if dir, err := os.UserCacheDir(); err == nil {
+			os.RemoveAll(filepath.Join(dir, "mitogo-cluster", name))
+		}
+	})
+	nats := []string{"--nats", srv.URL(), "--cluster", name}
+	cl, err := cluster.Dial(srv.URL(), "tok", name)
 	if err != nil {
 		t.Fatal(err)
 	}
