@@ -187,9 +187,11 @@ func (cl *Client) Fan(ctx context.Context, hosts []string, fn string, args []byt
 
 // Status is a cluster's state as its buckets hold it.
 type Status struct {
-	Cluster string
-	Members []Member
-	Leases  []LeaseInfo
+	Cluster      string
+	Members      []Member
+	Leases       []LeaseInfo
+	LastMove     *Move // the last host a member took from another, nil when none
+	LastFailover *Move // the last one taken after a failure
 }
 
 // LeaseInfo is one host's lease.
@@ -199,6 +201,9 @@ type LeaseInfo struct {
 	Epoch uint64
 	Since time.Time
 	Ready bool // the owner drives the host; false while it connects
+	// Renewed is when the owner last wrote the lease; it lapses a lease
+	// TTL after.
+	Renewed time.Time
 }
 
 // Status reads the cluster's members and leases.
@@ -216,6 +221,7 @@ func (cl *Client) Status(ctx context.Context) (*Status, error) {
 		return nil, err
 	}
 	sort.Slice(st.Members, func(i, j int) bool { return st.Members[i].ID < st.Members[j].ID })
+	st.lastMoves()
 	leases, err := js.KeyValue(ctx, leaseBucket(cl.cluster))
 	if err != nil {
 		return nil, fmt.Errorf("cluster %s: %w", cl.cluster, err)
@@ -232,7 +238,7 @@ func (cl *Client) Status(ctx context.Context) (*Status, error) {
 		}
 		var l lease
 		_ = jsonUnmarshal(e.Value(), &l)
-		st.Leases = append(st.Leases, LeaseInfo{Host: untoken(k), Owner: l.Owner, Epoch: l.Epoch, Since: l.Since, Ready: l.Ready})
+		st.Leases = append(st.Leases, LeaseInfo{Host: untoken(k), Owner: l.Owner, Epoch: l.Epoch, Since: l.Since, Ready: l.Ready, Renewed: e.Created()})
 	}
 	sort.Slice(st.Leases, func(i, j int) bool { return st.Leases[i].Host < st.Leases[j].Host })
 	return st, nil

@@ -45,6 +45,18 @@ type Config struct {
 	// 3 on a routed cluster of three or more NATS servers; 0 means 1.
 	Replicas int
 	Logger   *slog.Logger // nil: the router's
+
+	// InventoryFile, when set, is the file Hosts came from: the
+	// controller reads it again with ReadInventory when its content
+	// changes (checked every ReloadInterval, 0 meaning 2s, and at once
+	// on Reload) and applies it with SetHosts.
+	InventoryFile  string
+	ReadInventory  func(path string) ([]*inventory.Host, error)
+	ReloadInterval time.Duration
+	// Build names this member's build in its member entry (Status
+	// shows it); "" means the module version and VCS revision the
+	// binary carries.
+	Build string
 }
 
 // Controller is one member of a cluster: it owns a share of its hosts
@@ -77,6 +89,14 @@ type Controller struct {
 	prevOwner map[string]string // the owner a host last had, for takeovers
 	lapsed    map[string]bool   // hosts whose lease aged out rather than being deleted
 	backoff   map[string]retry  // hosts whose connect failed here: not claimed again before retry.at
+	prevWhy   map[string]string // why its last owner released it ("" when it lapsed)
+	lastMove  *Move             // the last host this member took from another
+	lastFail  *Move             // the last one it took over after a failure
+	draining  bool              // Drain: claim nothing, hand everything over
+	handedOff map[string]time.Time
+	ctlSub    *nats.Subscription // control requests (handover.go)
+	reload    chan struct{}      // asks the inventory watcher for a check (Reload)
+	changed   chan struct{}      // asks the member loop to advertise now (touch)
 
 	wake chan struct{} // asks the reconciler for a pass
 	live []string      // the members the reconciler listed last (its own)
@@ -104,7 +124,10 @@ func Join(ctx context.Context, cfg Config) (*Controller, error) {
 	c := &Controller{cfg: cfg, id: cfg.ID, started: time.Now(), live: []string{cfg.ID},
 		inv: map[string]*inventory.Host{}, running: map[string]*hostRun{}, view: map[string]lease{},
 		unowned: map[string]time.Time{}, prevOwner: map[string]string{}, lapsed: map[string]bool{},
-		backoff: map[string]retry{}, wake: make(chan struct{}, 1)}
+		backoff: map[string]retry{}, prevWhy: map[string]string{}, handedOff: map[string]time.Time{},
+		wake: make(chan struct{}, 1), reload: make(chan struct{}, 1), changed: make(chan struct{}, 1)}
+	cfg.Build = cmp.Or(cfg.Build, buildName())
+	c.cfg.Build = cfg.Build
 	c.log = cmp.Or(cfg.Logger, cfg.Router.Logger()).With("cluster", cfg.Cluster, "member", cfg.ID)
 	for _, h := range cfg.Hosts {
 		c.inv[h.Name] = h
@@ -130,10 +153,13 @@ func Join(ctx context.Context, cfg Config) (*Controller, error) {
 	if err != nil {
 		return fail(err)
 	}
-	if c.leases, err = openBucket(ctx, js, leaseBucket(cfg.Cluster), cfg); err != nil {
+	// The lease bucket keeps two entries a host: a lease released on
+	// purpose is a put saying why, then a delete, and watchers must not
+	// miss the put because the delete already replaced it.
+	if c.leases, err = openBucket(ctx, js, leaseBucket(cfg.Cluster), cfg, 2); err != nil {
 		return fail(err)
 	}
-	if c.members, err = openBucket(ctx, js, memberBucket(cfg.Cluster), cfg); err != nil {
+	if c.members, err = openBucket(ctx, js, memberBucket(cfg.Cluster), cfg, 1); err != nil {
 		return fail(err)
 	}
 	if err := c.checkMembers(ctx); err != nil {
@@ -142,8 +168,13 @@ func Join(ctx context.Context, cfg Config) (*Controller, error) {
 	if err := c.advertise(ctx); err != nil {
 		return fail(err)
 	}
-	watcher, err := c.leases.WatchAll(ctx)
+	// The watch lives as long as the controller, not as ctx: nats.go
+	// recreates a watch's consumer with the context it was made with
+	// (after a gap or missed heartbeats), and gives up on one that ended.
+	c.ctx, c.cancel = context.WithCancel(context.Background())
+	watcher, err := c.leases.WatchAll(c.ctx)
 	if err != nil {
+		c.cancel()
 		return fail(fmt.Errorf("watching the leases: %w", err))
 	}
 	// The watcher sends every current lease, then nil: the view is
@@ -154,23 +185,32 @@ func Join(ctx context.Context, cfg Config) (*Controller, error) {
 		}
 		c.see(e)
 	}
-	c.ctx, c.cancel = context.WithCancel(context.Background())
+	if c.ctlSub, err = nc.Subscribe(memberSubject(cfg.Cluster, c.id), c.onControl); err != nil {
+		watcher.Stop()
+		c.cancel()
+		return fail(fmt.Errorf("subscribing to control requests: %w", err))
+	}
 	c.wg.Go(func() { c.watchLoop(watcher) })
 	c.wg.Go(c.memberLoop)
 	c.wg.Go(c.reconcileLoop)
+	if cfg.InventoryFile != "" && cfg.ReadInventory != nil {
+		c.wg.Go(c.reloadLoop)
+	}
 	return c, nil
 }
 
 // openBucket opens or creates one of the cluster's KV buckets: entries
 // age out TTL after their last write, and a marker tells watchers when
 // one does. A bucket that exists is bound as it is, and updated only
-// when its TTL or replicas differ: on a routed JetStream cluster (2.15),
-// members that start together and all create-or-update the same
+// when its TTL, replicas or history differ: on a routed JetStream cluster
+// (2.15), members that start together and all create-or-update the same
 // replicated bucket hang in the update until their deadline, while
-// concurrent creates of one config all succeed.
-func openBucket(ctx context.Context, js jetstream.JetStream, name string, cfg Config) (jetstream.KeyValue, error) {
+// concurrent creates of one config all succeed. history is how many
+// entries a key keeps; a lease bucket made by a build that kept one is
+// updated to two once, by the first member of a newer build.
+func openBucket(ctx context.Context, js jetstream.JetStream, name string, cfg Config, history uint8) (jetstream.KeyValue, error) {
 	want := jetstream.KeyValueConfig{
-		Bucket: name, History: 1, TTL: cfg.LeaseTTL, LimitMarkerTTL: cfg.LeaseTTL, Replicas: cfg.Replicas,
+		Bucket: name, History: history, TTL: cfg.LeaseTTL, LimitMarkerTTL: cfg.LeaseTTL, Replicas: cfg.Replicas,
 	}
 	kv, err := js.KeyValue(ctx, name)
 	if errors.Is(err, jetstream.ErrBucketNotFound) {
@@ -182,7 +222,8 @@ func openBucket(ctx context.Context, js jetstream.JetStream, name string, cfg Co
 	if err == nil {
 		var st jetstream.KeyValueStatus
 		if st, err = kv.Status(ctx); err == nil {
-			if bs, ok := st.(*jetstream.KeyValueBucketStatus); ok && (bs.TTL() != want.TTL || bs.StreamInfo().Config.Replicas != want.Replicas) {
+			if bs, ok := st.(*jetstream.KeyValueBucketStatus); ok && (bs.TTL() != want.TTL ||
+				bs.StreamInfo().Config.Replicas != want.Replicas || bs.History() != int64(want.History)) {
 				kv, err = js.UpdateKeyValue(ctx, want)
 			}
 		}
@@ -222,6 +263,7 @@ func (c *Controller) Owned() []string {
 // canceled and not waited for past ctx: one whose Connector ignores its
 // context finishes on its own, and the context it makes is shut down.
 func (c *Controller) Close(ctx context.Context) error {
+	_ = c.ctlSub.Unsubscribe()
 	c.cancel()
 	runners := waited(&c.wg, &c.calls)
 	connects := waited(&c.connects)
@@ -335,7 +377,8 @@ func (c *Controller) advertise(ctx context.Context) error {
 	hn, _ := os.Hostname()
 	c.mu.Lock()
 	m := Member{ID: c.id, Hostname: hn, PID: os.Getpid(), Version: ProtocolVersion, Started: c.started,
-		Takeovers: c.takeovers, LastTakeover: c.lastTake}
+		Takeovers: c.takeovers, LastTakeover: c.lastTake, Build: c.cfg.Build, Draining: c.draining,
+		LastMove: c.lastMove, LastFailover: c.lastFail}
 	for _, hr := range c.running {
 		if hr.active() {
 			m.Hosts++
@@ -358,6 +401,7 @@ func (c *Controller) memberLoop() {
 		case <-c.ctx.Done():
 			return
 		case <-t.C:
+		case <-c.changed:
 		}
 		ctx, cancel := context.WithTimeout(c.ctx, c.cfg.LeaseTTL)
 		if err := c.advertise(ctx); err != nil && c.ctx.Err() == nil {
@@ -393,7 +437,7 @@ func (c *Controller) see(e jetstream.KeyValueEntry) bool {
 	defer c.mu.Unlock()
 	if e.Operation() != jetstream.KeyValuePut {
 		if l, ok := c.view[host]; ok {
-			c.prevOwner[host] = l.Owner
+			c.prevOwner[host], c.prevWhy[host] = l.Owner, l.Handover
 		}
 		c.lapsed[host] = e.Operation() == jetstream.KeyValuePurge // aged out (a delete is a release)
 		delete(c.view, host)
@@ -456,7 +500,7 @@ func (c *Controller) reconcile() {
 	} else {
 		c.live = []string{c.id}
 		for _, m := range ms {
-			if m.ID != c.id {
+			if m.ID != c.id && !m.Draining {
 				c.live = append(c.live, m.ID)
 			}
 		}
@@ -466,10 +510,18 @@ func (c *Controller) reconcile() {
 	now := time.Now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.ctx.Err() != nil {
+	if c.ctx.Err() != nil || c.draining {
 		return
 	}
+	for name, t := range c.handedOff {
+		if now.Sub(t) > 2*c.cfg.LeaseTTL {
+			delete(c.handedOff, name)
+		}
+	}
 	for name, h := range c.inv {
+		if _, ok := c.handedOff[name]; ok {
+			continue // handed over on purpose: its preferred member takes it
+		}
 		if _, ok := c.running[name]; ok {
 			continue
 		}
@@ -487,7 +539,7 @@ func (c *Controller) reconcile() {
 		if c.firstClaimer(name, live) != c.id && now.Sub(since) < grace {
 			continue
 		}
-		hr := newHostRun(c, h, c.prevOwner[name])
+		hr := newHostRun(c, h, c.prevOwner[name], c.prevWhy[name])
 		c.running[name] = hr
 		c.wg.Go(hr.run)
 	}
@@ -549,15 +601,32 @@ func (c *Controller) ended(hr *hostRun) {
 	}
 	c.mu.Unlock()
 	c.poke()
+	c.touch()
 }
 
-// tookOver records that this member took a host over from another owner.
-func (c *Controller) tookOver(host, prev string) {
+// touch has the member's entry written again soon: what it advertises
+// changed.
+func (c *Controller) touch() {
+	select {
+	case c.changed <- struct{}{}:
+	default:
+	}
+}
+
+// tookOver records that this member took a host over from another
+// owner, which released it for why ("" when its lease lapsed).
+func (c *Controller) tookOver(host, prev, why string) {
+	mv := &Move{Host: host, From: prev, To: c.id, Why: cmp.Or(why, WhyFailover), At: time.Now()}
 	c.mu.Lock()
 	c.takeovers++
-	c.lastTake = time.Now()
+	c.lastTake = mv.At
+	c.lastMove = mv
+	if mv.Why == WhyFailover {
+		c.lastFail = mv
+	}
 	c.mu.Unlock()
-	c.log.Info("took over host", "host", host, "previous owner", prev)
+	c.touch()
+	c.log.Info("took over host", "host", host, "previous owner", prev, "why", mv.Why)
 }
 
 func listMembers(ctx context.Context, kv jetstream.KeyValue) ([]Member, error) {

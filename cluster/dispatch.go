@@ -41,12 +41,21 @@ func (hr *hostRun) onRequest(m *nats.Msg) {
 		c.log.Debug("call not taken", "host", hr.host.Name, "error", err)
 		return
 	}
+	if !hr.begin() {
+		// Being handed over: its lease is still this member's, so no
+		// other member runs the call; it did not run here either.
+		hr.respond(m.Reply, reply{Kind: replyFinal, Code: codeNotOwner, Msg: "controller " + c.id + " is handing host " + hr.host.Name + " over"})
+		return
+	}
 	if req.Stream != nil {
-		hr.acceptRun(m.Reply, &req, epoch)
+		hr.acceptRun(m.Reply, &req, epoch) // counts the run out (finish) as it ends
 		return
 	}
 	hr.respond(m.Reply, reply{Kind: replyAccept, Epoch: epoch})
-	c.calls.Go(func() { hr.serve(m.Reply, &req) })
+	c.calls.Go(func() {
+		defer hr.finish()
+		hr.serve(m.Reply, &req)
+	})
 }
 
 // serve runs one accepted call and sends its outcome; beats tell the
@@ -57,7 +66,7 @@ func (hr *hostRun) serve(to string, req *request) {
 	defer func() { hr.respond(to, final) }()
 	fail := func(code, msg string) { final.Code, final.Msg = code, msg }
 
-	ctx, cancel := callContext(c.ctx, req)
+	ctx, cancel := callContext(hr.callCtx, req)
 	defer cancel()
 	hctx, epoch, code, msg := hr.ready(ctx)
 	if code != "" {
@@ -84,7 +93,7 @@ func (hr *hostRun) serve(to string, req *request) {
 	close(done)
 	<-beats
 	switch {
-	case (err != nil || res.Code == codeCall) && hr.cutShort(hctx, err):
+	case (err != nil || res.Code == codeCall) && hr.cutShort(ctx, hctx, err):
 		fail(codeUnknown, cmp.Or(res.Msg, fmt.Sprint(err)))
 	case err != nil:
 		fail(codeCall, err.Error())
@@ -96,12 +105,15 @@ func (hr *hostRun) serve(to string, req *request) {
 }
 
 // cutShort reports whether a call that failed (with err, nil when the
-// function returned an error) may have been cut short by the end of the
-// host's context, its runner's (a lease lost) or the controller's,
-// rather than failed on its own: its outcome is unknown then.
-func (hr *hostRun) cutShort(hctx *actors.Context, err error) bool {
+// function returned an error) may have been cut short by the end or
+// shutdown of the host's context, its runner's (a lease lost, a
+// handover's grace ran out), the controller's, or its own context's
+// (ctx: its deadline passed), rather than failed on its own: its outcome
+// is unknown then.
+func (hr *hostRun) cutShort(ctx context.Context, hctx *actors.Context, err error) bool {
 	var ce *actors.ChannelError
-	return errors.As(err, &ce) || !hr.active() || hctx.Err() != nil || hr.c.ctx.Err() != nil
+	return errors.As(err, &ce) || errors.Is(err, actors.ErrShutdown) || !hr.active() || hctx.Err() != nil ||
+		ctx.Err() != nil || hr.c.ctx.Err() != nil
 }
 
 // callContext is an accepted call's context: it ends at the caller's

@@ -58,7 +58,57 @@
 // and to any member after half a TTL. A controller that closes releases
 // its leases, so its hosts move at once; one that is killed loses them
 // when they age out, within one TTL, and the survivors, watching the
-// bucket, reconnect the hosts then (eagerly, not on the next call).
+// bucket, reconnect the hosts then (eagerly, not on the next call). Hosts
+// move between live members only on purpose, by a drain or a rebalance.
+//
+// # Drain and rebalance
+//
+// Each member takes control requests on mitogo.CLUSTER.member.ID
+// (Client.Drain, Client.Resume, Client.Rebalance; mitogo cluster drain,
+// resume, rebalance). A host is handed over in this order: its owner
+// refuses new calls to it (ErrNotOwner: they did not run; with the lease
+// still its own, no other member runs them either), unsubscribes, lets the
+// calls in flight finish (those still running after the grace, 30s by
+// default, are cancelled and their callers told), shuts the host's context
+// down, writes why into the lease and deletes it; the preferred member
+// claims it at once and reconnects it. A call is therefore never run by
+// two members, and a call sent between the release and the new owner's
+// subscription fails with ErrNoOwner. (When the preferred member does
+// not have the host, another claims it after half a TTL.)
+//
+// Drain hands every host of a member over; the member then claims nothing
+// (its entry says draining, and the others leave it out of the
+// preference) until Resume or its exit. Rebalance moves hosts from the
+// members that hold more than their share to those that hold less: each
+// host to its preferred member among the live ones, only while its owner
+// holds at least two more hosts than that member, a batch at a time (4 by
+// default), the next batch only once the last one is held again, so a
+// member that joined gets its share without a reconnect storm. A member
+// does not claim again for two TTLs a host it handed to another.
+//
+// # Inventory changes
+//
+// With Config.InventoryFile, a controller checks the file's size and
+// modification time every Config.ReloadInterval (2s by default; mitogo
+// serve --reload-interval), and at once on Controller.Reload (SIGHUP to
+// mitogo serve); when its content's hash changed it reads it again and
+// applies it (Controller.SetHosts): new hosts become claimable, removed
+// hosts are handed over as above (another member claims them if it has
+// them) and their contexts shut down, and hosts whose chain or settings
+// changed are handed over and claimed again over the new chain. A file
+// that does not parse changes nothing.
+//
+// # Status and builds
+//
+// Client.Status (mitogo cluster status) reads the member and lease
+// buckets: every member with its build, protocol version, hosts, whether
+// it is draining and the last host it took from another; every lease with
+// its owner, epoch, age and last renewal; and the cluster's last failover
+// and last move (which host, from which member to which, why, when).
+// Members on different builds work together as long as they speak the
+// same ProtocolVersion; a controller that finds a member of another
+// protocol refuses to join (ErrVersion, naming that member), and a call or
+// control request of another protocol is refused with ErrVersion.
 //
 // A busy machine or NATS makes things slower, never unstable: the bucket
 // alone says who holds a lease. Renewals run on a goroutine of their own;

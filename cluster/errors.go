@@ -11,9 +11,9 @@ import (
 var (
 	// ErrOutcomeUnknown: the call was sent, and its controller died,
 	// went silent or stayed silent past the caller's deadline before it
-	// answered. The function may or may not have run on the host, and
-	// nothing retried it.
-	ErrOutcomeUnknown = errors.New("outcome unknown: the controller went away before it answered")
+	// answered, or the host's context died under it. The function may or
+	// may not have run on the host, and nothing retried it.
+	ErrOutcomeUnknown = errors.New("outcome unknown: the controller or the host's context went away before it answered")
 	// ErrNoOwner: no member of the cluster drives the host right now (it
 	// is not in any member's inventory, or its lease is between owners).
 	// The call did not run.
@@ -68,7 +68,7 @@ const (
 	codeCall        = "call"
 	codeVersion     = "version"
 	codeNotFound    = "not-found" // a streamed run's command does not exist on the host
-	codeUnknown     = "unknown"   // the host's context ended under the call
+	codeUnknown     = "unknown"   // the call may have run: cut short on its controller or host (ErrOutcomeUnknown)
 )
 
 var codeErrors = map[string]error{

@@ -16,13 +16,15 @@ import (
 // connects, takes the host's token, serves calls on the host's subject
 // and renews the lease while the context is healthy. It ends (and the
 // reconciler may claim the host again) when the lease is lost, the
-// context dies, or the controller closes.
+// context dies, the controller closes, or it hands the host over
+// (handover.go).
 type hostRun struct {
-	c    *Controller
-	host *inventory.Host
-	prev string // the host's previous owner, "" when none was seen
-	key  string // the host's key in the lease bucket
-	log  *slog.Logger
+	c       *Controller
+	host    *inventory.Host
+	prev    string // the host's previous owner, "" when none was seen
+	prevWhy string // why it released the host, "" when its lease lapsed
+	key     string // the host's key in the lease bucket
+	log     *slog.Logger
 
 	mu      sync.Mutex
 	lease   lease           // the value the runner writes
@@ -32,6 +34,8 @@ type hostRun struct {
 	serving bool            // calls are dispatched
 	renewed time.Time       // when the last write that landed was sent: the lease lives LeaseTTL from then at least
 	connect connectOutcome  // how the runner's connect went
+
+	handoverState // handing the host over on purpose (handover.go)
 }
 
 // connectOutcome is how a runner's connect went, for the claim backoff.
@@ -60,13 +64,20 @@ type connected struct {
 	err  error
 }
 
-func newHostRun(c *Controller, h *inventory.Host, prev string) *hostRun {
-	return &hostRun{c: c, host: h, prev: prev, key: token(h.Name), log: c.log.With("host", h.Name)}
+func newHostRun(c *Controller, h *inventory.Host, prev, prevWhy string) *hostRun {
+	hr := &hostRun{c: c, host: h, prev: prev, prevWhy: prevWhy, key: token(h.Name), log: c.log.With("host", h.Name)}
+	hr.handoverC = make(chan struct{})
+	hr.done = make(chan struct{})
+	hr.idle = make(chan struct{})
+	hr.callCtx, hr.callCancel = context.WithCancel(c.ctx)
+	return hr
 }
 
 func (hr *hostRun) run() {
 	c := hr.c
+	defer close(hr.done)
 	defer c.ended(hr)
+	defer hr.callCancel()
 	log := hr.log
 	ctx, cancel := context.WithCancel(c.ctx)
 	defer cancel()
@@ -136,6 +147,9 @@ func (hr *hostRun) run() {
 		}
 	}()
 
+	handover := hr.handoverC
+	var grace <-chan time.Time
+	var callsIdle <-chan struct{}
 	for {
 		select {
 		case <-ctx.Done():
@@ -143,6 +157,28 @@ func (hr *hostRun) run() {
 		case err := <-lost:
 			log.Warn("lease lost", "error", err)
 			release = false
+			return
+		case <-handover:
+			handover = nil
+			if hctx == nil {
+				return // not driving it yet: the connect is abandoned
+			}
+			// No new call is taken from here on; the calls in flight
+			// finish (or are cancelled after the grace) while the lease
+			// is still renewed, and only then is it released.
+			callsIdle = hr.stopTaking()
+			if sub != nil {
+				_ = sub.Unsubscribe()
+				sub = nil
+			}
+			gt := time.NewTimer(hr.grace)
+			defer gt.Stop()
+			grace = gt.C
+		case <-grace:
+			grace = nil
+			log.Warn("calls still running after the handover's grace: cancelled", "grace", hr.grace)
+			hr.callCancel()
+		case <-callsIdle:
 			return
 		case res := <-conn:
 			if res.err != nil {
@@ -170,8 +206,9 @@ func (hr *hostRun) run() {
 			default:
 			}
 			if hr.prev != "" && hr.prev != c.id {
-				c.tookOver(hr.host.Name, hr.prev)
+				c.tookOver(hr.host.Name, hr.prev, hr.prevWhy)
 			}
+			c.touch()
 			log.Debug("driving host", "epoch", fa.Epoch)
 		case <-connectGiveUp.C:
 			if hctx == nil {

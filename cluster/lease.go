@@ -241,12 +241,30 @@ func (hr *hostRun) renewLoop(ctx context.Context, now <-chan struct{}, lost chan
 }
 
 // release deletes the lease, unless another claim holds it already, so
-// that another member need not wait for its TTL.
+// that another member need not wait for its TTL. A release on purpose (a
+// handover, or the controller closing) first writes why into the lease,
+// so that the next owner can tell (the bucket keeps two entries a key, so
+// watchers see that put before the delete). The runner's renewals have
+// ended: nothing else writes the lease. Each write has a third of a TTL.
 func (hr *hostRun) release() {
+	c := hr.c
 	hr.mu.Lock()
-	rev := hr.rev
+	rev, l, why := hr.rev, hr.lease, hr.reason
 	hr.mu.Unlock()
-	ctx, cancel := context.WithTimeout(context.Background(), hr.c.cfg.LeaseTTL/3)
+	if why == "" && c.ctx.Err() != nil {
+		why = WhyLeft
+	}
+	if why != "" {
+		l.Ready, l.Handover = false, why
+		if val, err := jsonMarshal(l); err == nil {
+			ctx, cancel := context.WithTimeout(context.Background(), c.cfg.LeaseTTL/3)
+			if r, err := c.leases.Update(ctx, hr.key, val, rev); err == nil {
+				rev = r
+			}
+			cancel()
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.LeaseTTL/3)
 	defer cancel()
-	_ = hr.c.leases.Delete(ctx, hr.key, jetstream.LastRevision(rev))
+	_ = c.leases.Delete(ctx, hr.key, jetstream.LastRevision(rev))
 }

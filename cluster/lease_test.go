@@ -10,6 +10,8 @@ import (
 	"github.com/mitogo/mitogo/cluster"
 	"github.com/mitogo/mitogo/cluster/natsembed"
 	"github.com/mitogo/mitogo/inventory"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // A controller whose renewals come too late for its lease (as on a busy
@@ -86,5 +88,62 @@ func TestLeaseLapsedKept(t *testing.T) {
 	defer ccancel()
 	if _, err := cluster.CallFunc(cctx, cl, "h", record, recordArgs{ID: "kept", Host: "h", Log: t.TempDir() + "/calls"}); err != nil {
 		t.Fatalf("call after the lease was claimed again: %v", err)
+	}
+}
+
+// A lease bucket made by a build that kept one entry a host is given two
+// when a member of this build joins: with one, the put that says why a
+// lease was released on purpose (Move.Why) can be replaced by its delete
+// before a watcher sees it.
+func TestLeaseBucketHistory(t *testing.T) {
+	srv, err := natsembed.Start(natsembed.Options{Token: "t", StoreDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Shutdown()
+	name := "hist" + randHex(3)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	nc, err := nats.Connect(srv.URL(), nats.Token("t"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bucket := "mitogo_" + name + "_hosts"
+	ttl := time.Second
+	if _, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: bucket, History: 1, TTL: ttl, LimitMarkerTTL: ttl}); err != nil {
+		t.Fatal(err)
+	}
+	r, err := actors.NewRouter()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Shutdown(context.Background())
+	c, err := cluster.Join(ctx, cluster.Config{Cluster: name, ID: "a", NATS: srv.URL(), Token: "t", Router: r,
+		LeaseTTL: ttl, Connect: func(ctx context.Context, r *actors.Router, h *inventory.Host) (*actors.Context, error) {
+			return r.Local(ctx)
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := c.Close(ctx); err != nil {
+			t.Error(err)
+		}
+	}()
+	kv, err := js.KeyValue(ctx, bucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := kv.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.History() != 2 {
+		t.Fatalf("lease bucket made with one entry a host keeps %d after a member joined, want 2", st.History())
 	}
 }

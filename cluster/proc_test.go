@@ -60,6 +60,7 @@ func controllerMain() int {
 	c, err := cluster.Join(ctx, cluster.Config{
 		Cluster: os.Getenv(envCluster), ID: os.Getenv(envID), NATS: os.Getenv(envNATS), Token: os.Getenv(envToken),
 		Hosts: inv.Hosts, Connect: connectHost, Router: r, LeaseTTL: ttl, ConnectTimeout: 90 * time.Second, Replicas: replicas,
+		InventoryFile: os.Getenv(envInv), ReadInventory: readInventory, ReloadInterval: 100 * time.Millisecond,
 	})
 	cancel()
 	if err != nil {
@@ -104,4 +105,12 @@ func connectHost(ctx context.Context, r *actors.Router, h *inventory.Host) (*act
 	// binary per base (minutes on a loaded machine, and not cancelable).
 	return r.SSH(ctx, target, actors.IdentityFile(h.Settings["identity"]), actors.KnownHosts(h.Settings["known-hosts"]),
 		actors.SSHConfig("none"), actors.NoCache())
+}
+
+func readInventory(path string) ([]*inventory.Host, error) {
+	inv, err := inventory.Read(path, nil)
+	if err != nil {
+		return nil, err
+	}
+	return inv.Hosts, nil
 }

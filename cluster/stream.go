@@ -91,7 +91,7 @@ type runStream struct {
 // serves the run.
 func (hr *hostRun) acceptRun(to string, req *request, epoch uint64) {
 	c := hr.c
-	ctx, cancel := callContext(c.ctx, req)
+	ctx, cancel := callContext(hr.callCtx, req)
 	st := &runStream{hr: hr, to: to, cancel: cancel, more: make(chan struct{}, 1), inNext: 1,
 		in: make(chan control, streamWindow)}
 	st.heard.Store(time.Now().UnixNano())
@@ -99,11 +99,13 @@ func (hr *hostRun) acceptRun(to string, req *request, epoch uint64) {
 	sub, err := c.nc.Subscribe(ctl, st.onControl)
 	if err != nil {
 		cancel()
+		hr.finish()
 		hr.respond(to, reply{Kind: replyFinal, Code: codeUnavailable, Msg: "subscribing to the run's control subject: " + err.Error()})
 		return
 	}
 	hr.respond(to, reply{Kind: replyAccept, Epoch: epoch, Ctl: ctl})
 	c.calls.Go(func() {
+		defer hr.finish()
 		defer cancel()
 		defer sub.Unsubscribe()
 		hr.serveRun(ctx, st, req)
@@ -182,7 +184,7 @@ func (hr *hostRun) serveRun(ctx context.Context, st *runStream, req *request) {
 		fail(codeNotFound, err.Error())
 	case why != "":
 		fail(codeCall, "the command was killed: "+why)
-	case hr.cutShort(hctx, err):
+	case hr.cutShort(ctx, hctx, err):
 		fail(codeUnknown, err.Error())
 	default:
 		fail(codeCall, err.Error())

@@ -64,6 +64,9 @@ type lease struct {
 	Epoch uint64    `json:"epoch"` // the revision that created the lease (kept when its owner claims it again after it lapsed): the host's fencing token
 	Since time.Time `json:"since"`
 	Ready bool      `json:"ready,omitempty"` // connected, fenced and serving calls
+	// Handover is written by an owner that releases the lease on
+	// purpose (Why*) just before it deletes it.
+	Handover string `json:"handover,omitempty"`
 }
 
 // Member is a live controller as it advertises itself in the member
@@ -74,7 +77,20 @@ type Member struct {
 	PID          int       `json:"pid"`
 	Version      int       `json:"version"`
 	Started      time.Time `json:"started"`
-	Hosts        int       `json:"hosts"`         // hosts it drives now
-	Takeovers    int       `json:"takeovers"`     // hosts it took over after another owner
-	LastTakeover time.Time `json:"last_takeover"` // when it last did
+	Hosts        int       `json:"hosts"`                   // hosts it drives now
+	Takeovers    int       `json:"takeovers"`               // hosts it took over after another owner
+	LastTakeover time.Time `json:"last_takeover"`           // when it last did
+	LastMove     *Move     `json:"last_move,omitempty"`     // the last host it took from another member
+	LastFailover *Move     `json:"last_failover,omitempty"` // the last one it took after a failure
+	Build        string    `json:"build,omitempty"`         // its build (Config.Build)
+	Draining     bool      `json:"draining,omitempty"`      // drained: it claims no host
+}
+
+// Move is a host passing from one member to another.
+type Move struct {
+	Host string    `json:"host"`
+	From string    `json:"from"`
+	To   string    `json:"to"`
+	Why  string    `json:"why"` // Why*
+	At   time.Time `json:"at"`
 }

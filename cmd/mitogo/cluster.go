@@ -2,14 +2,15 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strings"
-	"text/tabwriter"
+	"sync"
+	"syscall"
 	"time"
 
 	"github.com/mitogo/mitogo/actors"
@@ -21,9 +22,11 @@ import (
 // and run and call with --nats.
 type natsOptions struct {
 	url, tokenFile, cluster string
-	id                      string        // serve --id
-	leaseTTL                time.Duration // serve --lease-ttl
-	replicas                int           // serve --replicas
+	id                      string                  // serve --id
+	leaseTTL                time.Duration           // serve --lease-ttl
+	replicas                int                     // serve --replicas
+	reloadEvery             time.Duration           // serve --reload-interval
+	handover                cluster.HandoverOptions // cluster drain, rebalance
 }
 
 func defaultTokenFile() string {
@@ -80,6 +83,15 @@ listens), claims the inventory's hosts that no member owns, connects them,
 and serves calls to them from any member or client (mitogo run/call --nats)
 until interrupted; then it releases its hosts to the other members.
 
+The inventory is read again when it changes, without a restart: its size
+and modification time are checked every --reload-interval, and SIGHUP
+checks at once. New hosts become claimable; a removed host is handed over
+(its calls in flight finish, its context is shut down, its lease released);
+a host whose chain or settings changed is handed over and claimed again
+over its new chain. An inventory that does not parse is ignored (the
+previous one stays) with a warning. Passwords are not asked for again:
+hosts added later need their password from the environment (password-env).
+
 Examples:
   mitogo-nats &                 # one machine: the cluster's NATS server
   mitogo serve --cluster ops -i hosts.txt --id a &
@@ -93,6 +105,7 @@ Examples:
 		fs.StringVar(&o.nats.id, "id", "", "this member's name in the cluster (default HOSTNAME-PID)")
 		fs.IntVar(&o.nats.replicas, "replicas", 1, "the cluster buckets' JetStream replicas: 3 on a routed cluster of three mitogo-nats")
 		fs.DurationVar(&o.nats.leaseTTL, "lease-ttl", 10*time.Second, "how long a host's lease outlives its owner: the bound on failover")
+		fs.DurationVar(&o.nats.reloadEvery, "reload-interval", 2*time.Second, "how often the inventory file is checked for changes (SIGHUP: at once)")
 	},
 	run: serveMain,
 }
@@ -112,11 +125,21 @@ func serveMain(ctx context.Context, e *env, o *options, args []string) error {
 	if err != nil {
 		return err
 	}
-	byName := map[string]*planned{}
-	var hosts []*inv.Host
-	for _, p := range plans {
-		byName[p.t.name] = p
-		hosts = append(hosts, &inv.Host{Name: p.t.name, Chain: p.t.chain, Settings: p.t.settings})
+	byName := &servePlans{}
+	hosts := byName.set(plans)
+	readHosts := func(path string) ([]*inv.Host, error) {
+		list, err := readInventory(path)
+		if err != nil {
+			return nil, err
+		}
+		// The passwords were asked for at start, if at all.
+		ro := *o
+		ro.askPassword, ro.askSudoPassword = false, false
+		plans, err := ro.plan(list.targets)
+		if err != nil {
+			return nil, err
+		}
+		return byName.set(plans), nil
 	}
 	tok, err := o.nats.token()
 	if err != nil {
@@ -127,94 +150,41 @@ func serveMain(ctx context.Context, e *env, o *options, args []string) error {
 		return err
 	}
 	defer r.Shutdown(context.Background())
+	// SIGHUP reloads the inventory; one that comes while joining waits.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	jctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	c, err := cluster.Join(jctx, cluster.Config{
 		Cluster: o.nats.cluster, ID: o.nats.id, NATS: cmpOr(o.nats.url, "nats://127.0.0.1:4222"), Token: tok,
 		Hosts: hosts, Router: r, LeaseTTL: o.nats.leaseTTL, Replicas: o.nats.replicas, ConnectTimeout: o.connectTimeout,
 		Connect: func(ctx context.Context, r *actors.Router, h *inv.Host) (*actors.Context, error) {
+			p := byName.get(h.Name)
+			if p == nil {
+				return nil, fmt.Errorf("host %s is no longer in the inventory", h.Name)
+			}
 			// The last hop runs the calls; shutting it down leaves the
 			// hops before it until this controller exits.
-			_, last, err := byName[h.Name].connect(ctx, r)
+			_, last, err := p.connect(ctx, r)
 			return last, err
 		},
+		InventoryFile: o.fleet.inventory, ReadInventory: readHosts, ReloadInterval: o.nats.reloadEvery,
 	})
 	cancel()
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(e.stderr, "mitogo serve: member %s of cluster %s, %d hosts in its inventory\n", c.ID(), o.nats.cluster, len(hosts))
-	<-ctx.Done()
+	for ctx.Err() == nil {
+		select {
+		case <-ctx.Done():
+		case <-hup:
+			c.Reload()
+		}
+	}
 	cctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	return c.Close(cctx)
-}
-
-var clusterCommand = &command{
-	name:    "cluster",
-	summary: "show a cluster: cluster status",
-	usage:   "status [--json]",
-	help: `Prints the cluster's members (hosts driven, takeovers, the last one) and
-every host's lease (owner, epoch, since when, ready or connecting).
-`,
-	flags: clusterFlags,
-	run:   clusterMain,
-}
-
-func clusterFlags(fs *flag.FlagSet, e *env, o *options) {
-	o.nats.flags(fs, "the NATS server URLs, comma-separated (default nats://127.0.0.1:4222)")
-	fs.BoolVar(&o.json, "json", false, "print JSON")
-}
-
-func clusterMain(ctx context.Context, e *env, o *options, args []string) error {
-	if len(args) == 0 || args[0] != "status" {
-		return usagef("want: mitogo cluster status")
-	}
-	if len(args) > 1 { // flags after the subcommand
-		fs := flag.NewFlagSet("cluster status", flag.ContinueOnError)
-		fs.SetOutput(e.stderr)
-		clusterFlags(fs, e, o)
-		if err := fs.Parse(args[1:]); err != nil {
-			return usagef("%v", err)
-		}
-		if fs.NArg() > 0 {
-			return usagef("cluster status takes no arguments (got %q)", fs.Args())
-		}
-	}
-	o.nats.url = cmpOr(o.nats.url, "nats://127.0.0.1:4222")
-	cl, err := o.nats.dial()
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
-	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	st, err := cl.Status(sctx)
-	if err != nil {
-		return err
-	}
-	if o.json {
-		enc := json.NewEncoder(e.stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(st)
-	}
-	w := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(w, "cluster %s: %d members, %d leases\n\nMEMBER\tHOST\tPID\tHOSTS\tTAKEOVERS\tLAST TAKEOVER\tUP SINCE\n", st.Cluster, len(st.Members), len(st.Leases))
-	for _, m := range st.Members {
-		last := "-"
-		if !m.LastTakeover.IsZero() {
-			last = m.LastTakeover.Format(time.RFC3339)
-		}
-		fmt.Fprintf(w, "%s\t%s\t%d\t%d\t%d\t%s\t%s\n", m.ID, m.Hostname, m.PID, m.Hosts, m.Takeovers, last, m.Started.Format(time.RFC3339))
-	}
-	fmt.Fprintf(w, "\nHOST\tOWNER\tEPOCH\tSINCE\tSTATE\n")
-	for _, l := range st.Leases {
-		state := "connecting"
-		if l.Ready {
-			state = "ready"
-		}
-		fmt.Fprintf(w, "%s\t%s\t%d\t%s\t%s\n", l.Host, l.Owner, l.Epoch, l.Since.Format(time.RFC3339), state)
-	}
-	return w.Flush()
 }
 
 // clusterTargets are the -t values of run and call with --nats: inventory
@@ -235,4 +205,31 @@ func clusterTargets(o *options) ([]string, error) {
 		}
 	}
 	return hosts, nil
+}
+
+// servePlans are serve's planned hosts by name, replaced when the
+// inventory is read again.
+type servePlans struct {
+	mu     sync.Mutex
+	byName map[string]*planned
+}
+
+// set replaces the plans and returns their hosts.
+func (sp *servePlans) set(plans []*planned) []*inv.Host {
+	m := make(map[string]*planned, len(plans))
+	hosts := make([]*inv.Host, 0, len(plans))
+	for _, p := range plans {
+		m[p.t.name] = p
+		hosts = append(hosts, &inv.Host{Name: p.t.name, Chain: p.t.chain, Settings: p.t.settings})
+	}
+	sp.mu.Lock()
+	sp.byName = m
+	sp.mu.Unlock()
+	return hosts
+}
+
+func (sp *servePlans) get(name string) *planned {
+	sp.mu.Lock()
+	defer sp.mu.Unlock()
+	return sp.byName[name]
 }

@@ -1,0 +1,268 @@
+package cluster
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"sort"
+	"time"
+
+	"github.com/nats-io/nats.go"
+)
+
+// Causes of a failed drain or rebalance, matched with errors.Is.
+var (
+	// ErrNoMember: no live member of the cluster has that name.
+	ErrNoMember = errors.New("no such member")
+	// ErrControl: the member refused or failed the request.
+	ErrControl = errors.New("the member refused the request")
+)
+
+// codeControl is a control reply's error code (ErrControl).
+const codeControl = "control"
+
+// HandoverOptions tunes Drain and Rebalance.
+type HandoverOptions struct {
+	// Grace is how long the calls in flight on a host being handed over
+	// may run on before they are cancelled (their callers get the
+	// error); 0 means 30s.
+	Grace time.Duration
+	// Settle bounds the wait for other members to hold a released host
+	// again; 0 means 30s. A host nobody held by then is reported with
+	// Move.To "".
+	Settle time.Duration
+	// Batch is how many hosts a rebalance moves at a time; 0 means 4.
+	Batch int
+}
+
+// control sends one control request to a member and waits for its reply.
+func (cl *Client) control(ctx context.Context, member string, req ctlRequest) (*ctlReply, error) {
+	req.V = ProtocolVersion
+	b, _ := json.Marshal(req)
+	m, err := cl.nc.RequestWithContext(ctx, memberSubject(cl.cluster, member), b)
+	if errors.Is(err, nats.ErrNoResponders) {
+		return nil, fmt.Errorf("cluster %s: member %s: %w", cl.cluster, member, ErrNoMember)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("cluster %s: member %s: %s: %w", cl.cluster, member, req.Op, err)
+	}
+	var rep ctlReply
+	if err := json.Unmarshal(m.Data, &rep); err != nil {
+		return nil, fmt.Errorf("cluster %s: member %s: unreadable reply: %w", cl.cluster, member, ErrVersion)
+	}
+	switch rep.Code {
+	case "":
+		return &rep, nil
+	case codeVersion:
+		return &rep, fmt.Errorf("cluster %s: member %s: %s: %w", cl.cluster, member, rep.Msg, ErrVersion)
+	default:
+		return &rep, fmt.Errorf("cluster %s: member %s: %s: %w", cl.cluster, member, rep.Msg, ErrControl)
+	}
+}
+
+// Drain makes a member hand all its hosts over to the others (see
+// Controller.Drain) and waits until they hold them. It returns each
+// released host's move; To is "" for a host that no other member held
+// within opt.Settle (no other member has it in its inventory, or its
+// connect failed). The member stays in the cluster, owning nothing, until
+// it stops or Resume.
+func (cl *Client) Drain(ctx context.Context, member string, opt HandoverOptions) ([]Move, error) {
+	rep, err := cl.control(ctx, member, ctlRequest{Op: opDrain, Grace: opt.Grace})
+	if rep == nil {
+		return nil, err
+	}
+	moves, werr := cl.awaitHeld(ctx, member, rep.Released, WhyDrain, opt.Settle)
+	return moves, errors.Join(err, werr)
+}
+
+// Resume ends a member's drain: it claims hosts without an owner again.
+func (cl *Client) Resume(ctx context.Context, member string) error {
+	_, err := cl.control(ctx, member, ctlRequest{Op: opResume})
+	return err
+}
+
+// Rebalance moves hosts from the members that own more than their share
+// to those that own less, gradually: at most opt.Batch hosts at a time,
+// each to its preferred member among the live ones (the rendezvous hash
+// that places hosts at start), waiting until the moved hosts are held
+// again before the next batch. A move is made only when it narrows the
+// gap (its owner holds at least two more hosts than its preferred
+// member), so the result is as even as the hash allows and a second
+// rebalance moves nothing. Draining members take no part. It returns the
+// moves made.
+func (cl *Client) Rebalance(ctx context.Context, opt HandoverOptions) ([]Move, error) {
+	batch := opt.Batch
+	if batch <= 0 {
+		batch = 4
+	}
+	var all []Move
+	// Each round moves at least one host (or ends the rebalance): as many
+	// rounds as there are hosts bound it even when members other than the
+	// planned ones take the hosts.
+	for rounds := 0; ; rounds++ {
+		st, err := cl.Status(ctx)
+		if err != nil {
+			return all, err
+		}
+		plan := planRebalance(st, batch)
+		if len(plan) == 0 || rounds > len(st.Leases) {
+			return all, nil
+		}
+		byFrom := map[string][]string{}
+		for _, mv := range plan {
+			byFrom[mv.From] = append(byFrom[mv.From], mv.Host)
+		}
+		progress := false
+		for _, from := range sortedKeys(byFrom) {
+			rep, err := cl.control(ctx, from, ctlRequest{Op: opHandOff, Hosts: byFrom[from], Grace: opt.Grace})
+			if rep == nil {
+				return all, err
+			}
+			moves, werr := cl.awaitHeld(ctx, from, rep.Released, WhyRebalance, opt.Settle)
+			all = append(all, moves...)
+			for _, mv := range moves {
+				progress = progress || (mv.To != "" && mv.To != from)
+			}
+			if err = errors.Join(err, werr); err != nil {
+				return all, err
+			}
+		}
+		if !progress {
+			return all, nil // the hosts came back to their owners: nothing more to gain
+		}
+	}
+}
+
+// planRebalance picks at most batch hosts to move, each from its owner to
+// its preferred member, while the owner holds at least two more hosts
+// than that member.
+func planRebalance(st *Status, batch int) []Move {
+	count := map[string]int{}
+	var live []string
+	for _, m := range st.Members {
+		if !m.Draining {
+			live = append(live, m.ID)
+			count[m.ID] = 0
+		}
+	}
+	if len(live) < 2 {
+		return nil
+	}
+	for _, l := range st.Leases {
+		if _, ok := count[l.Owner]; ok {
+			count[l.Owner]++
+		}
+	}
+	var plan []Move
+	for _, l := range st.Leases { // sorted by host
+		if len(plan) == batch {
+			break
+		}
+		if _, ok := count[l.Owner]; !ok || !l.Ready {
+			continue
+		}
+		p := preferred(l.Host, live)
+		if p != l.Owner && count[l.Owner]-count[p] >= 2 {
+			count[l.Owner]--
+			count[p]++
+			plan = append(plan, Move{Host: l.Host, From: l.Owner, To: p, Why: WhyRebalance})
+		}
+	}
+	return plan
+}
+
+// awaitHeld waits until each released host is held (ready) under a lease
+// of a member other than from, for at most settle (0: 30s), and returns
+// the moves.
+func (cl *Client) awaitHeld(ctx context.Context, from string, released []string, why string, settle time.Duration) ([]Move, error) {
+	if settle <= 0 {
+		settle = 30 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(ctx, settle)
+	defer cancel()
+	moves := make([]Move, len(released))
+	left := len(released)
+	for i, h := range released {
+		moves[i] = Move{Host: h, From: from, Why: why}
+	}
+	t := time.NewTicker(100 * time.Millisecond)
+	defer t.Stop()
+	for left > 0 {
+		st, err := cl.Status(ctx)
+		if err == nil {
+			held := map[string]LeaseInfo{}
+			for _, l := range st.Leases {
+				held[l.Host] = l
+			}
+			for i := range moves {
+				if l, ok := held[moves[i].Host]; ok && moves[i].To == "" && l.Ready && l.Owner != from {
+					moves[i].To, moves[i].At = l.Owner, l.Since
+					left--
+				}
+			}
+		}
+		if left == 0 {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return moves, nil // the hosts nobody took are reported with To ""
+		case <-t.C:
+		}
+	}
+	return moves, nil
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// lastMoves fills a status's last move and last failover from its
+// members' entries.
+func (st *Status) lastMoves() {
+	for _, m := range st.Members {
+		if mv := m.LastMove; mv != nil && (st.LastMove == nil || mv.At.After(st.LastMove.At)) {
+			st.LastMove = mv
+		}
+		if mv := m.LastFailover; mv != nil && (st.LastFailover == nil || mv.At.After(st.LastFailover.At)) {
+			st.LastFailover = mv
+		}
+	}
+}
+
+// buildName names the running binary's build: its main module's version
+// and VCS revision (with "+dirty" for uncommitted changes).
+func buildName() string {
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "unknown"
+	}
+	name := info.Main.Version
+	var rev string
+	dirty := false
+	for _, s := range info.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			dirty = s.Value == "true"
+		}
+	}
+	if len(rev) > 12 {
+		rev = rev[:12]
+	}
+	if rev != "" {
+		name += " " + rev
+	}
+	if dirty {
+		name += "+dirty"
+	}
+	return name
+}

@@ -1,0 +1,143 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/mitogo/mitogo/cluster"
+	"github.com/mitogo/mitogo/cluster/natsembed"
+)
+
+// Two mitogo serve processes: cluster rebalance gives the second a share
+// of the first's hosts, cluster drain moves all of the first's hosts to
+// the second, cluster status shows it, and SIGHUP makes a controller read
+// its edited inventory.
+func TestClusterOpsCLI(t *testing.T) {
+	srv, err := natsembed.Start(natsembed.Options{Token: "tok", StoreDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Shutdown) // after the controllers' (cleanups run last first)
+	t.Setenv("MITOGO_NATS_TOKEN", "tok")
+	inv := writeInventory(t, "h0 local", "h1 local", "h2 local", "h3 local", "h4 local", "h5 local")
+	// A cluster name of its own: the hosts keep their fencing tokens
+	// under it, and a new NATS store starts the epochs over.
+	name := fmt.Sprintf("cli%d", time.Now().UnixNano())
+	t.Cleanup(func() {
+		if dir, err := os.UserCacheDir(); err == nil {
+			os.RemoveAll(filepath.Join(dir, "mitogo-cluster", name))
+		}
+	})
+	nats := []string{"--nats", srv.URL(), "--cluster", name}
+	cl, err := cluster.Dial(srv.URL(), "tok", name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	waitStatus := func(what string, ok func(*cluster.Status) bool) *cluster.Status {
+		t.Helper()
+		deadline := time.Now().Add(90 * time.Second)
+		for {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			st, err := cl.Status(ctx)
+			cancel()
+			if err == nil && ok(st) {
+				return st
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("after 90s, still waiting for %s: %+v (%v)", what, st, err)
+			}
+			time.Sleep(50 * time.Millisecond) // polling the buckets, bounded by the deadline
+		}
+	}
+	held := func(st *cluster.Status) map[string]int {
+		n := map[string]int{}
+		for _, l := range st.Leases {
+			if l.Ready {
+				n[l.Owner]++
+			}
+		}
+		return n
+	}
+	serve := func(id string, extra ...string) *exec.Cmd {
+		args := append([]string{"serve", "-i", inv, "--id", id, "--lease-ttl", "6s"}, nats...)
+		cmd := exec.Command(bin, append(args, extra...)...)
+		stderr, _ := cmd.StderrPipe()
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan struct{})
+		go func() { // the log, shown when the test fails
+			sc := bufio.NewScanner(stderr)
+			for sc.Scan() {
+				t.Logf("[%s] %s", id, sc.Text())
+			}
+			close(done)
+		}()
+		t.Cleanup(func() {
+			cmd.Process.Signal(syscall.SIGTERM)
+			<-done
+			if err := cmd.Wait(); err != nil {
+				t.Errorf("mitogo serve --id %s: %v", id, err)
+			}
+		})
+		return cmd
+	}
+
+	serve("a")
+	waitStatus("a to hold the 6 hosts", func(st *cluster.Status) bool { return held(st)["a"] == 6 })
+	b := serve("b", "--reload-interval", "1h") // b reads its inventory again on SIGHUP only
+	waitStatus("b to join", func(st *cluster.Status) bool { return len(st.Members) == 2 })
+
+	r := mitogo(t, "", append([]string{"cluster", "rebalance", "--batch", "2"}, nats...)...)
+	if r.exit != 0 || !strings.Contains(r.stdout, ": a -> b\n") {
+		t.Fatalf("cluster rebalance: exit %d, stdout %q, stderr %q; want moves from a to b", r.exit, r.stdout, r.stderr)
+	}
+	if n := held(waitStatus("6 hosts held", func(st *cluster.Status) bool { return len(st.Leases) == 6 })); n["a"] == 0 || n["b"] == 0 {
+		t.Errorf("after cluster rebalance, hosts held %v: want both a and b to hold some", n)
+	}
+
+	r = mitogo(t, "", append([]string{"cluster", "drain"}, append(nats, "a")...)...)
+	if r.exit != 0 || strings.Contains(r.stdout, "no member took it") {
+		t.Fatalf("cluster drain a: exit %d, stdout %q, stderr %q", r.exit, r.stdout, r.stderr)
+	}
+	waitStatus("b to hold the 6 hosts, the drain recorded", func(st *cluster.Status) bool {
+		return held(st)["b"] == 6 && st.LastMove != nil && st.LastMove.Why == cluster.WhyDrain
+	})
+	r = mitogo(t, "", append([]string{"cluster", "status"}, nats...)...)
+	for _, want := range []string{"draining", "last move: host ", "from a to b (drain)", "BUILD"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("cluster status: stdout lacks %q:\n%s", want, r.stdout)
+		}
+	}
+
+	// An added host: b claims it on SIGHUP (a is drained).
+	if err := os.WriteFile(inv, []byte("h0 local\nh1 local\nh2 local\nh3 local\nh4 local\nh5 local\nh6 local\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	b.Process.Signal(syscall.SIGHUP)
+	waitStatus("b to hold h6", func(st *cluster.Status) bool {
+		for _, l := range st.Leases {
+			if l.Host == "h6" && l.Owner == "b" && l.Ready {
+				return true
+			}
+		}
+		return false
+	})
+	r = mitogo(t, "", append([]string{"run", "-t", "h6"}, append(nats, "--", "echo", "hi")...)...)
+	if r.exit != 0 || r.stdout != "hi\n" {
+		t.Errorf("run on the added host: exit %d, stdout %q, stderr %q", r.exit, r.stdout, r.stderr)
+	}
+	r = mitogo(t, "", append([]string{"cluster", "drain"}, append(nats, "nobody")...)...)
+	if r.exit == 0 || !strings.Contains(r.stderr, "no such member") {
+		t.Errorf("cluster drain nobody: exit %d, stderr %q; want an error naming no such member", r.exit, r.stderr)
+	}
+}
