@@ -10,7 +10,7 @@ import (
 // exchange. Members of one cluster must speak the same: a controller of
 // another version refuses to join (ErrVersion), and a request of another
 // version is refused.
-const ProtocolVersion = 1
+const ProtocolVersion = 2 // 2: streamed runs, handover requests, outcome-unknown and not-found codes
 
 // beatInterval is how often an owner tells a caller that a call is still
 // running; silentAfter without a word and the caller takes the owner for
