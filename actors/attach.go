@@ -316,6 +316,12 @@ func (l *Listener) serve(nc *net.UnixConn) error {
 // (WithLogger: records stay in this process; AllowUpward, AllowSideways
 // add to what the tree allows).
 //
+// Attach returns once it has answered the listener's handshake: the
+// listener adds the route to it a moment later, and the contexts above
+// the listener later still, as the route travels up. A call to the
+// attached router from elsewhere in the tree made at once may fail with
+// ErrNoRoute; calls from it work at once.
+//
 // Attach makes a new router: a router that already has children cannot
 // join another tree (their ids were given by its own master and could
 // collide), so there is no form for it. The socket's directory must be
