@@ -254,8 +254,8 @@ func TestCallWriteRead(t *testing.T) {
 
 func TestCallErrors(t *testing.T) {
 	r := mitogo(t, "", "call", "nosuch.function")
-	if r.exit != 1 || !strings.Contains(r.stderr, `"nosuch.function"`) || strings.Count(r.stderr, "\n") != 1 {
-		t.Errorf("unknown function: exit %d, stderr %q; want 1 and one line naming it", r.exit, r.stderr)
+	if r.exit != 127 || !strings.Contains(r.stderr, `"nosuch.function"`) || strings.Count(r.stderr, "\n") != 1 {
+		t.Errorf("unknown function: exit %d, stderr %q; want 127 (as a missing command) and one line naming it", r.exit, r.stderr)
 	}
 	r = mitogo(t, "", "call", "file.read", `{"path":"/nonexistent/mitogo"}`)
 	if r.exit != 1 || !strings.HasPrefix(r.stderr, "mitogo: ") || !strings.Contains(r.stderr, "no such file or directory") {
