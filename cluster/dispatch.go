@@ -74,24 +74,9 @@ func (hr *hostRun) serve(to string, req *request) {
 		return
 	}
 
-	done := make(chan struct{})
-	beats := make(chan struct{})
-	go func() { // joined below before the final reply
-		defer close(beats)
-		t := time.NewTicker(beatInterval)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-t.C:
-				hr.respond(to, reply{Kind: replyBeat})
-			}
-		}
-	}()
+	stopBeats := hr.beat(to, nil)
 	res, err := runFenced.Call(ctx, hctx, runArgs{fenceArgs: fenceArgs{Cluster: c.cfg.Cluster, Host: hr.host.Name, Epoch: epoch}, Fn: req.Fn, Args: req.Args})
-	close(done)
-	<-beats
+	stopBeats()
 	switch {
 	case (err != nil || res.Code == codeCall) && hr.cutShort(ctx, hctx, err):
 		fail(codeUnknown, cmp.Or(res.Msg, fmt.Sprint(err)))
@@ -166,6 +151,34 @@ func (hr *hostRun) leaseHeld(ctx context.Context, epoch uint64) (code, msg strin
 
 // respond sends one reply message to a caller; a lost one shows up on the
 // caller's side as silence.
+// beat tells the caller at to, every beatInterval, that its call goes on,
+// after running check (nil for none) at each tick; the returned stop ends
+// the beats and waits for them, before the final reply is sent.
+func (hr *hostRun) beat(to string, check func()) (stop func()) {
+	done := make(chan struct{})
+	beats := make(chan struct{})
+	go func() { // joined by stop
+		defer close(beats)
+		t := time.NewTicker(beatInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+			if check != nil {
+				check()
+			}
+			hr.respond(to, reply{Kind: replyBeat})
+		}
+	}()
+	return func() {
+		close(done)
+		<-beats
+	}
+}
+
 func (hr *hostRun) respond(to string, r reply) {
 	r.Controller = hr.c.id
 	b, err := msgpack.Marshal(&r)

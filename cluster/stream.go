@@ -148,32 +148,18 @@ func (hr *hostRun) serveRun(ctx context.Context, st *runStream, req *request) {
 
 	// Beats tell the caller the run goes on; the same loop ends the run
 	// when the caller went silent.
-	done := make(chan struct{})
-	beats := make(chan struct{})
-	go func() { // joined below before the final reply
-		defer close(beats)
-		t := time.NewTicker(beatInterval)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-t.C:
-			}
-			if time.Since(time.Unix(0, st.heard.Load())) > callerSilentAfter {
-				st.stop(fmt.Sprintf("the caller was silent for %v", callerSilentAfter))
-			}
-			hr.respond(st.to, reply{Kind: replyBeat})
+	stopBeats := hr.beat(st.to, func() {
+		if time.Since(time.Unix(0, st.heard.Load())) > callerSilentAfter {
+			st.stop(fmt.Sprintf("the caller was silent for %v", callerSilentAfter))
 		}
-	}()
+	})
 	var stdin io.Reader
 	if req.Stream.Stdin {
 		stdin = &runInput{st: st, closed: make(chan struct{})}
 	}
 	exit, err := builtins.Run(ctx, c.cfg.Router, hctx, builtins.RunRequest{Argv: rr.Argv, Dir: rr.Dir, Env: rr.Env},
 		stdin, runOutput{st: st, ctx: ctx, stream: 1}, runOutput{st: st, ctx: ctx, stream: 2})
-	close(done)
-	<-beats
+	stopBeats()
 	st.mu.Lock()
 	why := st.why
 	st.mu.Unlock()
