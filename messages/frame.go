@@ -36,21 +36,49 @@ func (e *FrameSizeError) Is(target error) bool { return target == ErrFrameTooLar
 // the reader allocate more than max bytes. The returned slice is freshly
 // allocated and owned by the caller.
 func ReadFrame(r io.Reader, max int) ([]byte, error) {
-	var hdr [FrameHeaderLen]byte
-	if _, err := io.ReadFull(r, hdr[:]); err != nil {
-		return nil, err
+	var f FrameReader
+	return f.Read(r, max)
+}
+
+// FrameReader reads frames one after another, as ReadFrame does, and keeps
+// a frame whose read failed part-way (a read deadline that passed): the
+// next Read goes on with the same frame, so the stream stays whole. After a
+// *FrameSizeError or the end of the input nothing more can be read.
+type FrameReader struct {
+	hdr    [FrameHeaderLen]byte
+	hdrN   int    // bytes of hdr read
+	body   []byte // the body being read, once hdr is whole
+	bodyN  int    // bytes of body read
+	inBody bool   // hdr is whole and body is allocated
+}
+
+// Read returns the next frame body read from r, refusing one over max.
+func (f *FrameReader) Read(r io.Reader, max int) ([]byte, error) {
+	if !f.inBody {
+		n, err := io.ReadFull(r, f.hdr[f.hdrN:])
+		f.hdrN += n
+		if err != nil {
+			if err == io.EOF && f.hdrN > 0 {
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, err
+		}
+		size := binary.BigEndian.Uint32(f.hdr[:])
+		if int64(size) > int64(max) {
+			return nil, &FrameSizeError{Size: int64(size), Max: int64(max)}
+		}
+		f.body, f.bodyN, f.inBody = make([]byte, size), 0, true
 	}
-	n := binary.BigEndian.Uint32(hdr[:])
-	if int64(n) > int64(max) {
-		return nil, &FrameSizeError{Size: int64(n), Max: int64(max)}
-	}
-	body := make([]byte, n)
-	if _, err := io.ReadFull(r, body); err != nil {
+	n, err := io.ReadFull(r, f.body[f.bodyN:])
+	f.bodyN += n
+	if err != nil {
 		if err == io.EOF {
 			err = io.ErrUnexpectedEOF
 		}
-		return nil, fmt.Errorf("reading a %d-byte frame body: %w", n, err)
+		return nil, fmt.Errorf("reading a %d-byte frame body: %w", len(f.body), err)
 	}
+	body := f.body
+	f.body, f.hdrN, f.inBody = nil, 0, false
 	return body, nil
 }
 

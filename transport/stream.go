@@ -2,7 +2,6 @@ package transport
 
 import (
 	"bufio"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -37,11 +36,7 @@ type Stream struct {
 
 	// The frame ReadFrame is reading, kept when a read deadline interrupts
 	// it so that the next ReadFrame goes on where it stopped.
-	hdr    [messages.FrameHeaderLen]byte
-	hdrN   int    // bytes of hdr read
-	body   []byte // the body being read, once hdr is whole
-	bodyN  int    // bytes of body read
-	inBody bool   // hdr is whole and body is allocated
+	frames messages.FrameReader
 
 	mu       sync.Mutex
 	cond     sync.Cond
@@ -104,34 +99,12 @@ func (s *Stream) SetMaxFrame(n int) {
 // is kept, and the next ReadFrame (from any goroutine, once the deadline is
 // moved) goes on with the same frame: the stream stays whole.
 func (s *Stream) ReadFrame() ([]byte, error) {
-	if !s.inBody {
-		n, err := io.ReadFull(s.r, s.hdr[s.hdrN:])
-		s.hdrN += n
-		if err != nil {
-			if err == io.EOF && s.hdrN > 0 {
-				err = io.ErrUnexpectedEOF
-			}
-			return nil, err
-		}
-		size := binary.BigEndian.Uint32(s.hdr[:])
-		if int64(size) > int64(s.maxFrame) {
-			return nil, &messages.FrameSizeError{Size: int64(size), Max: int64(s.maxFrame)}
-		}
-		s.body, s.bodyN, s.inBody = make([]byte, size), 0, true
+	body, err := s.frames.Read(s.r, s.maxFrame)
+	if err == nil {
+		s.framesIn.Add(1)
+		s.bytesIn.Add(uint64(len(body) + messages.FrameHeaderLen))
 	}
-	n, err := io.ReadFull(s.r, s.body[s.bodyN:])
-	s.bodyN += n
-	if err != nil {
-		if err == io.EOF {
-			err = io.ErrUnexpectedEOF
-		}
-		return nil, fmt.Errorf("reading a %d-byte frame body: %w", len(s.body), err)
-	}
-	body := s.body
-	s.body, s.hdrN, s.inBody = nil, 0, false
-	s.framesIn.Add(1)
-	s.bytesIn.Add(uint64(len(body) + messages.FrameHeaderLen))
-	return body, nil
+	return body, err
 }
 
 // ErrNoDeadline is returned by SetReadDeadline on a stream whose
