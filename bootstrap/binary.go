@@ -39,20 +39,23 @@ type Binary struct {
 
 	joinOnce sync.Once
 	joined   []byte
+	joinErr  error
 
 	sent sentState // of a binary from a file: its image kept, deltas made
 }
 
-// piece is one gzip member of the binary, ready once done is closed.
+// piece is one gzip member of the binary, ready once done is closed; err
+// is why it could not be read (the file changed or went away meanwhile).
 type piece struct {
 	done chan struct{}
 	gz   []byte
+	err  error
 }
 
 // NewBinary is the executable at path, named by the hash of its image.
 // The hash comes from the master's disk cache when the file is the one
 // hashed before (same path, inode, size and mtime; see hashcache.go), else
-// it reads, strips and hashes the file and caches the hash.
+// it reads and hashes the image, a buffer at a time, and caches the hash.
 func NewBinary(path string) (*Binary, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -67,40 +70,53 @@ func NewBinary(path string) (*Binary, error) {
 	if e, ok := lookupHash(key); ok {
 		return &Binary{Path: path, Hash: e.hash, imageSize: e.size}, nil
 	}
-	data := make([]byte, 0, st.Size())
-	if data, err = readAll(f, data); err != nil {
+	img := fileImage(f, st.Size())
+	h := sha256.New()
+	if _, err := io.Copy(h, io.NewSectionReader(img, 0, img.Size())); err != nil {
 		return nil, fmt.Errorf("reading %s: %w", path, err)
 	}
-	img := image(data)
-	sum := sha256.Sum256(img)
-	b := &Binary{Path: path, Hash: hex.EncodeToString(sum[:]), imageSize: int64(len(img))}
+	b := &Binary{Path: path, Hash: hex.EncodeToString(h.Sum(nil)), imageSize: img.Size()}
 	storeHash(key, hashEntry{hash: b.Hash, size: b.imageSize})
 	return b, nil
 }
 
-// readAll appends what r has to buf.
-func readAll(r io.Reader, buf []byte) ([]byte, error) {
-	w := bytes.NewBuffer(buf)
-	_, err := w.ReadFrom(r)
-	return w.Bytes(), err
-}
-
-// image is what is sent of an executable's bytes: stripped when
-// stripImage can, else data as it is.
-func image(data []byte) []byte {
-	if img, err := stripImage(data); err == nil {
-		return img
-	}
-	return data
-}
-
-// readImage reads the file at path and returns its image.
-func readImage(path string) ([]byte, error) {
-	data, err := os.ReadFile(path)
+// fileImage is the image of the executable file f of size bytes: stripped
+// when planStrip can, else the file as it is.
+func fileImage(f io.ReaderAt, size int64) *imageReader {
+	extents, err := planStrip(f, size)
 	if err != nil {
+		extents = []extent{{off: 0, n: size}}
+	}
+	return newImageReader(f, extents)
+}
+
+// openImage opens the file at path and returns its image, which reads
+// from the file until closed.
+func openImage(path string) (*imageReader, io.Closer, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("opening the binary: %w", err)
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, nil, fmt.Errorf("opening the binary: %w", err)
+	}
+	return fileImage(f, st.Size()), f, nil
+}
+
+// readImage reads the file at path and returns its image, whole.
+func readImage(path string) ([]byte, error) {
+	img, f, err := openImage(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data := make([]byte, img.Size())
+	if _, err := img.ReadAt(data, 0); err != nil {
 		return nil, fmt.Errorf("reading the binary: %w", err)
 	}
-	return image(data), nil
+	return data, nil
 }
 
 // hashFile returns the hex sha256 of the file at path as it is.
@@ -160,33 +176,55 @@ func (b *Binary) compress() error {
 			b.pieces = []*piece{p}
 			return
 		}
-		data, err := readImage(b.Path)
+		img, f, err := openImage(b.Path)
 		if err != nil {
 			b.err = err
 			return
 		}
-		size := max(1<<20, len(data)/16)
-		n := max(1, (len(data)+size-1)/size)
+		total := img.Size()
+		size := max(1<<20, total/16)
+		n := int(max(1, (total+size-1)/size))
 		b.pieces = make([]*piece, n)
 		for i := range b.pieces {
 			b.pieces[i] = &piece{done: make(chan struct{})}
 		}
 		var next atomic.Int64
 		workers := min(n, runtime.GOMAXPROCS(0))
+		var running atomic.Int32
+		running.Store(int32(workers))
 		for range workers {
 			b.work.Go(func() {
+				defer func() {
+					if running.Add(-1) == 0 {
+						f.Close() // the last worker done: the file is read
+					}
+				}()
+				// Each worker reads a part into its own buffer and
+				// compresses it into its own scratch; a piece keeps an
+				// exact copy.
+				part := make([]byte, size)
+				var buf bytes.Buffer
+				var zw *gzip.Writer
 				for {
-					i := int(next.Add(1) - 1)
-					if i >= n {
+					i := next.Add(1) - 1
+					if i >= int64(n) {
 						return
 					}
-					part := data[i*size : min(len(data), (i+1)*size)]
-					var buf bytes.Buffer
-					buf.Grow(len(part) / 2)
-					zw, _ := gzip.NewWriterLevel(&buf, gzip.BestSpeed)
-					zw.Write(part)
+					p := part[:min(size, total-i*size)]
+					buf.Reset()
+					if _, err := img.ReadAt(p, i*size); err != nil {
+						b.pieces[i].err = fmt.Errorf("reading %s: %w", b.Path, err)
+						close(b.pieces[i].done)
+						continue
+					}
+					if zw == nil {
+						zw, _ = gzip.NewWriterLevel(&buf, gzip.BestSpeed)
+					} else {
+						zw.Reset(&buf)
+					}
+					zw.Write(p)
 					zw.Close()
-					b.pieces[i].gz = buf.Bytes()
+					b.pieces[i].gz = bytes.Clone(buf.Bytes())
 					close(b.pieces[i].done)
 				}
 			})
@@ -204,17 +242,21 @@ func (b *Binary) Gzipped() ([]byte, error) {
 	b.joinOnce.Do(func() {
 		if len(b.pieces) == 1 { // came whole: nothing to join, nothing to copy
 			<-b.pieces[0].done
-			b.joined = b.pieces[0].gz
+			b.joined, b.joinErr = b.pieces[0].gz, b.pieces[0].err
 			return
 		}
 		var all bytes.Buffer
 		for _, p := range b.pieces {
 			<-p.done
+			if p.err != nil {
+				b.joinErr = p.err
+				return
+			}
 			all.Write(p.gz)
 		}
 		b.joined = all.Bytes()
 	})
-	return b.joined, nil
+	return b.joined, b.joinErr
 }
 
 // Bytes returns the binary as it is sent: gzip'd, or plain for a far side
@@ -245,6 +287,9 @@ func (b *Binary) sendPieces(w io.Writer) (int64, error) {
 	var sent int64
 	for i, p := range b.pieces {
 		<-p.done
+		if p.err != nil {
+			return sent, p.err
+		}
 		if len(p.gz) == 0 {
 			continue // a 0 would end the upload
 		}

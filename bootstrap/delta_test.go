@@ -14,7 +14,8 @@ import (
 )
 
 // patchingChild is a fake child like fakeChild's that can also serve as a
-// delta's base: it carries patchCapability, and run as the patcher it has
+// delta's base: it carries patchCapability and patchAnyID (it reads the
+// zstd tool's deltas as well as makeDelta's), and run as the patcher it has
 // this test binary patch from it (see TestMain). Every variant has the same
 // 3 MiB of padding; variant is a word in its script. A base that is
 // broken fails as the patcher.
@@ -28,7 +29,7 @@ func patchingChild(t *testing.T, variant string, broken bool) *Binary {
 	if broken {
 		patch = "exit 1"
 	}
-	script := "#!/bin/sh\n# " + patchCapability + " " + variant + "\n" +
+	script := "#!/bin/sh\n# " + patchCapability + " " + patchAnyID + " " + variant + "\n" +
 		"if [ \"$MITOGO_CHILD\" = patch ]; then " + patch + "; fi\n" +
 		"[ \"$MITOGO_CHILD\" = stdio ] || exit 9\n" +
 		"if [ -n \"$MITOGO_VERIFY\" ]; then\n" +
@@ -234,11 +235,70 @@ func TestDeltaThatDoesNotPayIsRemembered(t *testing.T) {
 	target := write(2)
 	for i, want := range []int32{1, 0} {
 		bin, _ := NewBinary(target)
-		if d := bin.computeDelta(dir, base.Hash); d != nil {
+		if d := bin.computeDelta(dir, base.Hash, true); d != nil {
 			t.Fatalf("a delta of %d bytes between unrelated random files", len(d))
 		}
 		if n := bin.sent.deltaRuns.Load(); n != want {
 			t.Fatalf("process %d computed %d deltas, want %d", i+1, n, want)
 		}
+	}
+}
+
+// Which encoder makes a delta depends on the base and the link: a base
+// whose patcher reads the zstd tool's deltas gets one from the tool, on
+// any link (fast, and out of this process); a base that reads only
+// makeDelta's gets one from the in-process encoder, and only over a far
+// link, where its cost in time and memory pays. Each delta applies to its
+// base and gives the new image.
+func TestDeltaEncoderByBaseAndLink(t *testing.T) {
+	needTools(t)
+	dir := masterCache(t)
+	os.MkdirAll(dir, 0o700)
+	data := make([]byte, 2<<20)
+	rand.NewChaCha8([32]byte{7, 7}).Read(data)
+	write := func(marks, change string) string {
+		body := append([]byte(nil), data...)
+		copy(body[1<<20:], change)
+		p := filepath.Join(t.TempDir(), "exe")
+		os.WriteFile(p, append([]byte(marks+"\n"), body...), 0o755)
+		return p
+	}
+	for _, c := range []struct {
+		name        string
+		marks       string
+		far         bool
+		wantDict    uint32
+		wantNoDelta bool
+	}{
+		{"old base, near link", patchCapability, false, 0, true},
+		{"old base, far link", patchCapability, true, 1, false},
+		{"new base, near link", patchCapability + " " + patchAnyID, false, 0, false},
+		{"new base, far link", patchCapability + " " + patchAnyID, true, 0, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			base, err := NewBinary(write(c.marks, "base "+c.name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			baseImg, _ := os.ReadFile(base.Path)
+			os.WriteFile(filepath.Join(dir, base.Hash), baseImg, 0o700)
+			bin, _ := NewBinary(write(c.marks, "target "+c.name))
+			d := bin.computeDelta(dir, base.Hash, c.far)
+			if c.wantNoDelta {
+				if d != nil || bin.sent.deltaRuns.Load() != 0 {
+					t.Fatalf("a delta of %d bytes computed (%d runs); want none", len(d), bin.sent.deltaRuns.Load())
+				}
+				return
+			}
+			if d == nil || len(d) > 64<<10 {
+				t.Fatalf("delta of %d bytes; want one under 64 KiB", len(d))
+			}
+			if id, err := frameDict(d); err != nil || id != c.wantDict {
+				t.Fatalf("the delta's frame names dictionary %d (%v); want %d", id, err, c.wantDict)
+			}
+			if _, err := applyDelta(baseImg, d, bin.Hash); err != nil {
+				t.Fatal(err)
+			}
+		})
 	}
 }

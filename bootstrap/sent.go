@@ -1,11 +1,14 @@
 package bootstrap
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"debug/buildinfo"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -110,11 +113,15 @@ func (b *Binary) storeSent() {
 		if touch(path) == nil {
 			return
 		}
-		img, err := readImage(b.Path)
-		if err != nil || os.MkdirAll(dir, 0o700) != nil {
+		img, f, err := openImage(b.Path)
+		if err != nil {
 			return
 		}
-		if writeCacheFile(dir, b.Hash, img) == nil {
+		defer f.Close()
+		if os.MkdirAll(dir, 0o700) != nil {
+			return
+		}
+		if writeCacheFrom(dir, b.Hash, io.NewSectionReader(img, 0, img.Size())) == nil {
 			PruneCache(dir, time.Now())
 		}
 	})
@@ -123,8 +130,20 @@ func (b *Binary) storeSent() {
 // writeCacheFile writes data to dir/name by way of a temporary name, so
 // nothing ever sees half of it.
 func writeCacheFile(dir, name string, data []byte) error {
+	return writeCacheFrom(dir, name, bytes.NewReader(data))
+}
+
+// writeCacheFrom writes what r reads to dir/name by way of a temporary
+// name, so nothing ever sees half of it.
+func writeCacheFrom(dir, name string, r io.Reader) error {
 	tmp := filepath.Join(dir, name+"."+strconv.Itoa(os.Getpid())+".tmp")
-	err := os.WriteFile(tmp, data, 0o700)
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o700)
+	if err == nil {
+		_, err = io.Copy(f, r)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+	}
 	if err == nil {
 		err = os.Rename(tmp, filepath.Join(dir, name))
 	}
@@ -138,8 +157,10 @@ func writeCacheFile(dir, name string, data []byte) error {
 // deltaFor returns a delta of this binary's image against the first of
 // the far side's builds (have, newest first) whose image this account's
 // cache holds and which can apply it; "" and nil when there is none, or
-// the delta would not be much smaller than the image.
-func (b *Binary) deltaFor(have []string) (base string, delta []byte) {
+// the delta would not be much smaller than the image. On a near link
+// (far false) only a delta kept on disk or one the zstd tool makes is
+// worth its time; on a far link the in-process encoder is too.
+func (b *Binary) deltaFor(have []string, far bool) (base string, delta []byte) {
 	if b.Path == "" {
 		return "", nil
 	}
@@ -155,7 +176,7 @@ func (b *Binary) deltaFor(have []string) (base string, delta []byte) {
 			continue
 		}
 		e := b.entry(h)
-		e.once.Do(func() { e.delta = b.computeDelta(dir, h) })
+		e.once.Do(func() { e.delta = b.computeDelta(dir, h, far) })
 		if e.delta != nil {
 			touch(filepath.Join(dir, h))
 			return h, e.delta
@@ -211,34 +232,58 @@ func keptDelta(dir, hash, base string) ([]byte, bool) {
 
 // computeDelta returns the delta of this binary's image against the build
 // base in dir, or nil when the base is not here, cannot patch, or the
-// delta does not pay. A delta computed is kept in dir (see keptDelta), so
-// the next process that sends this build to a holder of base finds it.
-func (b *Binary) computeDelta(dir, base string) []byte {
-	if d, known := keptDelta(dir, b.Hash, base); known {
-		return d
-	}
+// delta does not pay or is not worth making on this link (see deltaFor).
+// A delta computed is kept in dir (see keptDelta), so the next process
+// that sends this build to a holder of base finds it.
+func (b *Binary) computeDelta(dir, base string, far bool) []byte {
 	basePath := filepath.Join(dir, base)
 	st, err := os.Lstat(basePath)
 	if err != nil || !st.Mode().IsRegular() {
 		return nil
 	}
+	can, err := patcherOf(basePath)
+	if err != nil || !can.dict1 && !can.anyID {
+		return nil
+	}
+	if d, known := keptDelta(dir, b.Hash, base); known {
+		if id, err := frameDict(d); d != nil && (err != nil || id == 0 && !can.anyID) {
+			return nil // made by the tool for a base that reads it; not this one
+		}
+		return d
+	}
 	if !sameProgram(basePath, b.Path) {
 		return nil // another program's build: a delta would cost much and save little
 	}
-	baseImg, err := os.ReadFile(basePath)
-	if err != nil || !canPatch(baseImg) {
-		return nil
-	}
-	img, err := readImage(b.Path)
+	img, f, err := openImage(b.Path)
 	if err != nil {
 		return nil
 	}
-	b.sent.deltaRuns.Add(1)
-	d, err := makeDelta(baseImg, img)
-	if err != nil {
+	defer f.Close()
+	var d []byte
+	zstdTool, toolErr := exec.LookPath("zstd")
+	switch {
+	case can.anyID && toolErr == nil:
+		b.sent.deltaRuns.Add(1)
+		if d, err = toolDelta(zstdTool, basePath, img, st.Size(), far); err != nil {
+			return nil // an old tool, say: a whole upload then
+		}
+	case can.dict1 && far:
+		baseImg, err := os.ReadFile(basePath)
+		if err != nil {
+			return nil
+		}
+		target := make([]byte, img.Size())
+		if _, err := img.ReadAt(target, 0); err != nil {
+			return nil
+		}
+		b.sent.deltaRuns.Add(1)
+		if d, err = makeDelta(baseImg, target); err != nil {
+			return nil
+		}
+	default:
 		return nil
 	}
-	if len(d) > len(img)/maxDeltaShare {
+	if int64(len(d)) > img.Size()/maxDeltaShare {
 		writeCacheFile(dir, deltaName(b.Hash, base)+"."+noDelta, nil)
 		return nil
 	}

@@ -282,7 +282,7 @@ func Run(rw io.ReadWriter, self *Binary, provider Provider, opts Options) (Resul
 	switch verb {
 	case "need":
 		if !opts.NoCache {
-			if res.Delta, res.Sent, err = sendDelta(rw, bin, strings.Fields(cached), opts.Progress); err != nil {
+			if res.Delta, res.Sent, err = sendDelta(rw, bin, strings.Fields(cached), far, opts.Progress); err != nil {
 				return res, err
 			}
 		}
@@ -339,8 +339,8 @@ func Run(rw io.ReadWriter, self *Binary, provider Provider, opts Options) (Resul
 // has, cached (newest first), when this side can make one, and returns the
 // base it used and the bytes sent. It returns "" when it sent nothing or
 // the delta did not apply (stage 1 then waits for the whole binary).
-func sendDelta(rw io.ReadWriter, bin *Binary, cached []string, progress func(sent, total int64)) (string, int64, error) {
-	base, delta := bin.deltaFor(cached)
+func sendDelta(rw io.ReadWriter, bin *Binary, cached []string, far bool, progress func(sent, total int64)) (string, int64, error) {
+	base, delta := bin.deltaFor(cached, far)
 	if delta == nil {
 		return "", 0, nil
 	}

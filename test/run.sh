@@ -58,9 +58,10 @@ section "system packages"
 # filesystems, which have no libc of their own (it replaces Debian's busybox).
 # podman with runc (crun refuses this kernel's hybrid cgroups) and uidmap
 # (rootless podman), docker.io, lxc: the container methods' tests start
-# their own containers.
+# their own containers. xz-utils, zstd: the master's tools for the smaller
+# compressed forms of an upload and for deltas (bootstrap/forms.go, delta.go).
 packages=(openssh-server openssh-sftp-server openssh-client sudo opendoas rsync git python3-mitogen busybox-static dash iproute2
-	podman runc uidmap docker.io lxc)
+	podman runc uidmap docker.io lxc xz-utils zstd)
 missing=()
 for p in "${packages[@]}"; do
 	dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
