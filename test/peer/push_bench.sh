@@ -21,25 +21,29 @@
 # Needs root, openssh-server/client, rsync and python3-mitogen.
 #
 #   bash test/peer/push_bench.sh [--size MiB] [--rounds N] [--tools LIST]
-#                                [--rev NAME=GITREV]...
+#                                [--rev NAME=GITREV]... [--first-contact]
 #
 # --tools: comma-separated, of scp,rsync,mitogo,mitogen (default: all).
 # --rev NAME=GITREV adds the tool NAME: `mitogo push` built from GITREV of
 # this repository (git archive into a temporary directory), for an A/B
 # comparison within one run; e.g. --rev base=HEAD~1. mitogo is built from
-# the work tree as it is.
+# the work tree as it is. --first-contact empties the far side's binary
+# cache before every mitogo copy, so that each includes an upload of the
+# binary (its peak RSS then covers the master's upload too).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 size=1024
 rounds=3
 tools=scp,rsync,mitogo,mitogen
 revs=()
+fresh=
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--size) size=$2; shift 2 ;;
 	--rounds) rounds=$2; shift 2 ;;
 	--tools) tools=$2; shift 2 ;;
 	--rev) revs+=("$2"); shift 2 ;;
+	--first-contact) fresh=1; shift ;;
 	*) echo "push_bench.sh: unknown argument $1" >&2; exit 2 ;;
 	esac
 done
@@ -86,6 +90,9 @@ declare -A times master far farname sshd cpu
 run() { # NAME
 	local name=$1 t0 t1 sampler m f fn sess mu ms fc sc c
 	rm -f "$work/dst"
+	if [ -n "$fresh" ] && [ -n "${bin[$name]:-}" ]; then
+		rm -rf "${PEER_SSH_CACHE:?}"/*
+	fi
 	sync
 	/usr/bin/python3 test/peer/rss_peak.py "$PEER_SSHD_PID" "$work/far" &
 	sampler=$!
