@@ -7,7 +7,9 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/signal"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/mitogo/mitogo/bootstrap"
@@ -37,6 +39,15 @@ func Main() {
 }
 
 func serveChild(spec string) int {
+	// A child's stdout and stderr are often pipes to its parent (an ssh
+	// session's, a local parent's): once the parent is gone, Go's default
+	// for a write to such a pipe on fd 1 or 2 is death by SIGPIPE, before
+	// childExit could end what this context's functions started (a
+	// context stopped past its heartbeats and continued after its parent
+	// left died at its first write, and left its command running). Caught,
+	// SIGPIPE turns those writes into EPIPE errors. A caught signal is not
+	// inherited across exec: commands started here get the default.
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
 	rwc, err := bootstrap.OpenStream(spec)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "mitogo child:", err)

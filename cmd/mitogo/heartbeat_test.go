@@ -1,8 +1,18 @@
 package main
 
 import (
+	"bufio"
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/mitogo/mitogo/test/sshtest"
 )
 
 func TestHeartbeatFlag(t *testing.T) {
@@ -41,4 +51,72 @@ func TestHeartbeatFlag(t *testing.T) {
 	if unset.options() != nil {
 		t.Error("no --heartbeat: want the methods' defaults, got an option")
 	}
+}
+
+// A context that its parent took for dead (it was stopped past its
+// heartbeats) and that wakes up after the parent left still ends what it
+// was running: the command does not outlive it, re-parented to init. Over
+// ssh, where the context's stdout and stderr are pipes that sshd closed,
+// and locally.
+func TestRunDisownedContextEndsItsCommand(t *testing.T) {
+	s := sshtest.Start(t)
+	for _, target := range []string{"local", "ssh://" + s.User + "@" + s.Addr} {
+		t.Run(strings.Split(target, ":")[0], func(t *testing.T) {
+			disownedContextEndsItsCommand(t, "-t", target, "--identity", s.ClientKey, "--known-hosts", s.KnownHosts)
+		})
+	}
+}
+
+func disownedContextEndsItsCommand(t *testing.T, flags ...string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	args := append(append([]string{"run", "--heartbeat", "200ms,3"}, flags...), "--", "sh", "-c", "echo $$; exec sleep 300")
+	cmd := exec.CommandContext(ctx, bin, args...)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		cmd.Process.Kill()
+		cmd.Wait()
+		t.Fatalf("reading the pid: %v (stderr %q)", err, stderr.String())
+	}
+	sleepPID, err := strconv.Atoi(strings.TrimSpace(line))
+	if err != nil {
+		t.Fatalf("pid line %q", line)
+	}
+	defer syscall.Kill(sleepPID, syscall.SIGKILL)
+	far := parentOf(t, sleepPID) // the context that runs the command
+	if err := syscall.Kill(far, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Kill(far, syscall.SIGKILL)
+	cmd.Wait()
+	if code := cmd.ProcessState.ExitCode(); code != 255 {
+		t.Errorf("exit %d, stderr %q; want 255 (the context is gone)", code, stderr.String())
+	}
+	syscall.Kill(far, syscall.SIGCONT)
+	waitGone(t, sleepPID)
+}
+
+// parentOf returns the parent pid of process pid, from /proc.
+func parentOf(t *testing.T, pid int) int {
+	t.Helper()
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	ppid, err := strconv.Atoi(f[1])
+	if err != nil {
+		t.Fatalf("/proc/%d/stat: %q", pid, s)
+	}
+	return ppid
 }
