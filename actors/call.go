@@ -258,7 +258,7 @@ func (r *Router) dispatch(h messages.Header, payload []byte) (job func()) {
 	functions.RUnlock()
 	if f == nil {
 		r.replyError(&h, &messages.RemoteError{Code: messages.CodeUnknown, Type: "mitogo.UnknownFunction",
-			Message: fmt.Sprintf("unknown function %q: nothing is registered under that name in %s", h.Target, r.Name())})
+			Message: fmt.Sprintf("unknown function %q: nothing is registered under that name in %s (functions are registered at package level or in init, before actors.Main runs, so that every copy of the program has them)", h.Target, r.Name())})
 		return nil
 	}
 	ctx, cancel := context.WithCancel(r.base)

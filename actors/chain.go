@@ -290,7 +290,7 @@ func (r *Router) runChained(ctx context.Context, cancel context.CancelFunc, ck c
 		r.replyError(&h, &re)
 	default: // f == nil
 		re := &messages.RemoteError{Code: messages.CodeUnknown, Type: "mitogo.UnknownFunction",
-			Message: fmt.Sprintf("unknown function %q: nothing is registered under that name in %s", h.Target, r.Name())}
+			Message: fmt.Sprintf("unknown function %q: nothing is registered under that name in %s (functions are registered at package level or in init, before actors.Main runs, so that every copy of the program has them)", h.Target, r.Name())}
 		r.chains.fail(st, re)
 		r.replyError(&h, re)
 	}
