@@ -62,6 +62,13 @@ const EnvVerify = "MITOGO_VERIFY"
 // The cache in $HOME is used only when $HOME is the user's own (su -m
 // keeps the caller's HOME).
 //
+// A cache directory removed while stage 1 works in it (by another process,
+// between the listing and the upload) leaves it nowhere to write: before it
+// answers need, and again where a write fails, stage 1 creates the upload's
+// temporary file (W) and, when it cannot, reads what the master sends
+// already (a delta) and fails with MITOGO1-ERROR cache-gone <dir>
+// (ErrCacheGone); the next connect makes the directory anew.
+//
 // The binary lands in ${XDG_CACHE_HOME:-$HOME/.cache}/mitogo/<sha256>, or a
 // private directory under /tmp when home is not writable; it is written to a
 // temporary name and renamed by the child once verified, so parallel
@@ -92,18 +99,19 @@ case $H in *[!0-9a-f]*|"") echo "MITOGO1-ERROR bad hash"; exit 1;; esac
 if [ "$M" != nocache ] && [ -f "./$H" ] && [ -x "./$H" ] && ! [ -h "./$H" ]; then
 echo have; cd "$O" 2>/dev/null || cd; umask "$U"; MITOGO_CHILD=stdio exec "$D/$H"
 fi
-L=; for f in $(ls -t 2>/dev/null); do case $f in *[!0-9a-f]*) ;; *) [ ${#f} -eq 64 ] && L="$L $f";; esac; done
-echo "need$L"
-read N B C || exit 1
 T=./$H.$$.tmp
+W() { { true >"$T"; } 2>/dev/null || { echo "MITOGO1-ERROR cache-gone $D"; exit 1; }; }
+L=; for f in $(ls -t 2>/dev/null); do case $f in *[!0-9a-f]*) ;; *) [ ${#f} -eq 64 ] && L="$L $f";; esac; done
+W; echo "need$L"
+read N B C || exit 1
 if [ -n "$B" ] && [ "$B" != - ]; then
 case $N in *[!0-9]*|"") echo "MITOGO1-ERROR bad size"; exit 1;; esac
 case $B in *[!0-9a-f]*) echo "MITOGO1-ERROR bad hash"; exit 1;; esac
 X=./$H.$$.delta; touch -c "./$B" 2>/dev/null
-head -c "$N" >"$X"
-if [ "$(wc -c <"$X")" -eq "$N" ] && [ -f "./$B" ] && [ -x "./$B" ] && ! [ -h "./$B" ] && MITOGO_CHILD=patch MITOGO_VERIFY=$H "$D/$B" <"$X" >"$T"; then N=patched; else N=; rm -f "$T"; fi
+{ head -c "$N" >"$X"; } 2>/dev/null || { head -c "$N" >/dev/null; W; }
+if S=$(wc -c <"$X" 2>/dev/null) && [ "$S" -eq "$N" ] && [ -f "./$B" ] && [ -x "./$B" ] && ! [ -h "./$B" ] && MITOGO_CHILD=patch MITOGO_VERIFY=$H "$D/$B" <"$X" >"$T"; then N=patched; else N=; rm -f "$T"; fi
 rm -f "$X"
-if [ -n "$N" ]; then echo patched; else echo need; read N B C || exit 1; fi
+if [ -n "$N" ]; then echo patched; else W; echo need; read N B C || exit 1; fi
 fi
 if [ "$N" = patched ]; then :
 else
@@ -112,7 +120,7 @@ if [ "$C" = xz ]; then head -c "$N" | xz -dc >"$T"
 elif [ "$C" = zstd ]; then head -c "$N" | zstd -dcq >"$T"
 elif [ "$C" = gz ] || { [ $G = gz ] && [ $P != pieces ]; }; then head -c "$N" | gzip -dc >"$T"
 elif [ $G = gz ]; then { while [ "$N" != 0 ]; do head -c "$N" || exit 1; read N && case $N in *[!0-9]*|"") exit 1;; esac || exit 1; done; } | gzip -dc >"$T"
-else head -c "$N" >"$T" && [ "$(wc -c <"$T")" -eq "$N" ]; fi || { rm -f "$T"; echo "MITOGO1-ERROR upload incomplete"; exit 1; }
+else head -c "$N" >"$T" && [ "$(wc -c <"$T")" -eq "$N" ]; fi || { W; rm -f "$T"; echo "MITOGO1-ERROR upload incomplete"; exit 1; }
 fi
 chmod 700 "$T" || { rm -f "$T"; exit 1; }
 cd "$O" 2>/dev/null || cd; umask "$U"
@@ -230,7 +238,7 @@ func Run(rw io.ReadWriter, self *Binary, provider Provider, opts Options) (Resul
 	}
 	f := strings.Fields(line)
 	if f[0] == "MITOGO1-ERROR" || len(f) < 6 {
-		return res, fmt.Errorf("stage 1 failed: %q", line)
+		return res, stage1Error(line)
 	}
 	res.Platform, res.CacheDir = platform(f[1], f[2]), f[4]
 	decoders := map[string]bool{}
@@ -263,7 +271,7 @@ func Run(rw io.ReadWriter, self *Binary, provider Provider, opts Options) (Resul
 		return res, fmt.Errorf("stage 1: %w%s", err, said(junk))
 	}
 	if got != "got" {
-		return res, fmt.Errorf("stage 1 failed: %q", got)
+		return res, stage1Error(got)
 	}
 	res.RTT = time.Since(asked)
 	// On a near link (the same host, a LAN) the pieces, compressed while
@@ -326,7 +334,7 @@ func Run(rw io.ReadWriter, self *Binary, provider Provider, opts Options) (Resul
 		}
 	case "have":
 	default:
-		return res, fmt.Errorf("stage 1 failed: %q", answer)
+		return res, stage1Error(answer)
 	}
 	if _, junk, err := readUntil(rw, func(l string) bool { return l == ReadyLine }); err != nil {
 		return res, fmt.Errorf("the child did not start: %w%s", err, said(junk))
@@ -363,7 +371,7 @@ func sendDelta(rw io.ReadWriter, bin *Binary, cached []string, progress func(sen
 	case answer == "need":
 		return "", int64(len(delta)), nil
 	}
-	return "", 0, fmt.Errorf("stage 1 failed: %q", answer)
+	return "", 0, stage1Error(answer)
 }
 
 // sendForm writes a compressed form of the binary, whole, after its byte
@@ -443,4 +451,17 @@ func platform(sys, machine string) string {
 		arch = "riscv64"
 	}
 	return goos + "/" + arch
+}
+
+// ErrCacheGone is why stage 1 failed when the far side's cache directory
+// was removed while it used it (between its listing and the upload).
+var ErrCacheGone = errors.New("cache directory removed while in use")
+
+// stage1Error is the error a MITOGO1-ERROR line from stage 1 reports (or
+// another line where one of the protocol was due).
+func stage1Error(line string) error {
+	if dir, ok := strings.CutPrefix(line, "MITOGO1-ERROR cache-gone "); ok {
+		return fmt.Errorf("stage 1 failed: %s: %w (by another process? connecting again makes it anew)", dir, ErrCacheGone)
+	}
+	return fmt.Errorf("stage 1 failed: %q", line)
 }
