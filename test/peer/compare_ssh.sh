@@ -133,19 +133,21 @@ mitogen_json="$out/$stamp-ssh-mitogen.json"
 load="$(cut -d' ' -f1-3 /proc/loadavg)" # before measuring (the build is over)
 only_args=()
 [ -z "$only" ] || only_args=(--only "$only")
-# Mitogen has no rebuild to measure (it sends its modules every time).
+# Mitogen has no rebuild to measure (it sends its modules every time): with
+# nothing else chosen, it does not run.
 mitogen_only_args=("${only_args[@]}")
+mitogen_run=1
 if [ -n "$only" ]; then
 	mitogen_only="$(echo ",$only," | sed 's/,ssh_rebuild[a-z_]*,/,/g; s/^,//; s/,$//')"
 	mitogen_only_args=(--only "$mitogen_only")
-	[ -n "$mitogen_only" ] || mitogen_only_args=(--only none)
+	[ -n "$mitogen_only" ] || mitogen_run=0
 fi
 rounds_args=()
 runs_args=()
 [ -z "$rounds" ] || { rounds_args=(--rounds "$rounds"); runs_args=(--runs "$rounds"); }
 
 # ssh host true is the reference of the connect rows only.
-if [ -z "$only" ] || echo "$only" | grep -qE 'ssh_connect|ssh_first|ssh_true'; then
+if [ -z "$only" ] || echo "$only" | grep -qE 'ssh_connect|ssh_first|ssh_rebuild|ssh_true'; then
 	echo "running openssh ..." >&2
 	"$py" "$here/openssh_bench.py" "${quick[@]}" "${runs_args[@]}" >"$openssh_json"
 else
@@ -181,7 +183,9 @@ fi
 echo "running mitogo ..." >&2
 "$tmp/mitogo" --ssh "${quick[@]}" "${only_args[@]}" "${rounds_args[@]}" >"$mitogo_json"
 
-if [ -x "$py" ] && "$py" -c 'import mitogen.master' 2>/dev/null; then
+if [ "$mitogen_run" = 0 ]; then
+	mitogen_json=""
+elif [ -x "$py" ] && "$py" -c 'import mitogen.master' 2>/dev/null; then
 	echo "running mitogen ..." >&2
 	(cd "$root" && "$py" test/peer/mitogen_bench.py --ssh "${quick[@]}" "${mitogen_only_args[@]}" "${rounds_args[@]}") >"$mitogen_json"
 else
