@@ -23,10 +23,10 @@ const EnvVerify = "MITOGO_VERIFY"
 // stage1 is the POSIX sh program the far side runs (dash, bash and busybox
 // ash all run it). It talks in lines on stdout and reads lines on stdin:
 //
-//	-> MITOGO1 <uname -s> <uname -m> <decoders> <cache dir> <pieces|whole>
+//	-> MITOGO1 <uname -s> <uname -m> <cache dir>
 //	<- <sha256 of the binary for that platform> [nocache]
 //	-> got (at once: the master times the round trip)
-//	-> have | need [<sha256 of a cached build>...]
+//	-> have | need <decoders> <pieces|whole> [<sha256 of a cached build>...]
 //	   (need, a delta:) <- <byte count> <base> then that many bytes of
 //	                delta against the cached build base (see delta.go);
 //	                -> patched, or need when it did not apply (then as
@@ -41,11 +41,13 @@ const EnvVerify = "MITOGO_VERIFY"
 //
 // decoders lists, joined by commas, the formats the far side can unpack:
 // gz (gzip), xz (XZ Utils' xz, whose x86 filter the master may use) and
-// zstd; "-" first when it has no gzip.
+// zstd; "-" first when it has no gzip. They, and whether its head reads no
+// more than asked (pieces), matter only to an upload: stage 1 finds them
+// out after it found no cached build, so a cached connect runs no xz
+// --version nor head --version (a process each, some 1 ms).
 //
-// need lists the builds in the cache, the most recently used first (a
-// stage 1 of an earlier version lists none: the master sends the whole
-// binary). A delta is applied by the base itself, run as the patcher
+// need lists the builds in the cache, the most recently used first (when
+// it lists none, the master sends the whole binary). A delta is applied by the base itself, run as the patcher
 // (MITOGO_CHILD=patch), into the temporary name a fresh upload gets; a
 // base that fails sends stage 1 back to need. A cached build found, or a
 // base used, is touched first: its modification time is its last use,
@@ -82,16 +84,12 @@ const EnvVerify = "MITOGO_VERIFY"
 const stage1 = `O=$PWD; U=$(umask); umask 077
 [ -t 0 ] && stty raw -echo 2>/dev/null
 D=${XDG_CACHE_HOME:-$HOME/.cache}/mitogo
-if ! { [ -O "$HOME" ] && mkdir -p "$D" && [ -w "$D" ] && [ -O "$D" ]; } 2>/dev/null; then
+if ! { [ -O "$HOME" ] && { [ -d "$D" ] || mkdir -p "$D"; } && [ -w "$D" ] && [ -O "$D" ]; } 2>/dev/null; then
 D=/tmp/mitogo-$(id -u); mkdir "$D" 2>/dev/null
 fi
 if [ -h "$D" ] || ! [ -O "$D" ] || ! cd "$D" 2>/dev/null; then echo "MITOGO1-ERROR cache directory $D is not ours"; exit 1; fi
 chmod 700 .
-G=-; command -v gzip >/dev/null 2>&1 && G=gz
-Z=$G; case $(xz --version 2>/dev/null) in *"XZ Utils"*) Z=$Z,xz;; esac
-command -v zstd >/dev/null 2>&1 && Z=$Z,zstd
-P=whole; head --version 2>/dev/null | grep -q GNU && P=pieces
-echo "MITOGO1 $(uname -s) $(uname -m) $Z $D $P"
+echo "MITOGO1 $(uname -s -m) $D"
 read H M || exit 1
 echo got
 case $H in *[!0-9a-f]*|"") echo "MITOGO1-ERROR bad hash"; exit 1;; esac
@@ -99,10 +97,14 @@ case $H in *[!0-9a-f]*|"") echo "MITOGO1-ERROR bad hash"; exit 1;; esac
 if [ "$M" != nocache ] && [ -f "./$H" ] && [ -x "./$H" ] && ! [ -h "./$H" ]; then
 echo have; cd "$O" 2>/dev/null || cd; umask "$U"; MITOGO_CHILD=stdio exec "$D/$H"
 fi
+G=-; command -v gzip >/dev/null 2>&1 && G=gz
+Z=$G; case $(xz --version 2>/dev/null) in *"XZ Utils"*) Z=$Z,xz;; esac
+command -v zstd >/dev/null 2>&1 && Z=$Z,zstd
+P=whole; head --version 2>/dev/null | grep -q GNU && P=pieces
 T=./$H.$$.tmp
 W() { { true >"$T"; } 2>/dev/null || { echo "MITOGO1-ERROR cache-gone $D"; exit 1; }; }
 L=; for f in $(ls -t 2>/dev/null); do case $f in *[!0-9a-f]*) ;; *) [ ${#f} -eq 64 ] && L="$L $f";; esac; done
-W; echo "need$L"
+W; echo "need $Z $P$L"
 read N B C || exit 1
 if [ -n "$B" ] && [ "$B" != - ]; then
 case $N in *[!0-9]*|"") echo "MITOGO1-ERROR bad size"; exit 1;; esac
@@ -236,16 +238,11 @@ func Run(rw io.ReadWriter, self *Binary, provider Provider, opts Options) (Resul
 	if err != nil {
 		return res, fmt.Errorf("stage 1 did not start: %w%s", err, said(junk))
 	}
-	f := strings.Fields(line)
-	if f[0] == "MITOGO1-ERROR" || len(f) < 6 {
+	f := strings.SplitN(line, " ", 4) // the cache directory last: it may hold spaces
+	if f[0] != "MITOGO1" || len(f) < 4 {
 		return res, stage1Error(line)
 	}
-	res.Platform, res.CacheDir = platform(f[1], f[2]), f[4]
-	decoders := map[string]bool{}
-	for _, d := range strings.Split(f[3], ",") {
-		decoders[d] = true
-	}
-	gz, pieces := decoders["gz"], f[5] == "pieces"
+	res.Platform, res.CacheDir = platform(f[1], f[2]), f[3]
 	bin := self
 	if res.Platform != runtime.GOOS+"/"+runtime.GOARCH {
 		bin = nil
@@ -286,11 +283,20 @@ func Run(rw io.ReadWriter, self *Binary, provider Provider, opts Options) (Resul
 	}
 	answered := time.Now()
 	res.Probe = answered.Sub(began)
-	verb, cached, _ := strings.Cut(answer, " ")
+	verb, rest, _ := strings.Cut(answer, " ")
 	switch verb {
 	case "need":
+		f := strings.Fields(rest)
+		if len(f) < 2 {
+			return res, stage1Error(answer)
+		}
+		decoders := map[string]bool{}
+		for _, d := range strings.Split(f[0], ",") {
+			decoders[d] = true
+		}
+		gz, pieces, cached := decoders["gz"], f[1] == "pieces", f[2:]
 		if !opts.NoCache {
-			if res.Delta, res.Sent, err = sendDelta(rw, bin, strings.Fields(cached), opts.Progress); err != nil {
+			if res.Delta, res.Sent, err = sendDelta(rw, bin, cached, opts.Progress); err != nil {
 				return res, err
 			}
 		}
