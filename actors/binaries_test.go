@@ -27,7 +27,7 @@ func fakeArm64(t *testing.T) (pathDir, build, hash string) {
 	}
 	pathDir = filepath.Join(dir, "bin")
 	os.Mkdir(pathDir, 0o755)
-	uname := "#!/bin/sh\ncase $1 in -s) echo Linux;; -m) echo aarch64;; *) exec /bin/uname \"$@\";; esac\n"
+	uname := "#!/bin/sh\ncase \"$*\" in -s) echo Linux;; -m) echo aarch64;; \"-s -m\") echo Linux aarch64;; *) exec /bin/uname \"$@\";; esac\n"
 	if err := os.WriteFile(filepath.Join(pathDir, "uname"), []byte(uname), 0o755); err != nil {
 		t.Fatal(err)
 	}

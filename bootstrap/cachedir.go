@@ -22,8 +22,9 @@ import (
 //   - an older one goes once it has not been used for PruneGrace and no
 //     process of this account runs it;
 //   - a build's compressed forms and the deltas to it, kept by the master
-//     (<hash>.<what>, see forms.go and sent.go), go with the build, once
-//     untouched for PruneGrace;
+//     (<hash>.<what>, see forms.go and sent.go), go with the build; one
+//     whose build is not there (a delta written just before its build is
+//     stored) goes once untouched for PruneGrace;
 //   - names that are not hashes (the master's exe-hashes file) stay, except
 //     temporary files (*.tmp, *.delta) untouched for StaleTemp.
 //
@@ -49,7 +50,52 @@ type CacheEntry struct {
 	Hash    string
 	Size    int64
 	LastUse time.Time
-	Running bool // a process of this account runs it
+	Running bool       // a process of this account runs it
+	Kept    []KeptFile // its compressed forms and the deltas to it (a master's cache)
+}
+
+// KeptFile is a file a master keeps beside a build: a compressed form of
+// it, <build>.<format>.<sha256> (forms.go), or a delta to it from an
+// earlier build, <build>.from-<base>.<sha256>, or <build>.from-<base>.none
+// when a delta does not pay (an empty file; sent.go).
+type KeptFile struct {
+	Name    string // the file's name in the cache
+	Build   string // the build it belongs to
+	Format  string // a form's format: xz, zstd or gz; "" for a delta
+	Base    string // a delta's base build; "" for a form
+	Size    int64
+	ModTime time.Time
+}
+
+// Cache is what a cache directory holds.
+type Cache struct {
+	Builds []CacheEntry // the most recently used first, each with its kept files
+	Strays []KeptFile   // kept files whose build is gone (PruneCache removes them)
+}
+
+// keptFile parses name as a file kept beside a build; false when it is
+// not one (a build, a temporary file, another name).
+func keptFile(name string) (KeptFile, bool) {
+	build, rest, ok := strings.Cut(name, ".")
+	if !ok || !isHash(build) {
+		return KeptFile{}, false
+	}
+	k := KeptFile{Name: name, Build: build}
+	what, sum, ok := strings.Cut(rest, ".")
+	if !ok {
+		return KeptFile{}, false
+	}
+	if base, isDelta := strings.CutPrefix(what, "from-"); isDelta {
+		k.Base = base
+		return k, isHash(base) && (isHash(sum) || sum == noDelta)
+	}
+	for _, f := range formFormats {
+		if f.name == what {
+			k.Format = what
+			return k, isHash(sum)
+		}
+	}
+	return KeptFile{}, false
 }
 
 // LocalCacheDir is this account's binary cache directory (where the
@@ -71,41 +117,68 @@ func SelfCacheDir() (string, error) {
 	return LocalCacheDir()
 }
 
-// ListCache returns the builds in dir, the most recently used first. A
-// missing directory holds none.
+// ListCache returns the builds in dir, the most recently used first, each
+// with the files kept beside it. A missing directory holds none.
 func ListCache(dir string) ([]CacheEntry, error) {
+	c, err := ReadCache(dir)
+	return c.Builds, err
+}
+
+// ReadCache returns what dir holds: its builds, the most recently used
+// first, each with the files kept beside it, and the kept files whose build
+// is gone. A missing directory holds nothing.
+func ReadCache(dir string) (Cache, error) {
 	ents, err := os.ReadDir(dir)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
+		return Cache{}, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("reading the cache %s: %w", dir, err)
+		return Cache{}, fmt.Errorf("reading the cache %s: %w", dir, err)
 	}
 	running := runningIn(dir)
-	var out []CacheEntry
+	var c Cache
+	kept := map[string][]KeptFile{}
 	for _, e := range ents {
-		if !isHash(e.Name()) || !e.Type().IsRegular() {
+		if !e.Type().IsRegular() {
+			continue
+		}
+		k, isKept := keptFile(e.Name())
+		if !isKept && !isHash(e.Name()) {
 			continue
 		}
 		info, err := e.Info()
 		if err != nil {
 			continue // removed meanwhile
 		}
-		out = append(out, CacheEntry{Hash: e.Name(), Size: info.Size(), LastUse: info.ModTime(), Running: running[e.Name()]})
+		if isKept {
+			k.Size, k.ModTime = info.Size(), info.ModTime()
+			kept[k.Build] = append(kept[k.Build], k)
+			continue
+		}
+		c.Builds = append(c.Builds, CacheEntry{Hash: e.Name(), Size: info.Size(), LastUse: info.ModTime(), Running: running[e.Name()]})
 	}
-	sort.SliceStable(out, func(i, j int) bool { return out[i].LastUse.After(out[j].LastUse) })
-	return out, nil
+	sort.SliceStable(c.Builds, func(i, j int) bool { return c.Builds[i].LastUse.After(c.Builds[j].LastUse) })
+	for i, b := range c.Builds {
+		c.Builds[i].Kept = kept[b.Hash]
+		delete(kept, b.Hash)
+	}
+	for _, ks := range kept {
+		c.Strays = append(c.Strays, ks...)
+	}
+	sort.Slice(c.Strays, func(i, j int) bool { return c.Strays[i].Name < c.Strays[j].Name })
+	return c, nil
 }
 
 // PruneCache removes from dir the builds and temporary files that the
-// rules above let go, as of now, and returns the builds it removed and the
-// bytes they freed (with the temporary files').
+// rules above let go, as of now, and returns the builds it removed, each
+// with the kept files that went with it, and the bytes they freed (with the
+// temporary files' and the strays').
 func PruneCache(dir string, now time.Time) (removed []CacheEntry, freed int64, err error) {
-	builds, err := ListCache(dir)
+	c, err := ReadCache(dir)
 	if err != nil {
 		return nil, 0, err
 	}
-	for i, b := range builds {
+	for i, b := range c.Builds {
 		if i < KeepBuilds || b.Running || now.Sub(b.LastUse) < PruneGrace {
 			continue
 		}
@@ -114,30 +187,36 @@ func PruneCache(dir string, now time.Time) (removed []CacheEntry, freed int64, e
 		if st, err := os.Stat(path); err != nil || now.Sub(st.ModTime()) < PruneGrace {
 			continue
 		}
-		if os.Remove(path) == nil {
-			removed = append(removed, b)
-			freed += b.Size
+		if os.Remove(path) != nil {
+			continue
+		}
+		freed += b.Size
+		// What was kept beside it goes with it, however recent: a form
+		// finished after the build's last use is no use without it.
+		gone := b.Kept[:0:0]
+		for _, k := range b.Kept {
+			if os.Remove(filepath.Join(dir, k.Name)) == nil {
+				gone = append(gone, k)
+				freed += k.Size
+			}
+		}
+		b.Kept = gone
+		removed = append(removed, b)
+	}
+	// A stray is kept a while: a delta may be written before the build it
+	// leads to is stored.
+	for _, k := range c.Strays {
+		if now.Sub(k.ModTime) >= PruneGrace && os.Remove(filepath.Join(dir, k.Name)) == nil {
+			freed += k.Size
 		}
 	}
 	ents, _ := os.ReadDir(dir)
 	for _, e := range ents {
 		n := e.Name()
-		if !e.Type().IsRegular() {
+		if !e.Type().IsRegular() || !(strings.HasSuffix(n, ".tmp") || strings.HasSuffix(n, ".delta")) {
 			continue
 		}
-		stale := StaleTemp
-		if !(strings.HasSuffix(n, ".tmp") || strings.HasSuffix(n, ".delta")) {
-			build, _, derived := strings.Cut(n, ".")
-			if !derived || !isHash(build) {
-				continue
-			}
-			// A form or delta of a build (forms.go, sent.go) goes with it.
-			if _, err := os.Lstat(filepath.Join(dir, build)); err == nil {
-				continue
-			}
-			stale = PruneGrace
-		}
-		if info, err := e.Info(); err == nil && now.Sub(info.ModTime()) >= stale {
+		if info, err := e.Info(); err == nil && now.Sub(info.ModTime()) >= StaleTemp {
 			if os.Remove(filepath.Join(dir, n)) == nil {
 				freed += info.Size()
 			}

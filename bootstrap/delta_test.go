@@ -115,8 +115,7 @@ func TestStage1SendsADeltaUnderEveryShell(t *testing.T) {
 }
 
 // A base that fails to apply the delta, one that cannot (no patcher in
-// it), and a stage 1 that lists no builds (an earlier version) all get the
-// whole binary.
+// it), and a stage 1 that lists no builds all get the whole binary.
 func TestStage1DeltaFallsBack(t *testing.T) {
 	v2 := patchingChild(t, "two", false)
 	for _, c := range []struct {
@@ -126,11 +125,11 @@ func TestStage1DeltaFallsBack(t *testing.T) {
 	}{
 		{"broken base", patchingChild(t, "one", true), Stage1()},
 		{"no patcher", fakeChild(t), Stage1()},
-		{"old stage 1", patchingChild(t, "one", false), strings.Replace(Stage1(), `echo "need$L"`, "echo need", 1)},
+		{"no list", patchingChild(t, "one", false), strings.Replace(Stage1(), `echo "need $Z $P$L"`, `echo "need $Z $P"`, 1)},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			if c.script == Stage1() && c.name == "old stage 1" {
-				t.Fatal("the stage 1 script changed: the old reply is not simulated")
+			if c.script == Stage1() && c.name == "no list" {
+				t.Fatal("the stage 1 script changed: the reply without a list is not simulated")
 			}
 			home := t.TempDir()
 			env := []string{"HOME=" + home, "PATH=" + os.Getenv("PATH")}

@@ -23,10 +23,10 @@ const EnvVerify = "MITOGO_VERIFY"
 // stage1 is the POSIX sh program the far side runs (dash, bash and busybox
 // ash all run it). It talks in lines on stdout and reads lines on stdin:
 //
-//	-> MITOGO1 <uname -s> <uname -m> <decoders> <cache dir> <pieces|whole>
+//	-> MITOGO1 <uname -s> <uname -m> <cache dir>
 //	<- <sha256 of the binary for that platform> [nocache]
 //	-> got (at once: the master times the round trip)
-//	-> have | need [<sha256 of a cached build>...]
+//	-> have | need <decoders> <pieces|whole> [<sha256 of a cached build>...]
 //	   (need, a delta:) <- <byte count> <base> then that many bytes of
 //	                delta against the cached build base (see delta.go);
 //	                -> patched, or need when it did not apply (then as
@@ -41,11 +41,13 @@ const EnvVerify = "MITOGO_VERIFY"
 //
 // decoders lists, joined by commas, the formats the far side can unpack:
 // gz (gzip), xz (XZ Utils' xz, whose x86 filter the master may use) and
-// zstd; "-" first when it has no gzip.
+// zstd; "-" first when it has no gzip. They, and whether its head reads no
+// more than asked (pieces), matter only to an upload: stage 1 finds them
+// out after it found no cached build, so a cached connect runs no xz
+// --version nor head --version (a process each, some 1 ms).
 //
-// need lists the builds in the cache, the most recently used first (a
-// stage 1 of an earlier version lists none: the master sends the whole
-// binary). A delta is applied by the base itself, run as the patcher
+// need lists the builds in the cache, the most recently used first (when
+// it lists none, the master sends the whole binary). A delta is applied by the base itself, run as the patcher
 // (MITOGO_CHILD=patch), into the temporary name a fresh upload gets; a
 // base that fails sends stage 1 back to need. A cached build found, or a
 // base used, is touched first: its modification time is its last use,
@@ -62,6 +64,13 @@ const EnvVerify = "MITOGO_VERIFY"
 // The cache in $HOME is used only when $HOME is the user's own (su -m
 // keeps the caller's HOME).
 //
+// A cache directory removed while stage 1 works in it (by another process,
+// between the listing and the upload) leaves it nowhere to write: before it
+// answers need, and again where a write fails, stage 1 creates the upload's
+// temporary file (W) and, when it cannot, reads what the master sends
+// already (a delta) and fails with MITOGO1-ERROR cache-gone <dir>
+// (ErrCacheGone); the next connect makes the directory anew.
+//
 // The binary lands in ${XDG_CACHE_HOME:-$HOME/.cache}/mitogo/<sha256>, or a
 // private directory under /tmp when home is not writable; it is written to a
 // temporary name and renamed by the child once verified, so parallel
@@ -75,16 +84,12 @@ const EnvVerify = "MITOGO_VERIFY"
 const stage1 = `O=$PWD; U=$(umask); umask 077
 [ -t 0 ] && stty raw -echo 2>/dev/null
 D=${XDG_CACHE_HOME:-$HOME/.cache}/mitogo
-if ! { [ -O "$HOME" ] && mkdir -p "$D" && [ -w "$D" ] && [ -O "$D" ]; } 2>/dev/null; then
+if ! { [ -O "$HOME" ] && { [ -d "$D" ] || mkdir -p "$D"; } && [ -w "$D" ] && [ -O "$D" ]; } 2>/dev/null; then
 D=/tmp/mitogo-$(id -u); mkdir "$D" 2>/dev/null
 fi
 if [ -h "$D" ] || ! [ -O "$D" ] || ! cd "$D" 2>/dev/null; then echo "MITOGO1-ERROR cache directory $D is not ours"; exit 1; fi
 chmod 700 .
-G=-; command -v gzip >/dev/null 2>&1 && G=gz
-Z=$G; case $(xz --version 2>/dev/null) in *"XZ Utils"*) Z=$Z,xz;; esac
-command -v zstd >/dev/null 2>&1 && Z=$Z,zstd
-P=whole; head --version 2>/dev/null | grep -q GNU && P=pieces
-echo "MITOGO1 $(uname -s) $(uname -m) $Z $D $P"
+echo "MITOGO1 $(uname -s -m) $D"
 read H M || exit 1
 echo got
 case $H in *[!0-9a-f]*|"") echo "MITOGO1-ERROR bad hash"; exit 1;; esac
@@ -92,18 +97,23 @@ case $H in *[!0-9a-f]*|"") echo "MITOGO1-ERROR bad hash"; exit 1;; esac
 if [ "$M" != nocache ] && [ -f "./$H" ] && [ -x "./$H" ] && ! [ -h "./$H" ]; then
 echo have; cd "$O" 2>/dev/null || cd; umask "$U"; MITOGO_CHILD=stdio exec "$D/$H"
 fi
-L=; for f in $(ls -t 2>/dev/null); do case $f in *[!0-9a-f]*) ;; *) [ ${#f} -eq 64 ] && L="$L $f";; esac; done
-echo "need$L"
-read N B C || exit 1
+G=-; command -v gzip >/dev/null 2>&1 && G=gz
+Z=$G; case $(xz --version 2>/dev/null) in *"XZ Utils"*) Z=$Z,xz;; esac
+command -v zstd >/dev/null 2>&1 && Z=$Z,zstd
+P=whole; head --version 2>/dev/null | grep -q GNU && P=pieces
 T=./$H.$$.tmp
+W() { { true >"$T"; } 2>/dev/null || { echo "MITOGO1-ERROR cache-gone $D"; exit 1; }; }
+L=; for f in $(ls -t 2>/dev/null); do case $f in *[!0-9a-f]*) ;; *) [ ${#f} -eq 64 ] && L="$L $f";; esac; done
+W; echo "need $Z $P$L"
+read N B C || exit 1
 if [ -n "$B" ] && [ "$B" != - ]; then
 case $N in *[!0-9]*|"") echo "MITOGO1-ERROR bad size"; exit 1;; esac
 case $B in *[!0-9a-f]*) echo "MITOGO1-ERROR bad hash"; exit 1;; esac
 X=./$H.$$.delta; touch -c "./$B" 2>/dev/null
-head -c "$N" >"$X"
-if [ "$(wc -c <"$X")" -eq "$N" ] && [ -f "./$B" ] && [ -x "./$B" ] && ! [ -h "./$B" ] && MITOGO_CHILD=patch MITOGO_VERIFY=$H "$D/$B" <"$X" >"$T"; then N=patched; else N=; rm -f "$T"; fi
+{ head -c "$N" >"$X"; } 2>/dev/null || { head -c "$N" >/dev/null; W; }
+if S=$(wc -c <"$X" 2>/dev/null) && [ "$S" -eq "$N" ] && [ -f "./$B" ] && [ -x "./$B" ] && ! [ -h "./$B" ] && MITOGO_CHILD=patch MITOGO_VERIFY=$H "$D/$B" <"$X" >"$T"; then N=patched; else N=; rm -f "$T"; fi
 rm -f "$X"
-if [ -n "$N" ]; then echo patched; else echo need; read N B C || exit 1; fi
+if [ -n "$N" ]; then echo patched; else W; echo need; read N B C || exit 1; fi
 fi
 if [ "$N" = patched ]; then :
 else
@@ -112,7 +122,7 @@ if [ "$C" = xz ]; then head -c "$N" | xz -dc >"$T"
 elif [ "$C" = zstd ]; then head -c "$N" | zstd -dcq >"$T"
 elif [ "$C" = gz ] || { [ $G = gz ] && [ $P != pieces ]; }; then head -c "$N" | gzip -dc >"$T"
 elif [ $G = gz ]; then { while [ "$N" != 0 ]; do head -c "$N" || exit 1; read N && case $N in *[!0-9]*|"") exit 1;; esac || exit 1; done; } | gzip -dc >"$T"
-else head -c "$N" >"$T" && [ "$(wc -c <"$T")" -eq "$N" ]; fi || { rm -f "$T"; echo "MITOGO1-ERROR upload incomplete"; exit 1; }
+else head -c "$N" >"$T" && [ "$(wc -c <"$T")" -eq "$N" ]; fi || { W; rm -f "$T"; echo "MITOGO1-ERROR upload incomplete"; exit 1; }
 fi
 chmod 700 "$T" || { rm -f "$T"; exit 1; }
 cd "$O" 2>/dev/null || cd; umask "$U"
@@ -228,16 +238,11 @@ func Run(rw io.ReadWriter, self *Binary, provider Provider, opts Options) (Resul
 	if err != nil {
 		return res, fmt.Errorf("stage 1 did not start: %w%s", err, said(junk))
 	}
-	f := strings.Fields(line)
-	if f[0] == "MITOGO1-ERROR" || len(f) < 6 {
-		return res, fmt.Errorf("stage 1 failed: %q", line)
+	f := strings.SplitN(line, " ", 4) // the cache directory last: it may hold spaces
+	if f[0] != "MITOGO1" || len(f) < 4 {
+		return res, stage1Error(line)
 	}
-	res.Platform, res.CacheDir = platform(f[1], f[2]), f[4]
-	decoders := map[string]bool{}
-	for _, d := range strings.Split(f[3], ",") {
-		decoders[d] = true
-	}
-	gz, pieces := decoders["gz"], f[5] == "pieces"
+	res.Platform, res.CacheDir = platform(f[1], f[2]), f[3]
 	bin := self
 	if res.Platform != runtime.GOOS+"/"+runtime.GOARCH {
 		bin = nil
@@ -263,7 +268,7 @@ func Run(rw io.ReadWriter, self *Binary, provider Provider, opts Options) (Resul
 		return res, fmt.Errorf("stage 1: %w%s", err, said(junk))
 	}
 	if got != "got" {
-		return res, fmt.Errorf("stage 1 failed: %q", got)
+		return res, stage1Error(got)
 	}
 	res.RTT = time.Since(asked)
 	// On a near link (the same host, a LAN) the pieces, compressed while
@@ -278,11 +283,20 @@ func Run(rw io.ReadWriter, self *Binary, provider Provider, opts Options) (Resul
 	}
 	answered := time.Now()
 	res.Probe = answered.Sub(began)
-	verb, cached, _ := strings.Cut(answer, " ")
+	verb, rest, _ := strings.Cut(answer, " ")
 	switch verb {
 	case "need":
+		f := strings.Fields(rest)
+		if len(f) < 2 {
+			return res, stage1Error(answer)
+		}
+		decoders := map[string]bool{}
+		for _, d := range strings.Split(f[0], ",") {
+			decoders[d] = true
+		}
+		gz, pieces, cached := decoders["gz"], f[1] == "pieces", f[2:]
 		if !opts.NoCache {
-			if res.Delta, res.Sent, err = sendDelta(rw, bin, strings.Fields(cached), far, opts.Progress); err != nil {
+			if res.Delta, res.Sent, err = sendDelta(rw, bin, cached, far, opts.Progress); err != nil {
 				return res, err
 			}
 		}
@@ -326,7 +340,7 @@ func Run(rw io.ReadWriter, self *Binary, provider Provider, opts Options) (Resul
 		}
 	case "have":
 	default:
-		return res, fmt.Errorf("stage 1 failed: %q", answer)
+		return res, stage1Error(answer)
 	}
 	if _, junk, err := readUntil(rw, func(l string) bool { return l == ReadyLine }); err != nil {
 		return res, fmt.Errorf("the child did not start: %w%s", err, said(junk))
@@ -363,7 +377,7 @@ func sendDelta(rw io.ReadWriter, bin *Binary, cached []string, far bool, progres
 	case answer == "need":
 		return "", int64(len(delta)), nil
 	}
-	return "", 0, fmt.Errorf("stage 1 failed: %q", answer)
+	return "", 0, stage1Error(answer)
 }
 
 // sendForm writes a compressed form of the binary, whole, after its byte
@@ -443,4 +457,17 @@ func platform(sys, machine string) string {
 		arch = "riscv64"
 	}
 	return goos + "/" + arch
+}
+
+// ErrCacheGone is why stage 1 failed when the far side's cache directory
+// was removed while it used it (between its listing and the upload).
+var ErrCacheGone = errors.New("cache directory removed while in use")
+
+// stage1Error is the error a MITOGO1-ERROR line from stage 1 reports (or
+// another line where one of the protocol was due).
+func stage1Error(line string) error {
+	if dir, ok := strings.CutPrefix(line, "MITOGO1-ERROR cache-gone "); ok {
+		return fmt.Errorf("stage 1 failed: %s: %w (by another process? connecting again makes it anew)", dir, ErrCacheGone)
+	}
+	return fmt.Errorf("stage 1 failed: %q", line)
 }

@@ -146,7 +146,7 @@ func TestStage1ParallelUploadsDoNotRace(t *testing.T) {
 func TestStage1OtherPlatformNeedsAProvider(t *testing.T) {
 	bin := fakeChild(t)
 	fakeBin := t.TempDir()
-	os.WriteFile(filepath.Join(fakeBin, "uname"), []byte("#!/bin/sh\ncase $1 in -s) echo Linux;; -m) echo aarch64;; esac\n"), 0o755)
+	os.WriteFile(filepath.Join(fakeBin, "uname"), []byte("#!/bin/sh\ncase \"$*\" in -s) echo Linux;; -m) echo aarch64;; \"-s -m\") echo Linux aarch64;; esac\n"), 0o755)
 	env := []string{"HOME=" + t.TempDir(), "PATH=" + fakeBin + ":" + os.Getenv("PATH")}
 	_, err := runStage1(t, []string{"/bin/sh"}, env, bin, nil)
 	var pe *PlatformError
@@ -338,21 +338,22 @@ func TestStage1TruncatedUploadNotCached(t *testing.T) {
 			t.Fatal(err)
 		}
 		br := bufio.NewReader(out)
-		// A shell whose head is busybox's (busybox-static's ash runs its
-		// own applets) takes the stream whole: it is cut after the first
-		// piece's bytes, short of the length announced.
-		l, _ := br.ReadString('\n')
-		whole := strings.HasSuffix(l, " whole\n")
-		if !strings.HasPrefix(l, "MITOGO1 ") || !(whole || strings.HasSuffix(l, " pieces\n")) {
+		if l, _ := br.ReadString('\n'); !strings.HasPrefix(l, "MITOGO1 ") {
 			t.Fatalf("%v: %q", sh, l)
 		}
 		io.WriteString(in, bin.Hash+"\n")
 		if l, _ := br.ReadString('\n'); l != "got\n" {
 			t.Fatalf("%v: %q", sh, l)
 		}
-		if l, _ := br.ReadString('\n'); l != "need\n" {
+		// A shell whose head is busybox's (busybox-static's ash runs its
+		// own applets) takes the stream whole: it is cut after the first
+		// piece's bytes, short of the length announced.
+		l, _ := br.ReadString('\n')
+		f := strings.Fields(l)
+		if len(f) != 3 || f[0] != "need" || (f[2] != "whole" && f[2] != "pieces") {
 			t.Fatalf("%v: %q", sh, l)
 		}
+		whole := f[2] == "whole"
 		p := bin.pieces[0]
 		<-p.done
 		n := len(p.gz)
@@ -375,5 +376,46 @@ func TestStage1TruncatedUploadNotCached(t *testing.T) {
 				t.Fatalf("%v: a truncated upload was cached as %s", sh, e.Name())
 			}
 		}
+	}
+}
+
+// A connect that finds its build cached runs no tool that only an upload
+// needs (xz --version, head --version | grep, mkdir -p of a cache that is
+// there): each is a process, some 1 ms, on every connect. An upload runs
+// them.
+func TestStage1CachedRunsNoProbe(t *testing.T) {
+	bin := fakeChild(t)
+	spy, marks := t.TempDir(), t.TempDir()
+	for _, tool := range []string{"xz", "head", "grep", "mkdir"} {
+		real, err := exec.LookPath(tool)
+		if err != nil {
+			t.Fatal(err)
+		}
+		script := "#!/bin/sh\n: >>" + shellQuoteTest(filepath.Join(marks, tool)) + "\nexec " + shellQuoteTest(real) + " \"$@\"\n"
+		if err := os.WriteFile(filepath.Join(spy, tool), []byte(script), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	env := []string{"HOME=" + t.TempDir(), "PATH=" + spy + ":" + os.Getenv("PATH")}
+	ran := func() []string {
+		ents, _ := os.ReadDir(marks)
+		var out []string
+		for _, e := range ents {
+			out = append(out, e.Name())
+			os.Remove(filepath.Join(marks, e.Name()))
+		}
+		return out
+	}
+	if res, err := runStage1(t, []string{"/bin/sh"}, env, bin, nil); err != nil || !res.Uploaded {
+		t.Fatalf("first contact: %+v %v", res, err)
+	}
+	if got := strings.Join(ran(), " "); got != "grep head mkdir xz" {
+		t.Fatalf("an upload ran %q; want grep head mkdir xz (are the spies on PATH?)", got)
+	}
+	if res, err := runStage1(t, []string{"/bin/sh"}, env, bin, nil); err != nil || res.Uploaded {
+		t.Fatalf("cached connect: %+v %v", res, err)
+	}
+	if got := ran(); len(got) != 0 {
+		t.Errorf("a cached connect ran %v", got)
 	}
 }

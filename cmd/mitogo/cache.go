@@ -3,9 +3,11 @@ package main
 import (
 	"context"
 	"debug/buildinfo"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -16,17 +18,21 @@ import (
 var cacheCommand = &command{
 	name:    "cache",
 	summary: "show (and prune) the cache of mitogo builds here or in a context",
-	usage:   "[-t CHAIN] [connect flags] [--prune]",
+	usage:   "[-t CHAIN] [connect flags] [--prune] [--json]",
 	help: fmt.Sprintf(`Lists the builds of mitogo programs in an account's cache, the most recently
 used first: the cache on this machine (where builds sent to this account land,
 and where mitogo keeps what it sent, to send the next build as a delta), or,
 with -t, the cache the context at the end of CHAIN runs from. Each line shows
 the build's hash, size, last use, the program it is, and whether a process
-runs it.
+runs it. Under a build come the files the master keeps beside it: its
+compressed forms (xz, zstd, gz: a first contact elsewhere sends the smallest
+the far side unpacks) and the deltas to it from earlier builds ("no delta"
+marks a pair whose delta would not pay). The total counts them all.
 
 A cache cleans itself: each time a new build lands in it, it keeps the %d most
 recently used builds, any used in the last %s and any running, and removes
-the others and temporary files untouched for %s. --prune does that now.
+the others, with their forms and deltas, and temporary files untouched for
+%s. --prune does that now.
 
 Examples:
   mitogo cache
@@ -35,6 +41,7 @@ Examples:
 	flags: func(fs *flag.FlagSet, e *env, o *options) {
 		o.connectFlags(fs, e, false)
 		fs.BoolVar(&o.prune, "prune", false, "remove the builds the cache would remove, now")
+		fs.BoolVar(&o.json, "json", false, "print the report as one JSON object")
 	},
 	run: cacheMain,
 }
@@ -46,19 +53,41 @@ type cacheRequest struct {
 
 // cacheBuild is one build in a cache.
 type cacheBuild struct {
-	Hash    string    `msgpack:"hash" json:"hash"`
+	Hash    string      `msgpack:"hash" json:"hash"`
+	Size    int64       `msgpack:"size" json:"size"`
+	LastUse time.Time   `msgpack:"last_use" json:"last_use"`
+	Running bool        `msgpack:"running" json:"running"`
+	Program string      `msgpack:"program" json:"program"` // main package path and module version, "" when unknown
+	Removed bool        `msgpack:"removed" json:"removed"`
+	Kept    []cacheKept `msgpack:"kept" json:"kept"` // its compressed forms and the deltas to it
+}
+
+// cacheKept is a file kept beside a build (see bootstrap.KeptFile).
+type cacheKept struct {
+	Name    string    `msgpack:"name" json:"name"`
+	Build   string    `msgpack:"build" json:"build"`
+	Format  string    `msgpack:"format" json:"format,omitempty"` // a compressed form's: xz, zstd, gz
+	Base    string    `msgpack:"base" json:"base,omitempty"`     // a delta's base build
 	Size    int64     `msgpack:"size" json:"size"`
-	LastUse time.Time `msgpack:"last_use" json:"last_use"`
-	Running bool      `msgpack:"running" json:"running"`
-	Program string    `msgpack:"program" json:"program"` // main package path and module version, "" when unknown
-	Removed bool      `msgpack:"removed" json:"removed"`
+	ModTime time.Time `msgpack:"mod_time" json:"mod_time"`
 }
 
 // cacheReport is a cache's contents, after pruning when asked.
 type cacheReport struct {
 	Dir    string       `msgpack:"dir" json:"dir"`
 	Builds []cacheBuild `msgpack:"builds" json:"builds"`
+	Strays []cacheKept  `msgpack:"strays" json:"strays"` // kept files whose build is gone
+	Total  int64        `msgpack:"total" json:"total"`   // bytes of what is left: builds, kept files, strays
 	Freed  int64        `msgpack:"freed" json:"freed"`
+}
+
+// keptOf converts the files kept beside a build.
+func keptOf(ks []bootstrap.KeptFile) []cacheKept {
+	out := make([]cacheKept, 0, len(ks))
+	for _, k := range ks {
+		out = append(out, cacheKept{Name: k.Name, Build: k.Build, Format: k.Format, Base: k.Base, Size: k.Size, ModTime: k.ModTime})
+	}
+	return out
 }
 
 // cacheFunc reports (and prunes) the cache of the context it runs in.
@@ -81,19 +110,27 @@ func inspectCache(dir string, prune bool) (cacheReport, error) {
 		}
 		rep.Freed = freed
 		for _, b := range removed {
-			rep.Builds = append(rep.Builds, cacheBuild{Hash: b.Hash, Size: b.Size, LastUse: b.LastUse, Removed: true})
+			rep.Builds = append(rep.Builds, cacheBuild{Hash: b.Hash, Size: b.Size, LastUse: b.LastUse, Removed: true, Kept: keptOf(b.Kept)})
 		}
 	}
-	list, err := bootstrap.ListCache(dir)
+	c, err := bootstrap.ReadCache(dir)
 	if err != nil {
 		return rep, err
 	}
-	kept := make([]cacheBuild, 0, len(list))
-	for _, b := range list {
+	kept := make([]cacheBuild, 0, len(c.Builds))
+	for _, b := range c.Builds {
 		kept = append(kept, cacheBuild{Hash: b.Hash, Size: b.Size, LastUse: b.LastUse, Running: b.Running,
-			Program: programOf(filepath.Join(dir, b.Hash))})
+			Program: programOf(filepath.Join(dir, b.Hash)), Kept: keptOf(b.Kept)})
+		rep.Total += b.Size
+		for _, k := range b.Kept {
+			rep.Total += k.Size
+		}
 	}
 	rep.Builds = append(kept, rep.Builds...)
+	rep.Strays = keptOf(c.Strays)
+	for _, k := range c.Strays {
+		rep.Total += k.Size
+	}
 	return rep, nil
 }
 
@@ -130,26 +167,46 @@ func cacheMain(ctx context.Context, e *env, o *options, args []string) error {
 			return err
 		}
 	}
+	if o.json {
+		out, err := json.MarshalIndent(rep, "", "  ")
+		if err != nil {
+			return fmt.Errorf("encoding the report: %w", err)
+		}
+		fmt.Fprintf(e.stdout, "%s\n", out)
+		return nil
+	}
 	printCache(e, rep)
 	return nil
 }
 
-// printCache writes rep as a table, the builds removed last.
+// printCache writes rep as a table, the builds removed last, each build's
+// kept files under it, then the strays.
 func printCache(e *env, rep cacheReport) {
-	var kept, n int64
-	for _, b := range rep.Builds {
-		if !b.Removed {
-			kept += b.Size
-			n++
+	var n, forms, deltas int
+	count := func(ks []cacheKept) {
+		for _, k := range ks {
+			if k.Format != "" {
+				forms++
+			} else {
+				deltas++
+			}
 		}
 	}
-	plural := "s"
-	if n == 1 {
-		plural = ""
+	for _, b := range rep.Builds {
+		if !b.Removed {
+			n++
+			count(b.Kept)
+		}
 	}
-	fmt.Fprintf(e.stdout, "%s: %d build%s, %.1f MiB\n", rep.Dir, n, plural, float64(kept)/(1<<20))
+	count(rep.Strays)
+	fmt.Fprintf(e.stdout, "%s: %s, %s", rep.Dir, plural(n, "build"), sizeString(rep.Total))
+	if forms+deltas > 0 {
+		fmt.Fprintf(e.stdout, " (with %s, %s)", plural(forms, "compressed form"), plural(deltas, "delta"))
+	}
+	fmt.Fprintln(e.stdout)
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 	now := time.Now()
+	ago := func(t time.Time) string { return now.Sub(t).Round(time.Second).String() + " ago" }
 	for _, b := range rep.Builds {
 		state := ""
 		switch {
@@ -158,11 +215,54 @@ func printCache(e *env, rep cacheReport) {
 		case b.Running:
 			state = "running"
 		}
-		fmt.Fprintf(tw, "%s\t%.1f MiB\t%s ago\t%s\t%s\n", b.Hash[:16], float64(b.Size)/(1<<20),
-			now.Sub(b.LastUse).Round(time.Second), b.Program, state)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", b.Hash[:16], sizeString(b.Size), ago(b.LastUse), b.Program, state)
+		for _, k := range b.Kept {
+			state := ""
+			if b.Removed {
+				state = "removed"
+			}
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t\t%s\n", keptLabel(k), sizeString(k.Size), ago(k.ModTime), state)
+		}
 	}
 	tw.Flush()
-	if rep.Freed > 0 {
-		fmt.Fprintf(e.stdout, "freed %.1f MiB\n", float64(rep.Freed)/(1<<20))
+	if len(rep.Strays) > 0 {
+		fmt.Fprintf(e.stdout, "kept without their build (removed once untouched for %s):\n", bootstrap.PruneGrace)
+		for _, k := range rep.Strays {
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", k.Build[:16], keptLabel(k), sizeString(k.Size), ago(k.ModTime))
+		}
+		tw.Flush()
 	}
+	if rep.Freed > 0 {
+		fmt.Fprintf(e.stdout, "freed %s\n", sizeString(rep.Freed))
+	}
+}
+
+// keptLabel says what a kept file is: "xz form", "delta from <base>".
+func keptLabel(k cacheKept) string {
+	switch {
+	case k.Format != "":
+		return k.Format + " form"
+	case strings.HasSuffix(k.Name, ".none"):
+		return "no delta from " + k.Base[:min(16, len(k.Base))]
+	}
+	return "delta from " + k.Base[:min(16, len(k.Base))]
+}
+
+// plural is "1 build", "2 builds".
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
+}
+
+// sizeString is n bytes in MiB, or KiB or bytes when smaller.
+func sizeString(n int64) string {
+	switch {
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
 }

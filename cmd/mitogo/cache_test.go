@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"os/user"
@@ -114,5 +115,107 @@ func TestCacheRemote(t *testing.T) {
 	}
 	if !strings.Contains(r.stdout, "running") {
 		t.Errorf("the running build is not listed:\n%s", r.stdout)
+	}
+}
+
+// mitogo cache lists, under each build, the compressed forms and deltas
+// the master keeps beside it, counts them in the total (--json too), and
+// --prune removes them with their build.
+func TestCacheLocalKeptFiles(t *testing.T) {
+	home := t.TempDir()
+	dir := filepath.Join(home, "mitogo")
+	os.MkdirAll(dir, 0o700)
+	names := plantBuilds(t, dir, "ef", 5, os.Getuid())
+	sum := strings.Repeat("e", 64)
+	kept := map[string]int{ // name: size
+		names[0] + ".xz." + sum:                       3000,
+		names[0] + ".from-" + names[1] + "." + sum:    700,
+		names[4] + ".zstd." + sum:                     4000,
+		names[4] + ".from-" + names[3] + "." + "none": 0,
+		strings.Repeat("9", 64) + ".gz." + sum:        500, // its build is gone
+		names[0] + ".123.tmp":                         100, // not a kept file
+		names[0] + ".xz.tmp":                          100,
+	}
+	var total int64
+	for n, size := range kept {
+		if err := os.WriteFile(filepath.Join(dir, n), make([]byte, size), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasSuffix(n, ".tmp") {
+			total += int64(size)
+		}
+	}
+	for _, n := range names {
+		st, _ := os.Stat(filepath.Join(dir, n))
+		total += st.Size()
+	}
+	run := func(args ...string) string {
+		t.Helper()
+		cmd := exec.Command(bin, args...)
+		cmd.Env = append(os.Environ(), "XDG_CACHE_HOME="+home)
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("mitogo %v: %v\n%s", args, err, stderr.String())
+		}
+		return string(out)
+	}
+	out := run("cache")
+	if !strings.HasPrefix(out, dir+": 5 builds, "+sizeString(total)+" (with 3 compressed forms, 2 deltas)\n") {
+		t.Errorf("mitogo cache: want a total of %s with the forms and deltas:\n%s", sizeString(total), out)
+	}
+	under := func(out, build, what string) bool { // what is listed after build, before the next build
+		in := false
+		for _, l := range strings.Split(out, "\n") {
+			if strings.HasPrefix(l, build[:16]) {
+				in = true
+				continue
+			}
+			if in && !strings.HasPrefix(l, " ") {
+				return false
+			}
+			if in && strings.Contains(l, what) {
+				return true
+			}
+		}
+		return false
+	}
+	for _, c := range []struct{ build, what string }{
+		{names[0], "xz form"}, {names[0], "delta from " + names[1][:16]},
+		{names[4], "zstd form"}, {names[4], "no delta from " + names[3][:16]},
+	} {
+		if !under(out, c.build, c.what) {
+			t.Errorf("%q not listed under %s:\n%s", c.what, c.build[:16], out)
+		}
+	}
+	if !strings.Contains(out, "kept without their build") || !strings.Contains(out, strings.Repeat("9", 16)) {
+		t.Errorf("the stray form is not listed:\n%s", out)
+	}
+
+	var rep cacheReport
+	if err := json.Unmarshal([]byte(run("cache", "--json")), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if rep.Dir != dir || rep.Total != total || len(rep.Builds) != 5 || len(rep.Builds[0].Kept) != 2 || len(rep.Strays) != 1 {
+		t.Errorf("--json: %+v; want 5 builds, 2 files kept with the newest, 1 stray, total %d", rep, total)
+	}
+
+	// The two oldest builds go, and what was kept beside them with them.
+	out = run("cache", "--prune")
+	for n := range kept {
+		_, err := os.Stat(filepath.Join(dir, n))
+		if gone := strings.HasPrefix(n, names[4]) || strings.HasPrefix(n, names[3]); gone != (err != nil) {
+			t.Errorf("%s…%s: %v after --prune", n[:16], n[64:], err)
+		}
+	}
+	removed := 0
+	for _, l := range strings.Split(out, "\n") {
+		if strings.HasSuffix(strings.TrimSpace(l), "removed") {
+			removed++
+		}
+	}
+	if !under(out, names[4], "zstd form") || removed != 4 {
+		t.Errorf("mitogo cache --prune: want builds 3 and 4 and build 4's form and delta marked removed:\n%s", out)
 	}
 }

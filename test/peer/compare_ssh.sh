@@ -26,7 +26,8 @@
 # cache first, so the working tree's build may send a delta.
 #
 # --ab REV builds test/peer/mitogo also from git revision REV (of this
-# repository) and, instead of the table, runs first contact (ssh_first) of
+# repository) and, instead of the table, runs first contact (ssh_first, or
+# ssh_connect when --only gives it: a cached connect) of
 # REV's build (A) and of the working tree's (B) in turns, --rounds times
 # each (default 5), and prints both medians and bytes: a before/after under
 # the same conditions.
@@ -55,7 +56,7 @@ while [ $# -gt 0 ]; do
 	--only) only="${2:?--only needs a value}"; shift ;;
 	--only=*) only="${1#--only=}" ;;
 	--bashrc) sshd_args=(--bashrc) ;;
-	-h | --help) sed -n '2,32p' "${BASH_SOURCE[0]}"; exit 0 ;;
+	-h | --help) sed -n '2,33p' "${BASH_SOURCE[0]}"; exit 0 ;;
 	*) echo "compare_ssh.sh: unknown argument: $1" >&2; exit 2 ;;
 	esac
 	shift
@@ -78,6 +79,11 @@ echo "building mitogo into $tmp ..." >&2
 (cd "$root" && go build -ldflags "-X main.buildNote=an-earlier-build" -o "$tmp/mitogo-earlier" ./test/peer/mitogo)
 export PEER_REBUILD_FROM="$tmp/mitogo-earlier"
 if [ -n "$ab" ]; then
+	ab_bench="${only:-ssh_first}"
+	case "$ab_bench" in
+	ssh_connect | ssh_first) ;;
+	*) echo "compare_ssh.sh: --ab runs ssh_first or ssh_connect (--only), not $ab_bench" >&2; exit 2 ;;
+	esac
 	echo "building mitogo at $ab into $tmp/a ..." >&2
 	mkdir "$tmp/a"
 	(cd "$root" && git archive "$ab" | tar -x -C "$tmp/a")
@@ -133,19 +139,21 @@ mitogen_json="$out/$stamp-ssh-mitogen.json"
 load="$(cut -d' ' -f1-3 /proc/loadavg)" # before measuring (the build is over)
 only_args=()
 [ -z "$only" ] || only_args=(--only "$only")
-# Mitogen has no rebuild to measure (it sends its modules every time).
+# Mitogen has no rebuild to measure (it sends its modules every time): with
+# nothing else chosen, it does not run.
 mitogen_only_args=("${only_args[@]}")
+mitogen_run=1
 if [ -n "$only" ]; then
 	mitogen_only="$(echo ",$only," | sed 's/,ssh_rebuild[a-z_]*,/,/g; s/^,//; s/,$//')"
 	mitogen_only_args=(--only "$mitogen_only")
-	[ -n "$mitogen_only" ] || mitogen_only_args=(--only none)
+	[ -n "$mitogen_only" ] || mitogen_run=0
 fi
 rounds_args=()
 runs_args=()
 [ -z "$rounds" ] || { rounds_args=(--rounds "$rounds"); runs_args=(--runs "$rounds"); }
 
 # ssh host true is the reference of the connect rows only.
-if [ -z "$only" ] || echo "$only" | grep -qE 'ssh_connect|ssh_first|ssh_true'; then
+if [ -z "$only" ] || echo "$only" | grep -qE 'ssh_connect|ssh_first|ssh_rebuild|ssh_true'; then
 	echo "running openssh ..." >&2
 	"$py" "$here/openssh_bench.py" "${quick[@]}" "${runs_args[@]}" >"$openssh_json"
 else
@@ -159,21 +167,25 @@ if [ -n "$ab" ]; then
 		for side in a b; do
 			bin="$tmp/mitogo"
 			[ "$side" = b ] || bin="$tmp/mitogo-a"
-			printf '{"side":"%s","res":%s}\n' "$side" "$("$bin" --ssh --only ssh_first --rounds 1)" >>"$ab_json"
+			printf '{"side":"%s","res":%s}\n' "$side" "$("$bin" --ssh --only "$ab_bench" --rounds 1)" >>"$ab_json"
 		done
 	done
 	echo "results: $ab_json" >&2
 	echo "$(date -u '+%Y-%m-%d %H:%M:%S UTC'); $(go version); $link; load before: $load, after: $(cut -d' ' -f1-3 /proc/loadavg)"
-	"$py" - "$ab_json" "$ab" <<-'PY'
+	"$py" - "$ab_json" "$ab" "$ab_bench" <<-'PY'
 		import json, statistics, sys
 		rows = [json.loads(l) for l in open(sys.argv[1])]
-		print('first contact (ssh_first), A = %s, B = working tree, in turns:' % sys.argv[2])
+		bench = sys.argv[3]
+		key = {'ssh_connect': 'ssh_connect_cached', 'ssh_first': 'ssh_connect_first'}[bench]
+		what = {'ssh_connect': 'cached connect', 'ssh_first': 'first contact'}[bench]
+		print('%s (%s), A = %s, B = working tree, in turns:' % (what, bench, sys.argv[2]))
 		for side, name in (('a', 'A'), ('b', 'B')):
 		    rs = [r['res'] for r in rows if r['side'] == side]
-		    ms = [r['ssh_connect_first_ms'] for r in rs]
-		    up = [r.get('ssh_connect_first_wire_up_bytes') for r in rs]
-		    print('  %s: median %.1f ms of %s; upload %d B; through the relay %s B up per connection'
-		          % (name, statistics.median(ms), ms, rs[0]['ssh_first_bytes'], up[0]))
+		    ms = [r[key + '_ms'] for r in rs]
+		    up = [r.get(key + '_wire_up_bytes') for r in rs]
+		    sent = rs[0].get(bench + '_bytes')
+		    print('  %s: median %.1f ms of %s; upload %s B; through the relay %s B up per connection'
+		          % (name, statistics.median(ms), ms, sent, up[0]))
 	PY
 	exit 0
 fi
@@ -181,7 +193,9 @@ fi
 echo "running mitogo ..." >&2
 "$tmp/mitogo" --ssh "${quick[@]}" "${only_args[@]}" "${rounds_args[@]}" >"$mitogo_json"
 
-if [ -x "$py" ] && "$py" -c 'import mitogen.master' 2>/dev/null; then
+if [ "$mitogen_run" = 0 ]; then
+	mitogen_json=""
+elif [ -x "$py" ] && "$py" -c 'import mitogen.master' 2>/dev/null; then
 	echo "running mitogen ..." >&2
 	(cd "$root" && "$py" test/peer/mitogen_bench.py --ssh "${quick[@]}" "${mitogen_only_args[@]}" "${rounds_args[@]}") >"$mitogen_json"
 else

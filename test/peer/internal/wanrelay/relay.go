@@ -30,7 +30,7 @@ type Config struct {
 	Rate      float64       // bits per second per direction; 0 for no cap
 	Burst     int           // bytes the rate lets through at once (default 16 KiB)
 	Queue     int           // bytes queued per direction before reading stops (default 256 KiB)
-	StatsFile string        // if set, Stats as JSON, rewritten whenever a connection opens or closes
+	StatsFile string        // if set, Stats as JSON, written by Listen and rewritten whenever a connection opens or closes
 }
 
 // Stats counts connections and the bytes relayed: Up from clients to the
@@ -75,7 +75,14 @@ func Listen(cfg Config) (*Relay, error) {
 	if err != nil {
 		return nil, fmt.Errorf("wanrelay: listening: %w", err)
 	}
-	return &Relay{cfg: cfg, ln: ln, links: map[*link]struct{}{}}, nil
+	r := &Relay{cfg: cfg, ln: ln, links: map[*link]struct{}{}}
+	// A client reads the counts before its first connection, too (to
+	// subtract them from those after): they are there from the start.
+	if err := r.writeStats(); err != nil {
+		ln.Close()
+		return nil, err
+	}
+	return r, nil
 }
 
 // Addr is the address the relay listens on.
@@ -148,17 +155,22 @@ func (r *Relay) Close() error {
 }
 
 // writeStats writes Stats to StatsFile, whole (a temporary file renamed).
-func (r *Relay) writeStats() {
+func (r *Relay) writeStats() error {
 	if r.cfg.StatsFile == "" {
-		return
+		return nil
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock() // held so that two writers do not rename an older count last
 	data, _ := json.Marshal(r.stats)
 	tmp := r.cfg.StatsFile + ".tmp"
-	if err := os.WriteFile(tmp, append(data, '\n'), 0o644); err == nil {
-		os.Rename(tmp, filepath.Clean(r.cfg.StatsFile))
+	err := os.WriteFile(tmp, append(data, '\n'), 0o644)
+	if err == nil {
+		err = os.Rename(tmp, filepath.Clean(r.cfg.StatsFile))
 	}
+	if err != nil {
+		return fmt.Errorf("wanrelay: writing the stats: %w", err)
+	}
+	return nil
 }
 
 // link is one relayed connection.

@@ -226,3 +226,22 @@ func TestBucketDepartures(t *testing.T) {
 		t.Errorf("no rate: departs at %v, want at once", got.Sub(t0))
 	}
 }
+
+// The stats file is there before the first connection, with zero counts:
+// a client reads it before connecting, to subtract it from the counts after
+// (a benchmark run alone, whose first step is a connection, found none).
+func TestStatsFileBeforeAnyConnection(t *testing.T) {
+	stats := filepath.Join(t.TempDir(), "stats.json")
+	startRelay(t, Config{Listen: "127.0.0.1:0", Target: echoServer(t), StatsFile: stats})
+	raw, err := os.ReadFile(stats)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got Stats
+	if err := json.Unmarshal(raw, &got); err != nil || got != (Stats{}) {
+		t.Errorf("stats file %s: %+v (%v), want zero counts", raw, got, err)
+	}
+	if _, err := Listen(Config{Listen: "127.0.0.1:0", Target: "127.0.0.1:1", StatsFile: filepath.Join(stats, "x")}); err == nil {
+		t.Error("Listen with a stats file it cannot write: no error")
+	}
+}
