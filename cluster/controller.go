@@ -582,21 +582,25 @@ type retry struct {
 
 // ended is called by a host runner as it returns: a connect that failed
 // backs the host off here for a jittered LeaseTTL/2 doubling with each
-// failure in a row, up to 8 TTLs; a connect that worked clears it.
+// failure in a row, up to 8 TTLs; a connect that worked clears it. A
+// connect over a chain the inventory no longer gives the host says
+// nothing of the new one: it leaves the backoff alone.
 func (c *Controller) ended(hr *hostRun) {
 	name := hr.host.Name
 	c.mu.Lock()
 	if c.running[name] == hr {
 		delete(c.running, name)
 	}
-	switch hr.outcome() {
-	case connectFailed:
+	cur, ok := c.inv[name]
+	switch o := hr.outcome(); {
+	case !ok || !sameHost(cur, hr.host):
+	case o == connectFailed:
 		b := c.backoff[name]
 		b.failures++
 		d := min(c.cfg.LeaseTTL/2<<min(b.failures-1, 4), 8*c.cfg.LeaseTTL)
 		b.at = time.Now().Add(d/2 + rand.N(d/2+1))
 		c.backoff[name] = b
-	case connectWorked:
+	case o == connectWorked:
 		delete(c.backoff, name)
 	}
 	c.mu.Unlock()

@@ -1,5 +1,7 @@
 package cluster
 
+import "time"
+
 // The host side of fencing, for tests.
 type FenceArgs = fenceArgs
 type RunArgs = runArgs
@@ -17,3 +19,22 @@ func NewRunArgs(fa fenceArgs, fn string, args []byte) runArgs {
 }
 
 var Preferred = preferred
+
+// Backoff returns when the controller claims host again after failed
+// connects, and whether it backs the host off at all.
+func (c *Controller) Backoff(host string) (time.Time, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	b, ok := c.backoff[host]
+	return b.at, ok
+}
+
+// SetBackoff makes the controller hold off claiming host until at, as
+// many failed connects in a row do.
+func (c *Controller) SetBackoff(host string, at time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	b := c.backoff[host]
+	b.at = at
+	c.backoff[host] = b
+}

@@ -17,8 +17,11 @@ import (
 // is handed over (its calls in flight finish, its context is shut down,
 // its lease released: a member that still has it claims it); a host whose
 // chain or settings changed is handed over too, and claimed again (here
-// or by another member) over its new chain. It returns the names added,
-// removed and changed.
+// or by another member) over its new chain. The claim backoff of a host
+// whose connects failed here (see Controller.ended) is cleared when the
+// host is added, removed or changed: a corrected chain is claimed as soon
+// as the host has no lease, not after the old chain's backoff. It
+// returns the names added, removed and changed.
 func (c *Controller) SetHosts(hosts []*inventory.Host) (added, removed, changed []string) {
 	next := make(map[string]*inventory.Host, len(hosts))
 	for _, h := range hosts {
@@ -31,11 +34,12 @@ func (c *Controller) SetHosts(hosts []*inventory.Host) (added, removed, changed 
 		switch {
 		case !ok:
 			removed = append(removed, name)
-		case h.Chain != old.Chain || !maps.Equal(h.Settings, old.Settings):
+		case !sameHost(h, old):
 			changed = append(changed, name)
 		default:
 			continue
 		}
+		delete(c.backoff, name)
 		if hr, ok := c.running[name]; ok {
 			runs = append(runs, hr)
 		}
@@ -43,6 +47,7 @@ func (c *Controller) SetHosts(hosts []*inventory.Host) (added, removed, changed 
 	for name := range next {
 		if _, ok := c.inv[name]; !ok {
 			added = append(added, name)
+			delete(c.backoff, name)
 		}
 	}
 	c.inv = next
@@ -60,6 +65,11 @@ func (c *Controller) SetHosts(hosts []*inventory.Host) (added, removed, changed 
 		c.poke()
 	}
 	return added, removed, changed
+}
+
+// sameHost reports whether two inventory entries of a host connect alike.
+func sameHost(a, b *inventory.Host) bool {
+	return a.Chain == b.Chain && maps.Equal(a.Settings, b.Settings)
 }
 
 // Reload makes the controller check its inventory file now (mitogo serve
