@@ -52,7 +52,8 @@ func (cl *Client) Close() {
 // naming the host and its controller; errors.Is tells the cause:
 // ErrNoOwner, ErrNotOwner, ErrFenced, ErrUnavailable and ErrExpired (the
 // call did not run), ErrCallFailed (it ran, or was refused on the host,
-// and failed), ErrOutcomeUnknown (the controller went away or the
+// and failed; also actors.ErrUnknownFunction when no function of that
+// name is registered there), ErrOutcomeUnknown (the controller went away or the
 // deadline passed while it had the call: it may have run). Nothing is
 // retried.
 func (cl *Client) Call(ctx context.Context, host, fn string, args []byte) ([]byte, error) {

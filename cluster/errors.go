@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/mitogo/mitogo/actors"
 	"github.com/mitogo/mitogo/builtins"
 )
 
@@ -67,8 +68,9 @@ const (
 	codeExpired     = "expired"
 	codeCall        = "call"
 	codeVersion     = "version"
-	codeNotFound    = "not-found" // a streamed run's command does not exist on the host
-	codeUnknown     = "unknown"   // the call may have run: cut short on its controller or host (ErrOutcomeUnknown)
+	codeNotFound    = "not-found"        // a streamed run's command does not exist on the host
+	codeUnknownFn   = "unknown-function" // no function of that name is registered on the host (also ErrCallFailed)
+	codeUnknown     = "unknown"          // the call may have run: cut short on its controller or host (ErrOutcomeUnknown)
 )
 
 var codeErrors = map[string]error{
@@ -79,6 +81,7 @@ var codeErrors = map[string]error{
 	codeCall:        ErrCallFailed,
 	codeVersion:     ErrVersion,
 	codeNotFound:    builtins.ErrCommandNotFound,
+	codeUnknownFn:   actors.ErrUnknownFunction,
 	codeUnknown:     ErrOutcomeUnknown,
 }
 
@@ -99,4 +102,9 @@ func (e *remoteError) Error() string {
 	return e.msg
 }
 
-func (e *remoteError) Is(target error) bool { return codeErrors[e.code] == target && target != nil }
+func (e *remoteError) Is(target error) bool {
+	if e.code == codeUnknownFn && target == ErrCallFailed {
+		return true // refused on the host, as Client.Call says of ErrCallFailed
+	}
+	return codeErrors[e.code] == target && target != nil
+}
