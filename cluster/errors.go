@@ -15,8 +15,9 @@ var (
 	// answered, or the host's context died under it. The function may or
 	// may not have run on the host, and nothing retried it.
 	ErrOutcomeUnknown = errors.New("outcome unknown: the controller or the host's context went away before it answered")
-	// ErrNoOwner: no member of the cluster drives the host right now (it
-	// is not in any member's inventory, or its lease is between owners).
+	// ErrNoOwner: no member of the cluster drove the host while the call
+	// waited for one (it is not in any member's inventory, or it stayed
+	// between owners until the caller's deadline, or two lease TTLs).
 	// The call did not run.
 	ErrNoOwner = errors.New("no controller owns the host")
 	// ErrNotOwner: the controller reached no longer holds the host's

@@ -1,6 +1,12 @@
 package cluster
 
-import "time"
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/nats-io/nats.go"
+)
 
 // The host side of fencing, for tests.
 type FenceArgs = fenceArgs
@@ -37,4 +43,14 @@ func (c *Controller) SetBackoff(host string, at time.Time) {
 	b := c.backoff[host]
 	b.at = at
 	c.backoff[host] = b
+}
+
+// Served reports whether a member takes the calls to host: a request it
+// cannot read is answered with a version error, and runs nothing.
+func (cl *Client) Served(ctx context.Context, host string) (bool, error) {
+	_, err := cl.nc.RequestWithContext(ctx, hostSubject(cl.cluster, host), nil)
+	if errors.Is(err, nats.ErrNoResponders) {
+		return false, nil
+	}
+	return err == nil, err
 }
