@@ -71,8 +71,15 @@ func (w *ownerWait) missed(ctx context.Context) error {
 	defer t.Stop()
 	select {
 	case <-ctx.Done():
-		return fmt.Errorf("%w (none took it over before %w)", ErrNoOwner, ctx.Err())
 	case <-t.C:
+	}
+	// Not sent again at the deadline: a reply could not come in time, and
+	// the call would end with its outcome unknown.
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("%w (none took it over before %w)", ErrNoOwner, err)
+	}
+	if !time.Now().Before(w.until) {
+		return fmt.Errorf("%w (none took it over within %v)", ErrNoOwner, w.waited())
 	}
 	w.pause = min(2*w.pause, ownerPauseMax)
 	return nil
