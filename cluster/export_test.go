@@ -54,3 +54,12 @@ func (cl *Client) Served(ctx context.Context, host string) (bool, error) {
 	}
 	return err == nil, err
 }
+
+// KillWatch ends the controller's lease watch as nats.go does when it
+// cannot recreate the watch's consumer: its updates channel closes.
+func (c *Controller) KillWatch() {
+	c.mu.Lock()
+	w := c.watcher
+	c.mu.Unlock()
+	_ = w.Stop()
+}
