@@ -53,13 +53,13 @@ func (cl *Client) Close() {
 // ErrNoOwner, ErrNotOwner, ErrFenced, ErrUnavailable and ErrExpired (the
 // call did not run), ErrCallFailed (it ran, or was refused on the host,
 // and failed; also actors.ErrUnknownFunction when no function of that
-// name is registered there), ErrOutcomeUnknown (the controller went away or the
-// deadline passed while it had the call: it may have run). A call sent
-// while the host is between owners (a handover or a failover) reaches
-// nobody: it is sent again once an owner subscribes, until ctx ends (or
-// for two lease TTLs when ctx has no deadline), then fails with
-// ErrNoOwner (see ownerwait.go). A call that reached a controller is
-// never sent again.
+// name is registered there), ErrOutcomeUnknown (the controller went away
+// or the deadline passed while it had the call: it may have run). A call
+// sent while the host is between owners (a handover or a failover)
+// reaches nobody: it is sent again once an owner subscribes, until ctx
+// ends (or for two lease TTLs when ctx has no deadline), then fails with
+// ErrNoOwner (see Dispatch in the package comment). A call that reached a
+// controller is never sent again.
 func (cl *Client) Call(ctx context.Context, host, fn string, args []byte) ([]byte, error) {
 	herr := func(controller string, err error) error {
 		return &HostError{Host: host, Controller: controller, Err: err}
