@@ -49,7 +49,13 @@ func TestCallDuringHandover(t *testing.T) {
 		_, err := tc.client.Drain(ctx, victim, cluster.HandoverOptions{Settle: 90 * time.Second})
 		drained <- err
 	}()
-	for {
+	// The window opens when the drained owner unsubscribes. On a machine
+	// so loaded that the drain reaches the owner only after the call in
+	// flight ended, the window is too short to be seen: the call below
+	// then runs after the handover, and the test proves less, but holds.
+	var inflightErr error
+	inflightDone := false
+	for !inflightDone {
 		served, err := tc.client.Served(ctx, host)
 		if err != nil {
 			t.Fatalf("probing the subscription of %s: %v", host, err)
@@ -57,15 +63,23 @@ func TestCallDuringHandover(t *testing.T) {
 		if !served {
 			break
 		}
-		time.Sleep(10 * time.Millisecond) // polling the subscription, bounded by ctx
+		select {
+		case inflightErr = <-inflight:
+			inflightDone = true
+			t.Logf("the call in flight ended before the drained owner unsubscribed")
+		case <-time.After(10 * time.Millisecond): // polling the subscription, bounded by ctx
+		}
 	}
 
 	got, err := cluster.CallFunc(ctx, tc.client, host, pid, struct{}{})
 	if err != nil {
 		t.Fatalf("call during the handover of %s: %v (want it to wait for the next owner)", host, err)
 	}
-	if err := <-inflight; err != nil {
-		t.Errorf("call in flight during the drain: %v (want it to finish)", err)
+	if !inflightDone {
+		inflightErr = <-inflight
+	}
+	if inflightErr != nil {
+		t.Errorf("call in flight during the drain: %v (want it to finish)", inflightErr)
 	}
 	if err := <-drained; err != nil {
 		t.Errorf("drain: %v", err)
@@ -73,15 +87,8 @@ func TestCallDuringHandover(t *testing.T) {
 	if got == 0 {
 		t.Errorf("call during the handover returned pid 0")
 	}
-	if st := tc.status(); len(st.Leases) != len(hosts) {
-		t.Errorf("leases after the drain: %+v", st.Leases)
-	} else {
-		for _, l := range st.Leases {
-			if l.Owner == victim {
-				t.Errorf("host %s still held by the drained member %s", l.Host, victim)
-			}
-		}
-	}
+	other := map[string]string{"a": "b", "b": "a"}[victim]
+	tc.waitLeases(hosts, other) // every host held by the other member
 
 	// No member has ever held this host: no wait.
 	start := time.Now()
