@@ -58,7 +58,9 @@
 // and to any member after half a TTL. A controller that closes releases
 // its leases, so its hosts move at once; one that is killed loses them
 // when they age out, within one TTL, and the survivors, watching the
-// bucket, reconnect the hosts then (eagerly, not on the next call). Hosts
+// bucket, reconnect the hosts then (eagerly, not on the next call; a
+// watch that ends, as nats.go ends one it cannot recreate after a NATS
+// server restart, is started again and its listing replaces the view). Hosts
 // move between live members only on purpose, by a drain or a rebalance.
 //
 // # Drain and rebalance
