@@ -13,10 +13,11 @@ import (
 	"github.com/mitogo/mitogo/inventory"
 )
 
-// A host whose connects failed is backed off; an inventory change that
-// corrects its chain clears the backoff, so that the host is claimed and
-// driven over the new chain as soon as its lease is free, not after the
-// old chain's backoff (here held at an hour, as after many failures).
+// A host whose connects failed is backed off, and its lease left to
+// lapse; an inventory change that corrects its chain clears the backoff
+// and deletes that lease, so that the host is claimed and driven over the
+// new chain at once, not after the lease's TTL and the old chain's
+// backoff (here held at an hour, as after many failures).
 func TestReloadClearsBackoff(t *testing.T) {
 	srv, err := natsembed.Start(natsembed.Options{Token: "t", StoreDir: t.TempDir()})
 	if err != nil {
@@ -43,7 +44,7 @@ func TestReloadClearsBackoff(t *testing.T) {
 	defer cancel()
 	c, err := cluster.Join(ctx, cluster.Config{Cluster: "b" + randHex(3), ID: "a", NATS: srv.URL(), Token: "t",
 		Hosts: []*inventory.Host{{Name: "h", Chain: "broken"}}, Router: r, Connect: connect,
-		LeaseTTL: 3 * time.Second})
+		LeaseTTL: 20 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,6 +69,10 @@ func TestReloadClearsBackoff(t *testing.T) {
 		time.Sleep(10 * time.Millisecond) // polling the controller, bounded by ctx
 	}
 	c.SetBackoff("h", time.Now().Add(time.Hour))
+	failed1 := leaseOf(t, ctx, c.Client(), "h")
+	if failed1 == nil || failed1.Owner != "a" || failed1.Ready {
+		t.Fatalf("lease of the failed connect: %+v, want one of a's, not ready", failed1)
+	}
 
 	_, _, changed := c.SetHosts([]*inventory.Host{{Name: "h", Chain: "local"}})
 	if !slices.Equal(changed, []string{"h"}) {
@@ -75,6 +80,11 @@ func TestReloadClearsBackoff(t *testing.T) {
 	}
 	if at, ok := c.Backoff("h"); ok {
 		t.Errorf("after the chain changed, the host is still backed off until %v", at.Format(time.TimeOnly))
+	}
+	// Long before the failed connect's lease would lapse (its TTL is
+	// 20s), it is gone.
+	if l := leaseOf(t, ctx, c.Client(), "h"); l != nil && l.Epoch == failed1.Epoch {
+		t.Errorf("after the chain changed, the failed connect's lease is still held: %+v", l)
 	}
 	guard, stop := context.WithTimeout(ctx, 60*time.Second)
 	defer stop()
@@ -87,4 +97,19 @@ func TestReloadClearsBackoff(t *testing.T) {
 	if _, err := cluster.CallFunc(guard, c.Client(), "h", pid, struct{}{}); err != nil {
 		t.Fatalf("call over the corrected chain: %v", err)
 	}
+}
+
+// leaseOf returns host's lease, nil when it has none.
+func leaseOf(t *testing.T, ctx context.Context, cl *cluster.Client, host string) *cluster.LeaseInfo {
+	t.Helper()
+	st, err := cl.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range st.Leases {
+		if l.Host == host {
+			return &l
+		}
+	}
+	return nil
 }
