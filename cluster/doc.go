@@ -124,7 +124,9 @@
 // anew. A member whose connect to a host failed does not claim that host
 // again for a jittered backoff (half a TTL, doubling, up to eight TTLs),
 // so that another member can take it; an inventory change of that host
-// (Controller.SetHosts) clears its backoff. Close cancels connects in flight
+// (Controller.SetHosts) clears its backoff and deletes the lease the
+// failed connect left to lapse, so that the corrected host is claimed at
+// once. Close cancels connects in flight
 // and does not wait for one past its context.
 //
 // # Dispatch
