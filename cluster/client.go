@@ -52,9 +52,14 @@ func (cl *Client) Close() {
 // naming the host and its controller; errors.Is tells the cause:
 // ErrNoOwner, ErrNotOwner, ErrFenced, ErrUnavailable and ErrExpired (the
 // call did not run), ErrCallFailed (it ran, or was refused on the host,
-// and failed), ErrOutcomeUnknown (the controller went away or the
-// deadline passed while it had the call: it may have run). Nothing is
-// retried.
+// and failed; also actors.ErrUnknownFunction when no function of that
+// name is registered there), ErrOutcomeUnknown (the controller went away
+// or the deadline passed while it had the call: it may have run). A call
+// sent while the host is between owners (a handover or a failover)
+// reaches nobody: it is sent again once an owner subscribes, until ctx
+// ends (or for two lease TTLs when ctx has no deadline), then fails with
+// ErrNoOwner (see Dispatch in the package comment). A call that reached a
+// controller is never sent again.
 func (cl *Client) Call(ctx context.Context, host, fn string, args []byte) ([]byte, error) {
 	herr := func(controller string, err error) error {
 		return &HostError{Host: host, Controller: controller, Err: err}
@@ -73,10 +78,17 @@ func (cl *Client) Call(ctx context.Context, host, fn string, args []byte) ([]byt
 		return nil, herr("", fmt.Errorf("subscribing to the reply inbox: %w", err))
 	}
 	defer sub.Unsubscribe()
-	if err := cl.nc.PublishRequest(hostSubject(cl.cluster, host), inbox, data); err != nil {
-		return nil, herr("", fmt.Errorf("sending the call: %w", err))
+	send := func() error {
+		if err := cl.nc.PublishRequest(hostSubject(cl.cluster, host), inbox, data); err != nil {
+			return herr("", fmt.Errorf("sending the call: %w", err))
+		}
+		return nil
+	}
+	if err := send(); err != nil {
+		return nil, err
 	}
 	controller := ""
+	owner := ownerWait{cl: cl, host: host}
 	for {
 		wait := acceptWait
 		if controller != "" {
@@ -85,8 +97,14 @@ func (cl *Client) Call(ctx context.Context, host, fn string, args []byte) ([]byt
 		wctx, cancel := context.WithTimeout(ctx, wait)
 		m, err := sub.NextMsgWithContext(wctx)
 		cancel()
-		if errors.Is(err, nats.ErrNoResponders) {
-			return nil, herr("", ErrNoOwner)
+		if errors.Is(err, nats.ErrNoResponders) { // delivered to no one: sent again once a member owns the host
+			if err := owner.missed(ctx); err != nil {
+				return nil, herr("", err)
+			}
+			if err := send(); err != nil {
+				return nil, err
+			}
+			continue
 		}
 		if err != nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) && !errors.Is(err, nats.ErrTimeout) {
 			return nil, herr(controller, fmt.Errorf("%w: waiting for the reply: %w", ErrOutcomeUnknown, err))

@@ -98,6 +98,8 @@ type Controller struct {
 	reload    chan struct{}      // asks the inventory watcher for a check (Reload)
 	changed   chan struct{}      // asks the member loop to advertise now (touch)
 
+	watcher jetstream.KeyWatcher // the lease watch that runs (watchLoop), guarded by mu
+
 	wake chan struct{} // asks the reconciler for a pass
 	live []string      // the members the reconciler listed last (its own)
 }
@@ -412,9 +414,30 @@ func (c *Controller) memberLoop() {
 }
 
 // watchLoop keeps the view of the leases and wakes the reconciler when
-// one is deleted or ages out: its host needs an owner.
+// one is deleted or ages out: its host needs an owner. A watch that ends
+// while the controller runs (nats.go closes it when it cannot recreate
+// its consumer, e.g. after a NATS server restart) is started again, so
+// that the controller is never left blind.
 func (c *Controller) watchLoop(w jetstream.KeyWatcher) {
-	defer w.Stop()
+	for {
+		c.follow(w)
+		w.Stop()
+		if c.ctx.Err() != nil {
+			return
+		}
+		c.log.Warn("the lease watch ended; watching again")
+		if w = c.rewatch(); w == nil {
+			return
+		}
+	}
+}
+
+// follow applies a watch's updates until it ends or the controller
+// closes.
+func (c *Controller) follow(w jetstream.KeyWatcher) {
+	c.mu.Lock()
+	c.watcher = w
+	c.mu.Unlock()
 	for {
 		select {
 		case <-c.ctx.Done():
@@ -425,6 +448,70 @@ func (c *Controller) watchLoop(w jetstream.KeyWatcher) {
 			}
 			if e != nil && c.see(e) {
 				c.poke()
+			}
+		}
+	}
+}
+
+// rewatch starts a new watch of the leases, trying again with a growing
+// pause until one starts or the controller closes (nil then). The new
+// watch sends every current lease first: a host of the view that is not
+// among them lost its lease while the controller was blind, and is seen
+// as released.
+func (c *Controller) rewatch() jetstream.KeyWatcher {
+	pause := 100 * time.Millisecond
+	for {
+		w, err := c.leases.WatchAll(c.ctx)
+		if err == nil {
+			current, ok := c.snapshot(w)
+			if ok {
+				c.mu.Lock()
+				for host, l := range c.view {
+					if !current[host] {
+						c.prevOwner[host], c.prevWhy[host] = l.Owner, l.Handover
+						c.lapsed[host] = false // released or aged out: which, the watch did not say
+						delete(c.view, host)
+					}
+				}
+				c.mu.Unlock()
+				c.poke()
+				return w
+			}
+			w.Stop()
+			err = errors.New("the watch ended before it listed the leases")
+		}
+		if c.ctx.Err() != nil {
+			return nil
+		}
+		c.log.Warn("watching the leases again", "error", err, "retry in", pause)
+		select {
+		case <-c.ctx.Done():
+			return nil
+		case <-time.After(pause/2 + rand.N(pause/2)):
+		}
+		pause = min(2*pause, c.cfg.LeaseTTL/3)
+	}
+}
+
+// snapshot applies a new watch's current leases, up to the nil that ends
+// them, and returns the hosts that have one; false when the watch ended
+// or the controller closed first.
+func (c *Controller) snapshot(w jetstream.KeyWatcher) (map[string]bool, bool) {
+	current := map[string]bool{}
+	for {
+		select {
+		case <-c.ctx.Done():
+			return nil, false
+		case e, ok := <-w.Updates():
+			switch {
+			case !ok:
+				return nil, false
+			case e == nil:
+				return current, true
+			}
+			c.see(e)
+			if e.Operation() == jetstream.KeyValuePut {
+				current[untoken(e.Key())] = true
 			}
 		}
 	}
@@ -582,21 +669,25 @@ type retry struct {
 
 // ended is called by a host runner as it returns: a connect that failed
 // backs the host off here for a jittered LeaseTTL/2 doubling with each
-// failure in a row, up to 8 TTLs; a connect that worked clears it.
+// failure in a row, up to 8 TTLs; a connect that worked clears it. A
+// connect over a chain the inventory no longer gives the host says
+// nothing of the new one: it leaves the backoff alone.
 func (c *Controller) ended(hr *hostRun) {
 	name := hr.host.Name
 	c.mu.Lock()
 	if c.running[name] == hr {
 		delete(c.running, name)
 	}
-	switch hr.outcome() {
-	case connectFailed:
+	cur, ok := c.inv[name]
+	switch o := hr.outcome(); {
+	case !ok || !sameHost(cur, hr.host):
+	case o == connectFailed:
 		b := c.backoff[name]
 		b.failures++
 		d := min(c.cfg.LeaseTTL/2<<min(b.failures-1, 4), 8*c.cfg.LeaseTTL)
 		b.at = time.Now().Add(d/2 + rand.N(d/2+1))
 		c.backoff[name] = b
-	case connectWorked:
+	case o == connectWorked:
 		delete(c.backoff, name)
 	}
 	c.mu.Unlock()

@@ -58,7 +58,9 @@
 // and to any member after half a TTL. A controller that closes releases
 // its leases, so its hosts move at once; one that is killed loses them
 // when they age out, within one TTL, and the survivors, watching the
-// bucket, reconnect the hosts then (eagerly, not on the next call). Hosts
+// bucket, reconnect the hosts then (eagerly, not on the next call; a
+// watch that ends, as nats.go ends one it cannot recreate after a NATS
+// server restart, is started again and its listing replaces the view). Hosts
 // move between live members only on purpose, by a drain or a rebalance.
 //
 // # Drain and rebalance
@@ -72,9 +74,10 @@
 // default, are cancelled and their callers told), shuts the host's context
 // down, writes why into the lease and deletes it; the preferred member
 // claims it at once and reconnects it. A call is therefore never run by
-// two members, and a call sent between the release and the new owner's
-// subscription fails with ErrNoOwner. (When the preferred member does
-// not have the host, another claims it after half a TTL.)
+// two members, and a call sent between the old owner's unsubscription and
+// the new owner's subscription reaches nobody: it waits for the new owner
+// (see Dispatch). (When the preferred member does not have the host,
+// another claims it after half a TTL.)
 //
 // Drain hands every host of a member over; the member then claims nothing
 // (its entry says draining, and the others leave it out of the
@@ -120,7 +123,10 @@
 // keeps its context to the host instead of the host being connected
 // anew. A member whose connect to a host failed does not claim that host
 // again for a jittered backoff (half a TTL, doubling, up to eight TTLs),
-// so that another member can take it. Close cancels connects in flight
+// so that another member can take it; an inventory change of that host
+// (Controller.SetHosts) clears its backoff and deletes the lease the
+// failed connect left to lapse, so that the corrected host is claimed at
+// once. Close cancels connects in flight
 // and does not wait for one past its context.
 //
 // # Dispatch
@@ -135,7 +141,15 @@
 // beats while it runs, and replies with the result. Errors are
 // *HostError naming the host and the controller. A call whose controller
 // goes silent after accepting it, or dies, or whose host context ends
-// under it, fails with ErrOutcomeUnknown; nothing is retried.
+// under it, fails with ErrOutcomeUnknown; nothing that reached a
+// controller is retried. A call that reached nobody (NATS answers that the
+// subject has no subscriber: the host is between owners, in a handover or
+// a failover) did not run, and is sent again, after a pause growing to
+// half a second, while the host's lease leaves a trace in the bucket (the
+// lease, or the record of its release or expiry, kept a TTL): until the
+// caller's deadline, or for two lease TTLs when it has none. Then, or at
+// once for a host no member has held within a TTL, it fails with
+// ErrNoOwner.
 //
 // A streamed run (Client.Run, mitogo run --nats) is a command whose
 // output comes back while it runs: the owner's accept names a control

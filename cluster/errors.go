@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/mitogo/mitogo/actors"
 	"github.com/mitogo/mitogo/builtins"
 )
 
@@ -14,8 +15,9 @@ var (
 	// answered, or the host's context died under it. The function may or
 	// may not have run on the host, and nothing retried it.
 	ErrOutcomeUnknown = errors.New("outcome unknown: the controller or the host's context went away before it answered")
-	// ErrNoOwner: no member of the cluster drives the host right now (it
-	// is not in any member's inventory, or its lease is between owners).
+	// ErrNoOwner: no member of the cluster drove the host while the call
+	// waited for one (it is not in any member's inventory, or it stayed
+	// between owners until the caller's deadline, or two lease TTLs).
 	// The call did not run.
 	ErrNoOwner = errors.New("no controller owns the host")
 	// ErrNotOwner: the controller reached no longer holds the host's
@@ -67,8 +69,9 @@ const (
 	codeExpired     = "expired"
 	codeCall        = "call"
 	codeVersion     = "version"
-	codeNotFound    = "not-found" // a streamed run's command does not exist on the host
-	codeUnknown     = "unknown"   // the call may have run: cut short on its controller or host (ErrOutcomeUnknown)
+	codeNotFound    = "not-found"        // a streamed run's command does not exist on the host
+	codeUnknownFn   = "unknown-function" // no function of that name is registered on the host (also ErrCallFailed)
+	codeUnknown     = "unknown"          // the call may have run: cut short on its controller or host (ErrOutcomeUnknown)
 )
 
 var codeErrors = map[string]error{
@@ -79,6 +82,7 @@ var codeErrors = map[string]error{
 	codeCall:        ErrCallFailed,
 	codeVersion:     ErrVersion,
 	codeNotFound:    builtins.ErrCommandNotFound,
+	codeUnknownFn:   actors.ErrUnknownFunction,
 	codeUnknown:     ErrOutcomeUnknown,
 }
 
@@ -99,4 +103,9 @@ func (e *remoteError) Error() string {
 	return e.msg
 }
 
-func (e *remoteError) Is(target error) bool { return codeErrors[e.code] == target && target != nil }
+func (e *remoteError) Is(target error) bool {
+	if e.code == codeUnknownFn && target == ErrCallFailed {
+		return true // refused on the host, as Client.Call says of ErrCallFailed
+	}
+	return codeErrors[e.code] == target && target != nil
+}

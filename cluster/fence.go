@@ -36,7 +36,8 @@ type runArgs struct {
 }
 
 // runResult is a fenced call's outcome: Code is "" when Fn returned
-// Result, codeFenced when the token refused it, codeCall when Fn failed.
+// Result, codeFenced when the token refused it, codeUnknownFn when no
+// function of that name is registered, codeCall when Fn failed.
 type runResult struct {
 	Result msgpack.RawMessage `msgpack:"result,omitempty"`
 	Code   string             `msgpack:"code,omitempty"`
@@ -95,7 +96,10 @@ var (
 			return runResult{Code: codeFenced, Msg: fmt.Sprintf("host %s holds epoch %d, the call came with %d", a.Host, held, a.Epoch)}, nil
 		}
 		res, err := actors.Function[msgpack.RawMessage, msgpack.RawMessage](a.Fn).Call(ctx, actors.CurrentContext(ctx), a.Args)
-		if err != nil {
+		switch {
+		case errors.Is(err, actors.ErrUnknownFunction):
+			return runResult{Code: codeUnknownFn, Msg: err.Error()}, nil
+		case err != nil:
 			return runResult{Code: codeCall, Msg: err.Error()}, nil
 		}
 		return runResult{Result: res}, nil

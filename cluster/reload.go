@@ -3,6 +3,7 @@ package cluster
 import (
 	"bytes"
 	"cmp"
+	"context"
 	"crypto/sha256"
 	"maps"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/mitogo/mitogo/inventory"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // SetHosts replaces the hosts this controller may own, as an edited
@@ -17,8 +19,11 @@ import (
 // is handed over (its calls in flight finish, its context is shut down,
 // its lease released: a member that still has it claims it); a host whose
 // chain or settings changed is handed over too, and claimed again (here
-// or by another member) over its new chain. It returns the names added,
-// removed and changed.
+// or by another member) over its new chain. A host whose connect failed
+// here is claimed again at once over its new entry (or by another member,
+// when removed): its claim backoff (see Controller.ended) is cleared, and
+// the lease the failed connect left to lapse is deleted. It returns the
+// names added, removed and changed.
 func (c *Controller) SetHosts(hosts []*inventory.Host) (added, removed, changed []string) {
 	next := make(map[string]*inventory.Host, len(hosts))
 	for _, h := range hosts {
@@ -26,23 +31,28 @@ func (c *Controller) SetHosts(hosts []*inventory.Host) (added, removed, changed 
 	}
 	c.mu.Lock()
 	var runs []*hostRun
+	var lapsing []string // hosts whose lease is this member's without a runner: a failed connect's
 	for name, old := range c.inv {
 		h, ok := next[name]
 		switch {
 		case !ok:
 			removed = append(removed, name)
-		case h.Chain != old.Chain || !maps.Equal(h.Settings, old.Settings):
+		case !sameHost(h, old):
 			changed = append(changed, name)
 		default:
 			continue
 		}
+		delete(c.backoff, name)
 		if hr, ok := c.running[name]; ok {
 			runs = append(runs, hr)
+		} else if c.view[name].Owner == c.id {
+			lapsing = append(lapsing, name)
 		}
 	}
 	for name := range next {
 		if _, ok := c.inv[name]; !ok {
 			added = append(added, name)
+			delete(c.backoff, name)
 		}
 	}
 	c.inv = next
@@ -52,6 +62,9 @@ func (c *Controller) SetHosts(hosts []*inventory.Host) (added, removed, changed 
 	for _, hr := range runs {
 		hr.handOver(WhyInventory, defaultGrace)
 	}
+	for _, name := range lapsing {
+		c.dropLapsing(name)
+	}
 	slices.Sort(added)
 	slices.Sort(removed)
 	slices.Sort(changed)
@@ -60,6 +73,37 @@ func (c *Controller) SetHosts(hosts []*inventory.Host) (added, removed, changed 
 		c.poke()
 	}
 	return added, removed, changed
+}
+
+// dropLapsing deletes the lease of a host this member holds without a
+// runner: a failed connect's, left to lapse to space the next attempt,
+// which an inventory change makes moot. A lease claimed meanwhile (a new
+// revision) is left alone.
+func (c *Controller) dropLapsing(name string) {
+	ctx, cancel := context.WithTimeout(c.ctx, c.cfg.LeaseTTL/3)
+	defer cancel()
+	e, err := c.leases.Get(ctx, token(name))
+	if err != nil {
+		return
+	}
+	var l lease
+	if jsonUnmarshal(e.Value(), &l) != nil || l.Owner != c.id {
+		return
+	}
+	c.mu.Lock()
+	_, running := c.running[name]
+	c.mu.Unlock()
+	if running {
+		return
+	}
+	if err := c.leases.Delete(ctx, token(name), jetstream.LastRevision(e.Revision())); err != nil {
+		c.log.Debug("the lease of a failed connect is left to lapse", "host", name, "error", err)
+	}
+}
+
+// sameHost reports whether two inventory entries of a host connect alike.
+func sameHost(a, b *inventory.Host) bool {
+	return a.Chain == b.Chain && maps.Equal(a.Settings, b.Settings)
 }
 
 // Reload makes the controller check its inventory file now (mitogo serve

@@ -29,7 +29,8 @@ import (
 //
 // Errors are *HostError naming the host and its controller, as for Call;
 // a command that does not exist on the host gives one matching
-// builtins.ErrCommandNotFound. Nothing is retried.
+// builtins.ErrCommandNotFound. A run sent while the host is between
+// owners waits for one, as a Call does; nothing else is retried.
 func (cl *Client) Run(ctx context.Context, host string, req builtins.RunRequest, stdin io.Reader, stdout, stderr io.Writer) (int, error) {
 	herr := func(controller string, err error) error {
 		return &HostError{Host: host, Controller: controller, Err: err}
@@ -55,9 +56,16 @@ func (cl *Client) Run(ctx context.Context, host string, req builtins.RunRequest,
 		return -1, herr("", fmt.Errorf("subscribing to the reply inbox: %w", err))
 	}
 	defer sub.Unsubscribe()
-	if err := cl.nc.PublishRequest(hostSubject(cl.cluster, host), inbox, data); err != nil {
-		return -1, herr("", fmt.Errorf("sending the run: %w", err))
+	send := func() error {
+		if err := cl.nc.PublishRequest(hostSubject(cl.cluster, host), inbox, data); err != nil {
+			return herr("", fmt.Errorf("sending the run: %w", err))
+		}
+		return nil
 	}
+	if err := send(); err != nil {
+		return -1, err
+	}
+	owner := ownerWait{cl: cl, host: host}
 
 	rc := &runCaller{cl: cl, stdout: stdout, stderr: stderr, next: 1}
 	defer rc.finish()
@@ -73,8 +81,14 @@ func (cl *Client) Run(ctx context.Context, host string, req builtins.RunRequest,
 		}
 		m, err := sub.NextMsgWithContext(wctx)
 		cancel()
-		if errors.Is(err, nats.ErrNoResponders) {
-			return -1, herr("", ErrNoOwner)
+		if errors.Is(err, nats.ErrNoResponders) { // delivered to no one: sent again once a member owns the host
+			if err := owner.missed(ctx); err != nil {
+				return -1, herr("", err)
+			}
+			if err := send(); err != nil {
+				return -1, err
+			}
+			continue
 		}
 		if err != nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) && !errors.Is(err, nats.ErrTimeout) {
 			return -1, herr(rc.controller, fmt.Errorf("%w: waiting for the reply: %w", ErrOutcomeUnknown, err))

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/mitogo/mitogo/actors"
 	"github.com/mitogo/mitogo/builtins"
 	"github.com/mitogo/mitogo/cluster"
 	"github.com/vmihailenco/msgpack/v5"
@@ -66,7 +67,7 @@ func clusterOne(ctx, runCtx context.Context, cl *cluster.Client, t *target, out 
 		res.state = stateOK
 	case err == nil:
 		res.state, res.exit = stateFailed, exit
-	case errors.Is(err, builtins.ErrCommandNotFound):
+	case errors.Is(err, builtins.ErrCommandNotFound), errors.Is(err, actors.ErrUnknownFunction):
 		res.state, res.exit, res.err = stateNotFound, exitNotFound, err
 	case ctx.Err() != nil:
 		res.state, res.exit, res.err = stateInterrupted, exitInterrupted, err

@@ -107,9 +107,10 @@ func (tc *testCluster) run(t *testing.T, stdin string, args ...string) result {
 }
 
 // run and call with --nats behave as without: prefixed lines, --json
-// records, the exit statuses (255 no owner, 127 no such command, 124
-// timeout, the command's own), stdin to one target, output while the
-// command runs, and a client killed with SIGKILL leaves no command behind.
+// records, the exit statuses (255 no owner, 127 no such command or
+// function, 124 timeout, the command's own), stdin to one target, output
+// while the command runs, and a client killed with SIGKILL leaves no
+// command behind.
 func TestClusterRunCLI(t *testing.T) {
 	tc := startCluster(t, []string{"l1", "l2", "l3"}, "a", "b")
 	t.Setenv("MITOGO_NATS_TOKEN", tc.token)
@@ -185,6 +186,9 @@ func TestClusterRunCLI(t *testing.T) {
 		}
 		if r := tc.run(t, "", "call", "-t", "l1", "file.stat", `{"path":"/nonexistent-mitogo"}`); r.exit != 1 {
 			t.Errorf("a call that fails: exit %d, want 1", r.exit)
+		}
+		if r := tc.run(t, "", "call", "-t", "l1", "mitogo.no.such.function"); r.exit != 127 || !strings.Contains(r.stderr, "mitogo.no.such.function") {
+			t.Errorf("call of an unknown function: exit %d, stderr %q; want 127, naming it", r.exit, r.stderr)
 		}
 	})
 
