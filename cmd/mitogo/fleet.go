@@ -95,7 +95,7 @@ func runFleet(ctx context.Context, e *env, o *options, ts []*target, do job) err
 		r.Shutdown(ctx)
 	}()
 	return fanOut(ctx, e, o, ts, func(ctx, runCtx context.Context, i int, out *targetOutput) outcome {
-		return runOne(ctx, runCtx, r, plans[i], out, do)
+		return runOne(ctx, runCtx, o.timeout, r, plans[i], out, do)
 	}, func() []addedKey { return keys.added(plans) })
 }
 
@@ -165,25 +165,10 @@ func fanOut(ctx context.Context, e *env, o *options, ts []*target, one func(ctx,
 }
 
 // runOne connects one target and does the job there. ctx ends on an
-// interrupt, runCtx also at --timeout.
-func runOne(ctx, runCtx context.Context, r *actors.Router, p *planned, out *targetOutput, do job) (res outcome) {
+// interrupt, runCtx also at --timeout (which is timeout).
+func runOne(ctx, runCtx context.Context, timeout time.Duration, r *actors.Router, p *planned, out *targetOutput, do job) (res outcome) {
 	res.t = p.t
-	// runEnded marks an error that came from the run's end, an interrupt
-	// or --timeout, rather than from the target.
-	runEnded := func(err error) bool {
-		switch {
-		case ctx.Err() != nil:
-			res.state, res.exit = stateInterrupted, exitInterrupted
-		case runCtx.Err() != nil:
-			res.state, res.exit = stateTimedOut, exitTimeout
-		default:
-			return false
-		}
-		res.err = err
-		return true
-	}
-	if err := runCtx.Err(); err != nil {
-		runEnded(err)
+	if res.endedByRun(ctx, runCtx, timeout, phaseBefore, nil) {
 		return res
 	}
 	res.started = true
@@ -191,7 +176,7 @@ func runOne(ctx, runCtx context.Context, r *actors.Router, p *planned, out *targ
 	defer func() { res.dur = time.Since(start) }()
 	first, last, err := p.connect(runCtx, r)
 	if err != nil {
-		if !runEnded(err) {
+		if !res.endedByRun(ctx, runCtx, timeout, phaseConnecting, err) {
 			res.state, res.exit, res.err = stateUnreachable, exitUnreachable, err
 		}
 		return res
@@ -206,7 +191,7 @@ func runOne(ctx, runCtx context.Context, r *actors.Router, p *planned, out *targ
 		res.state, res.exit = stateFailed, exit
 	case errors.Is(err, builtins.ErrCommandNotFound), errors.Is(err, actors.ErrUnknownFunction):
 		res.state, res.exit, res.err = stateNotFound, exitNotFound, err
-	case runEnded(err):
+	case res.endedByRun(ctx, runCtx, timeout, phaseRunning, err):
 	case errors.As(err, &lost):
 		res.state, res.exit, res.err = stateUnreachable, exitUnreachable, err
 	default:

@@ -244,6 +244,36 @@ func TestFleetTimeout(t *testing.T) {
 	if timedOut == 0 {
 		t.Errorf("no target timed out: %v", st)
 	}
+	// The first target ran its command when --timeout passed; another
+	// may still have been connecting on a slow machine.
+	running := 0
+	for n, rec := range st {
+		switch rec.Error {
+		case "--timeout 10s passed (while running)":
+			running++
+		case "", "--timeout 10s passed (while connecting)":
+		default:
+			t.Errorf("%s: error %q; want --timeout 10s passed (while running)", n, rec.Error)
+		}
+	}
+	if running == 0 {
+		t.Errorf("no target reports --timeout 10s passed (while running): %v", st)
+	}
+}
+
+// --timeout that passes while a target is connecting says so, rather than
+// naming the per-hop connect timeout (30s) that never passed.
+func TestFleetTimeoutConnecting(t *testing.T) {
+	hung := "root@" + sshtest.Silent(t)
+	r := mitogo(t, "", "run", "--timeout", "2s", "-t", hung, "--", "true")
+	if want := "mitogo: " + hung + ": --timeout 2s passed (while connecting)\n"; r.exit != 124 || r.stderr != want {
+		t.Errorf("exit %d, stderr %q; want 124 and %q", r.exit, r.stderr, want)
+	}
+	r = mitogo(t, "", "run", "--timeout", "2s", "--json", "-t", hung, "-t", "local", "--", "true")
+	st := statuses(t, parseJSONLines(t, r.stdout))
+	if h := st[hung]; r.exit != 124 || h.Status != "timed out" || h.Error != "--timeout 2s passed (while connecting)" {
+		t.Errorf("--json: exit %d, %s: %+v; want 124, timed out and --timeout 2s passed (while connecting)", r.exit, hung, h)
+	}
 }
 
 // Exit statuses: 127 for a missing command (or function, for call), with

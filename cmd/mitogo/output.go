@@ -270,7 +270,10 @@ func (p *printer) done(i int, o *outcome) {
 	}
 	switch p.mode {
 	case modeRaw:
-		if o.err != nil && o.state != stateInterrupted {
+		switch {
+		case o.state == stateTimedOut:
+			fmt.Fprintf(p.stderr, "mitogo: %s: %s\n", to.name, oneLine(o.err))
+		case o.err != nil && o.state != stateInterrupted:
 			fmt.Fprintf(p.stderr, "mitogo: %s\n", oneLine(o.err))
 		}
 	case modePrefix:
