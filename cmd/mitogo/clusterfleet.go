@@ -52,7 +52,7 @@ func clusterOne(ctx, runCtx context.Context, timeout time.Duration, cl *cluster.
 	if res.endedByRun(ctx, runCtx, timeout, phaseBefore, nil) {
 		return res
 	}
-	res.started = true
+	res.began, res.started = true, true
 	start := time.Now()
 	defer func() { res.dur = time.Since(start) }()
 	exit, err := do(runCtx, cl, t.name, out)

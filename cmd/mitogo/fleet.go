@@ -63,10 +63,11 @@ func (s state) String() string {
 type outcome struct {
 	t       *target
 	state   state
-	exit    int   // the exit status this target alone gives
-	err     error // why it did not succeed, when not a plain exit status
-	started bool  // false: the run ended before its turn came
-	dur     time.Duration
+	exit    int           // the exit status this target alone gives
+	err     error         // why it did not succeed, when not a plain exit status
+	began   bool          // false: the run ended before its turn came
+	started bool          // the command or call began: the target was reached
+	dur     time.Duration // from its turn to its end, when it began
 }
 
 // job is the work done in one connected target: it writes the output to
@@ -171,7 +172,7 @@ func runOne(ctx, runCtx context.Context, timeout time.Duration, r *actors.Router
 	if res.endedByRun(ctx, runCtx, timeout, phaseBefore, nil) {
 		return res
 	}
-	res.started = true
+	res.began = true
 	start := time.Now()
 	defer func() { res.dur = time.Since(start) }()
 	first, last, err := p.connect(runCtx, r)
@@ -182,6 +183,7 @@ func runOne(ctx, runCtx context.Context, timeout time.Duration, r *actors.Router
 		return res
 	}
 	defer shutdown(first)
+	res.started = true
 	exit, err := do(runCtx, r, last, out)
 	var lost *actors.ChannelError
 	switch {

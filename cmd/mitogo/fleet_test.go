@@ -178,6 +178,12 @@ func TestFleetJSON(t *testing.T) {
 	if d := st["down"]; d.Status != "unreachable" || *d.Exit != 255 || d.Error == "" {
 		t.Errorf("down: %+v; want unreachable, 255 and an error", d)
 	}
+	if d := st["down"]; d.Started == nil || *d.Started {
+		t.Errorf("down, never reached, says started %v; want false", d.Started)
+	}
+	if l := st["l01"]; l.Started == nil || !*l.Started {
+		t.Errorf("l01, which ran, says started %v; want true", l.Started)
+	}
 
 	r = mitogo(t, "", "call", "-i", inv, "-t", "l01", "-t", "x1", "--json", "sys.facts")
 	recs = parseJSONLines(t, r.stdout)
@@ -273,6 +279,9 @@ func TestFleetTimeoutConnecting(t *testing.T) {
 	st := statuses(t, parseJSONLines(t, r.stdout))
 	if h := st[hung]; r.exit != 124 || h.Status != "timed out" || h.Error != "--timeout 2s passed (while connecting)" {
 		t.Errorf("--json: exit %d, %s: %+v; want 124, timed out and --timeout 2s passed (while connecting)", r.exit, hung, h)
+	}
+	if h := st[hung]; h.Started == nil || *h.Started {
+		t.Errorf("--json: %s never reached says started %v; want false", hung, h.Started)
 	}
 }
 

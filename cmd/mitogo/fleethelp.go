@@ -44,7 +44,9 @@ lists the targets that did not succeed: -i F runs again in those only.
 --json prints one object per line: {"target","stream","data"} for each
 output line, {"target","result"} for a call's result, and for each target
 at its end {"target","status","exit","started","duration","error"}, status
-being ok, failed, not found, timed out, unreachable or interrupted.
+being ok, failed, not found, timed out, unreachable or interrupted, and
+started whether the command (or call) began there: false when the target
+was never reached.
 
 Exit status: with one target, the command's own (128+n when signal n
 killed it; 1 when a call failed); 255 when a target could not be reached or

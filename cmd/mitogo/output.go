@@ -282,7 +282,7 @@ func (p *printer) done(i int, o *outcome) {
 		}
 	case modeGroup:
 		head := fmt.Sprintf("=== %s: %s", to.name, o.describe())
-		if o.started {
+		if o.began {
 			head += fmt.Sprintf(" (%s)", o.dur.Round(time.Millisecond))
 		}
 		if o.err != nil {
@@ -344,7 +344,7 @@ func (p *printer) summary(outcomes []outcome, added []addedKey, took time.Durati
 	fmt.Fprintf(&b, "mitogo: %d targets in %s: %s\n", len(outcomes), took.Round(time.Millisecond), strings.Join(parts, ", "))
 	for _, o := range outcomes {
 		line := fmt.Sprintf("  %-*s  %-28s", p.width, o.t.name, o.describe())
-		if o.started {
+		if o.began {
 			line += fmt.Sprintf(" %8s", o.dur.Round(time.Millisecond))
 		}
 		if o.err != nil {
