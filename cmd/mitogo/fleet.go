@@ -202,20 +202,22 @@ func runOne(ctx, runCtx context.Context, timeout time.Duration, r *actors.Router
 	return res
 }
 
-// exitFor is the exit status of a run: 130 when interrupted; else 255 if
-// any target was unreachable, else 124 if any timed out, else 127 if any
-// lacked the command, else the highest status; 0 only when all succeeded.
+// exitFor is the exit status of a run: 130 when interrupted (143 on
+// SIGTERM); else 255 if any target was unreachable, else 124 if any timed
+// out, else 127 if any lacked the command, else the highest status; 0 only
+// when all succeeded.
 func exitFor(outcomes []outcome) int {
-	worst := map[state]bool{}
+	first := map[state]int{} // the exit status of the first outcome in each state
 	highest := 0
 	for _, o := range outcomes {
-		worst[o.state] = true
+		if _, ok := first[o.state]; !ok {
+			first[o.state] = o.exit
+		}
 		highest = max(highest, o.exit)
 	}
 	for _, s := range []state{stateInterrupted, stateUnreachable, stateTimedOut, stateNotFound} {
-		if worst[s] {
-			return map[state]int{stateInterrupted: exitInterrupted, stateUnreachable: exitUnreachable,
-				stateTimedOut: exitTimeout, stateNotFound: exitNotFound}[s]
+		if exit, ok := first[s]; ok {
+			return exit
 		}
 	}
 	return highest

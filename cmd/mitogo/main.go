@@ -18,8 +18,8 @@
 // when signal n killed it); 255 when a target could not be reached, 124
 // when --timeout passed, 127 when the command does not exist (with many
 // targets, in that order of precedence, else the highest status); other
-// errors exit 1, usage errors 2, and an interrupt (SIGINT or SIGTERM) 130
-// after the contexts were shut down.
+// errors exit 1, usage errors 2, and after the contexts were shut down,
+// 130 on SIGINT (Ctrl-C) and 143 on SIGTERM (128 + the signal's number).
 package main
 
 import (
@@ -30,9 +30,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/mitogo/mitogo/actors"
@@ -41,9 +39,8 @@ import (
 
 // Exit statuses.
 const (
-	exitError       = 1
-	exitUsage       = 2
-	exitInterrupted = 130
+	exitError = 1
+	exitUsage = 2
 )
 
 func main() {
@@ -187,9 +184,8 @@ func cli(args []string, stdin *os.File, stdout, stderr io.Writer) int {
 	// The first SIGINT or SIGTERM cancels ctx: the command stops, and the
 	// contexts are shut down in order. A second one kills mitogo at once
 	// (its children notice their stream closing and exit too).
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := notifySignals()
 	defer stop()
-	context.AfterFunc(ctx, stop)
 
 	var o options
 	fs := c.flagSet(e, &o)
@@ -214,7 +210,7 @@ func cli(args []string, stdin *os.File, stdout, stderr io.Writer) int {
 	case errors.As(err, &status):
 		return int(status)
 	case ctx.Err() != nil:
-		return exitInterrupted
+		return interruptStatus(ctx)
 	default:
 		fmt.Fprintf(stderr, "mitogo: %s\n", oneLine(err))
 		return exitError

@@ -133,37 +133,44 @@ func TestRunTimeout(t *testing.T) {
 }
 
 // SIGINT stops the command and its process group, shuts the contexts down
-// and exits 130.
+// and exits 130; SIGTERM does the same and exits 143, as a shell gives.
 func TestRunInterrupt(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, "run", "--", "sh", "-c", "sleep 60 & echo $$ $!; wait")
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	line, err := bufio.NewReader(out).ReadString('\n')
-	if err != nil {
-		cmd.Process.Kill()
-		cmd.Wait()
-		t.Fatalf("reading the pids: %v (stderr %q)", err, stderr.String())
-	}
-	cmd.Process.Signal(os.Interrupt)
-	err = cmd.Wait()
-	if code := cmd.ProcessState.ExitCode(); code != 130 {
-		t.Errorf("exit %d (%v), stderr %q; want 130", code, err, stderr.String())
-	}
-	for _, f := range strings.Fields(line) {
-		pid, err := strconv.Atoi(f)
-		if err != nil {
-			t.Fatalf("pids line %q", line)
-		}
-		waitGone(t, pid)
+	for _, c := range []struct {
+		sig  os.Signal
+		exit int
+	}{{os.Interrupt, 130}, {syscall.SIGTERM, 143}} {
+		t.Run(c.sig.String(), func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			cmd := exec.CommandContext(ctx, bin, "run", "--", "sh", "-c", "sleep 60 & echo $$ $!; wait")
+			out, err := cmd.StdoutPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			line, err := bufio.NewReader(out).ReadString('\n')
+			if err != nil {
+				cmd.Process.Kill()
+				cmd.Wait()
+				t.Fatalf("reading the pids: %v (stderr %q)", err, stderr.String())
+			}
+			cmd.Process.Signal(c.sig)
+			err = cmd.Wait()
+			if code := cmd.ProcessState.ExitCode(); code != c.exit {
+				t.Errorf("exit %d (%v), stderr %q; want %d", code, err, stderr.String(), c.exit)
+			}
+			for _, f := range strings.Fields(line) {
+				pid, err := strconv.Atoi(f)
+				if err != nil {
+					t.Fatalf("pids line %q", line)
+				}
+				waitGone(t, pid)
+			}
+		})
 	}
 }
 

@@ -32,7 +32,8 @@ unseen. --stdin forwards a terminal anyway (ended by ^D), and is needed to
 give stdin to many targets (each gets all of it). -n never forwards.
 
 Ctrl-C kills CMD in every target with its process group, reports what
-finished, stops the contexts in order and exits 130.
+finished, stops the contexts in order and exits 130; SIGTERM does the same
+and exits 143.
 ` + fleetHelp + `
 Examples:
   mitogo run -- uname -a

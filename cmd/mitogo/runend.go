@@ -17,12 +17,16 @@ const (
 // itself: --timeout passed, or an interrupt; and what it was doing then.
 type runEndError struct {
 	timeout time.Duration // --timeout, when it passed; 0 for an interrupt
+	signal  error         // errInterrupted or errTerminated, for an interrupt
 	phase   string        // phaseBefore, phaseConnecting or phaseRunning
 	err     error         // what the work returned then, nil before it started
 }
 
 func (e *runEndError) Error() string {
 	what := "interrupted"
+	if e.signal != nil {
+		what = e.signal.Error()
+	}
 	if e.timeout > 0 {
 		what = fmt.Sprintf("--timeout %v passed", e.timeout)
 	}
@@ -41,7 +45,8 @@ func (res *outcome) endedByRun(ctx, runCtx context.Context, timeout time.Duratio
 	deadline, ok := runCtx.Deadline()
 	switch {
 	case ctx.Err() != nil:
-		res.state, res.exit, res.err = stateInterrupted, exitInterrupted, &runEndError{phase: phase, err: err}
+		res.state, res.exit = stateInterrupted, interruptStatus(ctx)
+		res.err = &runEndError{signal: context.Cause(ctx), phase: phase, err: err}
 	case runCtx.Err() != nil, ok && !time.Now().Before(deadline):
 		res.state, res.exit, res.err = stateTimedOut, exitTimeout, &runEndError{timeout: timeout, phase: phase, err: err}
 	default:
