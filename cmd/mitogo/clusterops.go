@@ -76,6 +76,9 @@ func clusterMain(ctx context.Context, e *env, o *options, args []string) error {
 		if err := fs.Parse(rest); err != nil {
 			return usagef("%v", err)
 		}
+		if err := checkDurations(fs); err != nil {
+			return err
+		}
 		rest = fs.Args()
 		before := *o
 		into := flag.NewFlagSet("cluster", flag.ContinueOnError)

@@ -341,6 +341,15 @@ func TestFleetUsage(t *testing.T) {
 		{[]string{"run", "-i", inv, "-t", "@db", "--", "true"}, `no group "db"`},
 		{[]string{"run", "-t", "@web", "--", "true"}, "needs an inventory"},
 		{[]string{"call", "--forks", "0", "sys.facts"}, "--forks"},
+		{[]string{"run", "--connect-timeout", "-1s", "--", "true"}, "--connect-timeout -1s: a duration cannot be negative"},
+		{[]string{"run", "--connect-timeout", "0", "--", "true"}, "--connect-timeout 0: want a positive duration"},
+		{[]string{"run", "--timeout", "-5s", "--", "true"}, "--timeout -5s: a duration cannot be negative"},
+		{[]string{"call", "--timeout", "-1s", "sys.facts"}, "--timeout -1s"},
+		{[]string{"cache", "--connect-timeout", "-1s"}, "--connect-timeout -1s"},
+		{[]string{"push", "--connect-timeout", "-1s", "a", "b"}, "--connect-timeout -1s"},
+		{[]string{"pull", "--connect-timeout", "-1s", "a", "b"}, "--connect-timeout -1s"},
+		{[]string{"debug", "--cpu-time", "-1s"}, "--cpu-time -1s"},
+		{[]string{"cluster", "drain", "--grace", "-1s", "m1"}, "--grace -1s"},
 	} {
 		r := mitogo(t, "", c.args...)
 		if r.exit != 2 || strings.Count(r.stderr, "\n") != 1 || !strings.Contains(r.stderr, c.want) {

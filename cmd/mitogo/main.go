@@ -194,6 +194,9 @@ func cli(args []string, stdin *os.File, stdout, stderr io.Writer) int {
 		err = &usageError{err.Error()}
 	}
 	if err == nil {
+		err = checkDurations(fs)
+	}
+	if err == nil {
 		err = c.run(ctx, e, &o, fs.Args())
 	}
 	var status exitStatus
@@ -215,6 +218,27 @@ func cli(args []string, stdin *os.File, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "mitogo: %s\n", oneLine(err))
 		return exitError
 	}
+}
+
+// checkDurations refuses a negative duration given to any flag, and a zero
+// --connect-timeout, which would end every connection before it began: the
+// flag package takes both.
+func checkDurations(fs *flag.FlagSet) error {
+	var err error
+	fs.Visit(func(f *flag.Flag) {
+		g, ok := f.Value.(flag.Getter)
+		if !ok || err != nil {
+			return
+		}
+		switch d, ok := g.Get().(time.Duration); {
+		case !ok:
+		case d < 0:
+			err = usagef("--%s %v: a duration cannot be negative", f.Name, d)
+		case d == 0 && f.Name == "connect-timeout":
+			err = usagef("--connect-timeout 0: want a positive duration, e.g. 10s")
+		}
+	})
+	return err
 }
 
 func commandNames() string {
