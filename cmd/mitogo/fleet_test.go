@@ -443,3 +443,36 @@ func TestFleetTerminal(t *testing.T) {
 		t.Errorf("no summary; output ends %q", text[max(0, len(text)-500):])
 	}
 }
+
+// Every command's usage errors are one line, "mitogo CMD: MESSAGE (see
+// mitogo CMD --help)", with no second parenthetical before that one.
+func TestUsageErrorsOneLine(t *testing.T) {
+	inv := writeInventory(t, "web1 local", "[web]", "web1")
+	for _, c := range []struct {
+		cmd  string
+		args []string
+	}{
+		{"call", nil},
+		{"call", []string{"file.stat", `{"paht":"/"}`}},
+		{"run", []string{"-t", "@web", "--", "true"}},
+		{"run", []string{"-i", inv, "-t", "@db", "--", "true"}},
+		{"run", []string{"-i", inv, "-t", "web2", "--", "true"}},
+		{"run", []string{"-i", filepath.Join(t.TempDir(), "none"), "--", "true"}},
+		{"run", []string{"-i", "-x", "--", "true"}},
+		{"run", []string{"--bogus", "--", "true"}},
+		{"cluster", []string{"drain", "--bogus", "m1"}},
+		{"cluster", []string{"drain"}},
+		{"serve", []string{"x"}},
+		{"serve", nil},
+		{"push", []string{"a"}},
+		{"list", []string{"x"}},
+	} {
+		r := mitogo(t, "", append([]string{c.cmd}, c.args...)...)
+		prefix, suffix := "mitogo "+c.cmd+": ", " (see mitogo "+c.cmd+" --help)\n"
+		msg, ok := strings.CutSuffix(r.stderr, suffix)
+		if r.exit != 2 || !ok || !strings.HasPrefix(msg, prefix) || strings.Contains(msg, "\n") || strings.HasSuffix(msg, ")") {
+			t.Errorf("mitogo %s %q: exit %d, stderr %q; want 2 and one line %q...%q, no parenthetical before that",
+				c.cmd, c.args, r.exit, r.stderr, prefix, suffix)
+		}
+	}
+}
