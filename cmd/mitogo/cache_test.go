@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mitogo/mitogo/test/sshtest"
 )
 
 // plantBuilds puts n fake builds in dir, owned by uid, named by made-up
@@ -114,5 +116,13 @@ func TestCacheRemote(t *testing.T) {
 	}
 	if !strings.Contains(r.stdout, "running") {
 		t.Errorf("the running build is not listed:\n%s", r.stdout)
+	}
+}
+
+// A target cache -t cannot reach exits 255, as run and ssh do.
+func TestCacheUnreachable(t *testing.T) {
+	r := mitogo(t, "", "cache", "-t", "root@"+sshtest.ClosedPort(t))
+	if r.exit != 255 || !strings.HasPrefix(r.stderr, "mitogo: ") || strings.Count(r.stderr, "\n") != 1 {
+		t.Errorf("exit %d, stderr %q; want 255 and one line", r.exit, r.stderr)
 	}
 }

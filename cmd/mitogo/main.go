@@ -17,8 +17,9 @@
 // fleethelp.go). Exit status: run exits with the command's status (128+n
 // when signal n killed it); 255 when a target could not be reached, 124
 // when --timeout passed, 127 when the command does not exist (with many
-// targets, in that order of precedence, else the highest status); other
-// errors exit 1, usage errors 2, and after the contexts were shut down,
+// targets, in that order of precedence, else the highest status); the
+// other commands that connect exit 255 too when their target could not be
+// reached; other errors exit 1, usage errors 2, and after the contexts were shut down,
 // 130 on SIGINT (Ctrl-C) and 143 on SIGTERM (128 + the signal's number).
 package main
 
@@ -129,6 +130,15 @@ func (e *usageError) Error() string { return e.msg }
 
 func usagef(format string, args ...any) error { return &usageError{fmt.Sprintf(format, args...)} }
 
+// unreachableError is a target that could not be reached: its message,
+// and exit status 255, as ssh.
+type unreachableError struct{ err error }
+
+func (e *unreachableError) Error() string { return e.err.Error() }
+
+// Unwrap returns why the target could not be reached.
+func (e *unreachableError) Unwrap() error { return e.err }
+
 // exitStatus ends the program with a status, without a message.
 type exitStatus int
 
@@ -201,6 +211,7 @@ func cli(args []string, stdin *os.File, stdout, stderr io.Writer) int {
 	}
 	var status exitStatus
 	var uerr *usageError
+	var unreachable *unreachableError
 	switch {
 	case err == nil:
 		return 0
@@ -214,6 +225,9 @@ func cli(args []string, stdin *os.File, stdout, stderr io.Writer) int {
 		return int(status)
 	case ctx.Err() != nil:
 		return interruptStatus(ctx)
+	case errors.As(err, &unreachable):
+		fmt.Fprintf(stderr, "mitogo: %s\n", oneLine(err))
+		return exitUnreachable
 	default:
 		fmt.Fprintf(stderr, "mitogo: %s\n", oneLine(err))
 		return exitError
@@ -447,7 +461,7 @@ func connect(ctx context.Context, e *env, o *options) (*session, error) {
 	_, c, err := plan[0].connect(ctx, r)
 	if err != nil {
 		r.Shutdown(ctx)
-		return nil, err
+		return nil, &unreachableError{err}
 	}
 	return &session{r: r, target: c}, nil
 }
