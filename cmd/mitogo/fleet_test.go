@@ -201,6 +201,18 @@ func TestFleetJSON(t *testing.T) {
 	}
 }
 
+// A target named twice runs once, as --help says.
+func TestFleetTargetTwice(t *testing.T) {
+	r := mitogo(t, "", "run", "-t", "local", "-t", "local", "--json", "--", "echo", "hi")
+	if st := statuses(t, parseJSONLines(t, r.stdout)); r.exit != 0 || len(st) != 1 || st["local"].Status != "ok" {
+		t.Errorf("-t local -t local: exit %d, statuses %v; want one, ok", r.exit, st)
+	}
+	r = mitogo(t, "", "run", "--help")
+	if !strings.Contains(strings.Join(strings.Fields(r.stdout), " "), "A target named twice (-t local -t local, or by a name and a group) runs once") {
+		t.Errorf("run --help does not say a target named twice runs once")
+	}
+}
+
 // --group prints each target's output whole under its header.
 func TestFleetGroup(t *testing.T) {
 	r := mitogo(t, "", "run", "-t", "local", "-t", "local,local", "--group", "--", "sh", "-c", "echo one; echo two; printf three")
