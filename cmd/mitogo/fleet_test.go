@@ -320,6 +320,21 @@ func TestFleetExitStatus(t *testing.T) {
 	}
 }
 
+// With many targets, one whose command fails says so on stderr, prefixed
+// with its name as the unreachable ones are; --json has it in the data.
+func TestFleetFailedLine(t *testing.T) {
+	r := mitogo(t, "", "run", "-t", "local", "-t", "local,local", "--", "sh", "-c", "echo hi; exit 3")
+	for _, want := range []string{"local       | failed, exit 3\n", "local,local | failed, exit 3\n"} {
+		if r.exit != 3 || strings.Count(r.stderr, want) != 1 {
+			t.Errorf("exit %d, stderr %q; want 3 and the line %q", r.exit, r.stderr, want)
+		}
+	}
+	r = mitogo(t, "", "run", "-t", "local", "-t", "local,local", "--json", "--", "sh", "-c", "exit 3")
+	if r.exit != 3 || r.stderr != "" {
+		t.Errorf("--json: exit %d, stderr %q; want 3 and nothing", r.exit, r.stderr)
+	}
+}
+
 // --shell runs a command line; argv, the default, runs a path with spaces.
 func TestRunShell(t *testing.T) {
 	r := mitogo(t, "", "run", "--shell", "-t", "local", "echo hi | tr a-z A-Z")

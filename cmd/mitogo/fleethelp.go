@@ -36,8 +36,10 @@ For example:
   box   local
 
 Many targets: at most --forks run at once (default 20); a password asked
-for (--ask-password, --ask-sudo-password) is asked once, for all. On a
-terminal a progress line shows what is still running, and a summary at the
+for (--ask-password, --ask-sudo-password) is asked once, for all. Each
+target that does not succeed gets a line on stderr when it ends, such as
+"web1 | failed, exit 3" or "web2 | unreachable: ...". On a terminal a
+progress line shows what is still running, and a summary at the
 end gives every target's outcome and duration and the host keys
 accept-new recorded (--summary prints it elsewhere too). --timeout bounds
 the whole run: what still runs then is killed and marked. --retry-file F

@@ -277,8 +277,13 @@ func (p *printer) done(i int, o *outcome) {
 			fmt.Fprintf(p.stderr, "mitogo: %s\n", oneLine(o.err))
 		}
 	case modePrefix:
-		if o.err != nil {
+		// Every target that did not succeed says so on a line of its own,
+		// a command's exit status as much as an unreachable host.
+		switch {
+		case o.err != nil:
 			fmt.Fprintf(p.stderr, "%s%s: %s\n", to.prefix(), o.describe(), oneLine(o.err))
+		case o.state != stateOK:
+			fmt.Fprintf(p.stderr, "%s%s\n", to.prefix(), o.describe())
 		}
 	case modeGroup:
 		head := fmt.Sprintf("=== %s: %s", to.name, o.describe())
