@@ -240,9 +240,14 @@ func writeRetryFile(path string, outcomes []outcome) error {
 
 // stdinFor returns how each target gets stdin: one target reads it as it
 // comes, as run always did (when forwarded at all); many targets get it
-// only with --stdin, read here once and given whole to each.
+// only with --stdin, read here once and given whole to each. Without it,
+// a pipe or a file given as stdin to many targets is left unread with a
+// warning: it was likely meant for them.
 func stdinFor(e *env, o *options, n int) (func() io.Reader, error) {
 	forward := !o.stdinNever && e.stdin != nil && (o.stdinForce || n == 1 && !isTerminal(e.stdin))
+	if !forward && !o.stdinNever && n > 1 && e.stdin != nil && isPipeOrFile(e.stdin) {
+		fmt.Fprintf(e.stderr, "mitogo: warning: stdin is not forwarded to %d targets; --stdin gives all of it to each, -n none without this warning\n", n)
+	}
 	switch {
 	case !forward:
 		return func() io.Reader { return nil }, nil
@@ -254,4 +259,11 @@ func stdinFor(e *env, o *options, n int) (func() io.Reader, error) {
 		return nil, fmt.Errorf("reading stdin: %w", err)
 	}
 	return func() io.Reader { return strings.NewReader(string(data)) }, nil
+}
+
+// isPipeOrFile reports whether f is a pipe, a socket or a regular file:
+// not a terminal, nor a device such as /dev/null.
+func isPipeOrFile(f *os.File) bool {
+	fi, err := f.Stat()
+	return err == nil && (fi.Mode().IsRegular() || fi.Mode()&(os.ModeNamedPipe|os.ModeSocket) != 0)
 }

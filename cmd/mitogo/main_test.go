@@ -118,6 +118,26 @@ func TestRunStdin(t *testing.T) {
 	if r.stdout != "" || r.exit != 0 {
 		t.Errorf("mitogo run -n -- cat: stdout %q, exit %d; want nothing", r.stdout, r.exit)
 	}
+	// Many targets get stdin only with --stdin; a pipe given without it
+	// is left unread with one warning, /dev/null without one.
+	const warning = "mitogo: warning: stdin is not forwarded to 2 targets; --stdin gives all of it to each, -n none without this warning\n"
+	r = mitogo(t, "abc\n", "run", "-t", "local", "-t", "local,local", "--", "cat")
+	if r.stdout != "" || r.exit != 0 || r.stderr != warning {
+		t.Errorf("echo abc | mitogo run -t local -t local,local -- cat: stdout %q, stderr %q, exit %d; want nothing and the warning", r.stdout, r.stderr, r.exit)
+	}
+	for _, c := range []struct {
+		stdin string
+		args  []string
+	}{
+		{"", []string{"--"}}, // stdin is /dev/null
+		{"abc\n", []string{"-n", "--"}},
+		{"abc\n", []string{"--stdin", "--"}},
+	} {
+		r = mitogo(t, c.stdin, append(append([]string{"run", "-t", "local", "-t", "local,local"}, c.args...), "cat")...)
+		if r.exit != 0 || strings.Contains(r.stderr, "warning") {
+			t.Errorf("stdin %q, %q: exit %d, stderr %q; want 0 and no warning", c.stdin, c.args, r.exit, r.stderr)
+		}
+	}
 	big := strings.Repeat("0123456789abcdef", 1<<16) // 1 MiB through three hops
 	r = mitogo(t, big, "run", "-t", "local,local,local", "--", "wc", "-c")
 	if strings.TrimSpace(r.stdout) != strconv.Itoa(len(big)) || r.exit != 0 {

@@ -29,7 +29,8 @@ Standard input goes to one target when it is not a terminal (a pipe or a
 file), and CMD's stdin is closed at its end; from a terminal CMD reads
 /dev/null, since without a terminal on the far side a prompt would wait
 unseen. --stdin forwards a terminal anyway (ended by ^D), and is needed to
-give stdin to many targets (each gets all of it). -n never forwards.
+give stdin to many targets (each gets all of it): without it, a pipe or a
+file is left unread, with a warning. -n never forwards.
 
 Ctrl-C kills CMD in every target with its process group, reports what
 finished, stops the contexts in order and exits 130; SIGTERM does the same
