@@ -37,7 +37,7 @@ type fleetOptions struct {
 func (o *options) fleetFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.fleet.inventory, "i", "", "read the targets from this inventory `FILE`; -t then picks names or groups in it (default: all of them)")
 	fs.IntVar(&o.fleet.forks, "forks", 20, "work in at most `N` targets at once")
-	fs.BoolVar(&o.fleet.group, "group", false, "print each target's output whole when it finishes, under a header, instead of line by line")
+	fs.BoolVar(&o.fleet.group, "group", false, "print each target's output whole when it finishes, under a header, stdout and stderr in the order they arrived, instead of line by line")
 	fs.BoolVar(&o.fleet.json, "json", false, "print one JSON object per line, for scripts: output lines, results and each target's status")
 	fs.BoolVar(&o.fleet.summary, "summary", false, "print the per-target summary at the end also when stderr is not a terminal")
 	fs.StringVar(&o.fleet.retryFile, "retry-file", "", "write the targets that did not succeed to `FILE`, an inventory: -i FILE runs again in them only")

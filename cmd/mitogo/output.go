@@ -51,8 +51,63 @@ type targetOutput struct {
 	i              int
 	name           string
 	stdout, stderr io.Writer
-	partial        []*lineWriter   // flushed when the target finishes
-	group          [2]bytes.Buffer // modeGroup: stdout and stderr kept until the end
+	partial        []*lineWriter // flushed when the target finishes
+	group          *groupBuffer  // modeGroup: the output kept until the end
+}
+
+// groupBuffer keeps a target's stdout and stderr in the order they came,
+// for --group.
+type groupBuffer struct {
+	mu     sync.Mutex
+	chunks []chunk
+}
+
+// chunk is output of one stream, as written.
+type chunk struct {
+	stream int // 1 stdout, 2 stderr
+	data   []byte
+}
+
+// groupWriter is one stream of a groupBuffer.
+type groupWriter struct {
+	g      *groupBuffer
+	stream int
+}
+
+func (w groupWriter) Write(b []byte) (int, error) {
+	w.g.mu.Lock()
+	defer w.g.mu.Unlock()
+	if n := len(w.g.chunks); n > 0 && w.g.chunks[n-1].stream == w.stream {
+		w.g.chunks[n-1].data = append(w.g.chunks[n-1].data, b...)
+	} else {
+		w.g.chunks = append(w.g.chunks, chunk{w.stream, append([]byte(nil), b...)})
+	}
+	return len(b), nil
+}
+
+// writeTo writes the output in the order it came, each chunk to its own
+// stream, and ends each stream that was written to with a newline.
+func (g *groupBuffer) writeTo(stdout, stderr io.Writer) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	last := map[int]byte{}
+	for _, c := range g.chunks {
+		if len(c.data) == 0 {
+			continue
+		}
+		w := stdout
+		if c.stream == 2 {
+			w = stderr
+		}
+		w.Write(c.data)
+		last[c.stream] = c.data[len(c.data)-1]
+	}
+	if b, ok := last[1]; ok && b != '\n' {
+		io.WriteString(stdout, "\n")
+	}
+	if b, ok := last[2]; ok && b != '\n' {
+		io.WriteString(stderr, "\n")
+	}
 }
 
 func newPrinter(e *env, o *options, ts []*target) *printer {
@@ -77,7 +132,8 @@ func newPrinter(e *env, o *options, ts []*target) *printer {
 			out, errOut := &lineWriter{to: to, stream: 1}, &lineWriter{to: to, stream: 2}
 			to.stdout, to.stderr, to.partial = out, errOut, []*lineWriter{out, errOut}
 		case modeGroup:
-			to.stdout, to.stderr = &to.group[0], &to.group[1]
+			to.group = &groupBuffer{}
+			to.stdout, to.stderr = groupWriter{to.group, 1}, groupWriter{to.group, 2}
 		}
 		p.targets = append(p.targets, to)
 	}
@@ -294,19 +350,7 @@ func (p *printer) done(i int, o *outcome) {
 			head += ": " + oneLine(o.err)
 		}
 		fmt.Fprintln(p.stdout, head)
-		for i, w := range []io.Writer{p.stdout, p.stderr} {
-			b := to.group[i].Bytes()
-			if len(b) == 0 {
-				continue
-			}
-			if i == 1 {
-				fmt.Fprintf(w, "=== %s: stderr\n", to.name)
-			}
-			if b[len(b)-1] != '\n' {
-				b = append(b, '\n')
-			}
-			w.Write(b)
-		}
+		to.group.writeTo(p.stdout, p.stderr)
 	case modeJSON:
 		rec := jsonRecord{Target: to.name, Status: o.state.String(), Exit: ptr(o.exit),
 			Started: ptr(o.started), Duration: ptr(o.dur.Seconds())}

@@ -1,7 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
+	"io"
+	"strings"
 	"testing"
 	"time"
 
@@ -26,5 +29,27 @@ func TestOneLineDropsContextIDs(t *testing.T) {
 		if got := oneLine(c.err); got != c.want {
 			t.Errorf("oneLine(%q) = %q; want %q", c.err, got, c.want)
 		}
+	}
+}
+
+// --group prints a target's stdout and stderr in the order they came, each
+// to its own stream, under one header.
+func TestGroupKeepsOrder(t *testing.T) {
+	var both bytes.Buffer // stdout and stderr, as on a terminal
+	o := &options{}
+	o.fleet.group = true
+	p := newPrinter(&env{stdout: &both, stderr: &both}, o, []*target{{name: "web1"}, {name: "web2"}})
+	to := p.target(0)
+	for _, w := range []struct {
+		w    io.Writer
+		text string
+	}{{to.stdout, "one\n"}, {to.stderr, "two\n"}, {to.stdout, "thr"}, {to.stdout, "ee\n"}, {to.stderr, "four"}} {
+		io.WriteString(w.w, w.text)
+	}
+	p.done(0, &outcome{t: &target{name: "web1"}, state: stateOK, began: true, started: true})
+	p.close()
+	want := "one\ntwo\nthree\nfour\n"
+	if _, body, _ := strings.Cut(both.String(), "\n"); !strings.HasPrefix(both.String(), "=== web1: ok (") || body != want {
+		t.Errorf("--group printed %q; want the header, then %q", both.String(), want)
 	}
 }

@@ -22,8 +22,9 @@ instead, as ssh host 'a | b' does: the words are joined with spaces.
 
 With one target, the output is CMD's own and mitogo exits with CMD's
 status. With many, each line is prefixed with its target's name, or
---group prints each target's output whole when it finishes, or --json
-prints JSON lines for scripts.
+--group prints each target's output whole when it finishes, under a
+header, its stdout and stderr in the order they arrived (each to its own
+stream), or --json prints JSON lines for scripts.
 
 Standard input goes to one target when it is not a terminal (a pipe or a
 file), and CMD's stdin is closed at its end; from a terminal CMD reads
