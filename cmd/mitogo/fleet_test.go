@@ -425,8 +425,8 @@ func TestFleetInterrupt(t *testing.T) {
 	}
 	st := statuses(t, parseJSONLines(t, rest.String()))
 	for _, n := range []string{"l01", "l02", "l03"} {
-		if st[n].Status != "interrupted" {
-			t.Errorf("%s: %+v; want interrupted", n, st[n])
+		if st[n].Status != "interrupted" || st[n].Error != "ended by SIGINT (while running)" {
+			t.Errorf("%s: %+v; want interrupted, ended by SIGINT (while running)", n, st[n])
 		}
 	}
 	for _, pid := range pids {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -23,9 +24,9 @@ type runEndError struct {
 }
 
 func (e *runEndError) Error() string {
-	what := "interrupted"
-	if e.signal != nil {
-		what = e.signal.Error()
+	what := "ended by SIGINT"
+	if errors.Is(e.signal, errTerminated) {
+		what = "ended by SIGTERM"
 	}
 	if e.timeout > 0 {
 		what = fmt.Sprintf("--timeout %v passed", e.timeout)
