@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mitogo/mitogo/test/sshtest"
 )
 
 // plantBuilds puts n fake builds in dir, owned by uid, named by made-up
@@ -217,5 +219,13 @@ func TestCacheLocalKeptFiles(t *testing.T) {
 	}
 	if !under(out, names[4], "zstd form") || removed != 4 {
 		t.Errorf("mitogo cache --prune: want builds 3 and 4 and build 4's form and delta marked removed:\n%s", out)
+	}
+}
+
+// A target cache -t cannot reach exits 255, as run and ssh do.
+func TestCacheUnreachable(t *testing.T) {
+	r := mitogo(t, "", "cache", "-t", "root@"+sshtest.ClosedPort(t))
+	if r.exit != 255 || !strings.HasPrefix(r.stderr, "mitogo: ") || strings.Count(r.stderr, "\n") != 1 {
+		t.Errorf("exit %d, stderr %q; want 255 and one line", r.exit, r.stderr)
 	}
 }

@@ -51,7 +51,7 @@ func callMain(ctx context.Context, e *env, o *options, rest []string) error {
 	var err error
 	switch {
 	case len(rest) == 0:
-		return usagef("no function given (see mitogo list)")
+		return usagef("no function given; mitogo list shows them")
 	case len(rest) > 2:
 		return usagef("too many arguments: give the function's arguments as one JSON value, e.g. '{\"path\":\"/etc/hostname\"}'")
 	}
@@ -143,7 +143,7 @@ func checkArgs(name string, args any) error {
 	}
 	if len(unknown) > 0 {
 		sort.Strings(unknown)
-		return usagef("%s has no argument %s (its arguments: %s)", name, strings.Join(quoteAll(unknown), ", "), strings.Join(entry.Args, ", "))
+		return usagef("%s has no argument %s; its arguments: %s", name, strings.Join(quoteAll(unknown), ", "), strings.Join(entry.Args, ", "))
 	}
 	return nil
 }

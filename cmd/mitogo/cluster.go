@@ -112,10 +112,10 @@ Examples:
 
 func serveMain(ctx context.Context, e *env, o *options, args []string) error {
 	if len(args) > 0 {
-		return usagef("serve takes no arguments (got %q)", args)
+		return usagef("serve takes no arguments, got %q", args)
 	}
 	if o.fleet.inventory == "" {
-		return usagef("serve needs an inventory (-i FILE)")
+		return usagef("serve needs an inventory: -i FILE")
 	}
 	list, err := readInventory(o.fleet.inventory)
 	if err != nil {
@@ -191,7 +191,7 @@ func serveMain(ctx context.Context, e *env, o *options, args []string) error {
 // host names of the cluster.
 func clusterTargets(o *options) ([]string, error) {
 	if len(o.targets) == 0 {
-		return nil, usagef("with --nats, -t names the cluster's hosts (inventory names)")
+		return nil, usagef("with --nats, -t names the cluster's hosts by their inventory names")
 	}
 	if o.fleet.inventory != "" {
 		return nil, usagef("with --nats, the cluster's members hold the inventory: give hosts with -t, not -i")

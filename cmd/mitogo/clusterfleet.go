@@ -42,23 +42,18 @@ func clusterFleet(ctx context.Context, e *env, o *options, do clusterJob) error 
 	}
 	defer cl.Close()
 	return fanOut(ctx, e, o, ts, func(ctx, runCtx context.Context, i int, out *targetOutput) outcome {
-		return clusterOne(ctx, runCtx, cl, ts[i], out, do)
+		return clusterOne(ctx, runCtx, o.timeout, cl, ts[i], out, do)
 	}, nil)
 }
 
 // clusterOne does the job on one host and says how it ended, as runOne
-// does for a target it connects itself.
-func clusterOne(ctx, runCtx context.Context, cl *cluster.Client, t *target, out *targetOutput, do clusterJob) (res outcome) {
+// does for a target it connects itself (timeout is --timeout).
+func clusterOne(ctx, runCtx context.Context, timeout time.Duration, cl *cluster.Client, t *target, out *targetOutput, do clusterJob) (res outcome) {
 	res.t = t
-	if err := runCtx.Err(); err != nil {
-		res.err = err
-		res.state, res.exit = stateTimedOut, exitTimeout
-		if ctx.Err() != nil {
-			res.state, res.exit = stateInterrupted, exitInterrupted
-		}
+	if res.endedByRun(ctx, runCtx, timeout, phaseBefore, nil) {
 		return res
 	}
-	res.started = true
+	res.began, res.started = true, true
 	start := time.Now()
 	defer func() { res.dur = time.Since(start) }()
 	exit, err := do(runCtx, cl, t.name, out)
@@ -69,10 +64,7 @@ func clusterOne(ctx, runCtx context.Context, cl *cluster.Client, t *target, out 
 		res.state, res.exit = stateFailed, exit
 	case errors.Is(err, builtins.ErrCommandNotFound), errors.Is(err, actors.ErrUnknownFunction):
 		res.state, res.exit, res.err = stateNotFound, exitNotFound, err
-	case ctx.Err() != nil:
-		res.state, res.exit, res.err = stateInterrupted, exitInterrupted, err
-	case runCtx.Err() != nil:
-		res.state, res.exit, res.err = stateTimedOut, exitTimeout, err
+	case res.endedByRun(ctx, runCtx, timeout, phaseRunning, err):
 	case errors.Is(err, cluster.ErrNoOwner), errors.Is(err, cluster.ErrNotOwner), errors.Is(err, cluster.ErrFenced),
 		errors.Is(err, cluster.ErrUnavailable), errors.Is(err, cluster.ErrOutcomeUnknown):
 		res.state, res.exit, res.err = stateUnreachable, exitUnreachable, err

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"sort"
 	"text/tabwriter"
 	"time"
@@ -71,10 +72,13 @@ func clusterMain(ctx context.Context, e *env, o *options, args []string) error {
 	if len(rest) > 0 { // flags after the subcommand, over those before it
 		var scratch options
 		fs := flag.NewFlagSet("cluster "+sub, flag.ContinueOnError)
-		fs.SetOutput(e.stderr)
+		fs.SetOutput(io.Discard) // the error is printed once, on one line, as usage errors are
 		clusterFlags(fs, e, &scratch)
 		if err := fs.Parse(rest); err != nil {
 			return usagef("%v", err)
+		}
+		if err := checkDurations(fs); err != nil {
+			return err
 		}
 		rest = fs.Args()
 		before := *o
@@ -99,7 +103,7 @@ func clusterMain(ctx context.Context, e *env, o *options, args []string) error {
 		return usagef("unknown cluster subcommand %q: want status, drain, resume or rebalance", sub)
 	}
 	if len(rest) != wantArgs {
-		return usagef("cluster %s takes %d argument(s) (got %q)", sub, wantArgs, rest)
+		return usagef("cluster %s takes %d argument(s), got %q", sub, wantArgs, rest)
 	}
 	o.nats.url = cmpOr(o.nats.url, "nats://127.0.0.1:4222")
 	cl, err := o.nats.dial()

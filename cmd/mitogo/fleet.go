@@ -37,7 +37,7 @@ type fleetOptions struct {
 func (o *options) fleetFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.fleet.inventory, "i", "", "read the targets from this inventory `FILE`; -t then picks names or groups in it (default: all of them)")
 	fs.IntVar(&o.fleet.forks, "forks", 20, "work in at most `N` targets at once")
-	fs.BoolVar(&o.fleet.group, "group", false, "print each target's output whole when it finishes, under a header, instead of line by line")
+	fs.BoolVar(&o.fleet.group, "group", false, "print each target's output whole when it finishes, under a header, stdout and stderr in the order they arrived, instead of line by line")
 	fs.BoolVar(&o.fleet.json, "json", false, "print one JSON object per line, for scripts: output lines, results and each target's status")
 	fs.BoolVar(&o.fleet.summary, "summary", false, "print the per-target summary at the end also when stderr is not a terminal")
 	fs.StringVar(&o.fleet.retryFile, "retry-file", "", "write the targets that did not succeed to `FILE`, an inventory: -i FILE runs again in them only")
@@ -63,10 +63,11 @@ func (s state) String() string {
 type outcome struct {
 	t       *target
 	state   state
-	exit    int   // the exit status this target alone gives
-	err     error // why it did not succeed, when not a plain exit status
-	started bool  // false: the run ended before its turn came
-	dur     time.Duration
+	exit    int           // the exit status this target alone gives
+	err     error         // why it did not succeed, when not a plain exit status
+	began   bool          // false: the run ended before its turn came
+	started bool          // the command or call began: the target was reached
+	dur     time.Duration // from its turn to its end, when it began
 }
 
 // job is the work done in one connected target: it writes the output to
@@ -95,7 +96,7 @@ func runFleet(ctx context.Context, e *env, o *options, ts []*target, do job) err
 		r.Shutdown(ctx)
 	}()
 	return fanOut(ctx, e, o, ts, func(ctx, runCtx context.Context, i int, out *targetOutput) outcome {
-		return runOne(ctx, runCtx, r, plans[i], out, do)
+		return runOne(ctx, runCtx, o.timeout, r, plans[i], out, do)
 	}, func() []addedKey { return keys.added(plans) })
 }
 
@@ -165,38 +166,24 @@ func fanOut(ctx context.Context, e *env, o *options, ts []*target, one func(ctx,
 }
 
 // runOne connects one target and does the job there. ctx ends on an
-// interrupt, runCtx also at --timeout.
-func runOne(ctx, runCtx context.Context, r *actors.Router, p *planned, out *targetOutput, do job) (res outcome) {
+// interrupt, runCtx also at --timeout (which is timeout).
+func runOne(ctx, runCtx context.Context, timeout time.Duration, r *actors.Router, p *planned, out *targetOutput, do job) (res outcome) {
 	res.t = p.t
-	// runEnded marks an error that came from the run's end, an interrupt
-	// or --timeout, rather than from the target.
-	runEnded := func(err error) bool {
-		switch {
-		case ctx.Err() != nil:
-			res.state, res.exit = stateInterrupted, exitInterrupted
-		case runCtx.Err() != nil:
-			res.state, res.exit = stateTimedOut, exitTimeout
-		default:
-			return false
-		}
-		res.err = err
-		return true
-	}
-	if err := runCtx.Err(); err != nil {
-		runEnded(err)
+	if res.endedByRun(ctx, runCtx, timeout, phaseBefore, nil) {
 		return res
 	}
-	res.started = true
+	res.began = true
 	start := time.Now()
 	defer func() { res.dur = time.Since(start) }()
 	first, last, err := p.connect(runCtx, r)
 	if err != nil {
-		if !runEnded(err) {
+		if !res.endedByRun(ctx, runCtx, timeout, phaseConnecting, err) {
 			res.state, res.exit, res.err = stateUnreachable, exitUnreachable, err
 		}
 		return res
 	}
 	defer shutdown(first)
+	res.started = true
 	exit, err := do(runCtx, r, last, out)
 	var lost *actors.ChannelError
 	switch {
@@ -206,7 +193,7 @@ func runOne(ctx, runCtx context.Context, r *actors.Router, p *planned, out *targ
 		res.state, res.exit = stateFailed, exit
 	case errors.Is(err, builtins.ErrCommandNotFound), errors.Is(err, actors.ErrUnknownFunction):
 		res.state, res.exit, res.err = stateNotFound, exitNotFound, err
-	case runEnded(err):
+	case res.endedByRun(ctx, runCtx, timeout, phaseRunning, err):
 	case errors.As(err, &lost):
 		res.state, res.exit, res.err = stateUnreachable, exitUnreachable, err
 	default:
@@ -215,20 +202,22 @@ func runOne(ctx, runCtx context.Context, r *actors.Router, p *planned, out *targ
 	return res
 }
 
-// exitFor is the exit status of a run: 130 when interrupted; else 255 if
-// any target was unreachable, else 124 if any timed out, else 127 if any
-// lacked the command, else the highest status; 0 only when all succeeded.
+// exitFor is the exit status of a run: 130 when interrupted (143 on
+// SIGTERM); else 255 if any target was unreachable, else 124 if any timed
+// out, else 127 if any lacked the command, else the highest status; 0 only
+// when all succeeded.
 func exitFor(outcomes []outcome) int {
-	worst := map[state]bool{}
+	first := map[state]int{} // the exit status of the first outcome in each state
 	highest := 0
 	for _, o := range outcomes {
-		worst[o.state] = true
+		if _, ok := first[o.state]; !ok {
+			first[o.state] = o.exit
+		}
 		highest = max(highest, o.exit)
 	}
 	for _, s := range []state{stateInterrupted, stateUnreachable, stateTimedOut, stateNotFound} {
-		if worst[s] {
-			return map[state]int{stateInterrupted: exitInterrupted, stateUnreachable: exitUnreachable,
-				stateTimedOut: exitTimeout, stateNotFound: exitNotFound}[s]
+		if exit, ok := first[s]; ok {
+			return exit
 		}
 	}
 	return highest
@@ -251,9 +240,14 @@ func writeRetryFile(path string, outcomes []outcome) error {
 
 // stdinFor returns how each target gets stdin: one target reads it as it
 // comes, as run always did (when forwarded at all); many targets get it
-// only with --stdin, read here once and given whole to each.
+// only with --stdin, read here once and given whole to each. Without it,
+// a pipe or a file given as stdin to many targets is left unread with a
+// warning: it was likely meant for them.
 func stdinFor(e *env, o *options, n int) (func() io.Reader, error) {
 	forward := !o.stdinNever && e.stdin != nil && (o.stdinForce || n == 1 && !isTerminal(e.stdin))
+	if !forward && !o.stdinNever && n > 1 && e.stdin != nil && isPipeOrFile(e.stdin) {
+		fmt.Fprintf(e.stderr, "mitogo: warning: stdin is not forwarded to %d targets; --stdin gives all of it to each, -n none without this warning\n", n)
+	}
 	switch {
 	case !forward:
 		return func() io.Reader { return nil }, nil
@@ -265,4 +259,11 @@ func stdinFor(e *env, o *options, n int) (func() io.Reader, error) {
 		return nil, fmt.Errorf("reading stdin: %w", err)
 	}
 	return func() io.Reader { return strings.NewReader(string(data)) }, nil
+}
+
+// isPipeOrFile reports whether f is a pipe, a socket or a regular file:
+// not a terminal, nor a device such as /dev/null.
+func isPipeOrFile(f *os.File) bool {
+	fi, err := f.Stat()
+	return err == nil && (fi.Mode().IsRegular() || fi.Mode()&(os.ModeNamedPipe|os.ModeSocket) != 0)
 }

@@ -178,6 +178,12 @@ func TestFleetJSON(t *testing.T) {
 	if d := st["down"]; d.Status != "unreachable" || *d.Exit != 255 || d.Error == "" {
 		t.Errorf("down: %+v; want unreachable, 255 and an error", d)
 	}
+	if d := st["down"]; d.Started == nil || *d.Started {
+		t.Errorf("down, never reached, says started %v; want false", d.Started)
+	}
+	if l := st["l01"]; l.Started == nil || !*l.Started {
+		t.Errorf("l01, which ran, says started %v; want true", l.Started)
+	}
 
 	r = mitogo(t, "", "call", "-i", inv, "-t", "l01", "-t", "x1", "--json", "sys.facts")
 	recs = parseJSONLines(t, r.stdout)
@@ -192,6 +198,18 @@ func TestFleetJSON(t *testing.T) {
 	if r.exit != 0 || !strings.HasPrefix(got["l01"], "local.") || strings.Contains(got["l01"], "/") ||
 		!strings.HasPrefix(got["x1"], "local.") || !strings.Contains(got["x1"], "/") {
 		t.Errorf("call --json: exit %d, contexts %v", r.exit, got)
+	}
+}
+
+// A target named twice runs once, as --help says.
+func TestFleetTargetTwice(t *testing.T) {
+	r := mitogo(t, "", "run", "-t", "local", "-t", "local", "--json", "--", "echo", "hi")
+	if st := statuses(t, parseJSONLines(t, r.stdout)); r.exit != 0 || len(st) != 1 || st["local"].Status != "ok" {
+		t.Errorf("-t local -t local: exit %d, statuses %v; want one, ok", r.exit, st)
+	}
+	r = mitogo(t, "", "run", "--help")
+	if !strings.Contains(strings.Join(strings.Fields(r.stdout), " "), "A target named twice (-t local -t local, or by a name and a group) runs once") {
+		t.Errorf("run --help does not say a target named twice runs once")
 	}
 }
 
@@ -244,6 +262,39 @@ func TestFleetTimeout(t *testing.T) {
 	if timedOut == 0 {
 		t.Errorf("no target timed out: %v", st)
 	}
+	// The first target ran its command when --timeout passed; another
+	// may still have been connecting on a slow machine.
+	running := 0
+	for n, rec := range st {
+		switch rec.Error {
+		case "--timeout 10s passed (while running)":
+			running++
+		case "", "--timeout 10s passed (while connecting)":
+		default:
+			t.Errorf("%s: error %q; want --timeout 10s passed (while running)", n, rec.Error)
+		}
+	}
+	if running == 0 {
+		t.Errorf("no target reports --timeout 10s passed (while running): %v", st)
+	}
+}
+
+// --timeout that passes while a target is connecting says so, rather than
+// naming the per-hop connect timeout (30s) that never passed.
+func TestFleetTimeoutConnecting(t *testing.T) {
+	hung := "root@" + sshtest.Silent(t)
+	r := mitogo(t, "", "run", "--timeout", "2s", "-t", hung, "--", "true")
+	if want := "mitogo: " + hung + ": --timeout 2s passed (while connecting)\n"; r.exit != 124 || r.stderr != want {
+		t.Errorf("exit %d, stderr %q; want 124 and %q", r.exit, r.stderr, want)
+	}
+	r = mitogo(t, "", "run", "--timeout", "2s", "--json", "-t", hung, "-t", "local", "--", "true")
+	st := statuses(t, parseJSONLines(t, r.stdout))
+	if h := st[hung]; r.exit != 124 || h.Status != "timed out" || h.Error != "--timeout 2s passed (while connecting)" {
+		t.Errorf("--json: exit %d, %s: %+v; want 124, timed out and --timeout 2s passed (while connecting)", r.exit, hung, h)
+	}
+	if h := st[hung]; h.Started == nil || *h.Started {
+		t.Errorf("--json: %s never reached says started %v; want false", hung, h.Started)
+	}
 }
 
 // Exit statuses: 127 for a missing command (or function, for call), with
@@ -266,6 +317,21 @@ func TestFleetExitStatus(t *testing.T) {
 	r = mitogo(t, "", "run", "-t", "local", "-t", "local,local", "--shell", fmt.Sprintf("mkdir %s && exit 3; exit 5", dir))
 	if r.exit != 5 {
 		t.Errorf("statuses 3 and 5: exit %d; want the highest, 5", r.exit)
+	}
+}
+
+// With many targets, one whose command fails says so on stderr, prefixed
+// with its name as the unreachable ones are; --json has it in the data.
+func TestFleetFailedLine(t *testing.T) {
+	r := mitogo(t, "", "run", "-t", "local", "-t", "local,local", "--", "sh", "-c", "echo hi; exit 3")
+	for _, want := range []string{"local       | failed, exit 3\n", "local,local | failed, exit 3\n"} {
+		if r.exit != 3 || strings.Count(r.stderr, want) != 1 {
+			t.Errorf("exit %d, stderr %q; want 3 and the line %q", r.exit, r.stderr, want)
+		}
+	}
+	r = mitogo(t, "", "run", "-t", "local", "-t", "local,local", "--json", "--", "sh", "-c", "exit 3")
+	if r.exit != 3 || r.stderr != "" {
+		t.Errorf("--json: exit %d, stderr %q; want 3 and nothing", r.exit, r.stderr)
 	}
 }
 
@@ -302,6 +368,15 @@ func TestFleetUsage(t *testing.T) {
 		{[]string{"run", "-i", inv, "-t", "@db", "--", "true"}, `no group "db"`},
 		{[]string{"run", "-t", "@web", "--", "true"}, "needs an inventory"},
 		{[]string{"call", "--forks", "0", "sys.facts"}, "--forks"},
+		{[]string{"run", "--connect-timeout", "-1s", "--", "true"}, "--connect-timeout -1s: a duration cannot be negative"},
+		{[]string{"run", "--connect-timeout", "0", "--", "true"}, "--connect-timeout 0: want a positive duration"},
+		{[]string{"run", "--timeout", "-5s", "--", "true"}, "--timeout -5s: a duration cannot be negative"},
+		{[]string{"call", "--timeout", "-1s", "sys.facts"}, "--timeout -1s"},
+		{[]string{"cache", "--connect-timeout", "-1s"}, "--connect-timeout -1s"},
+		{[]string{"push", "--connect-timeout", "-1s", "a", "b"}, "--connect-timeout -1s"},
+		{[]string{"pull", "--connect-timeout", "-1s", "a", "b"}, "--connect-timeout -1s"},
+		{[]string{"debug", "--cpu-time", "-1s"}, "--cpu-time -1s"},
+		{[]string{"cluster", "drain", "--grace", "-1s", "m1"}, "--grace -1s"},
 	} {
 		r := mitogo(t, "", c.args...)
 		if r.exit != 2 || strings.Count(r.stderr, "\n") != 1 || !strings.Contains(r.stderr, c.want) {
@@ -350,8 +425,8 @@ func TestFleetInterrupt(t *testing.T) {
 	}
 	st := statuses(t, parseJSONLines(t, rest.String()))
 	for _, n := range []string{"l01", "l02", "l03"} {
-		if st[n].Status != "interrupted" {
-			t.Errorf("%s: %+v; want interrupted", n, st[n])
+		if st[n].Status != "interrupted" || st[n].Error != "ended by SIGINT (while running)" {
+			t.Errorf("%s: %+v; want interrupted, ended by SIGINT (while running)", n, st[n])
 		}
 	}
 	for _, pid := range pids {
@@ -393,5 +468,38 @@ func TestFleetTerminal(t *testing.T) {
 	}
 	if !strings.Contains(text, "mitogo: 10 targets in ") || !strings.Contains(text, ": 10 ok\r\n") {
 		t.Errorf("no summary; output ends %q", text[max(0, len(text)-500):])
+	}
+}
+
+// Every command's usage errors are one line, "mitogo CMD: MESSAGE (see
+// mitogo CMD --help)", with no second parenthetical before that one.
+func TestUsageErrorsOneLine(t *testing.T) {
+	inv := writeInventory(t, "web1 local", "[web]", "web1")
+	for _, c := range []struct {
+		cmd  string
+		args []string
+	}{
+		{"call", nil},
+		{"call", []string{"file.stat", `{"paht":"/"}`}},
+		{"run", []string{"-t", "@web", "--", "true"}},
+		{"run", []string{"-i", inv, "-t", "@db", "--", "true"}},
+		{"run", []string{"-i", inv, "-t", "web2", "--", "true"}},
+		{"run", []string{"-i", filepath.Join(t.TempDir(), "none"), "--", "true"}},
+		{"run", []string{"-i", "-x", "--", "true"}},
+		{"run", []string{"--bogus", "--", "true"}},
+		{"cluster", []string{"drain", "--bogus", "m1"}},
+		{"cluster", []string{"drain"}},
+		{"serve", []string{"x"}},
+		{"serve", nil},
+		{"push", []string{"a"}},
+		{"list", []string{"x"}},
+	} {
+		r := mitogo(t, "", append([]string{c.cmd}, c.args...)...)
+		prefix, suffix := "mitogo "+c.cmd+": ", " (see mitogo "+c.cmd+" --help)\n"
+		msg, ok := strings.CutSuffix(r.stderr, suffix)
+		if r.exit != 2 || !ok || !strings.HasPrefix(msg, prefix) || strings.Contains(msg, "\n") || strings.HasSuffix(msg, ")") {
+			t.Errorf("mitogo %s %q: exit %d, stderr %q; want 2 and one line %q...%q, no parenthetical before that",
+				c.cmd, c.args, r.exit, r.stderr, prefix, suffix)
+		}
 	}
 }

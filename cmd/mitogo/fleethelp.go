@@ -7,7 +7,9 @@ commas: local, [user@]host[:port] or an alias from ~/.ssh/config (ssh;
 ssh:// may be written but is never needed), openssh://[user@]host[:port]
 (the ssh program), sudo://[user], su://[user], doas://[user]. With an
 inventory (-i FILE), -t NAME picks the target or group of that name in it,
--t @GROUP a group only; without -t every target in it runs.
+-t @GROUP a group only; without -t every target in it runs. A target named
+twice (-t local -t local, or by a name and a group) runs once, as Ansible
+runs a host once: each target is one line of output prefix, one result.
 
 Inventory: one target per line, "NAME [CHAIN] [KEY=VALUE...]"; the chain
 defaults to NAME. "#" starts a comment. A line "[GROUP]" starts a group:
@@ -34,8 +36,10 @@ For example:
   box   local
 
 Many targets: at most --forks run at once (default 20); a password asked
-for (--ask-password, --ask-sudo-password) is asked once, for all. On a
-terminal a progress line shows what is still running, and a summary at the
+for (--ask-password, --ask-sudo-password) is asked once, for all. Each
+target that does not succeed gets a line on stderr when it ends, such as
+"web1 | failed, exit 3" or "web2 | unreachable: ...". On a terminal a
+progress line shows what is still running, and a summary at the
 end gives every target's outcome and duration and the host keys
 accept-new recorded (--summary prints it elsewhere too). --timeout bounds
 the whole run: what still runs then is killed and marked. --retry-file F
@@ -44,14 +48,16 @@ lists the targets that did not succeed: -i F runs again in those only.
 --json prints one object per line: {"target","stream","data"} for each
 output line, {"target","result"} for a call's result, and for each target
 at its end {"target","status","exit","started","duration","error"}, status
-being ok, failed, not found, timed out, unreachable or interrupted.
+being ok, failed, not found, timed out, unreachable or interrupted, and
+started whether the command (or call) began there: false when the target
+was never reached.
 
 Exit status: with one target, the command's own (128+n when signal n
 killed it; 1 when a call failed); 255 when a target could not be reached or
 its connection was lost (as ssh); 124 when --timeout passed (as timeout);
 127 when the command does not exist there (as a shell; for call, the
-function); 130 on Ctrl-C; 2
-for usage errors. With many: 255 if any was unreachable, else 124 if any
-timed out, else 127 if any lacked the command, else the highest status; 0
-only when every target succeeded.
+function); 130 on Ctrl-C (SIGINT) and 143 on SIGTERM (128 + the signal's
+number, as a shell gives); 2 for usage errors. With many: 255 if any was
+unreachable, else 124 if any timed out, else 127 if any lacked the
+command, else the highest status; 0 only when every target succeeded.
 `

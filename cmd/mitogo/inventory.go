@@ -30,7 +30,7 @@ type inventory struct {
 func readInventory(path string) (*inventory, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, usagef("-i %s: %v (-i names an inventory file; to forward stdin from a terminal use --stdin)", path, err)
+		return nil, usagef("-i %s: %v; -i names an inventory file, and --stdin forwards stdin from a terminal", path, err)
 	}
 	defer f.Close()
 	inv, err := parseInventory(path, f)
@@ -99,7 +99,7 @@ func resolveTargets(values []string, inventoryPath string) ([]*target, error) {
 	var inv *inventory
 	if inventoryPath != "" {
 		if inventoryPath == "-" || strings.HasPrefix(inventoryPath, "-") {
-			return nil, usagef("-i %s: -i takes an inventory FILE (to forward stdin from a terminal, use --stdin)", inventoryPath)
+			return nil, usagef("-i %s: -i takes an inventory FILE, and --stdin forwards stdin from a terminal", inventoryPath)
 		}
 		var err error
 		if inv, err = readInventory(inventoryPath); err != nil {
@@ -129,11 +129,11 @@ func resolveTargets(values []string, inventoryPath string) ([]*target, error) {
 		v = strings.TrimSpace(v)
 		if g, ok := strings.CutPrefix(v, "@"); ok {
 			if inv == nil {
-				return nil, usagef("-t %s: a group needs an inventory (-i FILE)", v)
+				return nil, usagef("-t %s: a group needs an inventory: -i FILE", v)
 			}
 			ts, ok := inv.groups[g]
 			if !ok {
-				return nil, usagef("-t %s: inventory %s has no group %q (groups: %s)", v, inv.path, g, strings.Join(inv.groupNames(), ", "))
+				return nil, usagef("-t %s: inventory %s has no group %q; its groups: %s", v, inv.path, g, strings.Join(inv.groupNames(), ", "))
 			}
 			add(ts...)
 			continue
@@ -148,7 +148,7 @@ func resolveTargets(values []string, inventoryPath string) ([]*target, error) {
 				continue
 			}
 			if !looksLikeChain(v) {
-				return nil, usagef("-t %s: inventory %s has no target or group of that name (for an ssh host not in it, write user@%s or ssh://%s)", v, inv.path, v, v)
+				return nil, usagef("-t %s: inventory %s has no target or group of that name; for an ssh host not in it, write user@%s or ssh://%s", v, inv.path, v, v)
 			}
 		}
 		if _, err := parseChain(v); err != nil {

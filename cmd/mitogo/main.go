@@ -17,9 +17,10 @@
 // fleethelp.go). Exit status: run exits with the command's status (128+n
 // when signal n killed it); 255 when a target could not be reached, 124
 // when --timeout passed, 127 when the command does not exist (with many
-// targets, in that order of precedence, else the highest status); other
-// errors exit 1, usage errors 2, and an interrupt (SIGINT or SIGTERM) 130
-// after the contexts were shut down.
+// targets, in that order of precedence, else the highest status); the
+// other commands that connect exit 255 too when their target could not be
+// reached; other errors exit 1, usage errors 2, and after the contexts were shut down,
+// 130 on SIGINT (Ctrl-C) and 143 on SIGTERM (128 + the signal's number).
 package main
 
 import (
@@ -30,9 +31,8 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"os/signal"
+	"regexp"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/mitogo/mitogo/actors"
@@ -41,9 +41,8 @@ import (
 
 // Exit statuses.
 const (
-	exitError       = 1
-	exitUsage       = 2
-	exitInterrupted = 130
+	exitError = 1
+	exitUsage = 2
 )
 
 func main() {
@@ -132,6 +131,15 @@ func (e *usageError) Error() string { return e.msg }
 
 func usagef(format string, args ...any) error { return &usageError{fmt.Sprintf(format, args...)} }
 
+// unreachableError is a target that could not be reached: its message,
+// and exit status 255, as ssh.
+type unreachableError struct{ err error }
+
+func (e *unreachableError) Error() string { return e.err.Error() }
+
+// Unwrap returns why the target could not be reached.
+func (e *unreachableError) Unwrap() error { return e.err }
+
 // exitStatus ends the program with a status, without a message.
 type exitStatus int
 
@@ -187,9 +195,8 @@ func cli(args []string, stdin *os.File, stdout, stderr io.Writer) int {
 	// The first SIGINT or SIGTERM cancels ctx: the command stops, and the
 	// contexts are shut down in order. A second one kills mitogo at once
 	// (its children notice their stream closing and exit too).
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := notifySignals()
 	defer stop()
-	context.AfterFunc(ctx, stop)
 
 	var o options
 	fs := c.flagSet(e, &o)
@@ -198,10 +205,14 @@ func cli(args []string, stdin *os.File, stdout, stderr io.Writer) int {
 		err = &usageError{err.Error()}
 	}
 	if err == nil {
+		err = checkDurations(fs)
+	}
+	if err == nil {
 		err = c.run(ctx, e, &o, fs.Args())
 	}
 	var status exitStatus
 	var uerr *usageError
+	var unreachable *unreachableError
 	switch {
 	case err == nil:
 		return 0
@@ -214,11 +225,35 @@ func cli(args []string, stdin *os.File, stdout, stderr io.Writer) int {
 	case errors.As(err, &status):
 		return int(status)
 	case ctx.Err() != nil:
-		return exitInterrupted
+		return interruptStatus(ctx)
+	case errors.As(err, &unreachable):
+		fmt.Fprintf(stderr, "mitogo: %s\n", oneLine(err))
+		return exitUnreachable
 	default:
 		fmt.Fprintf(stderr, "mitogo: %s\n", oneLine(err))
 		return exitError
 	}
+}
+
+// checkDurations refuses a negative duration given to any flag, and a zero
+// --connect-timeout, which would end every connection before it began: the
+// flag package takes both.
+func checkDurations(fs *flag.FlagSet) error {
+	var err error
+	fs.Visit(func(f *flag.Flag) {
+		g, ok := f.Value.(flag.Getter)
+		if !ok || err != nil {
+			return
+		}
+		switch d, ok := g.Get().(time.Duration); {
+		case !ok:
+		case d < 0:
+			err = usagef("--%s %v: a duration cannot be negative", f.Name, d)
+		case d == 0 && f.Name == "connect-timeout":
+			err = usagef("--connect-timeout 0: want a positive duration, e.g. 10s")
+		}
+	})
+	return err
 }
 
 func commandNames() string {
@@ -246,11 +281,22 @@ func hasFlags(fs *flag.FlagSet) bool {
 }
 
 // oneLine is err's text without the "mitogo: " prefix the actors errors
-// carry (ours adds it) and on one line.
+// carry (ours adds it), without the "#ID" suffixes of context names, and
+// on one line.
 func oneLine(err error) string {
 	s := strings.TrimPrefix(err.Error(), "mitogo: ")
+	s = contextIDSuffix.ReplaceAllString(s, "$1$2")
 	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", " ")), " ")
 }
+
+// contextIDSuffix matches the "#ID" the router appends to a context's name
+// (each "/"-separated part of it) when a live context has that name
+// already (see actors.Name): the targets of one run connect their chains
+// separately, so two that share a first hop, say sudo://u, have contexts
+// "sudo:u" and "sudo:u#2". The user named neither: messages name a
+// context as its chain does. The suffix follows a name's last character
+// and comes before "/", a space, a parenthesis, ":", ",", ";" or the end.
+var contextIDSuffix = regexp.MustCompile(`([^\s#/]+)#[0-9]+(/|[\s(),:;]|$)`)
 
 // verbosity counts -v flags: none Warn, one Info, two Debug.
 // binaryFlag collects --binary PLATFORM=PATH.
@@ -427,7 +473,7 @@ func connect(ctx context.Context, e *env, o *options) (*session, error) {
 	_, c, err := plan[0].connect(ctx, r)
 	if err != nil {
 		r.Shutdown(ctx)
-		return nil, err
+		return nil, &unreachableError{err}
 	}
 	return &session{r: r, target: c}, nil
 }

@@ -118,6 +118,26 @@ func TestRunStdin(t *testing.T) {
 	if r.stdout != "" || r.exit != 0 {
 		t.Errorf("mitogo run -n -- cat: stdout %q, exit %d; want nothing", r.stdout, r.exit)
 	}
+	// Many targets get stdin only with --stdin; a pipe given without it
+	// is left unread with one warning, /dev/null without one.
+	const warning = "mitogo: warning: stdin is not forwarded to 2 targets; --stdin gives all of it to each, -n none without this warning\n"
+	r = mitogo(t, "abc\n", "run", "-t", "local", "-t", "local,local", "--", "cat")
+	if r.stdout != "" || r.exit != 0 || r.stderr != warning {
+		t.Errorf("echo abc | mitogo run -t local -t local,local -- cat: stdout %q, stderr %q, exit %d; want nothing and the warning", r.stdout, r.stderr, r.exit)
+	}
+	for _, c := range []struct {
+		stdin string
+		args  []string
+	}{
+		{"", []string{"--"}}, // stdin is /dev/null
+		{"abc\n", []string{"-n", "--"}},
+		{"abc\n", []string{"--stdin", "--"}},
+	} {
+		r = mitogo(t, c.stdin, append(append([]string{"run", "-t", "local", "-t", "local,local"}, c.args...), "cat")...)
+		if r.exit != 0 || strings.Contains(r.stderr, "warning") {
+			t.Errorf("stdin %q, %q: exit %d, stderr %q; want 0 and no warning", c.stdin, c.args, r.exit, r.stderr)
+		}
+	}
 	big := strings.Repeat("0123456789abcdef", 1<<16) // 1 MiB through three hops
 	r = mitogo(t, big, "run", "-t", "local,local,local", "--", "wc", "-c")
 	if strings.TrimSpace(r.stdout) != strconv.Itoa(len(big)) || r.exit != 0 {
@@ -127,43 +147,50 @@ func TestRunStdin(t *testing.T) {
 
 func TestRunTimeout(t *testing.T) {
 	r := mitogo(t, "", "run", "--timeout", "100ms", "--", "sleep", "60")
-	if r.exit != 124 || !strings.HasPrefix(r.stderr, "mitogo: ") || !strings.Contains(r.stderr, "timed out") {
-		t.Errorf("exit %d, stderr %q; want 124 (as timeout(1)) and a timeout", r.exit, r.stderr)
+	if r.exit != 124 || !strings.HasPrefix(r.stderr, "mitogo: local: --timeout 100ms passed (while ") {
+		t.Errorf("exit %d, stderr %q; want 124 (as timeout(1)) and --timeout 100ms passed", r.exit, r.stderr)
 	}
 }
 
 // SIGINT stops the command and its process group, shuts the contexts down
-// and exits 130.
+// and exits 130; SIGTERM does the same and exits 143, as a shell gives.
 func TestRunInterrupt(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, "run", "--", "sh", "-c", "sleep 60 & echo $$ $!; wait")
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	line, err := bufio.NewReader(out).ReadString('\n')
-	if err != nil {
-		cmd.Process.Kill()
-		cmd.Wait()
-		t.Fatalf("reading the pids: %v (stderr %q)", err, stderr.String())
-	}
-	cmd.Process.Signal(os.Interrupt)
-	err = cmd.Wait()
-	if code := cmd.ProcessState.ExitCode(); code != 130 {
-		t.Errorf("exit %d (%v), stderr %q; want 130", code, err, stderr.String())
-	}
-	for _, f := range strings.Fields(line) {
-		pid, err := strconv.Atoi(f)
-		if err != nil {
-			t.Fatalf("pids line %q", line)
-		}
-		waitGone(t, pid)
+	for _, c := range []struct {
+		sig  os.Signal
+		exit int
+	}{{os.Interrupt, 130}, {syscall.SIGTERM, 143}} {
+		t.Run(c.sig.String(), func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			cmd := exec.CommandContext(ctx, bin, "run", "--", "sh", "-c", "sleep 60 & echo $$ $!; wait")
+			out, err := cmd.StdoutPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			line, err := bufio.NewReader(out).ReadString('\n')
+			if err != nil {
+				cmd.Process.Kill()
+				cmd.Wait()
+				t.Fatalf("reading the pids: %v (stderr %q)", err, stderr.String())
+			}
+			cmd.Process.Signal(c.sig)
+			err = cmd.Wait()
+			if code := cmd.ProcessState.ExitCode(); code != c.exit {
+				t.Errorf("exit %d (%v), stderr %q; want %d", code, err, stderr.String(), c.exit)
+			}
+			for _, f := range strings.Fields(line) {
+				pid, err := strconv.Atoi(f)
+				if err != nil {
+					t.Fatalf("pids line %q", line)
+				}
+				waitGone(t, pid)
+			}
+		})
 	}
 }
 
@@ -270,8 +297,8 @@ func TestCallErrors(t *testing.T) {
 		t.Errorf("bad JSON: exit %d, stderr %q; want 2", r.exit, r.stderr)
 	}
 	r = mitogo(t, "", "call", "--timeout", "100ms", "proc.exec", `{"argv":["sleep","60"]}`)
-	if r.exit != 124 || !strings.Contains(r.stderr, "timed out") {
-		t.Errorf("timeout: exit %d, stderr %q; want 124", r.exit, r.stderr)
+	if r.exit != 124 || !strings.HasPrefix(r.stderr, "mitogo: local: --timeout 100ms passed (while ") {
+		t.Errorf("timeout: exit %d, stderr %q; want 124 and --timeout 100ms passed", r.exit, r.stderr)
 	}
 }
 

@@ -51,8 +51,63 @@ type targetOutput struct {
 	i              int
 	name           string
 	stdout, stderr io.Writer
-	partial        []*lineWriter   // flushed when the target finishes
-	group          [2]bytes.Buffer // modeGroup: stdout and stderr kept until the end
+	partial        []*lineWriter // flushed when the target finishes
+	group          *groupBuffer  // modeGroup: the output kept until the end
+}
+
+// groupBuffer keeps a target's stdout and stderr in the order they came,
+// for --group.
+type groupBuffer struct {
+	mu     sync.Mutex
+	chunks []chunk
+}
+
+// chunk is output of one stream, as written.
+type chunk struct {
+	stream int // 1 stdout, 2 stderr
+	data   []byte
+}
+
+// groupWriter is one stream of a groupBuffer.
+type groupWriter struct {
+	g      *groupBuffer
+	stream int
+}
+
+func (w groupWriter) Write(b []byte) (int, error) {
+	w.g.mu.Lock()
+	defer w.g.mu.Unlock()
+	if n := len(w.g.chunks); n > 0 && w.g.chunks[n-1].stream == w.stream {
+		w.g.chunks[n-1].data = append(w.g.chunks[n-1].data, b...)
+	} else {
+		w.g.chunks = append(w.g.chunks, chunk{w.stream, append([]byte(nil), b...)})
+	}
+	return len(b), nil
+}
+
+// writeTo writes the output in the order it came, each chunk to its own
+// stream, and ends each stream that was written to with a newline.
+func (g *groupBuffer) writeTo(stdout, stderr io.Writer) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	last := map[int]byte{}
+	for _, c := range g.chunks {
+		if len(c.data) == 0 {
+			continue
+		}
+		w := stdout
+		if c.stream == 2 {
+			w = stderr
+		}
+		w.Write(c.data)
+		last[c.stream] = c.data[len(c.data)-1]
+	}
+	if b, ok := last[1]; ok && b != '\n' {
+		io.WriteString(stdout, "\n")
+	}
+	if b, ok := last[2]; ok && b != '\n' {
+		io.WriteString(stderr, "\n")
+	}
 }
 
 func newPrinter(e *env, o *options, ts []*target) *printer {
@@ -77,7 +132,8 @@ func newPrinter(e *env, o *options, ts []*target) *printer {
 			out, errOut := &lineWriter{to: to, stream: 1}, &lineWriter{to: to, stream: 2}
 			to.stdout, to.stderr, to.partial = out, errOut, []*lineWriter{out, errOut}
 		case modeGroup:
-			to.stdout, to.stderr = &to.group[0], &to.group[1]
+			to.group = &groupBuffer{}
+			to.stdout, to.stderr = groupWriter{to.group, 1}, groupWriter{to.group, 2}
 		}
 		p.targets = append(p.targets, to)
 	}
@@ -270,35 +326,31 @@ func (p *printer) done(i int, o *outcome) {
 	}
 	switch p.mode {
 	case modeRaw:
-		if o.err != nil && o.state != stateInterrupted {
+		switch {
+		case o.state == stateTimedOut:
+			fmt.Fprintf(p.stderr, "mitogo: %s: %s\n", to.name, oneLine(o.err))
+		case o.err != nil && o.state != stateInterrupted:
 			fmt.Fprintf(p.stderr, "mitogo: %s\n", oneLine(o.err))
 		}
 	case modePrefix:
-		if o.err != nil {
+		// Every target that did not succeed says so on a line of its own,
+		// a command's exit status as much as an unreachable host.
+		switch {
+		case o.err != nil:
 			fmt.Fprintf(p.stderr, "%s%s: %s\n", to.prefix(), o.describe(), oneLine(o.err))
+		case o.state != stateOK:
+			fmt.Fprintf(p.stderr, "%s%s\n", to.prefix(), o.describe())
 		}
 	case modeGroup:
 		head := fmt.Sprintf("=== %s: %s", to.name, o.describe())
-		if o.started {
+		if o.began {
 			head += fmt.Sprintf(" (%s)", o.dur.Round(time.Millisecond))
 		}
 		if o.err != nil {
 			head += ": " + oneLine(o.err)
 		}
 		fmt.Fprintln(p.stdout, head)
-		for i, w := range []io.Writer{p.stdout, p.stderr} {
-			b := to.group[i].Bytes()
-			if len(b) == 0 {
-				continue
-			}
-			if i == 1 {
-				fmt.Fprintf(w, "=== %s: stderr\n", to.name)
-			}
-			if b[len(b)-1] != '\n' {
-				b = append(b, '\n')
-			}
-			w.Write(b)
-		}
+		to.group.writeTo(p.stdout, p.stderr)
 	case modeJSON:
 		rec := jsonRecord{Target: to.name, Status: o.state.String(), Exit: ptr(o.exit),
 			Started: ptr(o.started), Duration: ptr(o.dur.Seconds())}
@@ -341,7 +393,7 @@ func (p *printer) summary(outcomes []outcome, added []addedKey, took time.Durati
 	fmt.Fprintf(&b, "mitogo: %d targets in %s: %s\n", len(outcomes), took.Round(time.Millisecond), strings.Join(parts, ", "))
 	for _, o := range outcomes {
 		line := fmt.Sprintf("  %-*s  %-28s", p.width, o.t.name, o.describe())
-		if o.started {
+		if o.began {
 			line += fmt.Sprintf(" %8s", o.dur.Round(time.Millisecond))
 		}
 		if o.err != nil {

@@ -22,17 +22,20 @@ instead, as ssh host 'a | b' does: the words are joined with spaces.
 
 With one target, the output is CMD's own and mitogo exits with CMD's
 status. With many, each line is prefixed with its target's name, or
---group prints each target's output whole when it finishes, or --json
-prints JSON lines for scripts.
+--group prints each target's output whole when it finishes, under a
+header, its stdout and stderr in the order they arrived (each to its own
+stream), or --json prints JSON lines for scripts.
 
 Standard input goes to one target when it is not a terminal (a pipe or a
 file), and CMD's stdin is closed at its end; from a terminal CMD reads
 /dev/null, since without a terminal on the far side a prompt would wait
 unseen. --stdin forwards a terminal anyway (ended by ^D), and is needed to
-give stdin to many targets (each gets all of it). -n never forwards.
+give stdin to many targets (each gets all of it): without it, a pipe or a
+file is left unread, with a warning. -n never forwards.
 
 Ctrl-C kills CMD in every target with its process group, reports what
-finished, stops the contexts in order and exits 130.
+finished, stops the contexts in order and exits 130; SIGTERM does the same
+and exits 143.
 ` + fleetHelp + `
 Examples:
   mitogo run -- uname -a
