@@ -327,11 +327,6 @@ func (r *Router) startChild(ctx context.Context, id uint32, name string, spec co
 	deadline, _ := ctx.Deadline()
 	child.Conn.SetDeadline(deadline)
 	stopWatch := context.AfterFunc(ctx, func() { child.Conn.SetDeadline(time.Unix(1, 0)) })
-	hello := &messages.Hello{Version: messages.MinProtocolVersion, MaxVersion: messages.ProtocolVersion, ID: id, ParentID: r.id,
-		Name: name, MaxFrame: r.cfg.maxFrame, LogLevel: int(r.cfg.logLevel), Upward: r.cfg.upward, Sideways: r.cfg.sideways, Ancestors: r.ancestors}
-	hello.HeartbeatMS, hello.HeartbeatMisses = hb.hello()
-	var shaking time.Time
-	helloSent := false
 	var stage1 *bootstrap.Result
 	if m.Shell {
 		self, err := r.selfBinary()
@@ -344,18 +339,7 @@ func (r *Router) startChild(ctx context.Context, id uint32, name string, spec co
 				r.logger.Info("sending this program (first contact)", "context", name, "platform", platform,
 					"cache", cacheDir, "mib", float64(size*10>>20)/10)
 			},
-			Progress: progress,
-			// The Hello goes as soon as stage 1 runs the child, which
-			// reads it after its ReadyLine: a round trip saved (40 ms
-			// over a WAN). Not on a terminal (su, doas), which is not
-			// raw until the child makes it so.
-			Started: func() error {
-				if m.Password == connect.PasswordPty {
-					return nil
-				}
-				shaking, helloSent = time.Now(), true
-				return s.WriteValue(hello)
-			}})
+			Progress: progress})
 		uploaded()
 		stage1 = &res
 		if err != nil {
@@ -369,11 +353,12 @@ func (r *Router) startChild(ctx context.Context, id uint32, name string, spec co
 			r.logger.Debug("binary uploaded", "context", name, "bytes", res.Sent, "cache", res.CacheDir, "delta_from", res.Delta, "form", res.Form, "rtt", res.RTT)
 		}
 	}
+	hello := &messages.Hello{Version: messages.MinProtocolVersion, MaxVersion: messages.ProtocolVersion, ID: id, ParentID: r.id,
+		Name: name, MaxFrame: r.cfg.maxFrame, LogLevel: int(r.cfg.logLevel), Upward: r.cfg.upward, Sideways: r.cfg.sideways, Ancestors: r.ancestors}
+	hello.HeartbeatMS, hello.HeartbeatMisses = hb.hello()
 	var rep messages.HelloReply
-	if !helloSent {
-		shaking = time.Now()
-		err = s.WriteValue(hello)
-	}
+	shaking := time.Now()
+	err = s.WriteValue(hello)
 	if err == nil {
 		err = s.ReadValue(&rep)
 	}

@@ -217,14 +217,6 @@ type Options struct {
 	// NoForms keeps an upload from starting the background job that
 	// makes the binary's smaller form for the next uploads (forms.go).
 	NoForms bool
-	// Started, when set, is called once stage 1 has handed over to the
-	// child (it runs the cached build, or the upload is complete and the
-	// far side's head reads exactly what it is asked), before Run waits
-	// for the child's ReadyLine: what it writes to the stream then waits
-	// in the pipe for the child, which reads its stream only after its
-	// ReadyLine, so the caller's first message saves a round trip. An
-	// error from it ends Run.
-	Started func() error
 
 	formNice string        // the background job's niceness (default "19"); tests raise its priority
 	nearRTT  time.Duration // NearRTT unless set; tests make every link far with a negative one
@@ -292,7 +284,6 @@ func Run(rw io.ReadWriter, self *Binary, provider Provider, opts Options) (Resul
 	answered := time.Now()
 	res.Probe = answered.Sub(began)
 	verb, rest, _ := strings.Cut(answer, " ")
-	headExact := false
 	switch verb {
 	case "need":
 		f := strings.Fields(rest)
@@ -304,7 +295,6 @@ func Run(rw io.ReadWriter, self *Binary, provider Provider, opts Options) (Resul
 			decoders[d] = true
 		}
 		gz, pieces, cached := decoders["gz"], f[1] == "pieces", f[2:]
-		headExact = pieces // GNU head: -c reads no more than it is asked
 		if !opts.NoCache {
 			if res.Delta, res.Sent, err = sendDelta(rw, bin, cached, far, opts.Progress); err != nil {
 				return res, err
@@ -351,14 +341,6 @@ func Run(rw io.ReadWriter, self *Binary, provider Provider, opts Options) (Resul
 	case "have":
 	default:
 		return res, stage1Error(answer)
-	}
-	// A far head that is not GNU's may read past the upload's last byte
-	// (stdio buffering): the child's first bytes must not be there yet.
-	exact := verb == "have" || res.Delta != "" || headExact
-	if opts.Started != nil && exact {
-		if err := opts.Started(); err != nil {
-			return res, fmt.Errorf("writing to the child: %w", err)
-		}
 	}
 	if _, junk, err := readUntil(rw, func(l string) bool { return l == ReadyLine }); err != nil {
 		return res, fmt.Errorf("the child did not start: %w%s", err, said(junk))
