@@ -21,6 +21,9 @@ var (
 	ErrUnsafePath = errors.New("files: path leaves the destination")
 )
 
+// errSenderStopped ends a pull's receive when its sender has failed.
+var errSenderStopped = errors.New("files: the sender stopped")
+
 // codes name the sentinels across contexts: a relay reports a target's
 // failure as text with the sentinel's code.
 var codes = map[string]error{

@@ -216,8 +216,8 @@ func Pull(ctx context.Context, source *actors.Context, src, dst string, opts ...
 	res := Result{Target: source}
 	dst = into(dst, path.Base(path.Clean(src)))
 	r := source.Router()
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
 	ch := newChannel(r)
 	defer ch.Release()
 	call := sendFn.Go(ctx, source, sendRequest{Src: src, Recursive: cfg.recursive, Reply: ch.Addr()})
@@ -237,12 +237,12 @@ func Pull(ctx context.Context, source *actors.Context, src, dst string, opts ...
 		select {
 		case <-call.Done():
 			if senderErr() != nil {
-				cancel()
+				cancel(errSenderStopped)
 			}
 		case <-ctx.Done():
 		}
 	}()
-	defer func() { cancel(); <-watched }()
+	defer func() { cancel(nil); <-watched }()
 	var first item
 	err := ch.Recv(ctx, &first)
 	if err == nil && (first.Kind != kindAddr || first.Addr == nil) {
@@ -254,8 +254,12 @@ func Pull(ctx context.Context, source *actors.Context, src, dst string, opts ...
 		tr, err = receiveTree(ctx, ch, dst, cfg.owner, cfg.progress)
 		res.Changed, res.Files, res.Entries, res.Bytes = tr.Changed, tr.Files, tr.Entries, tr.Bytes
 	}
-	if err == io.EOF || errors.Is(err, ErrProtocol) {
-		// The sender stopped first: its result, on its way, says why.
+	// The receive ended because the sender stopped (it closed its end, or
+	// its call failed): the sender's error, on its way, says why. Any
+	// other failure is this side's own (or the caller's context's) and is
+	// the one reported: the sender's then only says that it was cut off.
+	senderStopped := err == io.EOF || errors.Is(err, ErrProtocol) || errors.Is(context.Cause(ctx), errSenderStopped)
+	if senderStopped {
 		t := time.NewTimer(stopGrace)
 		select {
 		case <-call.Done():
@@ -264,10 +268,9 @@ func Pull(ctx context.Context, source *actors.Context, src, dst string, opts ...
 		t.Stop()
 	}
 	if err != nil {
-		cancel()
+		cancel(nil)
 	}
-	// The sender's own error says more than a receive it cut short.
-	if serr := senderErr(); serr != nil && (err == nil || ctx.Err() != nil) {
+	if serr := senderErr(); serr != nil && (err == nil || senderStopped) {
 		err = serr
 	}
 	if err != nil {

@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"io/fs"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 
@@ -265,5 +267,34 @@ func writeRandom(t *testing.T, path string, size int, seed byte) {
 		if _, err := f.Write(buf[:min(left, len(buf))]); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// A pull whose local destination cannot be written reports why, naming
+// the local path, not that its sender was cut off; nothing is left.
+func TestPullIntoMissingDirectory(t *testing.T) {
+	r := newRouter(t)
+	c, err := r.Local(ctxT(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := filepath.Join(t.TempDir(), "tree")
+	makeTree(t, src)
+	dir := t.TempDir()
+	for _, pull := range []struct {
+		src, dst string
+		opts     []files.Option
+	}{
+		{filepath.Join(src, "a.txt"), filepath.Join(dir, "missing") + "/", nil},
+		{filepath.Join(src, "a.txt"), filepath.Join(dir, "missing", "a.txt"), nil},
+		{src, filepath.Join(dir, "missing", "tree"), []files.Option{files.Recursive()}},
+	} {
+		_, err := files.Pull(ctxT(t), c, pull.src, pull.dst, pull.opts...)
+		if !errors.Is(err, fs.ErrNotExist) || !strings.Contains(err.Error(), filepath.Join(dir, "missing")) {
+			t.Errorf("pull %s to %s: %v, want a not-exist error naming %s", pull.src, pull.dst, err, filepath.Join(dir, "missing"))
+		}
+	}
+	if left, _ := os.ReadDir(dir); len(left) != 0 {
+		t.Errorf("failed pulls left %v in %s", left, dir)
 	}
 }

@@ -2,7 +2,10 @@ package main
 
 import (
 	"os"
+	"os/exec"
+	"os/user"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -56,5 +59,73 @@ func TestPushPullCLI(t *testing.T) {
 		if r := mitogo(t, "", c.args...); r.exit != c.exit {
 			t.Errorf("mitogo %q: exit %d, want %d", c.args, r.exit, c.exit)
 		}
+	}
+}
+
+// needSudoUser returns the test user mitogo-test, or skips (fails with
+// MITOGO_REQUIRE_PARTS=1).
+func needSudoUser(t *testing.T) *user.User {
+	t.Helper()
+	if os.Getuid() != 0 || exec.Command("id", "mitogo-test").Run() != nil {
+		if os.Getenv("MITOGO_REQUIRE_PARTS") != "" {
+			t.Fatal("needs root, sudo and the user mitogo-test (bash test/run.sh sets them up)")
+		}
+		t.Skip("needs root, sudo and the user mitogo-test")
+	}
+	u, err := user.Lookup("mitogo-test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+// sharedDir is a fresh directory that u owns, under directories everyone
+// may traverse.
+func sharedDir(t *testing.T, u *user.User) string {
+	t.Helper()
+	base := t.TempDir()
+	dir := filepath.Join(base, "shared")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+	if err := os.Chown(dir, uid, gid); err != nil {
+		t.Fatal(err)
+	}
+	for d := base; d != "/"; d = filepath.Dir(d) {
+		if fi, err := os.Stat(d); err == nil && fi.Mode().Perm()&0o001 == 0 {
+			os.Chmod(d, fi.Mode().Perm()|0o001)
+		}
+	}
+	return dir
+}
+
+// A pull to a local directory that does not exist says so and names it,
+// for a file and a tree, from a child and through sudo; it leaves nothing.
+func TestPullIntoMissingDirectoryCLI(t *testing.T) {
+	shared := sharedDir(t, needSudoUser(t))
+	os.MkdirAll(filepath.Join(shared, "tree", "d"), 0o755)
+	for _, f := range []string{"x.txt", "tree/d/y.txt"} {
+		if err := os.WriteFile(filepath.Join(shared, f), []byte("hi\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dir := t.TempDir()
+	missing := filepath.Join(dir, "missing")
+	for _, target := range []string{"local", "sudo://mitogo-test"} {
+		for _, args := range [][]string{
+			{filepath.Join(shared, "x.txt"), missing + "/"},
+			{filepath.Join(shared, "x.txt"), filepath.Join(missing, "x.txt")},
+			{"-r", filepath.Join(shared, "tree"), missing + "/"},
+		} {
+			r := mitogo(t, "", append([]string{"pull", "-t", target}, args...)...)
+			if r.exit != 1 || !strings.Contains(r.stderr, missing) || !strings.Contains(r.stderr, "no such file or directory") {
+				t.Errorf("pull -t %s %q: exit %d, stderr %q; want 1 and why, naming %s", target, args, r.exit, r.stderr, missing)
+			}
+		}
+	}
+	if left, _ := os.ReadDir(dir); len(left) != 0 {
+		t.Errorf("failed pulls left %v in %s", left, dir)
 	}
 }
