@@ -71,7 +71,9 @@ var (
 )
 
 // Push copies the local file or tree src to dst in target. dst is the
-// copy's own path; with a trailing "/", the directory to copy into.
+// copy's own path; with a trailing "/", the directory to copy into. A
+// file whose dst is an existing directory goes into it (see the package
+// documentation, Destinations).
 func Push(ctx context.Context, target *actors.Context, src, dst string, opts ...Option) (Result, error) {
 	res := PushMany(ctx, []*actors.Context{target}, src, dst, opts...)
 	return res[0], res[0].Err
@@ -94,7 +96,7 @@ func PushMany(ctx context.Context, targets []*actors.Context, src, dst string, o
 	if len(targets) == 0 {
 		return results
 	}
-	dst = into(dst, filepath.Base(filepath.Clean(src)))
+	dst, name := into(dst, filepath.Base(filepath.Clean(src)))
 	entries, total, err := walk(src, cfg.recursive)
 	if err != nil {
 		for i := range results {
@@ -106,7 +108,7 @@ func PushMany(ctx context.Context, targets []*actors.Context, src, dst string, o
 	plan, errs := planTree(ctx, r, targets)
 	var links []*link
 	for _, n := range plan.Children {
-		links = append(links, openLink(ctx, r, r.Context(n.ID), n, dst, cfg.owner))
+		links = append(links, openLink(ctx, r, r.Context(n.ID), n, dst, name, cfg.owner))
 	}
 	s := &sender{links: links, progress: cfg.progress}
 	sendErr := s.sendTree(ctx, src, entries, total)
@@ -206,15 +208,15 @@ func planTree(ctx context.Context, r *actors.Router, targets []*actors.Context) 
 	return build(r.ID()), errs
 }
 
-// Pull copies the file or tree src in source to the local dst. dst is the
-// copy's own path; with a trailing "/", the directory to copy into.
+// Pull copies the file or tree src in source to the local dst, as Push
+// does the other way.
 func Pull(ctx context.Context, source *actors.Context, src, dst string, opts ...Option) (Result, error) {
 	var cfg config
 	for _, o := range opts {
 		o(&cfg)
 	}
 	res := Result{Target: source}
-	dst = into(dst, path.Base(path.Clean(src)))
+	dst, name := into(dst, path.Base(path.Clean(src)))
 	r := source.Router()
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -251,7 +253,7 @@ func Pull(ctx context.Context, source *actors.Context, src, dst string, opts ...
 	if err == nil {
 		ch.Connect(*first.Addr)
 		var tr targetResult
-		tr, err = receiveTree(ctx, ch, dst, cfg.owner, cfg.progress)
+		tr, err = receiveTree(ctx, ch, dst, name, cfg.owner, cfg.progress)
 		res.Changed, res.Files, res.Entries, res.Bytes = tr.Changed, tr.Files, tr.Entries, tr.Bytes
 	}
 	// The receive ended because the sender stopped (it closed its end, or
@@ -309,12 +311,14 @@ func send(ctx context.Context, req sendRequest) (sendResult, error) {
 	return sendResult{Bytes: s.sent}, nil
 }
 
-// into returns dst, or dst/name when dst names a directory to copy into:
-// it ends in a slash, or is "." or "..".
-func into(dst, name string) string {
+// into returns dst/name when dst names a directory to copy into (it ends
+// in a slash, or is "." or ".."). Otherwise it returns dst and name: the
+// receiver copies into dst, as name, only when dst is an existing
+// directory and the source is not one (see receiver.into).
+func into(dst, name string) (string, string) {
 	b := filepath.Base(dst)
 	if strings.HasSuffix(dst, "/") || b == "." || b == ".." {
-		return filepath.Join(dst, name)
+		return filepath.Join(dst, name), ""
 	}
-	return dst
+	return dst, name
 }

@@ -298,3 +298,93 @@ func TestPullIntoMissingDirectory(t *testing.T) {
 		t.Errorf("failed pulls left %v in %s", left, dir)
 	}
 }
+
+// A file copied to an existing directory goes into it, as with cp, both
+// ways; a second copy finds it there. A directory in the way of a file
+// is an error that leaves no partial file.
+func TestCopyFileIntoExistingDirectory(t *testing.T) {
+	r := newRouter(t)
+	c, err := r.Local(ctxT(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := filepath.Join(t.TempDir(), "tree")
+	makeTree(t, src)
+	a := filepath.Join(src, "a.txt")
+	dir := t.TempDir()
+	edir := filepath.Join(dir, "edir")
+	if err := os.Mkdir(edir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	linked := filepath.Join(dir, "linked")
+	if err := os.Symlink("edir", linked); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := files.Push(ctxT(t), c, a, edir); err != nil || !res.Changed {
+		t.Fatalf("push a.txt to the directory %s: %+v %v", edir, res, err)
+	}
+	if res, err := files.Push(ctxT(t), c, a, linked); err != nil || res.Changed {
+		t.Fatalf("push a.txt again, through a link to the directory: %+v %v, want unchanged", res, err)
+	}
+	if res, err := files.Pull(ctxT(t), c, a, edir); err != nil || res.Changed {
+		t.Fatalf("pull a.txt into the directory that has it: %+v %v, want unchanged", res, err)
+	}
+	back := t.TempDir()
+	if _, err := files.Pull(ctxT(t), c, a, back); err != nil {
+		t.Fatalf("pull a.txt to the directory %s: %v", back, err)
+	}
+	for _, p := range []string{filepath.Join(edir, "a.txt"), filepath.Join(back, "a.txt")} {
+		if b, err := os.ReadFile(p); err != nil || string(b) != "hello\n" {
+			t.Errorf("%s: %q %v", p, b, err)
+		}
+	}
+	noParts(t, dir)
+	noParts(t, back)
+
+	// A directory where the file's copy goes is not replaced.
+	if err := os.MkdirAll(filepath.Join(dir, "busy", "a.txt", "inside"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := files.Push(ctxT(t), c, a, filepath.Join(dir, "busy")+"/"); err == nil {
+		t.Error("a file pushed over a directory succeeded")
+	}
+	if _, err := files.Push(ctxT(t), c, src, filepath.Join(dir, "busy"), files.Recursive()); err == nil {
+		t.Error("a tree pushed over a tree with a directory in the place of its file succeeded")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "busy", "a.txt", "inside")); err != nil {
+		t.Errorf("the directory in the way: %v", err)
+	}
+	noParts(t, dir)
+}
+
+// A transfer whose data arrived whole but could not be put in place (the
+// owner cannot be given by an account that is not root) leaves no partial
+// file: there is nothing to resume.
+func TestFailureAfterTheDataLeavesNoPartialFile(t *testing.T) {
+	u := needSudo(t)
+	r := newRouter(t)
+	c, err := r.Sudo(ctxT(t), actors.User(u.Username))
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := filepath.Join(t.TempDir(), "f")
+	if err := os.WriteFile(src, []byte("root's"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dir := sharedDir(t, u)
+	if _, err := files.Push(ctxT(t), c, src, filepath.Join(dir, "f"), files.PreserveOwner(true)); !errors.Is(err, fs.ErrPermission) {
+		t.Fatalf("push keeping root as the owner, as %s: %v, want a permission error", u.Username, err)
+	}
+	noParts(t, dir)
+}
+
+// noParts fails the test if a partial file is under dir.
+func noParts(t *testing.T, dir string) {
+	t.Helper()
+	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && strings.HasSuffix(p, ".mitogo-part") {
+			t.Errorf("partial file left: %s", p)
+		}
+		return nil
+	})
+}

@@ -35,10 +35,16 @@ var pushCommand = &command{
 	usage:   "[-t CHAIN]... [-r] [--owner auto|yes|no] [connect flags] LOCAL_SRC REMOTE_DST",
 	help: `Copies LOCAL_SRC to REMOTE_DST in the context at the end of each CHAIN, in
 chunks with back-pressure, checked by sha256, written to a temporary file
-beside the destination and renamed into place. REMOTE_DST is the copy's
-own path; ending in "/" it is a directory to copy into. A file already
-there with the same size and hash is not sent again; an interrupted copy
-is continued where it stopped. Modes, times and symbolic links are kept,
+beside the destination and renamed into place. A file already there
+with the same size and hash is not sent again; an interrupted copy is
+continued where it stopped.
+
+REMOTE_DST ending in "/" is a directory to copy into. A file copied to an
+existing directory goes into it, as with cp. Otherwise REMOTE_DST is the
+copy's own path: with -r, a directory already there is updated in place
+(its mode and times become the source's), so pushing again sends
+nothing; to copy a directory into an existing one, as cp -r does, end
+REMOTE_DST with "/". Modes, times and symbolic links are kept,
 and owners by name when the far side runs as root (see --owner).
 
 Chains sharing their first hops share those contexts, and a context that
@@ -62,8 +68,9 @@ var pullCommand = &command{
 	summary: "copy files from a context to this machine",
 	usage:   "[-t CHAIN] [-r] [--owner auto|yes|no] [connect flags] REMOTE_SRC LOCAL_DST",
 	help: `Copies REMOTE_SRC in the context at the end of CHAIN to LOCAL_DST here, as
-push does the other way (LOCAL_DST ending in "/", or ".", is a directory
-to copy into).
+push does the other way: LOCAL_DST ending in "/", or ".", is a directory
+to copy into, and so is an existing directory for a file; with -r, a
+directory's copy is LOCAL_DST itself.
 
 Examples:
   mitogo pull -t ssh://web1,sudo://root /etc/nginx/nginx.conf ./nginx.conf

@@ -129,3 +129,43 @@ func TestPullIntoMissingDirectoryCLI(t *testing.T) {
 		t.Errorf("failed pulls left %v in %s", left, dir)
 	}
 }
+
+// A file pushed or pulled to an existing directory goes into it, as with
+// cp, through sudo too, and leaves no partial file beside it.
+func TestCopyIntoExistingDirectoryCLI(t *testing.T) {
+	shared := sharedDir(t, needSudoUser(t))
+	src := filepath.Join(t.TempDir(), "src")
+	os.MkdirAll(src, 0o755)
+	os.Chmod(filepath.Dir(src), 0o755)
+	if err := os.WriteFile(filepath.Join(src, "a.txt"), []byte("hi\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	edir := filepath.Join(shared, "edir")
+	r := mitogo(t, "", "push", "-t", "sudo://mitogo-test", filepath.Join(src, "a.txt"), shared+"/")
+	if r.exit != 0 {
+		t.Fatalf("push into %s/: exit %d", shared, r.exit)
+	}
+	r = mitogo(t, "", "run", "-t", "sudo://mitogo-test", "--", "mkdir", edir)
+	if r.exit != 0 {
+		t.Fatalf("mkdir as mitogo-test: exit %d", r.exit)
+	}
+	r = mitogo(t, "", "push", "-t", "sudo://mitogo-test", filepath.Join(src, "a.txt"), edir)
+	if r.exit != 0 {
+		t.Errorf("push a.txt to the directory %s: exit %d", edir, r.exit)
+	}
+	local := t.TempDir()
+	r = mitogo(t, "", "pull", "-t", "sudo://mitogo-test", filepath.Join(shared, "a.txt"), local)
+	if r.exit != 0 {
+		t.Errorf("pull a.txt to the directory %s: exit %d", local, r.exit)
+	}
+	for _, p := range []string{filepath.Join(edir, "a.txt"), filepath.Join(local, "a.txt")} {
+		if b, err := os.ReadFile(p); err != nil || string(b) != "hi\n" {
+			t.Errorf("%s: %q %v", p, b, err)
+		}
+	}
+	for _, d := range []string{shared, edir, local} {
+		if parts, _ := filepath.Glob(filepath.Join(d, ".*.mitogo-part")); len(parts) > 0 {
+			t.Errorf("partial files left: %v", parts)
+		}
+	}
+}
