@@ -163,15 +163,20 @@ func pushMain(ctx context.Context, e *env, o *options, args []string) error {
 	case err != nil:
 		return err
 	}
-	for _, res := range files.PushMany(ctx, targets, args[0], args[1], opts...) {
+	var contexts []*actors.Context
+	var names []string
+	for _, ct := range targets {
+		contexts, names = append(contexts, ct.c), append(names, ct.t.name)
+	}
+	for i, res := range files.PushMany(ctx, contexts, args[0], args[1], opts...) {
 		switch {
 		case res.Err != nil:
-			fmt.Fprintf(e.stderr, "mitogo push: %s: %s\n", res.Target.Name(), oneLine(res.Err))
+			fmt.Fprintf(e.stderr, "mitogo push: %s: %s\n", names[i], oneLine(res.Err))
 			if status == 0 {
 				status = exitError
 			}
 		case len(ts) > 1 || e.verbose > 0:
-			fmt.Fprintf(e.stdout, "%s: %s\n", res.Target.Name(), describe(res))
+			fmt.Fprintf(e.stdout, "%s: %s\n", names[i], describe(res))
 		}
 	}
 	if status != 0 {
@@ -207,12 +212,12 @@ func pullMain(ctx context.Context, e *env, o *options, args []string) error {
 	if err != nil {
 		return err
 	}
-	res, err := files.Pull(ctx, targets[0], args[0], args[1], opts...)
+	res, err := files.Pull(ctx, targets[0].c, args[0], args[1], opts...)
 	if err != nil {
 		return err
 	}
 	if e.verbose > 0 {
-		fmt.Fprintf(e.stdout, "%s: %s\n", res.Target.Name(), describe(res))
+		fmt.Fprintf(e.stdout, "%s: %s\n", targets[0].t.name, describe(res))
 	}
 	return nil
 }
@@ -224,12 +229,18 @@ func describe(res files.Result) string {
 	return fmt.Sprintf("changed (%d files, %s sent)", res.Files, size(res.Bytes))
 }
 
+// connected is a target and its context.
+type connected struct {
+	t *target
+	c *actors.Context
+}
+
 // connectTargets connects every target, sharing the contexts of common
 // first hops, so that a context that leads to several targets receives the
 // data once. A target that cannot be connected is reported on stderr; the
 // error is then exitStatus(255) (as ssh's), returned with the targets that
 // could be reached.
-func connectTargets(ctx context.Context, e *env, o *options, ts []*target) (*actors.Router, []*actors.Context, error) {
+func connectTargets(ctx context.Context, e *env, o *options, ts []*target) (*actors.Router, []connected, error) {
 	plans, err := o.plan(ts)
 	if err != nil {
 		return nil, nil, err
@@ -239,7 +250,7 @@ func connectTargets(ctx context.Context, e *env, o *options, ts []*target) (*act
 		return nil, nil, err
 	}
 	byPrefix := map[string]*actors.Context{}
-	var targets []*actors.Context
+	var targets []connected
 	unreachable := false
 	for _, p := range plans {
 		var c *actors.Context
@@ -271,7 +282,7 @@ func connectTargets(ctx context.Context, e *env, o *options, ts []*target) (*act
 			byPrefix[key], c = next, next
 		}
 		if c != nil {
-			targets = append(targets, c)
+			targets = append(targets, connected{p.t, c})
 		}
 	}
 	if unreachable {

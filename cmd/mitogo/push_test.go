@@ -29,7 +29,7 @@ func TestPushPullCLI(t *testing.T) {
 	// Of two targets one is unreachable: the other is served, and the
 	// status says so.
 	r = mitogo(t, "", "push", "-t", "local", "-t", "ssh://127.0.0.1:1", filepath.Join(src, "d", "x"), filepath.Join(dir, "one"))
-	if r.exit != 255 || !strings.Contains(r.stdout, "local.1: changed") {
+	if r.exit != 255 || !strings.Contains(r.stdout, "local: changed") {
 		t.Fatalf("push with an unreachable target: exit %d, stdout %q", r.exit, r.stdout)
 	}
 	if b, err := os.ReadFile(filepath.Join(dir, "dst", "d", "x")); err != nil || string(b) != "hi\n" {
@@ -39,12 +39,22 @@ func TestPushPullCLI(t *testing.T) {
 		t.Fatalf("pushed link: %q %v", l, err)
 	}
 
-	r = mitogo(t, "", "pull", "-t", "local,local", filepath.Join(dir, "dst", "d", "x"), dir+"/")
-	if r.exit != 0 {
-		t.Fatalf("pull: exit %d", r.exit)
+	r = mitogo(t, "", "pull", "-v", "-t", "local,local", filepath.Join(dir, "dst", "d", "x"), dir+"/")
+	if r.exit != 0 || r.stdout != "local,local: changed (1 files, 3 B sent)\n" {
+		t.Fatalf("pull: exit %d, stdout %q", r.exit, r.stdout)
 	}
 	if b, err := os.ReadFile(filepath.Join(dir, "x")); err != nil || string(b) != "hi\n" {
 		t.Fatalf("pulled file: %q %v", b, err)
+	}
+
+	// Targets are named as run names them: by their inventory names.
+	inv := filepath.Join(dir, "hosts.txt")
+	os.WriteFile(inv, []byte("l1 local\nl2 local,local\n"), 0o644)
+	for _, want := range []string{"l2: changed (1 files, 3 B sent)\n", "l1: unchanged\n"} {
+		r = mitogo(t, "", "push", "-v", "-i", inv, "-t", want[:2], filepath.Join(src, "d", "x"), filepath.Join(dir, "two"))
+		if r.exit != 0 || r.stdout != want {
+			t.Fatalf("push to %s: exit %d, stdout %q, want %q", want[:2], r.exit, r.stdout, want)
+		}
 	}
 
 	for _, c := range []struct {
