@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -176,6 +177,37 @@ func TestCopyIntoExistingDirectoryCLI(t *testing.T) {
 	for _, d := range []string{shared, edir, local} {
 		if parts, _ := filepath.Glob(filepath.Join(d, ".*.mitogo-part")); len(parts) > 0 {
 			t.Errorf("partial files left: %v", parts)
+		}
+	}
+}
+
+// --timeout ends a push or pull with 124, as it ends run, whether it
+// passes while connecting or while the data is written.
+func TestPushPullTimeoutCLI(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "a.txt")
+	os.WriteFile(src, []byte("hi\n"), 0o644)
+	// The receiver hangs opening its partial file, a FIFO nobody reads.
+	if err := syscall.Mkfifo(filepath.Join(dir, ".hung.mitogo-part"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"push", "--timeout", "400ms", "-t", "local", src, filepath.Join(dir, "hung")}, "mitogo push: local: --timeout 400ms passed\n"},
+		{[]string{"push", "--timeout", "1ms", "-t", "local", "-t", "local,local", src, filepath.Join(dir, "b.txt")},
+			"mitogo push: local: --timeout 1ms passed\nmitogo push: local,local: --timeout 1ms passed\n"},
+		{[]string{"pull", "--timeout", "1ms", "-t", "local", src, filepath.Join(dir, "c.txt")}, "mitogo pull: local: --timeout 1ms passed\n"},
+	} {
+		r := mitogo(t, "", c.args...)
+		if r.exit != 124 || !strings.Contains(r.stderr, c.want) || strings.Contains(r.stderr, "deadline exceeded") {
+			t.Errorf("mitogo %q: exit %d, stderr %q; want 124, %q", c.args, r.exit, r.stderr, c.want)
+		}
+	}
+	for _, cmd := range []string{"push", "pull"} {
+		if r := mitogo(t, "", cmd, "--help"); !strings.Contains(r.stdout, "124 when --timeout passed") {
+			t.Errorf("%s --help does not give the status of --timeout: %q", cmd, r.stdout)
 		}
 	}
 }
