@@ -3,7 +3,6 @@ package files
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"path"
 	"path/filepath"
@@ -100,7 +99,7 @@ func PushMany(ctx context.Context, targets []*actors.Context, src, dst string, o
 	entries, total, err := walk(src, cfg.recursive)
 	if err != nil {
 		for i := range results {
-			results[i].Err = fmt.Errorf("files: push %s: %w", src, err)
+			results[i].Err = &Error{Op: "push", Src: src, Target: results[i].Target.Name(), Err: err}
 		}
 		return results
 	}
@@ -120,21 +119,25 @@ func PushMany(ctx context.Context, targets []*actors.Context, src, dst string, o
 	}
 	for i, t := range targets {
 		if err, ok := errs[t.ID()]; ok {
-			results[i].Err = err
+			results[i].Err = &Error{Op: "push", Src: src, Target: t.Name(), Err: err}
 			continue
 		}
 		tr, ok := byID[t.ID()]
+		var err error
 		switch {
 		case sendErr != nil && (!ok || tr.Err == ""):
-			results[i].Err = fmt.Errorf("files: push %s to %s: %w", src, t.Name(), sendErr)
+			err = sendErr
 		case !ok:
-			results[i].Err = fmt.Errorf("files: push to %s: %w", t.Name(), protocolf("no result came back"))
+			err = protocolf("no result came back")
 		case tr.err != nil:
-			results[i].Err = fmt.Errorf("files: push to %s: %w", t.Name(), tr.err)
+			err = tr.err
 		case tr.Err != "":
-			results[i].Err = fmt.Errorf("files: push to %s: %w", t.Name(), decodeErr(tr.Err, tr.Code))
+			err = decodeErr(tr.Err, tr.Code)
 		default:
 			results[i].Changed, results[i].Files, results[i].Entries, results[i].Bytes = tr.Changed, tr.Files, tr.Entries, tr.Bytes
+		}
+		if err != nil {
+			results[i].Err = &Error{Op: "push", Src: src, Target: t.Name(), Err: err}
 		}
 	}
 	return results
@@ -150,7 +153,7 @@ func planTree(ctx context.Context, r *actors.Router, targets []*actors.Context) 
 	var ids []int
 	for _, t := range targets {
 		if t.ID() == r.ID() {
-			errs[t.ID()] = fmt.Errorf("files: %s is this context: copy files here with the os package", t.Name())
+			errs[t.ID()] = errors.New("it is this context: copy files here with the os package")
 			continue
 		}
 		ids = append(ids, t.ID())
@@ -167,13 +170,13 @@ func planTree(ctx context.Context, r *actors.Router, targets []*actors.Context) 
 		id := t.ID()
 		for n := 0; id != r.ID() && n <= len(parent); n++ {
 			if err, bad := failed[id]; bad {
-				errs[t.ID()] = fmt.Errorf("files: push to %s: %w", t.Name(), err)
+				errs[t.ID()] = err
 				break
 			}
 			id = parent[id]
 		}
 		if _, bad := errs[t.ID()]; !bad && id != r.ID() {
-			errs[t.ID()] = fmt.Errorf("files: push to %s: %w", t.Name(), protocolf("its parents do not lead to %s", r.Name()))
+			errs[t.ID()] = protocolf("its parents do not lead to %s", r.Name())
 		}
 		if _, bad := errs[t.ID()]; !bad {
 			self[t.ID()] = true
@@ -276,7 +279,7 @@ func Pull(ctx context.Context, source *actors.Context, src, dst string, opts ...
 		err = serr
 	}
 	if err != nil {
-		res.Err = fmt.Errorf("files: pull %s from %s: %w", src, source.Name(), err)
+		res.Err = &Error{Op: "pull", Src: src, Target: source.Name(), Err: err}
 	}
 	return res, res.Err
 }

@@ -388,3 +388,30 @@ func noParts(t *testing.T, dir string) {
 		return nil
 	})
 }
+
+// A target's error is a *files.Error that says "files:", the operation
+// and the target once, then the cause.
+func TestErrorSaysEachThingOnce(t *testing.T) {
+	r := newRouter(t)
+	c, err := r.Local(ctxT(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := filepath.Join(t.TempDir(), "tree")
+	makeTree(t, src)
+	missing := filepath.Join(t.TempDir(), "missing")
+	for _, err := range []error{
+		files.PushMany(ctxT(t), []*actors.Context{c}, filepath.Join(src, "a.txt"), missing+"/")[0].Err,
+		func() error { _, err := files.Pull(ctxT(t), c, filepath.Join(src, "a.txt"), missing+"/"); return err }(),
+		func() error { _, err := files.Pull(ctxT(t), c, src, missing); return err }(),
+	} {
+		var fe *files.Error
+		if !errors.As(err, &fe) || fe.Target != c.Name() {
+			t.Errorf("%v: not a *files.Error for %s", err, c.Name())
+			continue
+		}
+		if s := err.Error(); strings.Count(s, "files:") != 1 || strings.Count(s, c.Name()) != 1 || strings.Count(s, fe.Op) != 1 {
+			t.Errorf("%q: want files:, %s and %s once each", s, fe.Op, c.Name())
+		}
+	}
+}

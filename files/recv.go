@@ -59,14 +59,14 @@ func receiveTree(ctx context.Context, ch *actors.Channel, dst, name string, owne
 	dst = filepath.Clean(dst)
 	parent, base := filepath.Split(dst)
 	if base == "" || base == "." || base == ".." || base == string(filepath.Separator) {
-		return targetResult{}, fmt.Errorf("files: %q names no file to write", dst)
+		return targetResult{}, fmt.Errorf("%q names no file to write", dst)
 	}
 	if parent == "" {
 		parent = "."
 	}
 	root, err := os.OpenRoot(parent)
 	if err != nil {
-		return targetResult{}, fmt.Errorf("the destination's directory: %w", err)
+		return targetResult{}, err // names the directory
 	}
 	rc := &receiver{ch: ch, root: root, base: base, dst: dst, intoName: name, uids: map[string]int{}, gids: map[string]int{},
 		isDir: map[string]bool{}, progress: progress, buf: make([]byte, chunkSize)}
@@ -127,7 +127,7 @@ func (rc *receiver) into(e *entry) error {
 	}
 	root, err := os.OpenRoot(rc.dst)
 	if err != nil {
-		return fmt.Errorf("the destination's directory: %w", err)
+		return err
 	}
 	rc.root.Close()
 	rc.root, rc.base = root, rc.intoName
@@ -167,7 +167,7 @@ func (rc *receiver) entry(ctx context.Context, e *entry) error {
 		return protocolf("entry %q of unknown type %q", e.Path, e.Type)
 	}
 	if err != nil {
-		return fmt.Errorf("files: %s: %w", filepath.Join(rc.root.Name(), name), err)
+		return fmt.Errorf("%s: %w", filepath.Join(rc.root.Name(), name), err)
 	}
 	return nil
 }
@@ -199,7 +199,7 @@ func (rc *receiver) finishDirs() error {
 		name, _ := rc.name(rc.dirs[i].Path)
 		changed, err := rc.meta(name, rc.dirs[i], nil)
 		if err != nil {
-			return fmt.Errorf("files: %s: %w", filepath.Join(rc.root.Name(), name), err)
+			return fmt.Errorf("%s: %w", filepath.Join(rc.root.Name(), name), err)
 		}
 		rc.res.Changed = rc.res.Changed || changed
 	}

@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"time"
 
@@ -31,10 +33,11 @@ func copyConnectFlags(fs *flag.FlagSet, e *env, o *options, many bool) {
 var pushCommand = &command{
 	name:    "push",
 	summary: "copy local files to one or more contexts",
-	usage:   "[-t CHAIN]... [-r] [--owner auto|yes|no] [connect flags] LOCAL_SRC REMOTE_DST",
-	help: `Copies LOCAL_SRC to REMOTE_DST in the context at the end of each CHAIN, in
-chunks with back-pressure, checked by sha256, written to a temporary file
-beside the destination and renamed into place. A file already there
+	usage:   "[-t CHAIN]... [-i INVENTORY] [-r] [--owner auto|yes|no] [--timeout D] [connect flags] LOCAL_SRC REMOTE_DST",
+	help: `Copies LOCAL_SRC to REMOTE_DST in the context at the end of each CHAIN
+(default: local; targets and inventories as for run), in chunks with
+back-pressure, checked by sha256, written to a temporary file beside the
+destination and renamed into place. A file already there
 with the same size and hash is not sent again; an interrupted copy is
 continued where it stopped. Modes, times and symbolic links are kept,
 and owners by name when the far side runs as root (see --owner).
@@ -65,11 +68,11 @@ Examples:
 var pullCommand = &command{
 	name:    "pull",
 	summary: "copy files from a context to this machine",
-	usage:   "[-t CHAIN] [-r] [--owner auto|yes|no] [connect flags] REMOTE_SRC LOCAL_DST",
-	help: `Copies REMOTE_SRC in the context at the end of CHAIN to LOCAL_DST here, as
-push does the other way: LOCAL_DST ending in "/", or ".", is a directory
-to copy into, and so is an existing directory for a file; with -r, a
-directory's copy is LOCAL_DST itself.
+	usage:   "[-t CHAIN] [-r] [--owner auto|yes|no] [--timeout D] [connect flags] REMOTE_SRC LOCAL_DST",
+	help: `Copies REMOTE_SRC in the context at the end of CHAIN (default: local) to
+LOCAL_DST here, as push does the other way: LOCAL_DST ending in "/", or
+".", is a directory to copy into, and so is an existing directory for a
+file; with -r, a directory's copy is LOCAL_DST itself.
 
 Exit status: 0 when the copy succeeded, 255 when the target could not be
 reached, 124 when --timeout passed, 1 for other failures, 2 for usage
@@ -146,10 +149,21 @@ func pushMain(ctx context.Context, e *env, o *options, args []string) error {
 	if err != nil {
 		return err
 	}
-	if _, err := os.Stat(args[0]); err != nil {
-		return err
+	// The source is this side's: what is wrong with it is said once, not
+	// once per target.
+	if fi, err := os.Stat(args[0]); err != nil || fi.IsDir() && !o.copy.recursive {
+		why := "is a directory (copy it with -r)"
+		var pe *fs.PathError
+		switch {
+		case errors.As(err, &pe):
+			why = "cannot be read: " + oneLine(pe.Err)
+		case err != nil:
+			why = "cannot be read: " + oneLine(err)
+		}
+		fmt.Fprintf(e.stderr, "mitogo push: %s %s\n", args[0], why)
+		return exitStatus(exitError)
 	}
-	cr, cancel := newCopyRun(ctx, e, o, "push")
+	cr, cancel := newCopyRun(ctx, e, o, "push", args[0])
 	defer cancel()
 	r, targets, err := connectTargets(cr.runCtx, e, o, ts)
 	if r != nil {
@@ -193,7 +207,7 @@ func pullMain(ctx context.Context, e *env, o *options, args []string) error {
 	if err != nil {
 		return err
 	}
-	cr, cancel := newCopyRun(ctx, e, o, "pull")
+	cr, cancel := newCopyRun(ctx, e, o, "pull", args[0])
 	defer cancel()
 	r, targets, err := connectTargets(cr.runCtx, e, o, ts)
 	if r != nil {
@@ -222,14 +236,15 @@ func pullMain(ctx context.Context, e *env, o *options, args []string) error {
 type copyRun struct {
 	e       *env
 	cmd     string // "push" or "pull"
+	src     string
 	ctx     context.Context
 	runCtx  context.Context
 	timeout time.Duration
 	status  int
 }
 
-func newCopyRun(ctx context.Context, e *env, o *options, cmd string) (*copyRun, context.CancelFunc) {
-	cr := &copyRun{e: e, cmd: cmd, ctx: ctx, runCtx: ctx, timeout: o.timeout}
+func newCopyRun(ctx context.Context, e *env, o *options, cmd, src string) (*copyRun, context.CancelFunc) {
+	cr := &copyRun{e: e, cmd: cmd, src: src, ctx: ctx, runCtx: ctx, timeout: o.timeout}
 	cancel := func() {}
 	if o.timeout > 0 {
 		cr.runCtx, cancel = context.WithTimeout(ctx, o.timeout)
@@ -248,9 +263,23 @@ func (cr *copyRun) fail(name string, err error, status int) {
 		fmt.Fprintf(cr.e.stderr, "mitogo %s: %s: --timeout %s passed\n", cr.cmd, name, cr.timeout)
 		status = exitTimeout
 	default:
-		fmt.Fprintf(cr.e.stderr, "mitogo %s: %s: %s\n", cr.cmd, name, oneLine(err))
+		fmt.Fprintf(cr.e.stderr, "mitogo %s: %s: %s\n", cr.cmd, name, cr.cause(err))
 	}
 	cr.status = worseStatus(cr.status, status)
+}
+
+// cause is why a copy failed, without what the line says already (the
+// operation and the target, which a *files.Error repeats), in the CLI's
+// terms.
+func (cr *copyRun) cause(err error) string {
+	var fe *files.Error
+	if errors.As(err, &fe) {
+		err = fe.Err
+	}
+	if errors.Is(err, files.ErrIsDirectory) {
+		return cr.src + " is a directory (copy it with -r)"
+	}
+	return oneLine(err)
 }
 
 // end returns how the run ends: interrupted, or with its worst status.

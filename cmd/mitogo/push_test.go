@@ -211,3 +211,29 @@ func TestPushPullTimeoutCLI(t *testing.T) {
 		}
 	}
 }
+
+// A failure is one line that names the target once and says why in the
+// CLI's terms (-r, not the Go option).
+func TestPushPullErrorLinesCLI(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src")
+	os.MkdirAll(src, 0o755)
+	os.WriteFile(filepath.Join(src, "a.txt"), []byte("hi\n"), 0o644)
+	missing := filepath.Join(dir, "missing")
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"push", "-t", "local", filepath.Join(src, "a.txt"), missing + "/"},
+			"mitogo push: local: open " + missing + "/: no such file or directory\n"},
+		{[]string{"pull", "-t", "local", filepath.Join(src, "a.txt"), missing + "/"},
+			"mitogo pull: local: open " + missing + "/: no such file or directory\n"},
+		{[]string{"pull", "-t", "local", src, missing}, "mitogo pull: local: " + src + " is a directory (copy it with -r)\n"},
+		{[]string{"push", src, missing}, "mitogo push: " + src + " is a directory (copy it with -r)\n"},
+		{[]string{"push", missing, dir}, "mitogo push: " + missing + " cannot be read: no such file or directory\n"},
+	} {
+		if r := mitogo(t, "", c.args...); r.exit != 1 || r.stderr != c.want {
+			t.Errorf("mitogo %q: exit %d, stderr %q; want 1, %q", c.args, r.exit, r.stderr, c.want)
+		}
+	}
+}
