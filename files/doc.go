@@ -41,8 +41,13 @@
 // The destination names the copy itself, so a second push of the same
 // source finds what the first one wrote (and sends nothing):
 // Push(ctx, c, "conf", "/etc/app/conf") makes /etc/app/conf, a file or a
-// directory like conf. A destination ending in "/" names a directory to
-// copy into: "/etc/app/" gives /etc/app/conf. The destination's parent
+// directory like conf; a directory already there is updated in place
+// (its mode, times and kept owner become the source's). A destination
+// ending in "/" names a directory to copy into: "/etc/app/" gives
+// /etc/app/conf. A file (not a directory) whose destination is an
+// existing directory, or a symbolic link to one, goes into it, as with
+// cp: Push(ctx, c, "motd", "/etc") writes /etc/motd. A directory in the
+// place of a file's copy is not replaced. The destination's parent
 // directory must exist. On the receiving side every path stays inside
 // the destination (an os.Root), so a sender cannot write elsewhere through
 // ".." or a symbolic link it sent earlier.

@@ -6,20 +6,44 @@ import (
 	"io/fs"
 )
 
-// Causes of a failed transfer, matched with errors.Is.
+// Causes of a failed transfer, matched with errors.Is. They come wrapped
+// in an *Error, whose text says "files:" once.
 var (
 	// ErrHashMismatch: the data written does not have the sender's sha256.
 	// The partial file is removed.
-	ErrHashMismatch = errors.New("files: sha256 of the data received differs from the sender's")
+	ErrHashMismatch = errors.New("sha256 of the data received differs from the sender's")
 	// ErrAborted: the sender could not read its source while sending.
-	ErrAborted = errors.New("files: the sender gave up")
+	ErrAborted = errors.New("the sender gave up")
 	// ErrProtocol: the other side sent something out of order.
-	ErrProtocol = errors.New("files: protocol error")
+	ErrProtocol = errors.New("protocol error")
 	// ErrIsDirectory: a directory was given without Recursive.
-	ErrIsDirectory = errors.New("files: is a directory (copy it with Recursive)")
+	ErrIsDirectory = errors.New("is a directory (copy it with Recursive)")
 	// ErrUnsafePath: the sender named a path outside the destination.
-	ErrUnsafePath = errors.New("files: path leaves the destination")
+	ErrUnsafePath = errors.New("path leaves the destination")
 )
+
+// Error is why a transfer failed for one target: a Result's Err, and the
+// error of Push and Pull. Its text names the operation, the source and
+// the target once: "files: push ./conf to ssh:web1: " and the cause.
+type Error struct {
+	Op     string // "push" or "pull"
+	Src    string // the source's path, as given
+	Target string // the context's name
+	Err    error  // the cause
+}
+
+func (e *Error) Error() string {
+	dir := "to"
+	if e.Op == "pull" {
+		dir = "from"
+	}
+	return fmt.Sprintf("files: %s %s %s %s: %v", e.Op, e.Src, dir, e.Target, e.Err)
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// errSenderStopped ends a pull's receive when its sender has failed.
+var errSenderStopped = errors.New("the sender stopped")
 
 // codes name the sentinels across contexts: a relay reports a target's
 // failure as text with the sentinel's code.

@@ -3,7 +3,6 @@ package files
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"path"
 	"path/filepath"
@@ -71,7 +70,9 @@ var (
 )
 
 // Push copies the local file or tree src to dst in target. dst is the
-// copy's own path; with a trailing "/", the directory to copy into.
+// copy's own path; with a trailing "/", the directory to copy into. A
+// file whose dst is an existing directory goes into it (see the package
+// documentation, Destinations).
 func Push(ctx context.Context, target *actors.Context, src, dst string, opts ...Option) (Result, error) {
 	res := PushMany(ctx, []*actors.Context{target}, src, dst, opts...)
 	return res[0], res[0].Err
@@ -94,11 +95,11 @@ func PushMany(ctx context.Context, targets []*actors.Context, src, dst string, o
 	if len(targets) == 0 {
 		return results
 	}
-	dst = into(dst, filepath.Base(filepath.Clean(src)))
+	dst, name := into(dst, filepath.Base(filepath.Clean(src)))
 	entries, total, err := walk(src, cfg.recursive)
 	if err != nil {
 		for i := range results {
-			results[i].Err = fmt.Errorf("files: push %s: %w", src, err)
+			results[i].Err = &Error{Op: "push", Src: src, Target: results[i].Target.Name(), Err: err}
 		}
 		return results
 	}
@@ -106,7 +107,7 @@ func PushMany(ctx context.Context, targets []*actors.Context, src, dst string, o
 	plan, errs := planTree(ctx, r, targets)
 	var links []*link
 	for _, n := range plan.Children {
-		links = append(links, openLink(ctx, r, r.Context(n.ID), n, dst, cfg.owner))
+		links = append(links, openLink(ctx, r, r.Context(n.ID), n, dst, name, cfg.owner))
 	}
 	s := &sender{links: links, progress: cfg.progress}
 	sendErr := s.sendTree(ctx, src, entries, total)
@@ -118,21 +119,25 @@ func PushMany(ctx context.Context, targets []*actors.Context, src, dst string, o
 	}
 	for i, t := range targets {
 		if err, ok := errs[t.ID()]; ok {
-			results[i].Err = err
+			results[i].Err = &Error{Op: "push", Src: src, Target: t.Name(), Err: err}
 			continue
 		}
 		tr, ok := byID[t.ID()]
+		var err error
 		switch {
 		case sendErr != nil && (!ok || tr.Err == ""):
-			results[i].Err = fmt.Errorf("files: push %s to %s: %w", src, t.Name(), sendErr)
+			err = sendErr
 		case !ok:
-			results[i].Err = fmt.Errorf("files: push to %s: %w", t.Name(), protocolf("no result came back"))
+			err = protocolf("no result came back")
 		case tr.err != nil:
-			results[i].Err = fmt.Errorf("files: push to %s: %w", t.Name(), tr.err)
+			err = tr.err
 		case tr.Err != "":
-			results[i].Err = fmt.Errorf("files: push to %s: %w", t.Name(), decodeErr(tr.Err, tr.Code))
+			err = decodeErr(tr.Err, tr.Code)
 		default:
 			results[i].Changed, results[i].Files, results[i].Entries, results[i].Bytes = tr.Changed, tr.Files, tr.Entries, tr.Bytes
+		}
+		if err != nil {
+			results[i].Err = &Error{Op: "push", Src: src, Target: t.Name(), Err: err}
 		}
 	}
 	return results
@@ -148,7 +153,7 @@ func planTree(ctx context.Context, r *actors.Router, targets []*actors.Context) 
 	var ids []int
 	for _, t := range targets {
 		if t.ID() == r.ID() {
-			errs[t.ID()] = fmt.Errorf("files: %s is this context: copy files here with the os package", t.Name())
+			errs[t.ID()] = errors.New("it is this context: copy files here with the os package")
 			continue
 		}
 		ids = append(ids, t.ID())
@@ -165,13 +170,13 @@ func planTree(ctx context.Context, r *actors.Router, targets []*actors.Context) 
 		id := t.ID()
 		for n := 0; id != r.ID() && n <= len(parent); n++ {
 			if err, bad := failed[id]; bad {
-				errs[t.ID()] = fmt.Errorf("files: push to %s: %w", t.Name(), err)
+				errs[t.ID()] = err
 				break
 			}
 			id = parent[id]
 		}
 		if _, bad := errs[t.ID()]; !bad && id != r.ID() {
-			errs[t.ID()] = fmt.Errorf("files: push to %s: %w", t.Name(), protocolf("its parents do not lead to %s", r.Name()))
+			errs[t.ID()] = protocolf("its parents do not lead to %s", r.Name())
 		}
 		if _, bad := errs[t.ID()]; !bad {
 			self[t.ID()] = true
@@ -206,18 +211,18 @@ func planTree(ctx context.Context, r *actors.Router, targets []*actors.Context) 
 	return build(r.ID()), errs
 }
 
-// Pull copies the file or tree src in source to the local dst. dst is the
-// copy's own path; with a trailing "/", the directory to copy into.
+// Pull copies the file or tree src in source to the local dst, as Push
+// does the other way.
 func Pull(ctx context.Context, source *actors.Context, src, dst string, opts ...Option) (Result, error) {
 	var cfg config
 	for _, o := range opts {
 		o(&cfg)
 	}
 	res := Result{Target: source}
-	dst = into(dst, path.Base(path.Clean(src)))
+	dst, name := into(dst, path.Base(path.Clean(src)))
 	r := source.Router()
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
 	ch := newChannel(r)
 	defer ch.Release()
 	call := sendFn.Go(ctx, source, sendRequest{Src: src, Recursive: cfg.recursive, Reply: ch.Addr()})
@@ -237,12 +242,12 @@ func Pull(ctx context.Context, source *actors.Context, src, dst string, opts ...
 		select {
 		case <-call.Done():
 			if senderErr() != nil {
-				cancel()
+				cancel(errSenderStopped)
 			}
 		case <-ctx.Done():
 		}
 	}()
-	defer func() { cancel(); <-watched }()
+	defer func() { cancel(nil); <-watched }()
 	var first item
 	err := ch.Recv(ctx, &first)
 	if err == nil && (first.Kind != kindAddr || first.Addr == nil) {
@@ -251,11 +256,15 @@ func Pull(ctx context.Context, source *actors.Context, src, dst string, opts ...
 	if err == nil {
 		ch.Connect(*first.Addr)
 		var tr targetResult
-		tr, err = receiveTree(ctx, ch, dst, cfg.owner, cfg.progress)
+		tr, err = receiveTree(ctx, ch, dst, name, cfg.owner, cfg.progress)
 		res.Changed, res.Files, res.Entries, res.Bytes = tr.Changed, tr.Files, tr.Entries, tr.Bytes
 	}
-	if err == io.EOF || errors.Is(err, ErrProtocol) {
-		// The sender stopped first: its result, on its way, says why.
+	// The receive ended because the sender stopped (it closed its end, or
+	// its call failed): the sender's error, on its way, says why. Any
+	// other failure is this side's own (or the caller's context's) and is
+	// the one reported: the sender's then only says that it was cut off.
+	senderStopped := err == io.EOF || errors.Is(err, ErrProtocol) || errors.Is(context.Cause(ctx), errSenderStopped)
+	if senderStopped {
 		t := time.NewTimer(stopGrace)
 		select {
 		case <-call.Done():
@@ -264,14 +273,13 @@ func Pull(ctx context.Context, source *actors.Context, src, dst string, opts ...
 		t.Stop()
 	}
 	if err != nil {
-		cancel()
+		cancel(nil)
 	}
-	// The sender's own error says more than a receive it cut short.
-	if serr := senderErr(); serr != nil && (err == nil || ctx.Err() != nil) {
+	if serr := senderErr(); serr != nil && (err == nil || senderStopped) {
 		err = serr
 	}
 	if err != nil {
-		res.Err = fmt.Errorf("files: pull %s from %s: %w", src, source.Name(), err)
+		res.Err = &Error{Op: "pull", Src: src, Target: source.Name(), Err: err}
 	}
 	return res, res.Err
 }
@@ -306,12 +314,14 @@ func send(ctx context.Context, req sendRequest) (sendResult, error) {
 	return sendResult{Bytes: s.sent}, nil
 }
 
-// into returns dst, or dst/name when dst names a directory to copy into:
-// it ends in a slash, or is "." or "..".
-func into(dst, name string) string {
+// into returns dst/name when dst names a directory to copy into (it ends
+// in a slash, or is "." or ".."). Otherwise it returns dst and name: the
+// receiver copies into dst, as name, only when dst is an existing
+// directory and the source is not one (see receiver.into).
+func into(dst, name string) (string, string) {
 	b := filepath.Base(dst)
 	if strings.HasSuffix(dst, "/") || b == "." || b == ".." {
-		return filepath.Join(dst, name)
+		return filepath.Join(dst, name), ""
 	}
-	return dst
+	return dst, name
 }

@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"io/fs"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 
@@ -264,6 +266,152 @@ func writeRandom(t *testing.T, path string, size int, seed byte) {
 		}
 		if _, err := f.Write(buf[:min(left, len(buf))]); err != nil {
 			t.Fatal(err)
+		}
+	}
+}
+
+// A pull whose local destination cannot be written reports why, naming
+// the local path, not that its sender was cut off; nothing is left.
+func TestPullIntoMissingDirectory(t *testing.T) {
+	r := newRouter(t)
+	c, err := r.Local(ctxT(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := filepath.Join(t.TempDir(), "tree")
+	makeTree(t, src)
+	dir := t.TempDir()
+	for _, pull := range []struct {
+		src, dst string
+		opts     []files.Option
+	}{
+		{filepath.Join(src, "a.txt"), filepath.Join(dir, "missing") + "/", nil},
+		{filepath.Join(src, "a.txt"), filepath.Join(dir, "missing", "a.txt"), nil},
+		{src, filepath.Join(dir, "missing", "tree"), []files.Option{files.Recursive()}},
+	} {
+		_, err := files.Pull(ctxT(t), c, pull.src, pull.dst, pull.opts...)
+		if !errors.Is(err, fs.ErrNotExist) || !strings.Contains(err.Error(), filepath.Join(dir, "missing")) {
+			t.Errorf("pull %s to %s: %v, want a not-exist error naming %s", pull.src, pull.dst, err, filepath.Join(dir, "missing"))
+		}
+	}
+	if left, _ := os.ReadDir(dir); len(left) != 0 {
+		t.Errorf("failed pulls left %v in %s", left, dir)
+	}
+}
+
+// A file copied to an existing directory goes into it, as with cp, both
+// ways; a second copy finds it there. A directory in the way of a file
+// is an error that leaves no partial file.
+func TestCopyFileIntoExistingDirectory(t *testing.T) {
+	r := newRouter(t)
+	c, err := r.Local(ctxT(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := filepath.Join(t.TempDir(), "tree")
+	makeTree(t, src)
+	a := filepath.Join(src, "a.txt")
+	dir := t.TempDir()
+	edir := filepath.Join(dir, "edir")
+	if err := os.Mkdir(edir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	linked := filepath.Join(dir, "linked")
+	if err := os.Symlink("edir", linked); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := files.Push(ctxT(t), c, a, edir); err != nil || !res.Changed {
+		t.Fatalf("push a.txt to the directory %s: %+v %v", edir, res, err)
+	}
+	if res, err := files.Push(ctxT(t), c, a, linked); err != nil || res.Changed {
+		t.Fatalf("push a.txt again, through a link to the directory: %+v %v, want unchanged", res, err)
+	}
+	if res, err := files.Pull(ctxT(t), c, a, edir); err != nil || res.Changed {
+		t.Fatalf("pull a.txt into the directory that has it: %+v %v, want unchanged", res, err)
+	}
+	back := t.TempDir()
+	if _, err := files.Pull(ctxT(t), c, a, back); err != nil {
+		t.Fatalf("pull a.txt to the directory %s: %v", back, err)
+	}
+	for _, p := range []string{filepath.Join(edir, "a.txt"), filepath.Join(back, "a.txt")} {
+		if b, err := os.ReadFile(p); err != nil || string(b) != "hello\n" {
+			t.Errorf("%s: %q %v", p, b, err)
+		}
+	}
+	noParts(t, dir)
+	noParts(t, back)
+
+	// A directory where the file's copy goes is not replaced.
+	if err := os.MkdirAll(filepath.Join(dir, "busy", "a.txt", "inside"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := files.Push(ctxT(t), c, a, filepath.Join(dir, "busy")+"/"); err == nil {
+		t.Error("a file pushed over a directory succeeded")
+	}
+	if _, err := files.Push(ctxT(t), c, src, filepath.Join(dir, "busy"), files.Recursive()); err == nil {
+		t.Error("a tree pushed over a tree with a directory in the place of its file succeeded")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "busy", "a.txt", "inside")); err != nil {
+		t.Errorf("the directory in the way: %v", err)
+	}
+	noParts(t, dir)
+}
+
+// A transfer whose data arrived whole but could not be put in place (the
+// owner cannot be given by an account that is not root) leaves no partial
+// file: there is nothing to resume.
+func TestFailureAfterTheDataLeavesNoPartialFile(t *testing.T) {
+	u := needSudo(t)
+	r := newRouter(t)
+	c, err := r.Sudo(ctxT(t), actors.User(u.Username))
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := filepath.Join(t.TempDir(), "f")
+	if err := os.WriteFile(src, []byte("root's"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dir := sharedDir(t, u)
+	if _, err := files.Push(ctxT(t), c, src, filepath.Join(dir, "f"), files.PreserveOwner(true)); !errors.Is(err, fs.ErrPermission) {
+		t.Fatalf("push keeping root as the owner, as %s: %v, want a permission error", u.Username, err)
+	}
+	noParts(t, dir)
+}
+
+// noParts fails the test if a partial file is under dir.
+func noParts(t *testing.T, dir string) {
+	t.Helper()
+	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && strings.HasSuffix(p, ".mitogo-part") {
+			t.Errorf("partial file left: %s", p)
+		}
+		return nil
+	})
+}
+
+// A target's error is a *files.Error that says "files:", the operation
+// and the target once, then the cause.
+func TestErrorSaysEachThingOnce(t *testing.T) {
+	r := newRouter(t)
+	c, err := r.Local(ctxT(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := filepath.Join(t.TempDir(), "tree")
+	makeTree(t, src)
+	missing := filepath.Join(t.TempDir(), "missing")
+	for _, err := range []error{
+		files.PushMany(ctxT(t), []*actors.Context{c}, filepath.Join(src, "a.txt"), missing+"/")[0].Err,
+		func() error { _, err := files.Pull(ctxT(t), c, filepath.Join(src, "a.txt"), missing+"/"); return err }(),
+		func() error { _, err := files.Pull(ctxT(t), c, src, missing); return err }(),
+	} {
+		var fe *files.Error
+		if !errors.As(err, &fe) || fe.Target != c.Name() {
+			t.Errorf("%v: not a *files.Error for %s", err, c.Name())
+			continue
+		}
+		if s := err.Error(); strings.Count(s, "files:") != 1 || strings.Count(s, c.Name()) != 1 || strings.Count(s, fe.Op) != 1 {
+			t.Errorf("%q: want files:, %s and %s once each", s, fe.Op, c.Name())
 		}
 	}
 }

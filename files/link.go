@@ -76,11 +76,11 @@ func init() { actors.Register("files.receive", receive) }
 
 // openLink calls files.receive in target (which relays to children, and
 // writes to dst itself when self) and connects a channel to it.
-func openLink(ctx context.Context, r *actors.Router, target *actors.Context, n node, dst string, owner int) *link {
+func openLink(ctx context.Context, r *actors.Router, target *actors.Context, n node, dst, name string, owner int) *link {
 	lctx, cancel := context.WithCancel(ctx)
 	ch := newChannel(r)
 	l := &link{ch: ch, ctx: lctx, cancel: cancel, name: target.Name(), ids: n.ids()}
-	call := receiveFn.Go(lctx, target, receiveRequest{Dst: dst, Owner: owner, Reply: ch.Addr(), Self: n.Self, Children: n.Children})
+	call := receiveFn.Go(lctx, target, receiveRequest{Dst: dst, Name: name, Owner: owner, Reply: ch.Addr(), Self: n.Self, Children: n.Children})
 	l.done, l.wait = call.Done(), call.Wait
 	l.watch()
 	var first item
@@ -98,7 +98,7 @@ func openLink(ctx context.Context, r *actors.Router, target *actors.Context, n n
 
 // localLink runs a receiver for dst in this context, on a goroutine, as
 // a relay's own target.
-func localLink(ctx context.Context, r *actors.Router, dst string, owner int) *link {
+func localLink(ctx context.Context, r *actors.Router, dst, name string, owner int) *link {
 	lctx, cancel := context.WithCancel(ctx)
 	a, b := newChannel(r), newChannel(r)
 	a.Connect(b.Addr())
@@ -110,7 +110,7 @@ func localLink(ctx context.Context, r *actors.Router, dst string, owner int) *li
 		defer close(done)
 		defer b.Release()
 		defer b.Close()
-		res, err = receiveTree(lctx, b, dst, owner, nil)
+		res, err = receiveTree(lctx, b, dst, name, owner, nil)
 		res.ID = r.ID()
 	}()
 	l := &link{ch: a, ctx: lctx, cancel: cancel, name: r.Name(), ids: []int{r.ID()}, done: done, peer: true}

@@ -21,13 +21,14 @@ func TestLookupParentsConcurrently(t *testing.T) {
 	inFlight, most := 0, 0
 	asked := map[int]int{}
 	full := make(chan struct{})
+	var fill sync.Once // parentLookups may be in flight again later
 	ask := func(ctx context.Context, id int) (int, error) {
 		mu.Lock()
 		asked[id]++
 		inFlight++
 		most = max(most, inFlight)
 		if inFlight == parentLookups {
-			close(full)
+			fill.Do(func() { close(full) })
 		}
 		mu.Unlock()
 		defer func() {

@@ -38,6 +38,8 @@ type receiver struct {
 	ch       *actors.Channel
 	root     *os.Root // the destination's parent: nothing is written outside
 	base     string   // the destination's name in root
+	dst      string   // the destination's path
+	intoName string   // the source's name, to copy into dst when it is a directory and the source is not
 	owner    bool
 	uids     map[string]int
 	gids     map[string]int
@@ -50,22 +52,23 @@ type receiver struct {
 	buf      []byte
 }
 
-// receiveTree receives a tree from ch into dst.
-func receiveTree(ctx context.Context, ch *actors.Channel, dst string, owner int, progress func(done, total int64)) (targetResult, error) {
+// receiveTree receives a tree from ch into dst; into dst/name when name
+// is not empty, dst is an existing directory and the source is not a
+// directory (as cp copies a file into a directory).
+func receiveTree(ctx context.Context, ch *actors.Channel, dst, name string, owner int, progress func(done, total int64)) (targetResult, error) {
 	dst = filepath.Clean(dst)
 	parent, base := filepath.Split(dst)
 	if base == "" || base == "." || base == ".." || base == string(filepath.Separator) {
-		return targetResult{}, fmt.Errorf("files: %q names no file to write", dst)
+		return targetResult{}, fmt.Errorf("%q names no file to write", dst)
 	}
 	if parent == "" {
 		parent = "."
 	}
 	root, err := os.OpenRoot(parent)
 	if err != nil {
-		return targetResult{}, fmt.Errorf("files: the destination's directory: %w", err)
+		return targetResult{}, err // names the directory
 	}
-	defer root.Close()
-	rc := &receiver{ch: ch, root: root, base: base, uids: map[string]int{}, gids: map[string]int{},
+	rc := &receiver{ch: ch, root: root, base: base, dst: dst, intoName: name, uids: map[string]int{}, gids: map[string]int{},
 		isDir: map[string]bool{}, progress: progress, buf: make([]byte, chunkSize)}
 	switch owner {
 	case ownerYes:
@@ -73,6 +76,7 @@ func receiveTree(ctx context.Context, ch *actors.Channel, dst string, owner int,
 	case ownerAuto:
 		rc.owner = os.Geteuid() == 0
 	}
+	defer func() { rc.root.Close() }()
 	for {
 		var it item
 		if err := ch.Recv(ctx, &it); err != nil {
@@ -94,6 +98,11 @@ func receiveTree(ctx context.Context, ch *actors.Channel, dst string, owner int,
 			if it.Total > 0 {
 				rc.total = it.Total
 			}
+			if it.Entry.Path == "" && rc.res.Entries == 0 {
+				if err := rc.into(it.Entry); err != nil {
+					return rc.res, err
+				}
+			}
 			if err := rc.entry(ctx, it.Entry); err != nil {
 				return rc.res, err
 			}
@@ -103,6 +112,26 @@ func receiveTree(ctx context.Context, ch *actors.Channel, dst string, owner int,
 			return rc.res, protocolf("item of kind %d where an entry was due", it.Kind)
 		}
 	}
+}
+
+// into makes the destination dst/NAME when dst is an existing directory
+// (or a symbolic link to one) and the source's root entry e is not a
+// directory: a file goes into a directory, as with cp. A directory's copy
+// is dst itself, so that copying it again updates it in place.
+func (rc *receiver) into(e *entry) error {
+	if rc.intoName == "" || e.Type == typeDir || !filepath.IsLocal(rc.intoName) || filepath.Base(rc.intoName) != rc.intoName {
+		return nil
+	}
+	if fi, err := os.Stat(rc.dst); err != nil || !fi.IsDir() {
+		return nil
+	}
+	root, err := os.OpenRoot(rc.dst)
+	if err != nil {
+		return err
+	}
+	rc.root.Close()
+	rc.root, rc.base = root, rc.intoName
+	return nil
 }
 
 // name returns rel's name in the root, refusing paths that leave the
@@ -138,7 +167,7 @@ func (rc *receiver) entry(ctx context.Context, e *entry) error {
 		return protocolf("entry %q of unknown type %q", e.Path, e.Type)
 	}
 	if err != nil {
-		return fmt.Errorf("files: %s: %w", filepath.Join(rc.root.Name(), name), err)
+		return fmt.Errorf("%s: %w", filepath.Join(rc.root.Name(), name), err)
 	}
 	return nil
 }
@@ -170,7 +199,7 @@ func (rc *receiver) finishDirs() error {
 		name, _ := rc.name(rc.dirs[i].Path)
 		changed, err := rc.meta(name, rc.dirs[i], nil)
 		if err != nil {
-			return fmt.Errorf("files: %s: %w", filepath.Join(rc.root.Name(), name), err)
+			return fmt.Errorf("%s: %w", filepath.Join(rc.root.Name(), name), err)
 		}
 		rc.res.Changed = rc.res.Changed || changed
 	}
@@ -213,6 +242,9 @@ func (rc *receiver) report(n int64) {
 }
 
 func (rc *receiver) file(ctx context.Context, name string, e *entry) error {
+	if fi, err := rc.root.Lstat(name); err == nil && fi.IsDir() {
+		return syscall.EISDIR // not replaced by a file, as with cp
+	}
 	part := partName(name)
 	// Say what is here already: the same size (its hash), or a prefix.
 	have := item{Kind: kindHave}
@@ -315,10 +347,12 @@ func (rc *receiver) file(ctx context.Context, name string, e *entry) error {
 		rc.root.Remove(part)
 		return fmt.Errorf("%w (got %x, want %x)", ErrHashMismatch, sum, it.Hash)
 	}
-	if _, err := rc.meta(part, e, f); err != nil {
-		return err
+	// The data is whole and checked: a failure from here on is not one
+	// to resume, and leaves no partial file.
+	_, err = rc.meta(part, e, f)
+	if cerr := f.Close(); err == nil {
+		err = cerr
 	}
-	err = f.Close()
 	f = nil
 	if err == nil {
 		err = rc.root.Chtimes(part, time.Now(), time.Unix(0, e.MTime))
@@ -327,6 +361,7 @@ func (rc *receiver) file(ctx context.Context, name string, e *entry) error {
 		err = rc.root.Rename(part, name)
 	}
 	if err != nil {
+		rc.root.Remove(part)
 		return err
 	}
 	rc.res.Files++

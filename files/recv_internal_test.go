@@ -48,7 +48,7 @@ func TestReceiverRefusesPathsOutside(t *testing.T) {
 					}
 				}
 			}()
-			_, err := receiveTree(ctx, b, filepath.Join(dir, name), ownerNo, nil)
+			_, err := receiveTree(ctx, b, filepath.Join(dir, name), "", ownerNo, nil)
 			if err == nil || (name == "dotdot" && !errors.Is(err, ErrUnsafePath)) {
 				t.Fatalf("receive: %v, want it refused", err)
 			}

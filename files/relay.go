@@ -31,7 +31,7 @@ func receive(ctx context.Context, req receiveRequest) ([]targetResult, error) {
 		if !req.Self {
 			return nil, protocolf("files.receive with nothing to do")
 		}
-		res, err := receiveTree(ctx, up, req.Dst, req.Owner, nil)
+		res, err := receiveTree(ctx, up, req.Dst, req.Name, req.Owner, nil)
 		if err != nil {
 			return failed(ids, err), nil
 		}
@@ -40,10 +40,10 @@ func receive(ctx context.Context, req receiveRequest) ([]targetResult, error) {
 	}
 	var links []*link
 	for _, c := range req.Children {
-		links = append(links, openLink(ctx, r, r.Context(c.ID), c, req.Dst, req.Owner))
+		links = append(links, openLink(ctx, r, r.Context(c.ID), c, req.Dst, req.Name, req.Owner))
 	}
 	if req.Self {
-		links = append(links, localLink(ctx, r, req.Dst, req.Owner))
+		links = append(links, localLink(ctx, r, req.Dst, req.Name, req.Owner))
 	}
 	err := relay(ctx, up, &sender{links: links})
 	var out []targetResult

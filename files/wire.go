@@ -78,7 +78,8 @@ type node struct {
 // receiveRequest is files.receive's argument.
 type receiveRequest struct {
 	Dst      string             `msgpack:"dst"`
-	Owner    int                `msgpack:"owner"` // ownerAuto, ownerYes, ownerNo
+	Name     string             `msgpack:"name,omitempty"` // the source's name, to copy into Dst when it is an existing directory
+	Owner    int                `msgpack:"owner"`          // ownerAuto, ownerYes, ownerNo
 	Reply    actors.ChannelAddr `msgpack:"reply"`
 	Self     bool               `msgpack:"self"`
 	Children []node             `msgpack:"children,omitempty"`

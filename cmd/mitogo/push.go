@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"time"
 
@@ -32,21 +33,28 @@ func copyConnectFlags(fs *flag.FlagSet, e *env, o *options, many bool) {
 var pushCommand = &command{
 	name:    "push",
 	summary: "copy local files to one or more contexts",
-	usage:   "[-t CHAIN]... [-r] [--owner auto|yes|no] [connect flags] LOCAL_SRC REMOTE_DST",
-	help: `Copies LOCAL_SRC to REMOTE_DST in the context at the end of each CHAIN, in
-chunks with back-pressure, checked by sha256, written to a temporary file
-beside the destination and renamed into place. REMOTE_DST is the copy's
-own path; ending in "/" it is a directory to copy into. A file already
-there with the same size and hash is not sent again; an interrupted copy
-is continued where it stopped. Modes, times and symbolic links are kept,
+	usage:   "[-t CHAIN]... [-i INVENTORY] [-r] [--owner auto|yes|no] [--timeout D] [connect flags] LOCAL_SRC REMOTE_DST",
+	help: `Copies LOCAL_SRC to REMOTE_DST in the context at the end of each CHAIN
+(default: local; targets and inventories as for run), in chunks with
+back-pressure, checked by sha256, written to a temporary file beside the
+destination and renamed into place. A file already there
+with the same size and hash is not sent again; an interrupted copy is
+continued where it stopped. Modes, times and symbolic links are kept,
 and owners by name when the far side runs as root (see --owner).
+
+REMOTE_DST ending in "/" is a directory to copy into. A file copied to an
+existing directory goes into it, as with cp. Otherwise REMOTE_DST is the
+copy's own path: with -r, a directory already there is updated in place
+(its mode and times become the source's), so pushing again sends
+nothing; to copy a directory into an existing one, as cp -r does, end
+REMOTE_DST with "/".
 
 Chains sharing their first hops share those contexts, and a context that
 leads to several targets receives the data once and passes it on.
 
-Progress is shown on a terminal. Exit status: 0 when every copy
-succeeded, 255 when a target could not be reached, 1 for other failures,
-2 for usage errors.
+Progress is shown on a terminal. --timeout bounds the whole run. Exit
+status: 0 when every copy succeeded; else 255 when a target could not be
+reached, else 124 when --timeout passed, else 1; 2 for usage errors.
 
 Examples:
   mitogo push -t ssh://web1,sudo://root ./nginx.conf /etc/nginx/nginx.conf
@@ -60,10 +68,15 @@ Examples:
 var pullCommand = &command{
 	name:    "pull",
 	summary: "copy files from a context to this machine",
-	usage:   "[-t CHAIN] [-r] [--owner auto|yes|no] [connect flags] REMOTE_SRC LOCAL_DST",
-	help: `Copies REMOTE_SRC in the context at the end of CHAIN to LOCAL_DST here, as
-push does the other way (LOCAL_DST ending in "/", or ".", is a directory
-to copy into).
+	usage:   "[-t CHAIN] [-r] [--owner auto|yes|no] [--timeout D] [connect flags] REMOTE_SRC LOCAL_DST",
+	help: `Copies REMOTE_SRC in the context at the end of CHAIN (default: local) to
+LOCAL_DST here, as push does the other way: LOCAL_DST ending in "/", or
+".", is a directory to copy into, and so is an existing directory for a
+file; with -r, a directory's copy is LOCAL_DST itself.
+
+Exit status: 0 when the copy succeeded, 255 when the target could not be
+reached, 124 when --timeout passed, 1 for other failures, 2 for usage
+errors.
 
 Examples:
   mitogo pull -t ssh://web1,sudo://root /etc/nginx/nginx.conf ./nginx.conf
@@ -136,41 +149,47 @@ func pushMain(ctx context.Context, e *env, o *options, args []string) error {
 	if err != nil {
 		return err
 	}
-	if _, err := os.Stat(args[0]); err != nil {
-		return err
+	// The source is this side's: what is wrong with it is said once, not
+	// once per target.
+	if fi, err := os.Stat(args[0]); err != nil || fi.IsDir() && !o.copy.recursive {
+		why := "is a directory (copy it with -r)"
+		var pe *fs.PathError
+		switch {
+		case errors.As(err, &pe):
+			why = "cannot be read: " + oneLine(pe.Err)
+		case err != nil:
+			why = "cannot be read: " + oneLine(err)
+		}
+		fmt.Fprintf(e.stderr, "mitogo push: %s %s\n", args[0], why)
+		return exitStatus(exitError)
 	}
-	if o.timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, o.timeout)
-		defer cancel()
-	}
-	r, targets, err := connectTargets(ctx, e, o, ts)
+	cr, cancel := newCopyRun(ctx, e, o, "push", args[0])
+	defer cancel()
+	r, targets, err := connectTargets(cr.runCtx, e, o, ts)
 	if r != nil {
 		defer shutdownRouter(r)
 	}
-	status := 0
-	var unreachable exitStatus
-	switch {
-	case errors.As(err, &unreachable):
-		status = int(unreachable)
-	case err != nil:
+	if err != nil {
 		return err
 	}
-	for _, res := range files.PushMany(ctx, targets, args[0], args[1], opts...) {
+	var contexts []*actors.Context
+	var names []string
+	for _, ct := range targets {
+		if ct.c == nil {
+			cr.fail(ct.t.name, ct.err, exitUnreachable)
+			continue
+		}
+		contexts, names = append(contexts, ct.c), append(names, ct.t.name)
+	}
+	for i, res := range files.PushMany(cr.runCtx, contexts, args[0], args[1], opts...) {
 		switch {
 		case res.Err != nil:
-			fmt.Fprintf(e.stderr, "mitogo push: %s: %s\n", res.Target.Name(), oneLine(res.Err))
-			if status == 0 {
-				status = exitError
-			}
+			cr.fail(names[i], res.Err, exitError)
 		case len(ts) > 1 || e.verbose > 0:
-			fmt.Fprintf(e.stdout, "%s: %s\n", res.Target.Name(), describe(res))
+			fmt.Fprintf(e.stdout, "%s: %s\n", names[i], describe(res))
 		}
 	}
-	if status != 0 {
-		return exitStatus(status)
-	}
-	return nil
+	return cr.end()
 }
 
 func pullMain(ctx context.Context, e *env, o *options, args []string) error {
@@ -181,11 +200,6 @@ func pullMain(ctx context.Context, e *env, o *options, args []string) error {
 	if err != nil {
 		return err
 	}
-	if o.timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, o.timeout)
-		defer cancel()
-	}
 	if len(o.targets) > 1 {
 		return usagef("-t: pull takes one target, got %d", len(o.targets))
 	}
@@ -193,21 +207,102 @@ func pullMain(ctx context.Context, e *env, o *options, args []string) error {
 	if err != nil {
 		return err
 	}
-	r, targets, err := connectTargets(ctx, e, o, ts)
+	cr, cancel := newCopyRun(ctx, e, o, "pull", args[0])
+	defer cancel()
+	r, targets, err := connectTargets(cr.runCtx, e, o, ts)
 	if r != nil {
 		defer shutdownRouter(r)
 	}
 	if err != nil {
 		return err
 	}
-	res, err := files.Pull(ctx, targets[0], args[0], args[1], opts...)
-	if err != nil {
+	t := targets[0]
+	if t.c == nil {
+		cr.fail(t.t.name, t.err, exitUnreachable)
+		return cr.end()
+	}
+	res, err := files.Pull(cr.runCtx, t.c, args[0], args[1], opts...)
+	switch {
+	case err != nil:
+		cr.fail(t.t.name, err, exitError)
+	case e.verbose > 0:
+		fmt.Fprintf(e.stdout, "%s: %s\n", t.t.name, describe(res))
+	}
+	return cr.end()
+}
+
+// copyRun is one push or pull: ctx ends on an interrupt, runCtx also when
+// --timeout passes; status is the worst exit status so far.
+type copyRun struct {
+	e       *env
+	cmd     string // "push" or "pull"
+	src     string
+	ctx     context.Context
+	runCtx  context.Context
+	timeout time.Duration
+	status  int
+}
+
+func newCopyRun(ctx context.Context, e *env, o *options, cmd, src string) (*copyRun, context.CancelFunc) {
+	cr := &copyRun{e: e, cmd: cmd, src: src, ctx: ctx, runCtx: ctx, timeout: o.timeout}
+	cancel := func() {}
+	if o.timeout > 0 {
+		cr.runCtx, cancel = context.WithTimeout(ctx, o.timeout)
+	}
+	return cr, cancel
+}
+
+// fail reports the failure of the target called name and records its
+// exit status: 124 once --timeout has passed (as run), else status. After
+// an interrupt nothing is reported: the run ends with 130.
+func (cr *copyRun) fail(name string, err error, status int) {
+	switch {
+	case cr.ctx.Err() != nil:
+		return
+	case cr.runCtx.Err() != nil:
+		fmt.Fprintf(cr.e.stderr, "mitogo %s: %s: --timeout %s passed\n", cr.cmd, name, cr.timeout)
+		status = exitTimeout
+	default:
+		fmt.Fprintf(cr.e.stderr, "mitogo %s: %s: %s\n", cr.cmd, name, cr.cause(err))
+	}
+	cr.status = worseStatus(cr.status, status)
+}
+
+// cause is why a copy failed, without what the line says already (the
+// operation and the target, which a *files.Error repeats), in the CLI's
+// terms.
+func (cr *copyRun) cause(err error) string {
+	var fe *files.Error
+	if errors.As(err, &fe) {
+		err = fe.Err
+	}
+	if errors.Is(err, files.ErrIsDirectory) {
+		return cr.src + " is a directory (copy it with -r)"
+	}
+	return oneLine(err)
+}
+
+// end returns how the run ends: interrupted, or with its worst status.
+func (cr *copyRun) end() error {
+	if err := cr.ctx.Err(); err != nil {
 		return err
 	}
-	if e.verbose > 0 {
-		fmt.Fprintf(e.stdout, "%s: %s\n", res.Target.Name(), describe(res))
+	if cr.status != 0 {
+		return exitStatus(cr.status)
 	}
 	return nil
+}
+
+// worseStatus is the status of two targets together, as run's exitFor
+// gives it: 255 if either was unreachable, else 124 if either timed out,
+// else the higher.
+func worseStatus(a, b int) int {
+	for _, s := range []int{exitUnreachable, exitTimeout} {
+		if a == s || b == s {
+			return s
+		}
+	}
+	return max(a, b)
 }
 
 func describe(res files.Result) string {
@@ -217,12 +312,18 @@ func describe(res files.Result) string {
 	return fmt.Sprintf("changed (%d files, %s sent)", res.Files, size(res.Bytes))
 }
 
+// connected is a target and its context, or why it has none.
+type connected struct {
+	t   *target
+	c   *actors.Context
+	err error // why c is nil: it could not be reached, or ctx ended first
+}
+
 // connectTargets connects every target, sharing the contexts of common
 // first hops, so that a context that leads to several targets receives the
-// data once. A target that cannot be connected is reported on stderr; the
-// error is then exitStatus(255) (as ssh's), returned with the targets that
-// could be reached.
-func connectTargets(ctx context.Context, e *env, o *options, ts []*target) (*actors.Router, []*actors.Context, error) {
+// data once. It returns every target, connected or with the reason it is
+// not; once ctx has ended, the targets not yet connected have its error.
+func connectTargets(ctx context.Context, e *env, o *options, ts []*target) (*actors.Router, []connected, error) {
 	plans, err := o.plan(ts)
 	if err != nil {
 		return nil, nil, err
@@ -232,9 +333,12 @@ func connectTargets(ctx context.Context, e *env, o *options, ts []*target) (*act
 		return nil, nil, err
 	}
 	byPrefix := map[string]*actors.Context{}
-	var targets []*actors.Context
-	unreachable := false
+	var targets []connected
 	for _, p := range plans {
+		if err := ctx.Err(); err != nil {
+			targets = append(targets, connected{t: p.t, err: err})
+			continue
+		}
 		var c *actors.Context
 		// Hops are shared by what they are and the target's settings,
 		// which give their options.
@@ -242,6 +346,7 @@ func connectTargets(ctx context.Context, e *env, o *options, ts []*target) (*act
 		for _, k := range sortedKeysOf(p.t.settings) {
 			key += k + "=" + p.t.settings[k] + " "
 		}
+		var cerr error
 		for i, h := range p.hops {
 			key += fmt.Sprintf("\x00%s|%s|%s", h.kind, h.user, h.target)
 			if known, ok := byPrefix[key]; ok {
@@ -254,21 +359,12 @@ func connectTargets(ctx context.Context, e *env, o *options, ts []*target) (*act
 			}
 			next, err := h.connect(ctx, r, opts...)
 			if err != nil {
-				if ctx.Err() != nil {
-					return r, nil, ctx.Err()
-				}
-				fmt.Fprintf(e.stderr, "mitogo: %s: %s\n", p.t.name, oneLine(err))
-				unreachable, c = true, nil
+				c, cerr = nil, err
 				break
 			}
 			byPrefix[key], c = next, next
 		}
-		if c != nil {
-			targets = append(targets, c)
-		}
-	}
-	if unreachable {
-		return r, targets, exitStatus(exitUnreachable)
+		targets = append(targets, connected{t: p.t, c: c, err: cerr})
 	}
 	return r, targets, nil
 }
