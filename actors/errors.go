@@ -54,6 +54,9 @@ var (
 	ErrUnknownHostKey    = connect.ErrUnknownHostKey    // the SSH host's key is not in known_hosts
 	ErrChangedHostKey    = connect.ErrChangedHostKey    // known_hosts lists another key for the SSH host
 	ErrAuthFailed        = connect.ErrAuthFailed        // the SSH server accepted none of the credentials
+	ErrIdentityUnusable  = connect.ErrIdentityUnusable  // an identity file was not used (see connect.ErrIdentityUnusable)
+	ErrNotPrivateKey     = connect.ErrNotPrivateKey     // an identity file holds no private key
+	ErrKeyEncrypted      = connect.ErrKeyEncrypted      // an identity file's key is encrypted, and not in ssh-agent
 	ErrConnectTimeout    = connect.ErrConnectTimeout    // the connection passed its ConnectTimeout (a *TimeoutError)
 	ErrBootstrap         = connect.ErrBootstrap         // stage 1 failed on the far side
 	ErrHandshake         = connect.ErrHandshake         // the process did not complete the handshake

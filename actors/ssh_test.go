@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -147,6 +148,12 @@ func TestSSHAuthFailures(t *testing.T) {
 	_, err = r.SSH(ctxT(t), s.Addr, append(base, actors.IdentityFile("/nonexistent/key"))...)
 	if !errors.As(err, &se) || !errors.Is(err, actors.ErrAuthFailed) {
 		t.Fatalf("no credentials: %T %v", err, err)
+	}
+	// The identity file named is not dropped in silence: the error says
+	// which and why.
+	if !errors.Is(err, actors.ErrIdentityUnusable) || !errors.Is(err, fs.ErrNotExist) ||
+		!strings.Contains(err.Error(), "identity file /nonexistent/key: no such file or directory") {
+		t.Fatalf("a missing identity file is not named: %v", err)
 	}
 }
 

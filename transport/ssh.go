@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"os"
 	"path/filepath"
@@ -74,13 +75,22 @@ type AuthError struct {
 	User    string
 	Methods []string // what was tried
 	Err     error
+	// Identities are the identity files that were not used, each an
+	// *IdentityError: one named explicitly (or in ~/.ssh/config) that is
+	// not there, or any that is not a key or is encrypted.
+	Identities []error
 }
 
 func (e *AuthError) Error() string {
-	return fmt.Sprintf("authentication as %s@%s failed (tried %s): %v", e.User, e.Host, strings.Join(e.Methods, ", "), e.Err)
+	msg := fmt.Sprintf("authentication as %s@%s failed", e.User, e.Host)
+	for _, id := range e.Identities {
+		msg += ": " + id.Error()
+	}
+	return msg + fmt.Sprintf(" (tried %s): %v", strings.Join(e.Methods, ", "), e.Err)
 }
 
-func (e *AuthError) Unwrap() error { return e.Err }
+// Unwrap returns the server's refusal and the identity files' errors.
+func (e *AuthError) Unwrap() []error { return append([]error{e.Err}, e.Identities...) }
 
 // Is matches ErrAuthFailed.
 func (e *AuthError) Is(target error) bool { return target == ErrAuthFailed }
@@ -118,6 +128,7 @@ func (p *Pacer) acquire(ctx context.Context, host string) (func(), error) {
 type resolved struct {
 	addr, host, user string
 	identities       []string
+	namedIDs         bool // identities were named (SSHSpec.IdentityFiles, IdentityFile in the config), not the defaults
 	knownHosts       string
 }
 
@@ -172,6 +183,7 @@ func (s *SSHSpec) resolve() (resolved, error) {
 	if len(r.identities) == 0 {
 		r.identities = idFiles
 	}
+	r.namedIDs = len(r.identities) > 0
 	if len(r.identities) == 0 && home != "" {
 		for _, n := range []string{"id_ed25519", "id_ecdsa", "id_rsa"} {
 			r.identities = append(r.identities, filepath.Join(home, ".ssh", n))
@@ -236,20 +248,22 @@ func (s *SSHSpec) hostKeyCallback(r resolved) (ssh.HostKeyCallback, error) {
 	}, nil
 }
 
-// auth gathers the credentials to offer, in OpenSSH's order.
-func (s *SSHSpec) auth(r resolved) ([]ssh.AuthMethod, []string, func()) {
+// auth gathers the credentials to offer, in OpenSSH's order, and the
+// identity files it could not use (each an *IdentityError): like OpenSSH,
+// it goes on without them, and an *AuthError names them.
+func (s *SSHSpec) auth(r resolved) ([]ssh.AuthMethod, []string, []error, func()) {
 	var methods []ssh.AuthMethod
 	var names []string
+	var unused []error
 	cleanup := func() {}
 	var signers []ssh.Signer
 	for _, path := range r.identities {
-		data, err := os.ReadFile(path)
+		signer, err := loadIdentity(path)
 		if err != nil {
-			continue // OpenSSH, too, skips default keys that are not there
-		}
-		signer, err := ssh.ParsePrivateKey(data)
-		if err != nil {
-			continue // encrypted keys need the agent
+			if r.namedIDs || !errors.Is(err, fs.ErrNotExist) {
+				unused = append(unused, err) // OpenSSH, too, skips default keys that are not there
+			}
+			continue
 		}
 		signers = append(signers, signer)
 	}
@@ -277,9 +291,13 @@ func (s *SSHSpec) auth(r resolved) ([]ssh.AuthMethod, []string, func()) {
 		names = append(names, "password")
 	}
 	if len(names) == 0 {
-		names = append(names, "no credentials: no key file, no agent, no password")
+		if len(unused) > 0 {
+			names = append(names, "no credentials: no usable key file, no agent, no password")
+		} else {
+			names = append(names, "no credentials: no key file, no agent, no password")
+		}
 	}
-	return methods, names, cleanup
+	return methods, names, unused, cleanup
 }
 
 // StartSSH connects to the host, authenticates and runs command (usually
@@ -296,7 +314,7 @@ func StartSSH(ctx context.Context, spec SSHSpec, command string, pacer *Pacer) (
 	if err != nil {
 		return nil, err
 	}
-	methods, names, cleanup := spec.auth(r)
+	methods, names, unusedIDs, cleanup := spec.auth(r)
 	defer cleanup()
 	cfg := &ssh.ClientConfig{User: r.user, Auth: methods, HostKeyCallback: hostKey}
 	var client *ssh.Client
@@ -320,7 +338,7 @@ func StartSSH(ctx context.Context, spec SSHSpec, command string, pacer *Pacer) (
 			// After the key exchange, the handshake only authenticates:
 			// an error that is not the connection dropping is a refusal
 			// (all methods tried, or the server's disconnect message).
-			return nil, &AuthError{Host: r.addr, User: r.user, Methods: names, Err: err}
+			return nil, &AuthError{Host: r.addr, User: r.user, Methods: names, Err: err, Identities: unusedIDs}
 		}
 		if keyed || !dropped(err) {
 			return nil, fmt.Errorf("connecting to %s: %w", r.addr, err)
