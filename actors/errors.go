@@ -168,6 +168,12 @@ type TimeoutError struct {
 	Op      string        // what was waited for, e.g. "call sys.facts", "connect"
 	After   time.Duration // how long was waited, when known
 	Cause   error         // ErrConnectTimeout for a connect, else nil
+	// Phase says how far a connect had come when its deadline passed, in
+	// words that follow "timed out after 2s: " ("TCP connected, no SSH
+	// banner", "during authentication", "in stage 1 (the far shell did not
+	// answer)", "uploading the binary (N of M bytes sent)"); "" when
+	// unknown or not a connect.
+	Phase string
 	// Outstanding names what a Select still waited for when its deadline
 	// passed: the target of each pending call, the peer of each receiver.
 	Outstanding []string
@@ -181,10 +187,14 @@ func (e *TimeoutError) Error() string {
 		}
 		return msg + fmt.Sprintf(" with %d outstanding: %s", len(e.Outstanding), strings.Join(e.Outstanding, ", "))
 	}
+	msg := fmt.Sprintf("mitogo: %s in %s timed out", e.Op, e.Context)
 	if e.After > 0 {
-		return fmt.Sprintf("mitogo: %s in %s timed out after %v", e.Op, e.Context, e.After.Round(time.Millisecond))
+		msg += fmt.Sprintf(" after %v", e.After.Round(time.Millisecond))
 	}
-	return fmt.Sprintf("mitogo: %s in %s timed out", e.Op, e.Context)
+	if e.Phase != "" {
+		msg += ": " + e.Phase
+	}
+	return msg
 }
 
 // Unwrap returns context.DeadlineExceeded.

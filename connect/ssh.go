@@ -67,7 +67,7 @@ func sshName(s Spec) string { return "ssh:" + Target(s.SSH.User, s.SSH.Host, s.S
 func sshSubject(s Spec) string { return "ssh to " + Target(s.SSH.User, s.SSH.Host, s.SSH.Port) }
 
 func startSSH(ctx context.Context, s Spec, env Env) (*transport.Child, error) {
-	return transport.StartSSH(ctx, s.SSH, "sh -c "+shellQuote(bootstrap.Stage1()), env.Pacer)
+	return transport.StartSSH(ctx, s.SSH, "sh -c "+shellQuote(bootstrap.Stage1()), env.Pacer, env.Phase)
 }
 
 // OpenSSHArgv is the OpenSSH client's command line: BatchMode without a

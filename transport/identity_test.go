@@ -89,7 +89,7 @@ func TestSSHUnusableIdentityNamedInAuthError(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		spec := SSHSpec{Host: s.Host, Port: s.Port, User: s.User, IdentityFiles: []string{tc.path}, KnownHosts: s.KnownHosts,
 			NoAgent: true, ConfigFile: "none"}
-		child, err := StartSSH(ctx, spec, "true", nil)
+		child, err := StartSSH(ctx, spec, "true", nil, nil)
 		cancel()
 		if err == nil {
 			child.Conn.Close()
