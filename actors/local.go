@@ -284,6 +284,9 @@ func (r *Router) startChild(ctx context.Context, id uint32, name string, spec co
 		reason, cause := m.Explain(spec, connect.Attempt{Err: err})
 		return nil, 0, &StreamError{Context: name, Method: spec.Method, Reason: reason, Cause: cause, Err: err}
 	}
+	for _, w := range child.Warnings {
+		r.logger.Warn("not used, connected without it", "context", name, "what", w.Error())
+	}
 	s := transport.NewStream(child.Conn, r.cfg.maxFrame)
 	c := newConn(r, s, id, name, false)
 	c.child, c.output = child, &tail{}

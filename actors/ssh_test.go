@@ -320,3 +320,23 @@ func TestOpenSSHMethod(t *testing.T) {
 		t.Fatalf("wrong password: %T %v", err, err)
 	}
 }
+
+// An identity file given that cannot be used is warned of, as OpenSSH
+// does, when the connection goes on with another key that works.
+func TestSSHWarnsOfUnusableIdentity(t *testing.T) {
+	s := sshtest.Start(t)
+	rec := &recorder{}
+	r := newRouter(t, actors.WithLogger(slog.New(rec)))
+	missing := filepath.Join(t.TempDir(), "nonexist_key")
+	c, err := r.SSH(ctxT(t), s.Addr, sshTo(s, actors.IdentityFile(missing))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := echo.Call(ctxT(t), c, "x"); err != nil {
+		t.Fatal(err)
+	}
+	attrs, ok := rec.find("not used, connected without it")
+	if want := "identity file " + missing + ": no such file or directory"; !ok || attrs["what"] != want || attrs["context"] != c.Name() {
+		t.Fatalf("warning %v %v; want one for %s saying %q", ok, attrs, c.Name(), want)
+	}
+}

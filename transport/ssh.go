@@ -407,7 +407,15 @@ func StartSSH(ctx context.Context, spec SSHSpec, command string, pacer *Pacer, o
 		c.bg.Go(func() { c.keepalive(interval, max, proc.Done()) })
 	}
 	progress.done("session", "")
-	return &Child{Conn: c, Proc: proc, Output: c.stderr, Phases: progress.steps()}, nil
+	var warnings []error
+	for _, err := range unusedIDs {
+		// As OpenSSH warns of a file given with -i that it could not load;
+		// an encrypted key was most likely used through the agent.
+		if len(spec.IdentityFiles) > 0 && !errors.Is(err, ErrKeyEncrypted) {
+			warnings = append(warnings, err)
+		}
+	}
+	return &Child{Conn: c, Proc: proc, Output: c.stderr, Phases: progress.steps(), Warnings: warnings}, nil
 }
 
 // dialSSH connects and performs the SSH handshake. keyed reports that the
