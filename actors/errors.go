@@ -54,6 +54,9 @@ var (
 	ErrUnknownHostKey    = connect.ErrUnknownHostKey    // the SSH host's key is not in known_hosts
 	ErrChangedHostKey    = connect.ErrChangedHostKey    // known_hosts lists another key for the SSH host
 	ErrAuthFailed        = connect.ErrAuthFailed        // the SSH server accepted none of the credentials
+	ErrIdentityUnusable  = connect.ErrIdentityUnusable  // an identity file was not used (see connect.ErrIdentityUnusable)
+	ErrNotPrivateKey     = connect.ErrNotPrivateKey     // an identity file holds no private key
+	ErrKeyEncrypted      = connect.ErrKeyEncrypted      // an identity file's key is encrypted, and not in ssh-agent
 	ErrConnectTimeout    = connect.ErrConnectTimeout    // the connection passed its ConnectTimeout (a *TimeoutError)
 	ErrBootstrap         = connect.ErrBootstrap         // stage 1 failed on the far side
 	ErrHandshake         = connect.ErrHandshake         // the process did not complete the handshake
@@ -165,6 +168,12 @@ type TimeoutError struct {
 	Op      string        // what was waited for, e.g. "call sys.facts", "connect"
 	After   time.Duration // how long was waited, when known
 	Cause   error         // ErrConnectTimeout for a connect, else nil
+	// Phase says how far a connect had come when its deadline passed, in
+	// words that follow "timed out after 2s: " ("TCP connected, no SSH
+	// banner", "during authentication", "in stage 1 (the far shell did not
+	// answer)", "uploading the binary (N of M bytes sent)"); "" when
+	// unknown or not a connect.
+	Phase string
 	// Outstanding names what a Select still waited for when its deadline
 	// passed: the target of each pending call, the peer of each receiver.
 	Outstanding []string
@@ -178,10 +187,14 @@ func (e *TimeoutError) Error() string {
 		}
 		return msg + fmt.Sprintf(" with %d outstanding: %s", len(e.Outstanding), strings.Join(e.Outstanding, ", "))
 	}
+	msg := fmt.Sprintf("mitogo: %s in %s timed out", e.Op, e.Context)
 	if e.After > 0 {
-		return fmt.Sprintf("mitogo: %s in %s timed out after %v", e.Op, e.Context, e.After.Round(time.Millisecond))
+		msg += fmt.Sprintf(" after %v", e.After.Round(time.Millisecond))
 	}
-	return fmt.Sprintf("mitogo: %s in %s timed out", e.Op, e.Context)
+	if e.Phase != "" {
+		msg += ": " + e.Phase
+	}
+	return msg
 }
 
 // Unwrap returns context.DeadlineExceeded.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"time"
 
@@ -188,6 +189,7 @@ type connectFailure struct {
 	Reason  string `msgpack:"reason"`  // StreamError.Reason
 	Output  string `msgpack:"output"`  // StreamError.Output
 	Timeout bool   `msgpack:"timeout"` // the connect timed out: a *TimeoutError
+	Phase   string `msgpack:"phase"`   // TimeoutError.Phase
 }
 
 // newConnectFailure describes err, the failure of startChild.
@@ -196,7 +198,7 @@ func newConnectFailure(err error) *connectFailure {
 	var te *TimeoutError
 	switch {
 	case errors.As(err, &te):
-		return &connectFailure{Cause: connect.Code(ErrConnectTimeout), Reason: te.Error(), Timeout: true}
+		return &connectFailure{Cause: connect.Code(ErrConnectTimeout), Reason: te.Error(), Timeout: true, Phase: te.Phase}
 	case errors.As(err, &se):
 		return &connectFailure{Cause: connect.Code(se.Cause), Reason: se.Reason, Output: se.Output}
 	}
@@ -206,7 +208,7 @@ func newConnectFailure(err error) *connectFailure {
 // error rebuilds the error startChild returned in the other context.
 func (f *connectFailure) error(name, method string, timeout time.Duration) error {
 	if f.Timeout {
-		return &TimeoutError{Context: name, Op: "connect", After: timeout, Cause: ErrConnectTimeout}
+		return &TimeoutError{Context: name, Op: "connect", After: timeout, Cause: ErrConnectTimeout, Phase: f.Phase}
 	}
 	return &StreamError{Context: name, Method: method, Reason: f.Reason, Output: f.Output, Cause: connect.FromCode(f.Cause)}
 }
@@ -252,24 +254,38 @@ var (
 // handshake and adds its route. The child's stream belongs to this router;
 // both ends watch it with heartbeat hb (if the child speaks version 2).
 func (r *Router) startChild(ctx context.Context, id uint32, name string, spec connect.Spec, timeout time.Duration, hb heartbeatConfig) (*conn, int, error) {
-	timedOut := &TimeoutError{Context: name, Op: "connect", After: timeout, Cause: ErrConnectTimeout}
 	m, ok := connect.Lookup(spec.Method)
 	if !ok {
 		err := fmt.Errorf("%w: unknown connection method %q", ErrBadOption, spec.Method)
 		return nil, 0, &StreamError{Context: name, Method: spec.Method, Reason: err.Error(), Cause: ErrBadOption, Err: err}
 	}
+	timedOut := func(phase string) error {
+		return &TimeoutError{Context: name, Op: "connect", After: timeout, Cause: ErrConnectTimeout, Phase: phase}
+	}
+	level := slog.LevelDebug // as logPhases's
+	if m.Shell {
+		level = slog.LevelInfo
+	}
+	progress := newConnectProgress(r, name, level)
 	began := time.Now()
-	child, err := m.Start(ctx, spec, connect.Env{Pacer: &r.pacer})
+	child, err := m.Start(ctx, spec, connect.Env{Pacer: &r.pacer, Phase: progress.transportStep})
 	started := time.Since(began)
 	if err != nil {
 		if stoppedBy(ctx) {
 			return nil, 0, shutdownError(name, spec.Method)
 		}
 		if ctx.Err() == context.DeadlineExceeded || errors.Is(err, context.DeadlineExceeded) {
-			return nil, 0, timedOut
+			var stalled *transport.StalledError
+			if errors.As(err, &stalled) {
+				return nil, 0, timedOut(stalled.Phase)
+			}
+			return nil, 0, timedOut("starting " + spec.Method)
 		}
 		reason, cause := m.Explain(spec, connect.Attempt{Err: err})
 		return nil, 0, &StreamError{Context: name, Method: spec.Method, Reason: reason, Cause: cause, Err: err}
+	}
+	for _, w := range child.Warnings {
+		r.logger.Warn("not used, connected without it", "context", name, "what", w.Error())
 	}
 	s := transport.NewStream(child.Conn, r.cfg.maxFrame)
 	c := newConn(r, s, id, name, false)
@@ -310,8 +326,12 @@ func (r *Router) startChild(ctx context.Context, id uint32, name string, spec co
 			return nil, 0, shutdownError(name, spec.Method)
 		}
 		refused := child.Refusal()
-		if refused == nil && (errors.Is(err, os.ErrDeadlineExceeded) || ctx.Err() == context.DeadlineExceeded) {
-			return nil, 0, timedOut
+		// The stream's deadline may end a write as EOF a hair before ctx
+		// itself ends: a deadline passed is a timeout either way.
+		dl, ok := ctx.Deadline()
+		passed := ok && !time.Now().Before(dl)
+		if refused == nil && (errors.Is(err, os.ErrDeadlineExceeded) || ctx.Err() == context.DeadlineExceeded || passed) {
+			return nil, 0, timedOut(progress.where())
 		}
 		a := connect.Attempt{Err: err, Refusal: refused, Suspicion: child.Suspicion(), Output: connect.Elide(c.output.String())}
 		if gone {
@@ -329,19 +349,34 @@ func (r *Router) startChild(ctx context.Context, id uint32, name string, spec co
 	stopWatch := context.AfterFunc(ctx, func() { child.Conn.SetDeadline(time.Unix(1, 0)) })
 	var stage1 *bootstrap.Result
 	if m.Shell {
+		if len(child.Phases) > 0 {
+			progress.startStage1("in stage 1 (the far shell did not answer)")
+		} else {
+			progress.startStage1("in stage 1 (nothing came back from " + spec.Method + ", or from the shell it starts)")
+		}
 		self, err := r.selfBinary()
 		if err != nil {
 			return fail(fmt.Errorf("reading this program's binary to send: %w", err))
 		}
-		progress, uploaded := r.uploadReporter(name)
-		res, err := bootstrap.Run(child.Conn, self, r.provider(ctx, spec), bootstrap.Options{NoCache: spec.NoCache,
+		reportUpload, uploaded := r.uploadReporter(name)
+		rw := &firstReadWriter{ReadWriter: child.Conn, first: progress.answered}
+		res, err := bootstrap.Run(rw, self, r.provider(ctx, spec), bootstrap.Options{NoCache: spec.NoCache,
 			Sending: func(platform, cacheDir string, size int64) {
+				progress.upload(0, size)
 				r.logger.Info("sending this program (first contact)", "context", name, "platform", platform,
 					"cache", cacheDir, "mib", float64(size*10>>20)/10)
 			},
-			Progress: progress})
+			Progress: func(sent, total int64) {
+				progress.upload(sent, total)
+				if reportUpload != nil {
+					reportUpload(sent, total)
+				}
+			}})
 		uploaded()
 		stage1 = &res
+		if err == nil {
+			progress.stage1Done(res.Probe, res.Transfer, res.Uploaded, res.Sent)
+		}
 		if err != nil {
 			var pe *bootstrap.PlatformError
 			if errors.As(err, &pe) {
@@ -352,6 +387,9 @@ func (r *Router) startChild(ctx context.Context, id uint32, name string, spec co
 		if res.Uploaded {
 			r.logger.Debug("binary uploaded", "context", name, "bytes", res.Sent, "cache", res.CacheDir, "delta_from", res.Delta, "form", res.Form, "rtt", res.RTT)
 		}
+	}
+	if !m.Shell {
+		progress.set("in the handshake (the child did not answer)")
 	}
 	hello := &messages.Hello{Version: messages.MinProtocolVersion, MaxVersion: messages.ProtocolVersion, ID: id, ParentID: r.id,
 		Name: name, MaxFrame: r.cfg.maxFrame, LogLevel: int(r.cfg.logLevel), Upward: r.cfg.upward, Sideways: r.cfg.sideways, Ancestors: r.ancestors}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -147,6 +148,12 @@ func TestSSHAuthFailures(t *testing.T) {
 	_, err = r.SSH(ctxT(t), s.Addr, append(base, actors.IdentityFile("/nonexistent/key"))...)
 	if !errors.As(err, &se) || !errors.Is(err, actors.ErrAuthFailed) {
 		t.Fatalf("no credentials: %T %v", err, err)
+	}
+	// The identity file named is not dropped in silence: the error says
+	// which and why.
+	if !errors.Is(err, actors.ErrIdentityUnusable) || !errors.Is(err, fs.ErrNotExist) ||
+		!strings.Contains(err.Error(), "identity file /nonexistent/key: no such file or directory") {
+		t.Fatalf("a missing identity file is not named: %v", err)
 	}
 }
 
@@ -311,5 +318,25 @@ func TestOpenSSHMethod(t *testing.T) {
 	_, err = r.OpenSSH(ctxT(t), sshtest.TestUser+"@"+p.Addr, append(base, actors.Password("wrong"))...)
 	if !errors.As(err, &se) || !errors.Is(err, actors.ErrAuthFailed) {
 		t.Fatalf("wrong password: %T %v", err, err)
+	}
+}
+
+// An identity file given that cannot be used is warned of, as OpenSSH
+// does, when the connection goes on with another key that works.
+func TestSSHWarnsOfUnusableIdentity(t *testing.T) {
+	s := sshtest.Start(t)
+	rec := &recorder{}
+	r := newRouter(t, actors.WithLogger(slog.New(rec)))
+	missing := filepath.Join(t.TempDir(), "nonexist_key")
+	c, err := r.SSH(ctxT(t), s.Addr, sshTo(s, actors.IdentityFile(missing))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := echo.Call(ctxT(t), c, "x"); err != nil {
+		t.Fatal(err)
+	}
+	attrs, ok := rec.find("not used, connected without it")
+	if want := "identity file " + missing + ": no such file or directory"; !ok || attrs["what"] != want || attrs["context"] != c.Name() {
+		t.Fatalf("warning %v %v; want one for %s saying %q", ok, attrs, c.Name(), want)
 	}
 }

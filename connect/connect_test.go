@@ -155,6 +155,8 @@ func TestExplain(t *testing.T) {
 		{OpenSSH, "", "@@@\n@    WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED!     @\n@@@\nHost key verification failed.\n", ErrChangedHostKey, "CHANGED"},
 		{OpenSSH, "pw", "deploy@h: Permission denied (publickey,password).\n", ErrAuthFailed, `authentication failed: "deploy@h: Permission denied (publickey,password)."`},
 		{OpenSSH, "", "ssh: connect to host h port 22: Connection refused\n", nil, "Connection refused"},
+		{OpenSSH, "", "Warning: Identity file /tmp/nonexist_key not accessible: No such file or directory.\nLoad key \"/etc/hostname\": invalid format\ndeploy@h: Permission denied (publickey).\n",
+			ErrAuthFailed, `identity files not used: "Warning: Identity file /tmp/nonexist_key not accessible: No such file or directory. Load key \"/etc/hostname\": invalid format"`},
 		{Sudo, "", "something else\n", ErrHandshake, "EOF during bootstrap"},
 	} {
 		m := method(t, tc.method)

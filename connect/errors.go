@@ -24,6 +24,19 @@ var (
 	ErrChangedHostKey = transport.ErrChangedHostKey
 	// ErrAuthFailed: the SSH server accepted none of the credentials.
 	ErrAuthFailed = transport.ErrAuthFailed
+	// ErrIdentityUnusable: an identity file could not be used (not
+	// there, unreadable, not a key, encrypted); the connection went on
+	// without it, and the ErrAuthFailed error that follows when nothing
+	// else is accepted names it and matches this, and its cause
+	// (fs.ErrNotExist, ErrNotPrivateKey, ErrKeyEncrypted). These match
+	// the error of a connection made from this process; one made by
+	// another context (Via) carries only ErrAuthFailed and the text.
+	ErrIdentityUnusable = transport.ErrIdentityUnusable
+	// ErrNotPrivateKey: an identity file holds no private key.
+	ErrNotPrivateKey = transport.ErrNotPrivateKey
+	// ErrKeyEncrypted: an identity file's key is encrypted, and the
+	// native client takes passphrases from ssh-agent only.
+	ErrKeyEncrypted = transport.ErrKeyEncrypted
 	// ErrConnectTimeout: the connection did not complete within its
 	// ConnectTimeout.
 	ErrConnectTimeout = errors.New("connect timed out")

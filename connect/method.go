@@ -62,6 +62,9 @@ type Method struct {
 // Env is what a method may need from the router that starts it.
 type Env struct {
 	Pacer *transport.Pacer // paces SSH handshakes per host
+	// Phase, when not nil, is called as each step of starting completes,
+	// for the methods that tell (ssh: tcp, ssh_handshake, auth, session).
+	Phase func(transport.Phase)
 }
 
 var registry = map[string]*Method{}

@@ -67,7 +67,7 @@ func sshName(s Spec) string { return "ssh:" + Target(s.SSH.User, s.SSH.Host, s.S
 func sshSubject(s Spec) string { return "ssh to " + Target(s.SSH.User, s.SSH.Host, s.SSH.Port) }
 
 func startSSH(ctx context.Context, s Spec, env Env) (*transport.Child, error) {
-	return transport.StartSSH(ctx, s.SSH, "sh -c "+shellQuote(bootstrap.Stage1()), env.Pacer)
+	return transport.StartSSH(ctx, s.SSH, "sh -c "+shellQuote(bootstrap.Stage1()), env.Pacer, env.Phase)
 }
 
 // OpenSSHArgv is the OpenSSH client's command line: BatchMode without a
@@ -135,11 +135,31 @@ func explainOpenSSH(s Spec, output string) (string, error) {
 	case strings.Contains(low, "host key verification failed"):
 		return who + ": host key verification failed: the host's key is not known (see known_hosts)", ErrUnknownHostKey
 	case strings.Contains(low, "permission denied"):
-		return fmt.Sprintf("%s: authentication failed: %q", who, lastLine(output)), ErrAuthFailed
+		why := fmt.Sprintf("%s: authentication failed: %q", who, lastLine(output))
+		if ids := identityWarnings(output); len(ids) > 0 {
+			why += fmt.Sprintf(" (identity files not used: %q)", strings.Join(ids, " "))
+		}
+		return why, ErrAuthFailed
 	case strings.Contains(low, "connection refused"), strings.Contains(low, "could not resolve"), strings.Contains(low, "timed out"), strings.Contains(low, "no route to host"):
 		return fmt.Sprintf("%s: %q", who, lastLine(output)), nil
 	}
 	return "", nil
+}
+
+// identityWarnings are the lines in which the OpenSSH client says it
+// could not use an identity file ("Warning: Identity file k not
+// accessible: No such file or directory.", "Load key "k": invalid
+// format"): it goes on without them, so a refusal that follows is
+// explained by them.
+func identityWarnings(output string) []string {
+	var lines []string
+	for _, l := range strings.Split(output, "\n") {
+		l = strings.TrimSpace(l)
+		if strings.HasPrefix(l, "Warning: Identity file ") || strings.HasPrefix(l, "Load key ") {
+			lines = append(lines, l)
+		}
+	}
+	return lines
 }
 
 // shellQuote quotes s for a POSIX shell.

@@ -27,6 +27,10 @@ type Child struct {
 	Output  io.ReadCloser // what the far side prints on stdout and stderr before (and beside) the stream
 	Cleanup func()        // called once the handshake is over, either way (nil: nothing)
 	Phases  []Phase       // how long the steps of starting it took, when the method tells (ssh)
+	// Warnings are what the method could not use and went on without
+	// (ssh: an identity file given that is not there or not a key), for
+	// the caller to log.
+	Warnings []error
 
 	refusal   atomic.Pointer[error]
 	suspicion atomic.Pointer[error]

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"os"
 	"path/filepath"
@@ -74,13 +75,22 @@ type AuthError struct {
 	User    string
 	Methods []string // what was tried
 	Err     error
+	// Identities are the identity files that were not used, each an
+	// *IdentityError: one named explicitly (or in ~/.ssh/config) that is
+	// not there, or any that is not a key or is encrypted.
+	Identities []error
 }
 
 func (e *AuthError) Error() string {
-	return fmt.Sprintf("authentication as %s@%s failed (tried %s): %v", e.User, e.Host, strings.Join(e.Methods, ", "), e.Err)
+	msg := fmt.Sprintf("authentication as %s@%s failed", e.User, e.Host)
+	for _, id := range e.Identities {
+		msg += ": " + id.Error()
+	}
+	return msg + fmt.Sprintf(" (tried %s): %v", strings.Join(e.Methods, ", "), e.Err)
 }
 
-func (e *AuthError) Unwrap() error { return e.Err }
+// Unwrap returns the server's refusal and the identity files' errors.
+func (e *AuthError) Unwrap() []error { return append([]error{e.Err}, e.Identities...) }
 
 // Is matches ErrAuthFailed.
 func (e *AuthError) Is(target error) bool { return target == ErrAuthFailed }
@@ -118,6 +128,7 @@ func (p *Pacer) acquire(ctx context.Context, host string) (func(), error) {
 type resolved struct {
 	addr, host, user string
 	identities       []string
+	namedIDs         bool // identities were named (SSHSpec.IdentityFiles, IdentityFile in the config), not the defaults
 	knownHosts       string
 }
 
@@ -172,6 +183,7 @@ func (s *SSHSpec) resolve() (resolved, error) {
 	if len(r.identities) == 0 {
 		r.identities = idFiles
 	}
+	r.namedIDs = len(r.identities) > 0
 	if len(r.identities) == 0 && home != "" {
 		for _, n := range []string{"id_ed25519", "id_ecdsa", "id_rsa"} {
 			r.identities = append(r.identities, filepath.Join(home, ".ssh", n))
@@ -236,20 +248,22 @@ func (s *SSHSpec) hostKeyCallback(r resolved) (ssh.HostKeyCallback, error) {
 	}, nil
 }
 
-// auth gathers the credentials to offer, in OpenSSH's order.
-func (s *SSHSpec) auth(r resolved) ([]ssh.AuthMethod, []string, func()) {
+// auth gathers the credentials to offer, in OpenSSH's order, and the
+// identity files it could not use (each an *IdentityError): like OpenSSH,
+// it goes on without them, and an *AuthError names them.
+func (s *SSHSpec) auth(r resolved) ([]ssh.AuthMethod, []string, []error, func()) {
 	var methods []ssh.AuthMethod
 	var names []string
+	var unused []error
 	cleanup := func() {}
 	var signers []ssh.Signer
 	for _, path := range r.identities {
-		data, err := os.ReadFile(path)
+		signer, err := loadIdentity(path)
 		if err != nil {
-			continue // OpenSSH, too, skips default keys that are not there
-		}
-		signer, err := ssh.ParsePrivateKey(data)
-		if err != nil {
-			continue // encrypted keys need the agent
+			if r.namedIDs || !errors.Is(err, fs.ErrNotExist) {
+				unused = append(unused, err) // OpenSSH, too, skips default keys that are not there
+			}
+			continue
 		}
 		signers = append(signers, signer)
 	}
@@ -277,17 +291,24 @@ func (s *SSHSpec) auth(r resolved) ([]ssh.AuthMethod, []string, func()) {
 		names = append(names, "password")
 	}
 	if len(names) == 0 {
-		names = append(names, "no credentials: no key file, no agent, no password")
+		if len(unused) > 0 {
+			names = append(names, "no credentials: no usable key file, no agent, no password")
+		} else {
+			names = append(names, "no credentials: no key file, no agent, no password")
+		}
 	}
-	return methods, names, cleanup
+	return methods, names, unused, cleanup
 }
 
 // StartSSH connects to the host, authenticates and runs command (usually
 // sh -c STAGE1) in a session whose stdin and stdout become the stream.
 // Handshakes to one host are paced by pacer, and a connection that sshd
 // drops before the key exchange (its MaxStartups limit) is retried with
-// backoff until ctx ends.
-func StartSSH(ctx context.Context, spec SSHSpec, command string, pacer *Pacer) (*Child, error) {
+// backoff until ctx ends. onPhase, when not nil, is called as each step
+// completes (tcp, ssh_handshake, auth, session), so that a log shows the
+// last step done; when ctx ends first, the error is a *StalledError that
+// says which step it ended.
+func StartSSH(ctx context.Context, spec SSHSpec, command string, pacer *Pacer, onPhase func(Phase)) (*Child, error) {
 	r, err := spec.resolve()
 	if err != nil {
 		return nil, err
@@ -296,14 +317,14 @@ func StartSSH(ctx context.Context, spec SSHSpec, command string, pacer *Pacer) (
 	if err != nil {
 		return nil, err
 	}
-	methods, names, cleanup := spec.auth(r)
+	methods, names, unusedIDs, cleanup := spec.auth(r)
 	defer cleanup()
 	cfg := &ssh.ClientConfig{User: r.user, Auth: methods, HostKeyCallback: hostKey}
 	var client *ssh.Client
-	var phases []Phase
+	progress := newSSHProgress(onPhase, PhaseTCP)
 	for backoff := 50 * time.Millisecond; ; backoff *= 2 {
 		var keyed bool
-		client, keyed, phases, err = dialSSH(ctx, r, cfg, pacer)
+		client, keyed, err = dialSSH(ctx, r, cfg, pacer, progress)
 		if err == nil {
 			break
 		}
@@ -314,13 +335,13 @@ func StartSSH(ctx context.Context, spec SSHSpec, command string, pacer *Pacer) (
 		if ctx.Err() != nil || errors.Is(err, os.ErrDeadlineExceeded) {
 			// The deadline set on the connection from ctx fires a hair
 			// before ctx itself: both mean the connect timed out.
-			return nil, fmt.Errorf("connecting to %s: %w (%v)", r.addr, context.DeadlineExceeded, err)
+			return nil, &StalledError{Addr: r.addr, Phase: progress.where(), Err: err}
 		}
 		if keyed && !dropped(err) {
 			// After the key exchange, the handshake only authenticates:
 			// an error that is not the connection dropping is a refusal
 			// (all methods tried, or the server's disconnect message).
-			return nil, &AuthError{Host: r.addr, User: r.user, Methods: names, Err: err}
+			return nil, &AuthError{Host: r.addr, User: r.user, Methods: names, Err: err, Identities: unusedIDs}
 		}
 		if keyed || !dropped(err) {
 			return nil, fmt.Errorf("connecting to %s: %w", r.addr, err)
@@ -329,21 +350,38 @@ func StartSSH(ctx context.Context, spec SSHSpec, command string, pacer *Pacer) (
 		select {
 		case <-time.After(backoff):
 		case <-ctx.Done():
+			if ctx.Err() == context.DeadlineExceeded {
+				return nil, &StalledError{Addr: r.addr, Phase: progress.where() + ", retrying after the host dropped the connection", Err: err}
+			}
 			return nil, fmt.Errorf("connecting to %s: %w", r.addr, ctx.Err())
 		}
 	}
-	began := time.Now()
+	// A server that never answers the session's requests is ended with
+	// the connection when ctx ends.
+	stop := context.AfterFunc(ctx, func() { client.Close() })
+	stalled := func(err error) error {
+		ended := !stop()
+		client.Close()
+		switch {
+		case ended && ctx.Err() == context.DeadlineExceeded:
+			return &StalledError{Addr: r.addr, Phase: PhaseSession, Err: err}
+		case ended:
+			return fmt.Errorf("%w (%w)", err, ctx.Err())
+		}
+		return err
+	}
 	sess, err := client.NewSession()
 	if err != nil {
-		client.Close()
-		return nil, fmt.Errorf("opening a session on %s: %w", r.addr, err)
+		return nil, stalled(fmt.Errorf("opening a session on %s: %w", r.addr, err))
 	}
 	stdin, _ := sess.StdinPipe()
 	stdout, _ := sess.StdoutPipe()
 	stderr, _ := sess.StderrPipe()
 	if err := sess.Start(command); err != nil {
-		client.Close()
-		return nil, fmt.Errorf("starting the remote command on %s: %w", r.addr, err)
+		return nil, stalled(fmt.Errorf("starting the remote command on %s: %w", r.addr, err))
+	}
+	if !stop() {
+		return nil, stalled(ctx.Err())
 	}
 	c := &sshConn{r: stdout, w: stdin, client: client, stderr: newOutputPump(stderr)}
 	proc := newProcess(func() (string, error) {
@@ -368,50 +406,65 @@ func StartSSH(ctx context.Context, spec SSHSpec, command string, pacer *Pacer) (
 	if interval > 0 {
 		c.bg.Go(func() { c.keepalive(interval, max, proc.Done()) })
 	}
-	phases = append(phases, Phase{"session", time.Since(began)})
-	return &Child{Conn: c, Proc: proc, Output: c.stderr, Phases: phases}, nil
+	progress.done("session", "")
+	var warnings []error
+	for _, err := range unusedIDs {
+		// As OpenSSH warns of a file given with -i that it could not load;
+		// an encrypted key was most likely used through the agent.
+		if len(spec.IdentityFiles) > 0 && !errors.Is(err, ErrKeyEncrypted) {
+			warnings = append(warnings, err)
+		}
+	}
+	return &Child{Conn: c, Proc: proc, Output: c.stderr, Phases: progress.steps(), Warnings: warnings}, nil
 }
 
 // dialSSH connects and performs the SSH handshake. keyed reports that the
 // key exchange completed (the host key was accepted), so that a failure
-// after it happened during authentication. phases are how long the TCP
-// connect, the key exchange and authentication took.
-func dialSSH(ctx context.Context, r resolved, cfg *ssh.ClientConfig, pacer *Pacer) (client *ssh.Client, keyed bool, phases []Phase, err error) {
+// after it happened during authentication. progress follows the steps:
+// the TCP connect, the key exchange and authentication.
+func dialSSH(ctx context.Context, r resolved, cfg *ssh.ClientConfig, pacer *Pacer, progress *sshProgress) (client *ssh.Client, keyed bool, err error) {
 	if pacer != nil {
+		progress.restart(PhasePacing)
 		release, err := pacer.acquire(ctx, r.addr)
 		if err != nil {
-			return nil, false, nil, err
+			return nil, false, err
 		}
 		defer release()
 	}
-	began := time.Now()
+	progress.restart(PhaseTCP)
 	var d net.Dialer
 	nc, err := d.DialContext(ctx, "tcp", r.addr)
 	if err != nil {
-		return nil, false, nil, err
+		return nil, false, err
 	}
-	connected := time.Now()
-	var kexDone time.Time
+	progress.done("tcp", PhaseBanner)
 	if dl, ok := ctx.Deadline(); ok {
 		nc.SetDeadline(dl)
 	}
+	var mu sync.Mutex // keyed is set on x/crypto's key exchange goroutine
 	attempt := *cfg
 	attempt.HostKeyCallback = func(hostname string, remote net.Addr, key ssh.PublicKey) error {
 		err := cfg.HostKeyCallback(hostname, remote, key)
+		mu.Lock()
 		keyed = err == nil
-		kexDone = time.Now()
+		mu.Unlock()
+		if err == nil {
+			progress.done("ssh_handshake", PhaseAuth)
+		}
 		return err
 	}
 	stop := context.AfterFunc(ctx, func() { nc.SetDeadline(time.Unix(1, 0)) })
-	cc, chans, reqs, err := ssh.NewClientConn(nc, r.addr, &attempt)
+	cc, chans, reqs, err := ssh.NewClientConn(&bannerConn{Conn: nc, p: progress}, r.addr, &attempt)
 	stop()
+	mu.Lock()
+	defer mu.Unlock()
 	if err != nil {
 		nc.Close()
-		return nil, keyed, nil, err
+		return nil, keyed, err
 	}
 	nc.SetDeadline(time.Time{})
-	phases = []Phase{{"tcp", connected.Sub(began)}, {"ssh_handshake", kexDone.Sub(connected)}, {"auth", time.Since(kexDone)}}
-	return ssh.NewClient(cc, chans, reqs), true, phases, nil
+	progress.done("auth", PhaseSession)
+	return ssh.NewClient(cc, chans, reqs), true, nil
 }
 
 // dropped reports a connection that ended under the handshake (as sshd
@@ -456,7 +509,17 @@ func (c *sshConn) Read(p []byte) (int, error) {
 func (c *sshConn) Write(p []byte) (int, error) {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	return c.w.Write(p)
+	n, err := c.w.Write(p)
+	if err != nil {
+		// A write that the deadline (or keepalive) ended says so, as a
+		// read does, rather than EOF.
+		c.mu.Lock()
+		if c.dead != nil {
+			err = c.dead
+		}
+		c.mu.Unlock()
+	}
+	return n, err
 }
 
 // Close sends EOF on the session's stdin when no write is in flight (a
