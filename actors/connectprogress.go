@@ -19,7 +19,7 @@ import (
 type connectProgress struct {
 	r       *Router
 	name    string
-	level   slog.Level // of the step records: as the "connected" record's
+	level   slog.Level // of the step records
 	stage1  time.Time  // when stage 1 began
 	mu      sync.Mutex
 	at      string // the Phase of a timeout now

@@ -14,8 +14,8 @@ import (
 	"github.com/mitogo/mitogo/test/sshtest"
 )
 
-// stepsDone are the steps of connecting that rec logged as done, at the
-// level of the "connected" record of a method that runs stage 1.
+// stepsDone are the steps of connecting that rec logged as done, at Debug
+// (-v -v: the "connected" record sums them up at -v).
 func (h *recorder) stepsDone(t *testing.T) []string {
 	t.Helper()
 	h.mu.Lock()
@@ -25,8 +25,8 @@ func (h *recorder) stepsDone(t *testing.T) []string {
 		if r.Message != "connect step done" {
 			continue
 		}
-		if r.Level != slog.LevelInfo {
-			t.Errorf("a step of an ssh connect logged at %v, not at Info (-v)", r.Level)
+		if r.Level != slog.LevelDebug {
+			t.Errorf("a step of an ssh connect logged at %v, not at Debug (-v -v)", r.Level)
 		}
 		r.Attrs(func(a slog.Attr) bool {
 			if a.Key == "step" {
@@ -99,7 +99,7 @@ func TestConnectTimeoutUploading(t *testing.T) {
 	s := sshtest.Start(t)
 	// Stage 1's first lines, then a far side that never reads what is
 	// sent (and ends when the connection does, as its next echo fails).
-	forceCommand(t, s, "echo MITOGO1 $(uname -s) $(uname -m) gz /tmp whole; read h; echo got; echo need; while sleep 1; do echo; done")
+	forceCommand(t, s, "echo MITOGO1 $(uname -s) $(uname -m) /tmp; read h; echo got; echo need gz whole; while sleep 1; do echo; done")
 	rec := &recorder{}
 	r := newRouter(t, actors.WithLogger(slog.New(rec)))
 	_, err := r.SSH(ctxT(t), s.Addr, sshTo(s, actors.ConnectTimeout(stuckConnectTimeout))...)

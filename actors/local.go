@@ -262,11 +262,10 @@ func (r *Router) startChild(ctx context.Context, id uint32, name string, spec co
 	timedOut := func(phase string) error {
 		return &TimeoutError{Context: name, Op: "connect", After: timeout, Cause: ErrConnectTimeout, Phase: phase}
 	}
-	level := slog.LevelDebug // as logPhases's
-	if m.Shell {
-		level = slog.LevelInfo
-	}
-	progress := newConnectProgress(r, name, level)
+	// Each step at Debug (-v -v): the "connected" record sums them up
+	// (logPhases, at Info for a method that runs stage 1), and a connect
+	// that times out names the step it was in.
+	progress := newConnectProgress(r, name, slog.LevelDebug)
 	began := time.Now()
 	child, err := m.Start(ctx, spec, connect.Env{Pacer: &r.pacer, Phase: progress.transportStep})
 	started := time.Since(began)
