@@ -496,30 +496,28 @@ type sshConn struct {
 
 func (c *sshConn) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
-	if err != nil {
-		c.mu.Lock()
-		if c.dead != nil {
-			err = c.dead
-		}
-		c.mu.Unlock()
-	}
-	return n, err
+	return n, c.why(err)
 }
 
 func (c *sshConn) Write(p []byte) (int, error) {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	n, err := c.w.Write(p)
-	if err != nil {
-		// A write that the deadline (or keepalive) ended says so, as a
-		// read does, rather than EOF.
-		c.mu.Lock()
-		if c.dead != nil {
-			err = c.dead
-		}
-		c.mu.Unlock()
+	return n, c.why(err)
+}
+
+// why is err, or, when the deadline or keepalive closed the connection,
+// what did: a read or write it ended says so rather than EOF.
+func (c *sshConn) why(err error) error {
+	if err == nil {
+		return nil
 	}
-	return n, err
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.dead != nil {
+		return c.dead
+	}
+	return err
 }
 
 // Close sends EOF on the session's stdin when no write is in flight (a

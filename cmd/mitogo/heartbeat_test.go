@@ -1,11 +1,7 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
-	"context"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"syscall"
@@ -68,25 +64,8 @@ func TestRunDisownedContextEndsItsCommand(t *testing.T) {
 }
 
 func disownedContextEndsItsCommand(t *testing.T, flags ...string) {
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
 	args := append(append([]string{"run", "--heartbeat", "200ms,3"}, flags...), "--", "sh", "-c", "echo $$; exec sleep 300")
-	cmd := exec.CommandContext(ctx, bin, args...)
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	line, err := bufio.NewReader(out).ReadString('\n')
-	if err != nil {
-		cmd.Process.Kill()
-		cmd.Wait()
-		t.Fatalf("reading the pid: %v (stderr %q)", err, stderr.String())
-	}
+	cmd, line, stderr := startReading(t, args...)
 	sleepPID, err := strconv.Atoi(strings.TrimSpace(line))
 	if err != nil {
 		t.Fatalf("pid line %q", line)

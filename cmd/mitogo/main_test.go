@@ -160,26 +160,9 @@ func TestRunInterrupt(t *testing.T) {
 		exit int
 	}{{os.Interrupt, 130}, {syscall.SIGTERM, 143}} {
 		t.Run(c.sig.String(), func(t *testing.T) {
-			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-			defer cancel()
-			cmd := exec.CommandContext(ctx, bin, "run", "--", "sh", "-c", "sleep 60 & echo $$ $!; wait")
-			out, err := cmd.StdoutPipe()
-			if err != nil {
-				t.Fatal(err)
-			}
-			var stderr bytes.Buffer
-			cmd.Stderr = &stderr
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			line, err := bufio.NewReader(out).ReadString('\n')
-			if err != nil {
-				cmd.Process.Kill()
-				cmd.Wait()
-				t.Fatalf("reading the pids: %v (stderr %q)", err, stderr.String())
-			}
+			cmd, line, stderr := startReading(t, "run", "--", "sh", "-c", "sleep 60 & echo $$ $!; wait")
 			cmd.Process.Signal(c.sig)
-			err = cmd.Wait()
+			err := cmd.Wait()
 			if code := cmd.ProcessState.ExitCode(); code != c.exit {
 				t.Errorf("exit %d (%v), stderr %q; want %d", code, err, stderr.String(), c.exit)
 			}
@@ -192,6 +175,31 @@ func TestRunInterrupt(t *testing.T) {
 			}
 		})
 	}
+}
+
+// startReading starts the binary with args and returns once it printed
+// its first line on stdout (a command's pids, say); the test ends it.
+func startReading(t *testing.T, args ...string) (cmd *exec.Cmd, line string, stderr *bytes.Buffer) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	t.Cleanup(cancel)
+	cmd = exec.CommandContext(ctx, bin, args...)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stderr = &bytes.Buffer{}
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	line, err = bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		cmd.Process.Kill()
+		cmd.Wait()
+		t.Fatalf("reading the first line: %v (stderr %q)", err, stderr.String())
+	}
+	return cmd, line, stderr
 }
 
 // waitGone waits until process pid has exited: a pidfd becomes readable
