@@ -217,6 +217,7 @@ type LeaseInfo struct {
 	Host  string
 	Owner string
 	Epoch uint64
+	Gen   uint64 // the generation of the lease bucket Epoch was taken in
 	Since time.Time
 	Ready bool // the owner drives the host; false while it connects
 	// Renewed is when the owner last wrote the lease; it lapses a lease
@@ -256,7 +257,7 @@ func (cl *Client) Status(ctx context.Context) (*Status, error) {
 		}
 		var l lease
 		_ = jsonUnmarshal(e.Value(), &l)
-		st.Leases = append(st.Leases, LeaseInfo{Host: untoken(k), Owner: l.Owner, Epoch: l.Epoch, Since: l.Since, Ready: l.Ready, Renewed: e.Created()})
+		st.Leases = append(st.Leases, LeaseInfo{Host: untoken(k), Owner: l.Owner, Epoch: l.Epoch, Gen: l.Gen, Since: l.Since, Ready: l.Ready, Renewed: e.Created()})
 	}
 	sort.Slice(st.Leases, func(i, j int) bool { return st.Leases[i].Host < st.Leases[j].Host })
 	return st, nil

@@ -67,9 +67,13 @@ type Controller struct {
 	id      string
 	log     *slog.Logger
 	nc      *nats.Conn
+	js      jetstream.JetStream
 	leases  jetstream.KeyValue
 	members jetstream.KeyValue
 	started time.Time
+
+	gen      atomic.Uint64 // the lease bucket's generation as last seen (bucket.go)
+	bucketMu sync.Mutex    // orders the checks of the buckets
 
 	ctx      context.Context // ends at Close
 	cancel   context.CancelFunc
@@ -88,6 +92,7 @@ type Controller struct {
 	lastTake  time.Time
 	prevOwner map[string]string // the owner a host last had, for takeovers
 	lapsed    map[string]bool   // hosts whose lease aged out rather than being deleted
+	resetLost map[string]bool   // hosts whose lease was lost with its bucket (bucketLost)
 	backoff   map[string]retry  // hosts whose connect failed here: not claimed again before retry.at
 	prevWhy   map[string]string // why its last owner released it ("" when it lapsed)
 	lastMove  *Move             // the last host this member took from another
@@ -125,7 +130,7 @@ func Join(ctx context.Context, cfg Config) (*Controller, error) {
 	}
 	c := &Controller{cfg: cfg, id: cfg.ID, started: time.Now(), live: []string{cfg.ID},
 		inv: map[string]*inventory.Host{}, running: map[string]*hostRun{}, view: map[string]lease{},
-		unowned: map[string]time.Time{}, prevOwner: map[string]string{}, lapsed: map[string]bool{},
+		unowned: map[string]time.Time{}, prevOwner: map[string]string{}, lapsed: map[string]bool{}, resetLost: map[string]bool{},
 		backoff: map[string]retry{}, prevWhy: map[string]string{}, handedOff: map[string]time.Time{},
 		wake: make(chan struct{}, 1), reload: make(chan struct{}, 1), changed: make(chan struct{}, 1)}
 	cfg.Build = cmp.Or(cfg.Build, buildName())
@@ -155,12 +160,15 @@ func Join(ctx context.Context, cfg Config) (*Controller, error) {
 	if err != nil {
 		return fail(err)
 	}
-	// The lease bucket keeps two entries a host: a lease released on
-	// purpose is a put saying why, then a delete, and watchers must not
-	// miss the put because the delete already replaced it.
-	if c.leases, err = openBucket(ctx, js, leaseBucket(cfg.Cluster), cfg, 2); err != nil {
+	c.js = js
+	if c.leases, err = openBucket(ctx, js, leaseBucket(cfg.Cluster), cfg, leaseHistory); err != nil {
 		return fail(err)
 	}
+	gen, err := bucketGen(ctx, c.leases)
+	if err != nil {
+		return fail(err)
+	}
+	c.gen.Store(gen)
 	if c.members, err = openBucket(ctx, js, memberBucket(cfg.Cluster), cfg, 1); err != nil {
 		return fail(err)
 	}
@@ -195,49 +203,18 @@ func Join(ctx context.Context, cfg Config) (*Controller, error) {
 	c.wg.Go(func() { c.watchLoop(watcher) })
 	c.wg.Go(c.memberLoop)
 	c.wg.Go(c.reconcileLoop)
+	c.wg.Go(c.bucketLoop)
 	if cfg.InventoryFile != "" && cfg.ReadInventory != nil {
 		c.wg.Go(c.reloadLoop)
 	}
 	return c, nil
 }
 
-// openBucket opens or creates one of the cluster's KV buckets: entries
-// age out TTL after their last write, and a marker tells watchers when
-// one does. A bucket that exists is bound as it is, and updated only
-// when its TTL, replicas or history differ: on a routed JetStream cluster
-// (2.15), members that start together and all create-or-update the same
-// replicated bucket hang in the update until their deadline, while
-// concurrent creates of one config all succeed. history is how many
-// entries a key keeps; a lease bucket made by a build that kept one is
-// updated to two once, by the first member of a newer build.
-func openBucket(ctx context.Context, js jetstream.JetStream, name string, cfg Config, history uint8) (jetstream.KeyValue, error) {
-	want := jetstream.KeyValueConfig{
-		Bucket: name, History: history, TTL: cfg.LeaseTTL, LimitMarkerTTL: cfg.LeaseTTL, Replicas: cfg.Replicas,
-	}
-	kv, err := js.KeyValue(ctx, name)
-	if errors.Is(err, jetstream.ErrBucketNotFound) {
-		kv, err = js.CreateKeyValue(ctx, want)
-		if errors.Is(err, jetstream.ErrBucketExists) { // created meanwhile by another member, with another config
-			kv, err = js.KeyValue(ctx, name)
-		}
-	}
-	if err == nil {
-		var st jetstream.KeyValueStatus
-		if st, err = kv.Status(ctx); err == nil {
-			if bs, ok := st.(*jetstream.KeyValueBucketStatus); ok && (bs.TTL() != want.TTL ||
-				bs.StreamInfo().Config.Replicas != want.Replicas || bs.History() != int64(want.History)) {
-				kv, err = js.UpdateKeyValue(ctx, want)
-			}
-		}
-	}
-	if errors.Is(err, jetstream.ErrLimitMarkerTTLNotSupported) {
-		return nil, fmt.Errorf("bucket %s: %w", name, ErrServerTooOld)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("bucket %s: %w", name, err)
-	}
-	return kv, nil
-}
+// leaseHistory is how many entries the lease bucket keeps a host: a
+// lease released on purpose is a put saying why, then a delete, and
+// watchers must not miss the put because the delete already replaced
+// it.
+const leaseHistory = 2
 
 // ID is this member's name.
 func (c *Controller) ID() string { return c.id }
@@ -461,7 +438,15 @@ func (c *Controller) follow(w jetstream.KeyWatcher) {
 func (c *Controller) rewatch() jetstream.KeyWatcher {
 	pause := 100 * time.Millisecond
 	for {
-		w, err := c.leases.WatchAll(c.ctx)
+		// The watch may have ended because the bucket is gone, or was
+		// created anew: then the view's leases are lost with it.
+		ctx, cancel := context.WithTimeout(c.ctx, c.cfg.LeaseTTL)
+		err := c.checkBuckets(ctx)
+		cancel()
+		var w jetstream.KeyWatcher
+		if err == nil {
+			w, err = c.leases.WatchAll(c.ctx)
+		}
 		if err == nil {
 			current, ok := c.snapshot(w)
 			if ok {
@@ -527,6 +512,7 @@ func (c *Controller) see(e jetstream.KeyValueEntry) bool {
 			c.prevOwner[host], c.prevWhy[host] = l.Owner, l.Handover
 		}
 		c.lapsed[host] = e.Operation() == jetstream.KeyValuePurge // aged out (a delete is a release)
+		delete(c.resetLost, host)
 		delete(c.view, host)
 		return true
 	}
@@ -538,6 +524,7 @@ func (c *Controller) see(e jetstream.KeyValueEntry) bool {
 	c.view[host] = l
 	delete(c.unowned, host)
 	delete(c.lapsed, host)
+	delete(c.resetLost, host)
 	return false
 }
 
@@ -623,7 +610,11 @@ func (c *Controller) reconcile() {
 		if b, ok := c.backoff[name]; ok && now.Before(b.at) {
 			continue
 		}
-		if c.firstClaimer(name, live) != c.id && now.Sub(since) < grace {
+		wait := grace
+		if c.resetLost[name] {
+			wait = c.cfg.LeaseTTL // its last owner claims it again, unless it is gone
+		}
+		if c.firstClaimer(name, live) != c.id && now.Sub(since) < wait {
 			continue
 		}
 		hr := newHostRun(c, h, c.prevOwner[name], c.prevWhy[name])
@@ -636,9 +627,11 @@ func (c *Controller) reconcile() {
 // owner of a lease that aged out while it is still a live member (its
 // renewals came late, on a busy machine or NATS: it claims the host
 // again and keeps its context, rather than the host moving and being
-// connected anew), else the preferred member. Called with c.mu held.
+// connected anew) or that was lost with its bucket (its owner may not
+// have advertised itself in the new member bucket yet), else the
+// preferred member. Called with c.mu held.
 func (c *Controller) firstClaimer(host string, live []string) string {
-	if prev := c.prevOwner[host]; c.lapsed[host] && prev != "" && slices.Contains(live, prev) {
+	if prev := c.prevOwner[host]; c.lapsed[host] && prev != "" && (c.resetLost[host] || slices.Contains(live, prev)) {
 		return prev
 	}
 	return preferred(host, live)

@@ -36,7 +36,7 @@ func (hr *hostRun) onRequest(m *nats.Msg) {
 	// reconnected controller gets the host's calls until its runner ends;
 	// a refusal that reached the caller first would tell it the call did
 	// not run while the new owner runs it.)
-	_, epoch, code, err := hr.dispatchable()
+	_, tok, code, err := hr.dispatchable()
 	if code == codeNotOwner {
 		c.log.Debug("call not taken", "host", hr.host.Name, "error", err)
 		return
@@ -48,10 +48,10 @@ func (hr *hostRun) onRequest(m *nats.Msg) {
 		return
 	}
 	if req.Stream != nil {
-		hr.acceptRun(m.Reply, &req, epoch) // counts the run out (finish) as it ends
+		hr.acceptRun(m.Reply, &req, tok) // counts the run out (finish) as it ends
 		return
 	}
-	hr.respond(m.Reply, reply{Kind: replyAccept, Epoch: epoch})
+	hr.respond(m.Reply, reply{Kind: replyAccept, Epoch: tok.Epoch, Gen: tok.Gen})
 	c.calls.Go(func() {
 		defer hr.finish()
 		hr.serve(m.Reply, &req)
@@ -68,14 +68,14 @@ func (hr *hostRun) serve(to string, req *request) {
 
 	ctx, cancel := callContext(hr.callCtx, req)
 	defer cancel()
-	hctx, epoch, code, msg := hr.ready(ctx)
+	hctx, tok, code, msg := hr.ready(ctx)
 	if code != "" {
 		fail(code, msg)
 		return
 	}
 
 	stopBeats := hr.beat(to, nil)
-	res, err := runFenced.Call(ctx, hctx, runArgs{fenceArgs: fenceArgs{Cluster: c.cfg.Cluster, Host: hr.host.Name, Epoch: epoch}, Fn: req.Fn, Args: req.Args})
+	res, err := runFenced.Call(ctx, hctx, runArgs{fenceArgs: fenceArgs{Cluster: c.cfg.Cluster, Host: hr.host.Name, fenceToken: tok}, Fn: req.Fn, Args: req.Args})
 	stopBeats()
 	switch {
 	case (err != nil || res.Code == codeCall) && hr.cutShort(ctx, hctx, err):
@@ -111,29 +111,29 @@ func callContext(parent context.Context, req *request) (context.Context, context
 	return context.WithDeadline(parent, time.Unix(0, req.Deadline))
 }
 
-// ready returns the host's context and the lease's epoch when an accepted
-// call may start now, else the code and message of its refusal.
-func (hr *hostRun) ready(ctx context.Context) (*actors.Context, uint64, string, string) {
+// ready returns the host's context and the lease's token when an
+// accepted call may start now, else the code and message of its refusal.
+func (hr *hostRun) ready(ctx context.Context) (*actors.Context, fenceToken, string, string) {
 	switch {
 	case hr.c.ctx.Err() != nil:
-		return nil, 0, codeNotOwner, "controller " + hr.c.id + " is leaving"
+		return nil, fenceToken{}, codeNotOwner, "controller " + hr.c.id + " is leaving"
 	case ctx.Err() != nil:
-		return nil, 0, codeExpired, ""
+		return nil, fenceToken{}, codeExpired, ""
 	}
-	hctx, epoch, code, err := hr.dispatchable()
+	hctx, tok, code, err := hr.dispatchable()
 	if err != nil {
-		return nil, 0, code, err.Error()
+		return nil, fenceToken{}, code, err.Error()
 	}
-	if code, msg := hr.leaseHeld(ctx, epoch); code != "" {
-		return nil, 0, code, msg
+	if code, msg := hr.leaseHeld(ctx, tok); code != "" {
+		return nil, fenceToken{}, code, msg
 	}
-	return hctx, epoch, "", ""
+	return hctx, tok, "", ""
 }
 
 // leaseHeld is fencing on this side: the lease in the bucket must still be
-// the one this runner holds, with its epoch. It returns the code and
+// the one this runner holds, with its token. It returns the code and
 // message of a refusal, "" when the lease is held.
-func (hr *hostRun) leaseHeld(ctx context.Context, epoch uint64) (code, msg string) {
+func (hr *hostRun) leaseHeld(ctx context.Context, tok fenceToken) (code, msg string) {
 	c := hr.c
 	e, err := c.leases.Get(ctx, token(hr.host.Name))
 	if err != nil {
@@ -143,8 +143,8 @@ func (hr *hostRun) leaseHeld(ctx context.Context, epoch uint64) (code, msg strin
 		return codeNotOwner, "checking the lease: " + err.Error()
 	}
 	var l lease
-	if err := jsonUnmarshal(e.Value(), &l); err != nil || l.Owner != c.id || l.Epoch != epoch {
-		return codeNotOwner, fmt.Sprintf("host %s is now held by %s (epoch %d)", hr.host.Name, l.Owner, l.Epoch)
+	if err := jsonUnmarshal(e.Value(), &l); err != nil || l.Owner != c.id || l.token() != tok {
+		return codeNotOwner, fmt.Sprintf("host %s is now held by %s (epoch %v)", hr.host.Name, l.Owner, l.token())
 	}
 	return "", ""
 }

@@ -51,7 +51,8 @@
 // key the host's name: a controller claims it with Create, which fails
 // when a lease exists (compare-and-set), and renews it every third of the
 // lease TTL while its context to the host is healthy. The lease's epoch
-// is the revision that created it. Ownership is sticky: a member claims
+// is the revision that created it, in the bucket's generation (see "Losing
+// the NATS store"). Ownership is sticky: a member claims
 // only hosts without a lease, so a member that joins takes none from the
 // others; hosts that have no owner go first to their preferred member
 // among the live ones (rendezvous hashing over mitogo_CLUSTER_members),
@@ -169,10 +170,49 @@
 // its NATS connection stops dispatching at once, and one whose last
 // renewal is two thirds of a TTL old too. Because a paused controller can
 // wake after its lease expired, the host checks as well: an owner's
-// context takes the host's token (the epoch) in a file of the host
-// account's cache directory (mitogo-cluster/CLUSTER/HOST.epoch), every
-// call carries the epoch and is refused (ErrFenced) unless it holds the
-// token, and a context that sees a newer epoch exits.
+// context takes the host's token (the generation and epoch) in a file of
+// the host account's cache directory (mitogo-cluster/CLUSTER/HOST.epoch:
+// "GEN EPOCH", or "EPOCH" alone in generation 0, as builds before
+// generations wrote it), every call carries the token and is refused
+// (ErrFenced) unless the host holds it, and a context that sees a newer
+// token exits. Tokens order by generation, then epoch.
+//
+// # Losing the NATS store
+//
+// The leases and the member entries live in JetStream, in the server's
+// store. mitogo-nats keeps it on disk (file storage, in --store,
+// ~/.cache/mitogo-nats by default), and the controllers create their
+// buckets with file storage: restarting a server, or a routed cluster
+// losing one server of three, loses nothing. A server whose store is lost
+// (a new --store directory or a wiped one, a NATS configured with memory
+// storage only, a new NATS cluster) comes back without the buckets. Each
+// member checks every third of a lease TTL, and when its lease watch
+// ends, that the buckets exist, and creates a missing one; members that
+// do so at once all end up on the one bucket JetStream keeps under that
+// name. Each logs "lease bucket lost (NATS store reset?); recreated" at
+// Warn (or "recreated by another member"). The leases are gone with the
+// bucket: each member claims again the hosts it drove, keeping their
+// contexts and tokens, and the others leave it a lease TTL to do so before
+// they claim them; dispatch resumes as soon as a host's lease is held
+// again.
+//
+// The new bucket numbers its revisions from 1 again, while the hosts hold
+// tokens taken in the lost one. So a token is the lease bucket's
+// generation, then the epoch: the generation is the time JetStream
+// created the bucket, in nanoseconds (kept in the store with it). A new
+// owner's token then outranks every token of the lost bucket, and a
+// paused owner from before the loss is refused and its context exits
+// once the new owner took the token, as within one bucket. This relies on
+// the clock of the NATS server that creates the new bucket (the meta
+// leader's, in a routed cluster): one set back before the lost bucket's
+// creation would give an older generation, and the new owners would be
+// refused (ErrFenced) until the token files were deleted. A token file
+// written before generations holds generation 0: any bucket's tokens
+// outrank it.
+//
+// Use persistent storage all the same: until a host's lease is held
+// again, calls to it are refused (ErrNotOwner) or wait for an owner, and
+// a host whose owner died meanwhile waits a lease TTL for another.
 //
 // # Security
 //

@@ -20,6 +20,11 @@ var (
 
 const CodeFenced = codeFenced
 
+// NewFenceArgs names a host's token of generation gen and epoch epoch.
+func NewFenceArgs(cluster, host string, gen, epoch uint64) fenceArgs {
+	return fenceArgs{Cluster: cluster, Host: host, fenceToken: fenceToken{Gen: gen, Epoch: epoch}}
+}
+
 func NewRunArgs(fa fenceArgs, fn string, args []byte) runArgs {
 	return runArgs{fenceArgs: fa, Fn: fn, Args: args}
 }

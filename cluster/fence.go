@@ -16,16 +16,40 @@ import (
 )
 
 // The host side of fencing. An owner's context on a host takes the host's
-// token (the lease epoch) in a file of the host account's cache
-// directory; every call checks it; and a context whose token was
-// overtaken exits. So an owner that was paused past its lease and wakes
-// up can neither run a call on the host nor linger there.
+// token (the lease's generation and epoch) in a file of the host
+// account's cache directory; every call checks it; and a context whose
+// token was overtaken exits. So an owner that was paused past its lease
+// and wakes up can neither run a call on the host nor linger there.
+
+// fenceToken is a host's fencing token: the generation of the lease
+// bucket a lease was claimed in (bucket.go), then its epoch there (the
+// revision that created it). Tokens order by generation, then epoch: a
+// bucket created anew after the NATS store was lost numbers its
+// revisions from 1 again, and its generation puts them above every epoch
+// of the lost one.
+type fenceToken struct {
+	Gen   uint64 `msgpack:"gen,omitempty"`
+	Epoch uint64 `msgpack:"epoch"`
+}
+
+// before reports whether t is older than u.
+func (t fenceToken) before(u fenceToken) bool {
+	return t.Gen < u.Gen || (t.Gen == u.Gen && t.Epoch < u.Epoch)
+}
+
+// String is "EPOCH", or "GEN/EPOCH" in a generation other than 0.
+func (t fenceToken) String() string {
+	if t.Gen == 0 {
+		return strconv.FormatUint(t.Epoch, 10)
+	}
+	return strconv.FormatUint(t.Gen, 10) + "/" + strconv.FormatUint(t.Epoch, 10)
+}
 
 // fenceArgs name a host's token.
 type fenceArgs struct {
-	Cluster string `msgpack:"cluster"`
-	Host    string `msgpack:"host"`
-	Epoch   uint64 `msgpack:"epoch"`
+	Cluster    string `msgpack:"cluster"`
+	Host       string `msgpack:"host"`
+	fenceToken `msgpack:",inline"`
 }
 
 // runArgs are a fenced call: the function and its encoded arguments.
@@ -45,14 +69,14 @@ type runResult struct {
 }
 
 var (
-	// takeFence takes the host's token for an epoch, refusing when a
-	// newer epoch holds it.
+	// takeFence takes the host's token for a token, refusing when a
+	// newer one holds it.
 	takeFence = actors.Register("mitogo.cluster.fence.take", func(ctx context.Context, a fenceArgs) (struct{}, error) {
-		return struct{}{}, updateFence(a, func(held uint64) (uint64, error) {
-			if held > a.Epoch {
-				return held, fmt.Errorf("host %s: epoch %d taken, %d holds it: %w", a.Host, a.Epoch, held, ErrFenced)
+		return struct{}{}, updateFence(a, func(held fenceToken) (fenceToken, error) {
+			if a.fenceToken.before(held) {
+				return held, fmt.Errorf("host %s: epoch %v taken, %v holds it: %w", a.Host, a.fenceToken, held, ErrFenced)
 			}
-			return a.Epoch, nil
+			return a.fenceToken, nil
 		})
 	})
 	// holdFence runs for as long as the owner holds the host: it returns
@@ -72,18 +96,18 @@ var (
 			if err != nil {
 				continue
 			}
-			if held > a.Epoch {
-				fmt.Fprintf(os.Stderr, "mitogo cluster: host %s: epoch %d overtaken by %d; this context exits\n", a.Host, a.Epoch, held)
+			if a.fenceToken.before(held) {
+				fmt.Fprintf(os.Stderr, "mitogo cluster: host %s: epoch %v overtaken by %v; this context exits\n", a.Host, a.fenceToken, held)
 				os.Exit(0)
 			}
 		}
 	})
-	// checkFence returns the epoch holding the host's token: a streamed
-	// run (builtins.Run, whose proc.run cannot go through runFenced)
-	// starts only when its owner's epoch holds it. A newer owner that
+	// checkFence returns the token the host holds: a streamed run
+	// (builtins.Run, whose proc.run cannot go through runFenced) starts
+	// only when its owner's token is the one held. A newer owner that
 	// takes the token after the check ends the older owner's context,
 	// and the command with it, within fencePoll (holdFence).
-	checkFence = actors.Register("mitogo.cluster.fence.check", func(ctx context.Context, a fenceArgs) (uint64, error) {
+	checkFence = actors.Register("mitogo.cluster.fence.check", func(ctx context.Context, a fenceArgs) (fenceToken, error) {
 		return readFence(a)
 	})
 	// runFenced checks the token and runs the function in this context.
@@ -92,8 +116,8 @@ var (
 		if err != nil {
 			return runResult{}, err
 		}
-		if held != a.Epoch {
-			return runResult{Code: codeFenced, Msg: fmt.Sprintf("host %s holds epoch %d, the call came with %d", a.Host, held, a.Epoch)}, nil
+		if held != a.fenceToken {
+			return runResult{Code: codeFenced, Msg: fmt.Sprintf("host %s holds epoch %v, the call came with %v", a.Host, held, a.fenceToken)}, nil
 		}
 		res, err := actors.Function[msgpack.RawMessage, msgpack.RawMessage](a.Fn).Call(ctx, actors.CurrentContext(ctx), a.Args)
 		switch {
@@ -119,29 +143,62 @@ func fencePath(a fenceArgs) (string, error) {
 	return filepath.Join(dir, "mitogo-cluster", token(a.Cluster), token(a.Host)+".epoch"), nil
 }
 
-// readFence returns the epoch holding a host's token, 0 when none does.
-func readFence(a fenceArgs) (uint64, error) {
+// readFence returns the token a host holds, the zero token when none
+// does. The file holds "EPOCH" in generation 0 (as builds before
+// generations wrote it), else "GEN EPOCH".
+func readFence(a fenceArgs) (fenceToken, error) {
 	path, err := fencePath(a)
 	if err != nil {
-		return 0, err
+		return fenceToken{}, err
 	}
 	b, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
-		return 0, nil
+		return fenceToken{}, nil
 	}
 	if err != nil {
-		return 0, fmt.Errorf("fence of host %s: %w", a.Host, err)
+		return fenceToken{}, fmt.Errorf("fence of host %s: %w", a.Host, err)
 	}
-	n, err := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
+	t, err := parseFence(string(b))
 	if err != nil {
-		return 0, fmt.Errorf("fence of host %s: %s: %w", a.Host, path, err)
+		return fenceToken{}, fmt.Errorf("fence of host %s: %s: %w", a.Host, path, err)
 	}
-	return n, nil
+	return t, nil
+}
+
+// errFenceFile is the cause of a token file that cannot be read.
+var errFenceFile = errors.New("not a token: want EPOCH or GEN EPOCH")
+
+func parseFence(s string) (fenceToken, error) {
+	f := strings.Fields(s)
+	var t fenceToken
+	var err error
+	switch len(f) {
+	case 1:
+		t.Epoch, err = strconv.ParseUint(f[0], 10, 64)
+	case 2:
+		if t.Gen, err = strconv.ParseUint(f[0], 10, 64); err == nil {
+			t.Epoch, err = strconv.ParseUint(f[1], 10, 64)
+		}
+	default:
+		err = errFenceFile
+	}
+	if err != nil {
+		return fenceToken{}, fmt.Errorf("%q: %w", s, err)
+	}
+	return t, nil
+}
+
+// formatFence is parseFence's inverse.
+func formatFence(t fenceToken) string {
+	if t.Gen == 0 {
+		return strconv.FormatUint(t.Epoch, 10) + "\n"
+	}
+	return strconv.FormatUint(t.Gen, 10) + " " + strconv.FormatUint(t.Epoch, 10) + "\n"
 }
 
 // updateFence changes a host's token under an exclusive lock, so that two
 // owners taking it at once are ordered.
-func updateFence(a fenceArgs, next func(held uint64) (uint64, error)) error {
+func updateFence(a fenceArgs, next func(held fenceToken) (fenceToken, error)) error {
 	path, err := fencePath(a)
 	if err != nil {
 		return err
@@ -166,7 +223,7 @@ func updateFence(a fenceArgs, next func(held uint64) (uint64, error)) error {
 		return err
 	}
 	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, []byte(strconv.FormatUint(n, 10)+"\n"), 0o600); err != nil {
+	if err := os.WriteFile(tmp, []byte(formatFence(n)), 0o600); err != nil {
 		return fmt.Errorf("fence of host %s: %w", a.Host, err)
 	}
 	if err := os.Rename(tmp, path); err != nil {

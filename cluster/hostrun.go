@@ -29,7 +29,7 @@ type hostRun struct {
 	mu      sync.Mutex
 	lease   lease           // the value the runner writes
 	rev     uint64          // the revision of its last write that landed
-	epoch   uint64          // the lease's epoch once claimed: the host's fencing token
+	token   fenceToken      // the lease's generation and epoch once claimed: the host's fencing token
 	hctx    *actors.Context // set once connected and fenced
 	serving bool            // calls are dispatched
 	renewed time.Time       // when the last write that landed was sent: the lease lives LeaseTTL from then at least
@@ -86,7 +86,7 @@ func (hr *hostRun) run() {
 		return
 	}
 	hr.mu.Lock()
-	fa := fenceArgs{Cluster: c.cfg.Cluster, Host: hr.host.Name, Epoch: hr.epoch}
+	fa := fenceArgs{Cluster: c.cfg.Cluster, Host: hr.host.Name, fenceToken: hr.token}
 	hr.mu.Unlock()
 
 	// The renewals run on a goroutine of their own: a slow connect or a
@@ -209,7 +209,7 @@ func (hr *hostRun) run() {
 				c.tookOver(hr.host.Name, hr.prev, hr.prevWhy)
 			}
 			c.touch()
-			log.Debug("driving host", "epoch", fa.Epoch)
+			log.Debug("driving host", "epoch", fa.fenceToken)
 		case <-connectGiveUp.C:
 			if hctx == nil {
 				log.Warn("connect overstayed its timeout; the lease lapses", "timeout", c.cfg.ConnectTimeout)
@@ -243,21 +243,21 @@ func (hr *hostRun) active() bool {
 	return hr.serving
 }
 
-// dispatchable returns the host's context and epoch when a call may run
+// dispatchable returns the host's context and token when a call may run
 // now: the runner serves, NATS is up and the last renewal is recent
 // enough that the lease cannot have expired.
-func (hr *hostRun) dispatchable() (*actors.Context, uint64, string, error) {
+func (hr *hostRun) dispatchable() (*actors.Context, fenceToken, string, error) {
 	hr.mu.Lock()
 	defer hr.mu.Unlock()
 	switch {
 	case !hr.serving || hr.hctx == nil:
-		return nil, hr.epoch, codeNotOwner, fmt.Errorf("host %s is not driven here", hr.host.Name)
+		return nil, hr.token, codeNotOwner, fmt.Errorf("host %s is not driven here", hr.host.Name)
 	case !hr.c.online.Load():
-		return nil, hr.epoch, codeNotOwner, fmt.Errorf("controller %s lost its NATS connection", hr.c.id)
+		return nil, hr.token, codeNotOwner, fmt.Errorf("controller %s lost its NATS connection", hr.c.id)
 	case time.Since(hr.renewed) > hr.c.cfg.LeaseTTL*2/3:
-		return nil, hr.epoch, codeNotOwner, fmt.Errorf("lease of host %s not renewed for %v", hr.host.Name, time.Since(hr.renewed).Round(time.Millisecond))
+		return nil, hr.token, codeNotOwner, fmt.Errorf("lease of host %s not renewed for %v", hr.host.Name, time.Since(hr.renewed).Round(time.Millisecond))
 	case hr.hctx.Err() != nil:
-		return nil, hr.epoch, codeUnavailable, hr.hctx.Err()
+		return nil, hr.token, codeUnavailable, hr.hctx.Err()
 	}
-	return hr.hctx, hr.epoch, "", nil
+	return hr.hctx, hr.token, "", nil
 }

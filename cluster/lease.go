@@ -26,11 +26,22 @@ import (
 var errLeaseLost = errors.New("the lease is lost")
 
 // claim creates the host's lease with this member as its owner, then
-// writes its epoch (the revision the creation got). It reports false when
-// the host has an owner already or the claim failed; a claim that
-// landed but could not be completed is released.
+// writes its token: the bucket's generation and its epoch (the revision
+// the creation got). It reports false when the host has an owner already
+// or the claim failed; a claim that landed but could not be completed is
+// released.
 func (hr *hostRun) claim(ctx context.Context) bool {
 	c := hr.c
+	// The generation is read before and after the creation: a creation
+	// that landed in a bucket created anew meanwhile (the NATS store was
+	// lost) must not take a token in the generation of the lost one.
+	gen, err := hr.generation(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			hr.log.Warn("claiming the lease: reading the bucket's generation", "error", err)
+		}
+		return false
+	}
 	l := lease{Owner: c.id, Since: time.Now()} // epoch 0: being claimed
 	val, _ := jsonMarshal(l)
 	sent := time.Now()
@@ -51,9 +62,18 @@ func (hr *hostRun) claim(ctx context.Context) bool {
 			return false
 		}
 	}
-	l.Epoch = rev
 	hr.mu.Lock()
 	hr.rev, hr.renewed, hr.lease = rev, sent, l
+	hr.mu.Unlock()
+	if after, err := hr.generation(ctx); err != nil || after != gen {
+		if ctx.Err() == nil {
+			hr.log.Warn("claiming the lease: the bucket's generation changed, or could not be read", "before", gen, "after", after, "error", err)
+		}
+		hr.release()
+		return false
+	}
+	hr.mu.Lock()
+	hr.lease.Epoch, hr.lease.Gen = rev, gen
 	hr.mu.Unlock()
 	if err := hr.put(ctx); err != nil {
 		if ctx.Err() == nil {
@@ -65,9 +85,16 @@ func (hr *hostRun) claim(ctx context.Context) bool {
 		return false
 	}
 	hr.mu.Lock()
-	hr.epoch = rev
+	hr.token = fenceToken{Gen: gen, Epoch: rev}
 	hr.mu.Unlock()
 	return true
+}
+
+// generation reads the lease bucket's generation.
+func (hr *hostRun) generation(ctx context.Context) (uint64, error) {
+	actx, cancel := context.WithTimeout(ctx, hr.c.cfg.LeaseTTL)
+	defer cancel()
+	return bucketGen(actx, hr.c.leases)
 }
 
 // put writes the runner's lease value over the revision it last wrote,
@@ -78,7 +105,7 @@ func (hr *hostRun) put(ctx context.Context) error {
 	c := hr.c
 	hr.mu.Lock()
 	val, _ := jsonMarshal(hr.lease)
-	rev, epoch := hr.rev, hr.lease.Epoch
+	rev, tok := hr.rev, hr.lease.token()
 	hr.mu.Unlock()
 	// The lease lives LeaseTTL from the write that lands; the first
 	// attempt's sending is the earliest it can have landed.
@@ -98,7 +125,7 @@ func (hr *hostRun) put(ctx context.Context) error {
 		e, gerr := hr.current(ctx)
 		switch {
 		case errors.Is(gerr, jetstream.ErrKeyNotFound):
-			nrev, rerr := hr.reclaim(ctx, val, epoch, err)
+			nrev, rerr := hr.reclaim(ctx, val, tok, err)
 			if rerr == nil {
 				hr.wrote(nrev, sent)
 				return nil
@@ -153,14 +180,15 @@ func (hr *hostRun) landed(ctx context.Context, val []byte, sent time.Time, err e
 }
 
 // reclaim claims the host's lease again, with the runner's value val
-// (its epoch too), after a write found it absent (cause), when it aged
-// out (its renewals came too late) and nobody claimed the host since:
-// rather than drop a healthy context. A member that took the host
+// (its token too), after a write found it absent (cause), when it aged
+// out (its renewals came too late) or was lost with its bucket (the
+// NATS store was lost), and nobody claimed the host since: rather than
+// drop a healthy context. A member that took the host
 // meanwhile took its token with a newer epoch, and this runner's context
 // exits on seeing it. It returns the new revision, an error wrapping
 // errLeaseLost when the lease was deleted or claimed by another, or
 // another error when the outcome is unknown.
-func (hr *hostRun) reclaim(ctx context.Context, val []byte, epoch uint64, cause error) (uint64, error) {
+func (hr *hostRun) reclaim(ctx context.Context, val []byte, tok fenceToken, cause error) (uint64, error) {
 	aged, err := hr.agedOut(ctx)
 	if err != nil {
 		return 0, err
@@ -172,8 +200,11 @@ func (hr *hostRun) reclaim(ctx context.Context, val []byte, epoch uint64, cause 
 	defer cancel()
 	rev, err := hr.c.leases.Create(actx, hr.key, val)
 	switch {
+	case err == nil && tok.Gen != hr.c.gen.Load():
+		hr.log.Warn("lease lost with its bucket; claimed again", "epoch", tok)
+		return rev, nil
 	case err == nil:
-		hr.log.Warn("lease lapsed (renewals too late); claimed again", "epoch", epoch)
+		hr.log.Warn("lease lapsed (renewals too late); claimed again", "epoch", tok)
 		return rev, nil
 	case errors.Is(err, jetstream.ErrKeyExists):
 		return 0, fmt.Errorf("host %s: %w: it lapsed and another member claimed it (%v)", hr.host.Name, errLeaseLost, cause)

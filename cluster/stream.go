@@ -89,7 +89,7 @@ type runStream struct {
 // acceptRun takes a streamed run: it subscribes to a control subject of
 // the run's own before it names it to the caller in its accept, then
 // serves the run.
-func (hr *hostRun) acceptRun(to string, req *request, epoch uint64) {
+func (hr *hostRun) acceptRun(to string, req *request, tok fenceToken) {
 	c := hr.c
 	ctx, cancel := callContext(hr.callCtx, req)
 	st := &runStream{hr: hr, to: to, cancel: cancel, more: make(chan struct{}, 1), inNext: 1,
@@ -103,7 +103,7 @@ func (hr *hostRun) acceptRun(to string, req *request, epoch uint64) {
 		hr.respond(to, reply{Kind: replyFinal, Code: codeUnavailable, Msg: "subscribing to the run's control subject: " + err.Error()})
 		return
 	}
-	hr.respond(to, reply{Kind: replyAccept, Epoch: epoch, Ctl: ctl})
+	hr.respond(to, reply{Kind: replyAccept, Epoch: tok.Epoch, Gen: tok.Gen, Ctl: ctl})
 	c.calls.Go(func() {
 		defer hr.finish()
 		defer cancel()
@@ -125,7 +125,7 @@ func (hr *hostRun) serveRun(ctx context.Context, st *runStream, req *request) {
 	}()
 	fail := func(code, msg string) { final.Code, final.Msg = code, msg }
 
-	hctx, epoch, code, msg := hr.ready(ctx)
+	hctx, tok, code, msg := hr.ready(ctx)
 	if code != "" {
 		fail(code, msg)
 		return
@@ -135,14 +135,14 @@ func (hr *hostRun) serveRun(ctx context.Context, st *runStream, req *request) {
 		fail(codeCall, "decoding the command: "+err.Error())
 		return
 	}
-	fa := fenceArgs{Cluster: c.cfg.Cluster, Host: hr.host.Name, Epoch: epoch}
+	fa := fenceArgs{Cluster: c.cfg.Cluster, Host: hr.host.Name, fenceToken: tok}
 	held, err := checkFence.Call(ctx, hctx, fa)
 	switch {
 	case err != nil:
 		fail(codeUnavailable, "checking the host's token: "+err.Error())
 		return
-	case held != epoch:
-		fail(codeFenced, fmt.Sprintf("host %s holds epoch %d, the run came with %d", hr.host.Name, held, epoch))
+	case held != tok:
+		fail(codeFenced, fmt.Sprintf("host %s holds epoch %v, the run came with %v", hr.host.Name, held, tok))
 		return
 	}
 

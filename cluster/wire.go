@@ -10,7 +10,10 @@ import (
 // exchange. Members of one cluster must speak the same: a controller of
 // another version refuses to join (ErrVersion), and a request of another
 // version is refused.
-const ProtocolVersion = 2 // 2: streamed runs, handover requests, outcome-unknown and not-found codes
+//
+// 2: streamed runs, handover requests, outcome-unknown and not-found codes;
+// 3: leases and fencing tokens carry the lease bucket's generation.
+const ProtocolVersion = 3
 
 // beatInterval is how often an owner tells a caller that a call is still
 // running; silentAfter without a word and the caller takes the owner for
@@ -45,6 +48,7 @@ type reply struct {
 	Kind       int                `msgpack:"kind"`
 	Controller string             `msgpack:"controller"`
 	Epoch      uint64             `msgpack:"epoch,omitempty"`
+	Gen        uint64             `msgpack:"gen,omitempty"` // the epoch's generation
 	Result     msgpack.RawMessage `msgpack:"result,omitempty"`
 	Code       string             `msgpack:"code,omitempty"` // "" when the call succeeded
 	Msg        string             `msgpack:"msg,omitempty"`
@@ -61,13 +65,17 @@ type reply struct {
 // lease is a host lease's value in the lease bucket.
 type lease struct {
 	Owner string    `json:"owner"`
-	Epoch uint64    `json:"epoch"` // the revision that created the lease (kept when its owner claims it again after it lapsed): the host's fencing token
+	Epoch uint64    `json:"epoch"`         // the revision that created the lease (kept when its owner claims it again after it lapsed): the host's fencing token
+	Gen   uint64    `json:"gen,omitempty"` // the generation of the bucket Epoch was taken in (bucket.go): the token's first half
 	Since time.Time `json:"since"`
 	Ready bool      `json:"ready,omitempty"` // connected, fenced and serving calls
 	// Handover is written by an owner that releases the lease on
 	// purpose (Why*) just before it deletes it.
 	Handover string `json:"handover,omitempty"`
 }
+
+// token is the lease's fencing token.
+func (l lease) token() fenceToken { return fenceToken{Gen: l.Gen, Epoch: l.Epoch} }
 
 // Member is a live controller as it advertises itself in the member
 // bucket (see Client.Status).
