@@ -181,7 +181,7 @@
 //
 // The leases and the member entries live in JetStream, in the server's
 // store. mitogo-nats keeps it on disk (file storage, in --store,
-// ~/.cache/mitogo-nats by default), and the controllers create their
+// ~/.local/state/mitogo-nats by default), and the controllers create their
 // buckets with file storage: restarting a server, or a routed cluster
 // losing one server of three, loses nothing. A server whose store is lost
 // (a new --store directory or a wiped one, a NATS configured with memory

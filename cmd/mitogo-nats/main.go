@@ -43,11 +43,25 @@ func main() {
 	}
 }
 
+// stateDir is where state that must outlive a cache clean-up lives:
+// $XDG_STATE_HOME, else ~/.local/state. The JetStream store holds the
+// cluster's leases; one emptied by a cache cleaner costs every controller
+// its buckets (they recreate them, but a store lost is a failover for
+// nothing).
+func stateDir() string {
+	if d := os.Getenv("XDG_STATE_HOME"); filepath.IsAbs(d) {
+		return d
+	}
+	if home, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(home, ".local", "state")
+	}
+	return os.TempDir()
+}
+
 func run() error {
 	cfgDir, _ := os.UserConfigDir()
-	stateDir, _ := os.UserCacheDir()
 	listen := flag.String("listen", "127.0.0.1:4222", "the client listen address (127.0.0.1: this machine only)")
-	store := flag.String("store", filepath.Join(stateDir, "mitogo-nats"), "JetStream's directory")
+	store := flag.String("store", filepath.Join(stateDir(), "mitogo-nats"), "JetStream's directory (the cluster's leases: keep it)")
 	tokenFile := flag.String("token-file", filepath.Join(cfgDir, "mitogo", "nats-token"), "the cluster's token; generated when missing")
 	name := flag.String("name", "", "this server's name (unique in a routed cluster)")
 	clusterListen := flag.String("cluster-listen", "", "the route listen address of a routed cluster, e.g. 127.0.0.1:6222")
