@@ -132,6 +132,15 @@ func (ch *Channel) Send(ctx context.Context, v any) error {
 	if err != nil {
 		return errorf("mitogo: channel send: encoding %T: %w", v, err)
 	}
+	return ch.SendEncoded(ctx, payload)
+}
+
+// SendEncoded sends payload, one value already encoded as msgpack (what
+// Recv decodes), as Send sends what it encodes. The channel keeps payload:
+// the caller must not change it afterwards. It is for senders that build
+// a large message in one allocation of its exact size, rather than let
+// the encoder grow a buffer to it (a file's data chunks).
+func (ch *Channel) SendEncoded(ctx context.Context, payload []byte) error {
 	for {
 		ch.mu.Lock()
 		switch {

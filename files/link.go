@@ -56,6 +56,25 @@ func (l *link) send(it *item) {
 	}
 }
 
+// sendData sends data as a kindData item, encoded in one allocation of
+// its exact size (see encodeData).
+func (l *link) sendData(data []byte) {
+	if l.err == nil {
+		l.sendEncoded(encodeData(data))
+	}
+}
+
+// sendEncoded sends an item already encoded; payload may go to several
+// links, and must not change afterwards.
+func (l *link) sendEncoded(payload []byte) {
+	if l.err != nil {
+		return
+	}
+	if err := l.ch.SendEncoded(l.ctx, payload); err != nil {
+		l.fail(err)
+	}
+}
+
 func (l *link) recv(it *item) bool {
 	if l.err != nil {
 		return false

@@ -120,10 +120,14 @@ func relayFile(ctx context.Context, up *actors.Channel, s *sender) error {
 	if err := up.Send(ctx, &have); err != nil {
 		return err
 	}
+	var buf []byte // the data items decode into it in turn: broadcast copies them
 	for {
-		var it item
+		it := item{Data: buf[:0]}
 		if err := up.Recv(ctx, &it); err != nil {
 			return err
+		}
+		if cap(it.Data) <= chunkSize {
+			buf = it.Data
 		}
 		s.broadcast(&it)
 		switch it.Kind {

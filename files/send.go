@@ -53,6 +53,13 @@ func (s *sender) sendTree(ctx context.Context, src string, entries []entry, tota
 }
 
 func (s *sender) broadcast(it *item) {
+	if it.Kind == kindData { // encoded once for every link
+		payload := encodeData(it.Data)
+		for _, l := range s.links {
+			l.sendEncoded(payload)
+		}
+		return
+	}
 	for _, l := range s.links {
 		l.send(it)
 	}
@@ -177,7 +184,7 @@ func (s *sender) sendFile(ctx context.Context, path string, e *entry) error {
 		prev = buf
 		for l, off := range start {
 			if off < pos+int64(n) {
-				l.send(&item{Kind: kindData, Data: buf[max(off, pos)-pos : n]})
+				l.sendData(buf[max(off, pos)-pos : n])
 			}
 		}
 		if !s.anyLiveIn(start) {
