@@ -29,9 +29,9 @@ import (
 // list of what the far side holds is looked up (deltaFor).
 //
 // Two encoders make deltas. The master's zstd tool, where it has one
-// (toolDelta: long-distance matching, --patch-from, level by link; see
-// deltaLevel), in a process of its own, so that the master's memory does
-// not grow by the encoder's 60-85 MB. Its frames name no dictionary (id
+// (toolDelta: long-distance matching, --patch-from; see deltaLevel), in a
+// process of its own, so that the master's memory does not grow by the
+// encoder's 85 MB. Its frames name no dictionary (id
 // 0), which only a base that has patchAnyID decodes. Else the in-process
 // encoder (makeDelta: zstd's best level with the base as dictionary 1),
 // which all bases decode: deltas as small as the tool's level 12, but 0.5-
@@ -53,19 +53,15 @@ const patchCapability = "mitogo-patcher zstd-raw-dict v1"
 // frame names no dictionary (id 0), as the zstd tool's --patch-from makes.
 const patchAnyID = "mitogo-patcher zstd-raw-dict any-id"
 
-// deltaLevel is the zstd tool's level for a delta. With long-distance
-// matching, level 3 finds what did not move almost as well as the highest
-// levels, in a fraction of the time: for an 18 MB image, a one-line change
-// gives 280 KB in 0.1 s (level 19: 32 KB in 6.7 s and 220 MB); a change
-// to a package that moves much of the code, 3.0 MB in 0.15 s (60 MB of
-// memory). On a far link level 9 pays: 1.7 MB in 0.5 s (85 MB) for the
-// latter. The in-process encoder gives 1.1 MB in 0.8 s and 130 MB of heap.
-func deltaLevel(far bool) string {
-	if far {
-		return "-9"
-	}
-	return "-3"
-}
+// deltaLevel is the zstd tool's level for a delta, with long-distance
+// matching. For an 18 MB image and a change to a package that moves much
+// of the code: level 3 gives 3.0 MB in 0.24 s (60 MB of memory), level 9
+// 1.7 MB in 0.4 s (85 MB), level 12 1.1 MB in 0.8 s (160 MB), level 19
+// far more time for little more; the in-process encoder 1.1 MB in 0.8 s
+// and 130 MB of heap. For a changed function body of a small program,
+// level 3 sent 26% of the whole upload and level 9 10%. Level 9 then: the
+// delta is made once per pair of builds and kept.
+const deltaLevel = "-9"
 
 // ErrPatch is why the patcher gave up: the delta does not apply to this
 // executable or does not give the expected image.
@@ -154,11 +150,10 @@ func frameDict(d []byte) (uint32, error) {
 }
 
 // toolDelta returns img encoded against the file basePath by the zstd
-// tool at zstdPath, at the level for the link (see deltaLevel); the frame
-// names no dictionary.
-func toolDelta(zstdPath, basePath string, img *imageReader, baseSize int64, far bool) ([]byte, error) {
+// tool at zstdPath (see deltaLevel); the frame names no dictionary.
+func toolDelta(zstdPath, basePath string, img *imageReader, baseSize int64) ([]byte, error) {
 	wlog := min(bits.Len64(uint64(max(baseSize, img.Size()))), 30)
-	cmd := exec.Command(zstdPath, "-q", deltaLevel(far), "-c", "--long="+strconv.Itoa(wlog),
+	cmd := exec.Command(zstdPath, "-q", deltaLevel, "-c", "--long="+strconv.Itoa(wlog),
 		"--stream-size="+strconv.FormatInt(img.Size(), 10), "--patch-from="+basePath)
 	cmd.Stdin = io.NewSectionReader(img, 0, img.Size())
 	var out, stderr bytes.Buffer

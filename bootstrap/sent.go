@@ -264,7 +264,7 @@ func (b *Binary) computeDelta(dir, base string, far bool) []byte {
 	switch {
 	case can.anyID && toolErr == nil:
 		b.sent.deltaRuns.Add(1)
-		if d, err = toolDelta(zstdTool, basePath, img, st.Size(), far); err != nil {
+		if d, err = toolDelta(zstdTool, basePath, img, st.Size()); err != nil {
 			return nil // an old tool, say: a whole upload then
 		}
 	case can.dict1 && far:
