@@ -88,6 +88,8 @@ func openStdio() (io.ReadWriteCloser, error) {
 	}
 	syscall.CloseOnExec(in)
 	syscall.CloseOnExec(out)
+	growPipe(in)
+	growPipe(out)
 	null, err := syscall.Open(os.DevNull, syscall.O_RDONLY, 0)
 	if err != nil {
 		return nil, fmt.Errorf("opening %s: %w", os.DevNull, err)
