@@ -3,9 +3,10 @@ package cluster
 import (
 	"cmp"
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"log/slog"
 	"math/rand/v2"
 	"os"
@@ -643,15 +644,22 @@ func (c *Controller) firstClaimer(host string, live []string) string {
 func preferred(host string, members []string) string {
 	best, bestH := "", uint64(0)
 	for _, m := range members {
-		h := fnv.New64a()
-		h.Write([]byte(host))
-		h.Write([]byte{0})
-		h.Write([]byte(m))
-		if v := h.Sum64(); best == "" || v > bestH {
+		if v := placeScore(host, m); best == "" || v > bestH || (v == bestH && m < best) {
 			best, bestH = m, v
 		}
 	}
 	return best
+}
+
+// placeScore is the rendezvous weight of member for host: the first 8
+// bytes of the SHA-256 of both, so that names differing in one character
+// (c1, c2, c3) still get independent, evenly spread weights.
+func placeScore(host, member string) uint64 {
+	h := sha256.New()
+	h.Write([]byte(host))
+	h.Write([]byte{0})
+	h.Write([]byte(member))
+	return binary.BigEndian.Uint64(h.Sum(nil))
 }
 
 // retry is the backoff of a host whose connects failed here.
