@@ -210,6 +210,10 @@ type Status struct {
 	Leases       []LeaseInfo
 	LastMove     *Move // the last host a member took from another, nil when none
 	LastFailover *Move // the last one taken after a failure
+	// ConnectErrors are the hosts whose last connect failed, each with the
+	// latest failure a member advertises (a host its owner now drives is
+	// left out), sorted by host.
+	ConnectErrors []ConnectError
 }
 
 // LeaseInfo is one host's lease.
@@ -260,6 +264,15 @@ func (cl *Client) Status(ctx context.Context) (*Status, error) {
 		st.Leases = append(st.Leases, LeaseInfo{Host: untoken(k), Owner: l.Owner, Epoch: l.Epoch, Gen: l.Gen, Since: l.Since, Ready: l.Ready, Renewed: e.Created()})
 	}
 	sort.Slice(st.Leases, func(i, j int) bool { return st.Leases[i].Host < st.Leases[j].Host })
+	ready := map[string]bool{}
+	for _, l := range st.Leases {
+		ready[l.Host] = l.Ready
+	}
+	for _, ce := range connectErrors(st.Members) {
+		if !ready[ce.Host] {
+			st.ConnectErrors = append(st.ConnectErrors, ce)
+		}
+	}
 	return st, nil
 }
 

@@ -364,6 +364,11 @@ func (c *Controller) advertise(ctx context.Context) error {
 			m.Hosts++
 		}
 	}
+	for _, name := range sortedKeys(c.backoff) {
+		if b := c.backoff[name]; b.err != "" {
+			m.ConnectErrors = append(m.ConnectErrors, ConnectError{Host: name, Error: b.err, At: b.tried})
+		}
+	}
 	c.mu.Unlock()
 	b, _ := jsonMarshal(m)
 	if _, err := c.members.Put(ctx, token(c.id), b); err != nil {
@@ -666,6 +671,8 @@ func placeScore(host, member string) uint64 {
 type retry struct {
 	at       time.Time // not claimed here before
 	failures int       // connects failed in a row
+	err      string    // why the last one failed
+	tried    time.Time // when it gave up
 }
 
 // ended is called by a host runner as it returns: a connect that failed
@@ -687,6 +694,10 @@ func (c *Controller) ended(hr *hostRun) {
 		b.failures++
 		d := min(c.cfg.LeaseTTL/2<<min(b.failures-1, 4), 8*c.cfg.LeaseTTL)
 		b.at = time.Now().Add(d/2 + rand.N(d/2+1))
+		b.tried = time.Now()
+		if err := hr.connectErr(); err != nil {
+			b.err = err.Error()
+		}
 		c.backoff[name] = b
 	case o == connectWorked:
 		delete(c.backoff, name)

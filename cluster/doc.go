@@ -127,7 +127,11 @@
 // so that another member can take it; an inventory change of that host
 // (Controller.SetHosts) clears its backoff and deletes the lease the
 // failed connect left to lapse, so that the corrected host is claimed at
-// once. Close cancels connects in flight
+// once. Each member advertises in its member entry the hosts whose last
+// connect from it failed, when and why (Member.ConnectErrors, cleared by
+// a connect that works): Status lists them, and a call that finds no
+// owner for such a host fails with a NoConnectError (an ErrNoOwner)
+// naming the cause and the member. Close cancels connects in flight
 // and does not wait for one past its context.
 //
 // # Dispatch
