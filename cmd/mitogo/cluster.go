@@ -22,6 +22,7 @@ import (
 // and run and call with --nats.
 type natsOptions struct {
 	url, tokenFile, cluster string
+	clusterGiven            bool                    // --cluster was on the command line
 	id                      string                  // serve --id
 	leaseTTL                time.Duration           // serve --lease-ttl
 	replicas                int                     // serve --replicas
@@ -37,10 +38,46 @@ func defaultTokenFile() string {
 	return filepath.Join(dir, "mitogo", "nats-token")
 }
 
+// defaultNATS is the NATS URL of serve, cluster, and run and call with
+// --cluster, when neither --nats nor $MITOGO_NATS gives one: where
+// mitogo-nats listens.
+const defaultNATS = "nats://127.0.0.1:4222"
+
+// clusterTargetHelp documents run and call through a cluster.
+const clusterTargetHelp = `
+Through a cluster: with --nats URL, or --cluster NAME (then at
+` + defaultNATS + `), -t names hosts of the cluster's inventories
+(-t a,b or -t a -t b), and each runs on its host through the controller
+that owns it (mitogo serve); -i is not taken. A host no controller owns,
+or could connect to, counts as unreachable (exit 255).
+` + natsEnvHelp
+
+// natsEnvHelp documents the environment the cluster flags read, for the
+// --help of the commands that take them.
+const natsEnvHelp = `
+Environment: MITOGO_NATS is the default of --nats; MITOGO_NATS_TOKEN is
+the NATS token (over --nats-token-file); MITOGO_CLUSTER is the default of
+--cluster (it names the cluster; it does not make run or call use one).
+`
+
 func (n *natsOptions) flags(fs *flag.FlagSet, urlHelp string) {
-	fs.StringVar(&n.url, "nats", os.Getenv("MITOGO_NATS"), urlHelp)
+	fs.StringVar(&n.url, "nats", os.Getenv("MITOGO_NATS"), urlHelp+" ($MITOGO_NATS)")
 	fs.StringVar(&n.tokenFile, "nats-token-file", defaultTokenFile(), "the file holding the cluster's NATS token (mitogo-nats writes it); $MITOGO_NATS_TOKEN wins")
-	fs.StringVar(&n.cluster, "cluster", cmpOr(os.Getenv("MITOGO_CLUSTER"), "default"), "the cluster's name")
+	n.cluster, n.clusterGiven = cmpOr(os.Getenv("MITOGO_CLUSTER"), "default"), false
+	fs.Func("cluster", "the cluster's `NAME` (default $MITOGO_CLUSTER, else \"default\")", func(v string) error {
+		n.cluster, n.clusterGiven = v, true
+		return nil
+	})
+}
+
+// use reports whether run or call go through a cluster: when --nats (or
+// $MITOGO_NATS) gives its URL, or --cluster names one, then at the
+// default URL.
+func (n *natsOptions) use() bool {
+	if n.url == "" && n.clusterGiven {
+		n.url = defaultNATS
+	}
+	return n.url != ""
 }
 
 func cmpOr(a, b string) string {
@@ -97,7 +134,7 @@ Examples:
   mitogo serve --cluster ops -i hosts.txt --id a &
   mitogo serve --cluster ops -i hosts.txt --id b &
   mitogo run --nats nats://127.0.0.1:4222 --cluster ops -t web1 -- uptime
-`,
+` + natsEnvHelp,
 	flags: func(fs *flag.FlagSet, e *env, o *options) {
 		o.connectFlags(fs, e, false)
 		fs.StringVar(&o.fleet.inventory, "i", "", "the inventory of the hosts this controller may own")
@@ -156,7 +193,7 @@ func serveMain(ctx context.Context, e *env, o *options, args []string) error {
 	defer signal.Stop(hup)
 	jctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	c, err := cluster.Join(jctx, cluster.Config{
-		Cluster: o.nats.cluster, ID: o.nats.id, NATS: cmpOr(o.nats.url, "nats://127.0.0.1:4222"), Token: tok,
+		Cluster: o.nats.cluster, ID: o.nats.id, NATS: cmpOr(o.nats.url, defaultNATS), Token: tok,
 		Hosts: hosts, Router: r, LeaseTTL: o.nats.leaseTTL, Replicas: o.nats.replicas, ConnectTimeout: o.connectTimeout,
 		Connect: func(ctx context.Context, r *actors.Router, h *inv.Host) (*actors.Context, error) {
 			p := byName.get(h.Name)
@@ -191,10 +228,10 @@ func serveMain(ctx context.Context, e *env, o *options, args []string) error {
 // host names of the cluster.
 func clusterTargets(o *options) ([]string, error) {
 	if len(o.targets) == 0 {
-		return nil, usagef("with --nats, -t names the cluster's hosts by their inventory names")
+		return nil, usagef("with --nats or --cluster, -t names the cluster's hosts by their inventory names")
 	}
 	if o.fleet.inventory != "" {
-		return nil, usagef("with --nats, the cluster's members hold the inventory: give hosts with -t, not -i")
+		return nil, usagef("with --nats or --cluster, the cluster's members hold the inventory: give hosts with -t, not -i")
 	}
 	var hosts []string
 	for _, t := range o.targets {

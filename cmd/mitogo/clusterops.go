@@ -52,7 +52,7 @@ Examples:
   mitogo cluster status --cluster ops
   mitogo cluster drain --cluster ops a
   mitogo cluster rebalance --cluster ops --batch 2
-`,
+` + natsEnvHelp,
 	flags: clusterFlags,
 	run:   clusterMain,
 }
@@ -107,7 +107,7 @@ func clusterMain(ctx context.Context, e *env, o *options, args []string) error {
 	if len(rest) != wantArgs {
 		return usagef("cluster %s takes %d argument(s), got %q", sub, wantArgs, rest)
 	}
-	o.nats.url = cmpOr(o.nats.url, "nats://127.0.0.1:4222")
+	o.nats.url = cmpOr(o.nats.url, defaultNATS)
 	cl, err := o.nats.dial()
 	if err != nil {
 		return err
