@@ -67,6 +67,9 @@ func (w *ownerWait) miss(ctx context.Context) error {
 		}
 	}
 	if !w.traced(ctx) {
+		if w.none {
+			return &noClusterError{cluster: w.cl.cluster, call: true}
+		}
 		if w.waited() == 0 {
 			return ErrNoOwner
 		}

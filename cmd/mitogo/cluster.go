@@ -16,6 +16,7 @@ import (
 	"github.com/mitogo/mitogo/actors"
 	"github.com/mitogo/mitogo/cluster"
 	inv "github.com/mitogo/mitogo/inventory"
+	"github.com/nats-io/nats.go"
 )
 
 // natsOptions are the flags that reach a cluster: serve, cluster status,
@@ -64,10 +65,24 @@ func (n *natsOptions) flags(fs *flag.FlagSet, urlHelp string) {
 	fs.StringVar(&n.url, "nats", os.Getenv("MITOGO_NATS"), urlHelp+" ($MITOGO_NATS)")
 	fs.StringVar(&n.tokenFile, "nats-token-file", defaultTokenFile(), "the file holding the cluster's NATS token (mitogo-nats writes it); $MITOGO_NATS_TOKEN wins")
 	n.cluster, n.clusterGiven = cmpOr(os.Getenv("MITOGO_CLUSTER"), "default"), false
-	fs.Func("cluster", "the cluster's `NAME` (default $MITOGO_CLUSTER, else \"default\")", func(v string) error {
-		n.cluster, n.clusterGiven = v, true
-		return nil
-	})
+	fs.Var(clusterFlag{n}, "cluster", "the cluster's `NAME` (default $MITOGO_CLUSTER, else \"default\")")
+}
+
+// clusterFlag is --cluster: it records that it was given.
+type clusterFlag struct{ n *natsOptions }
+
+// String is the name given, "" when none was (the usage says the
+// default).
+func (f clusterFlag) String() string {
+	if f.n == nil || !f.n.clusterGiven {
+		return ""
+	}
+	return f.n.cluster
+}
+
+func (f clusterFlag) Set(v string) error {
+	f.n.cluster, f.n.clusterGiven = v, true
+	return nil
 }
 
 // use reports whether run or call go through a cluster: when --nats (or
@@ -88,7 +103,8 @@ func cmpOr(a, b string) string {
 }
 
 // token is the cluster's NATS token: $MITOGO_NATS_TOKEN, else the token
-// file's content, else none when the file does not exist.
+// file's content, else none when the file does not exist. A file that
+// cannot be read is an error naming it.
 func (n *natsOptions) token() (string, error) {
 	if t := os.Getenv("MITOGO_NATS_TOKEN"); t != "" {
 		return t, nil
@@ -98,9 +114,32 @@ func (n *natsOptions) token() (string, error) {
 		return "", nil
 	}
 	if err != nil {
-		return "", fmt.Errorf("--nats-token-file: %w", err)
+		return "", fmt.Errorf("reading the NATS token file (--nats-token-file): %w", err)
 	}
 	return strings.TrimSpace(string(b)), nil
+}
+
+// refused explains an error of NATS refusing the connection's token: it
+// names where the token came from, or that there was none and why.
+// Other errors are returned unchanged.
+func (n *natsOptions) refused(err error) error {
+	if !errors.Is(err, nats.ErrAuthorization) {
+		return err
+	}
+	if os.Getenv("MITOGO_NATS_TOKEN") != "" {
+		return fmt.Errorf("NATS refused the token in $MITOGO_NATS_TOKEN: %w", err)
+	}
+	if n.tokenFile == "" {
+		return fmt.Errorf("NATS wants a token, and none was given (--nats-token-file or $MITOGO_NATS_TOKEN): %w", err)
+	}
+	b, rerr := os.ReadFile(n.tokenFile)
+	switch {
+	case errors.Is(rerr, os.ErrNotExist):
+		return fmt.Errorf("NATS wants a token, and the token file %s does not exist (mitogo-nats writes it; or give --nats-token-file or $MITOGO_NATS_TOKEN): %w", n.tokenFile, err)
+	case rerr == nil && strings.TrimSpace(string(b)) == "":
+		return fmt.Errorf("NATS wants a token, and the token file %s is empty: %w", n.tokenFile, err)
+	}
+	return fmt.Errorf("NATS refused the token in %s (is it this NATS server's?): %w", n.tokenFile, err)
 }
 
 func (n *natsOptions) dial() (*cluster.Client, error) {
@@ -108,7 +147,8 @@ func (n *natsOptions) dial() (*cluster.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return cluster.Dial(n.url, tok, n.cluster)
+	cl, err := cluster.Dial(n.url, tok, n.cluster)
+	return cl, n.refused(err)
 }
 
 var serveCommand = &command{
@@ -209,7 +249,7 @@ func serveMain(ctx context.Context, e *env, o *options, args []string) error {
 	})
 	cancel()
 	if err != nil {
-		return err
+		return o.nats.refused(err)
 	}
 	fmt.Fprintf(e.stderr, "mitogo serve: member %s of cluster %s, %d hosts in its inventory\n", c.ID(), o.nats.cluster, len(hosts))
 	for ctx.Err() == nil {
