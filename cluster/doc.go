@@ -55,7 +55,8 @@
 // the NATS store"). Ownership is sticky: a member claims
 // only hosts without a lease, so a member that joins takes none from the
 // others; hosts that have no owner go first to their preferred member
-// among the live ones (rendezvous hashing over mitogo_CLUSTER_members),
+// among the live ones (rendezvous hashing over mitogo_CLUSTER_members:
+// the highest SHA-256 of host and member name),
 // and to any member after half a TTL. A controller that closes releases
 // its leases, so its hosts move at once; one that is killed loses them
 // when they age out, within one TTL, and the survivors, watching the
@@ -154,7 +155,7 @@
 // lease, or the record of its release or expiry, kept a TTL): until the
 // caller's deadline, or for two lease TTLs when it has none. Then, or at
 // once for a host no member has held within a TTL, it fails with
-// ErrNoOwner.
+// ErrNoOwner (also ErrNoCluster when no member ever joined the cluster).
 //
 // A streamed run (Client.Run, mitogo run --nats) is a command whose
 // output comes back while it runs: the owner's accept names a control
