@@ -11,6 +11,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -696,7 +697,9 @@ func (c *Controller) ended(hr *hostRun) {
 		b.at = time.Now().Add(d/2 + rand.N(d/2+1))
 		b.tried = time.Now()
 		if err := hr.connectErr(); err != nil {
-			b.err = err.Error()
+			// Shown after "host H: ...": without the "mitogo: " of the
+			// actors errors.
+			b.err = strings.TrimPrefix(err.Error(), "mitogo: ")
 		}
 		c.backoff[name] = b
 	case o == connectWorked:
