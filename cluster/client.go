@@ -203,26 +203,31 @@ func (cl *Client) Fan(ctx context.Context, hosts []string, fn string, args []byt
 	}
 }
 
-// Status is a cluster's state as its buckets hold it.
+// Status is a cluster's state as its buckets hold it. Its JSON keys are
+// lowercase, as a Member's.
 type Status struct {
-	Cluster      string
-	Members      []Member
-	Leases       []LeaseInfo
-	LastMove     *Move // the last host a member took from another, nil when none
-	LastFailover *Move // the last one taken after a failure
+	Cluster      string      `json:"cluster"`
+	Members      []Member    `json:"members"`
+	Leases       []LeaseInfo `json:"leases"`
+	LastMove     *Move       `json:"last_move"`     // the last host a member took from another, nil when none
+	LastFailover *Move       `json:"last_failover"` // the last one taken after a failure
+	// ConnectErrors are the hosts whose last connect failed, each with the
+	// latest failure a member advertises (a host its owner now drives is
+	// left out), sorted by host.
+	ConnectErrors []ConnectError `json:"connect_errors"`
 }
 
 // LeaseInfo is one host's lease.
 type LeaseInfo struct {
-	Host  string
-	Owner string
-	Epoch uint64
-	Gen   uint64 // the generation of the lease bucket Epoch was taken in
-	Since time.Time
-	Ready bool // the owner drives the host; false while it connects
+	Host  string    `json:"host"`
+	Owner string    `json:"owner"`
+	Epoch uint64    `json:"epoch"`
+	Gen   uint64    `json:"gen"` // the generation of the lease bucket Epoch was taken in
+	Since time.Time `json:"since"`
+	Ready bool      `json:"ready"` // the owner drives the host; false while it connects
 	// Renewed is when the owner last wrote the lease; it lapses a lease
 	// TTL after.
-	Renewed time.Time
+	Renewed time.Time `json:"renewed"`
 }
 
 // Status reads the cluster's members and leases.
@@ -233,6 +238,9 @@ func (cl *Client) Status(ctx context.Context) (*Status, error) {
 	}
 	st := &Status{Cluster: cl.cluster}
 	members, err := js.KeyValue(ctx, memberBucket(cl.cluster))
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		return nil, &noClusterError{cluster: cl.cluster}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("cluster %s: %w", cl.cluster, err)
 	}
@@ -260,6 +268,15 @@ func (cl *Client) Status(ctx context.Context) (*Status, error) {
 		st.Leases = append(st.Leases, LeaseInfo{Host: untoken(k), Owner: l.Owner, Epoch: l.Epoch, Gen: l.Gen, Since: l.Since, Ready: l.Ready, Renewed: e.Created()})
 	}
 	sort.Slice(st.Leases, func(i, j int) bool { return st.Leases[i].Host < st.Leases[j].Host })
+	ready := map[string]bool{}
+	for _, l := range st.Leases {
+		ready[l.Host] = l.Ready
+	}
+	for _, ce := range connectErrors(st.Members) {
+		if !ready[ce.Host] {
+			st.ConnectErrors = append(st.ConnectErrors, ce)
+		}
+	}
 	return st, nil
 }
 

@@ -3,13 +3,15 @@ package cluster
 import (
 	"cmp"
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"log/slog"
 	"math/rand/v2"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -363,6 +365,11 @@ func (c *Controller) advertise(ctx context.Context) error {
 			m.Hosts++
 		}
 	}
+	for _, name := range sortedKeys(c.backoff) {
+		if b := c.backoff[name]; b.err != "" {
+			m.ConnectErrors = append(m.ConnectErrors, ConnectError{Host: name, Error: b.err, At: b.tried})
+		}
+	}
 	c.mu.Unlock()
 	b, _ := jsonMarshal(m)
 	if _, err := c.members.Put(ctx, token(c.id), b); err != nil {
@@ -643,21 +650,30 @@ func (c *Controller) firstClaimer(host string, live []string) string {
 func preferred(host string, members []string) string {
 	best, bestH := "", uint64(0)
 	for _, m := range members {
-		h := fnv.New64a()
-		h.Write([]byte(host))
-		h.Write([]byte{0})
-		h.Write([]byte(m))
-		if v := h.Sum64(); best == "" || v > bestH {
+		if v := placeScore(host, m); best == "" || v > bestH || (v == bestH && m < best) {
 			best, bestH = m, v
 		}
 	}
 	return best
 }
 
+// placeScore is the rendezvous weight of member for host: the first 8
+// bytes of the SHA-256 of both, so that names differing in one character
+// (c1, c2, c3) still get independent, evenly spread weights.
+func placeScore(host, member string) uint64 {
+	h := sha256.New()
+	h.Write([]byte(host))
+	h.Write([]byte{0})
+	h.Write([]byte(member))
+	return binary.BigEndian.Uint64(h.Sum(nil))
+}
+
 // retry is the backoff of a host whose connects failed here.
 type retry struct {
 	at       time.Time // not claimed here before
 	failures int       // connects failed in a row
+	err      string    // why the last one failed
+	tried    time.Time // when it gave up
 }
 
 // ended is called by a host runner as it returns: a connect that failed
@@ -679,6 +695,12 @@ func (c *Controller) ended(hr *hostRun) {
 		b.failures++
 		d := min(c.cfg.LeaseTTL/2<<min(b.failures-1, 4), 8*c.cfg.LeaseTTL)
 		b.at = time.Now().Add(d/2 + rand.N(d/2+1))
+		b.tried = time.Now()
+		if err := hr.connectErr(); err != nil {
+			// Shown after "host H: ...": without the "mitogo: " of the
+			// actors errors.
+			b.err = strings.TrimPrefix(err.Error(), "mitogo: ")
+		}
 		c.backoff[name] = b
 	case o == connectWorked:
 		delete(c.backoff, name)

@@ -55,7 +55,8 @@
 // the NATS store"). Ownership is sticky: a member claims
 // only hosts without a lease, so a member that joins takes none from the
 // others; hosts that have no owner go first to their preferred member
-// among the live ones (rendezvous hashing over mitogo_CLUSTER_members),
+// among the live ones (rendezvous hashing over mitogo_CLUSTER_members:
+// the highest SHA-256 of host and member name),
 // and to any member after half a TTL. A controller that closes releases
 // its leases, so its hosts move at once; one that is killed loses them
 // when they age out, within one TTL, and the survivors, watching the
@@ -127,7 +128,11 @@
 // so that another member can take it; an inventory change of that host
 // (Controller.SetHosts) clears its backoff and deletes the lease the
 // failed connect left to lapse, so that the corrected host is claimed at
-// once. Close cancels connects in flight
+// once. Each member advertises in its member entry the hosts whose last
+// connect from it failed, when and why (Member.ConnectErrors, cleared by
+// a connect that works): Status lists them, and a call that finds no
+// owner for such a host fails with a NoConnectError (an ErrNoOwner)
+// naming the cause and the member. Close cancels connects in flight
 // and does not wait for one past its context.
 //
 // # Dispatch
@@ -150,7 +155,7 @@
 // lease, or the record of its release or expiry, kept a TTL): until the
 // caller's deadline, or for two lease TTLs when it has none. Then, or at
 // once for a host no member has held within a TTL, it fails with
-// ErrNoOwner.
+// ErrNoOwner (also ErrNoCluster when no member ever joined the cluster).
 //
 // A streamed run (Client.Run, mitogo run --nats) is a command whose
 // output comes back while it runs: the owner's accept names a control

@@ -20,6 +20,10 @@ var (
 	// between owners until the caller's deadline, or two lease TTLs).
 	// The call did not run.
 	ErrNoOwner = errors.New("no controller owns the host")
+	// ErrNoCluster: the cluster named has no buckets on this NATS: no
+	// member has ever joined it (a misspelt name, or another NATS). A call
+	// to a host of such a cluster matches ErrNoOwner too: it did not run.
+	ErrNoCluster = errors.New("no such cluster")
 	// ErrNotOwner: the controller reached no longer holds the host's
 	// lease (it expired or passed to another member). The call did not run.
 	ErrNotOwner = errors.New("the controller no longer owns the host")
@@ -44,6 +48,21 @@ var (
 	ErrServerTooOld = errors.New("nats-server too old: a cluster needs 2.11 or later (KV limit markers)")
 )
 
+// noClusterError is ErrNoCluster naming the cluster; call: it failed a
+// call, which matches ErrNoOwner too.
+type noClusterError struct {
+	cluster string
+	call    bool
+}
+
+func (e *noClusterError) Error() string {
+	return fmt.Sprintf("no cluster %q (no member has joined it)", e.cluster)
+}
+
+func (e *noClusterError) Is(target error) bool {
+	return target == ErrNoCluster || (e.call && target == ErrNoOwner)
+}
+
 // HostError is a failed call to a host through the cluster: it names the
 // host and the controller that owned it ("" when none answered).
 type HostError struct {
@@ -54,9 +73,9 @@ type HostError struct {
 
 func (e *HostError) Error() string {
 	if e.Controller == "" {
-		return fmt.Sprintf("mitogo cluster: host %s: %v", e.Host, e.Err)
+		return fmt.Sprintf("host %s: %v", e.Host, e.Err)
 	}
-	return fmt.Sprintf("mitogo cluster: host %s (controller %s): %v", e.Host, e.Controller, e.Err)
+	return fmt.Sprintf("host %s (controller %s): %v", e.Host, e.Controller, e.Err)
 }
 
 func (e *HostError) Unwrap() error { return e.Err }

@@ -34,6 +34,7 @@ type hostRun struct {
 	serving bool            // calls are dispatched
 	renewed time.Time       // when the last write that landed was sent: the lease lives LeaseTTL from then at least
 	connect connectOutcome  // how the runner's connect went
+	connErr error           // why it failed, when it did
 
 	handoverState // handing the host over on purpose (handover.go)
 }
@@ -57,6 +58,20 @@ func (hr *hostRun) setOutcome(o connectOutcome) {
 	hr.mu.Lock()
 	hr.connect = o
 	hr.mu.Unlock()
+}
+
+// failed records that the runner's connect failed, and why.
+func (hr *hostRun) failed(err error) {
+	hr.mu.Lock()
+	hr.connect, hr.connErr = connectFailed, err
+	hr.mu.Unlock()
+}
+
+// connectErr is why the runner's connect failed.
+func (hr *hostRun) connectErr() error {
+	hr.mu.Lock()
+	defer hr.mu.Unlock()
+	return hr.connErr
 }
 
 type connected struct {
@@ -184,7 +199,7 @@ func (hr *hostRun) run() {
 			if res.err != nil {
 				log.Warn("connect failed; the lease lapses", "error", res.err)
 				release = false // the lease's TTL spaces the next attempt
-				hr.setOutcome(connectFailed)
+				hr.failed(res.err)
 				return
 			}
 			hctx, hctxDone = res.hctx, res.hctx.Done()
@@ -214,7 +229,7 @@ func (hr *hostRun) run() {
 			if hctx == nil {
 				log.Warn("connect overstayed its timeout; the lease lapses", "timeout", c.cfg.ConnectTimeout)
 				release = false // as for a failed connect
-				hr.setOutcome(connectFailed)
+				hr.failed(fmt.Errorf("connect overstayed its timeout (%v)", c.cfg.ConnectTimeout))
 				return
 			}
 		case <-hctxDone:

@@ -47,8 +47,17 @@ type ownerWait struct {
 
 // missed is called each time the request found no owner: it returns nil
 // once the request should be sent again, or an error wrapping ErrNoOwner
-// when the wait is over.
+// when the wait is over (a NoConnectError when a member advertises a
+// failed connect to the host).
 func (w *ownerWait) missed(ctx context.Context) error {
+	err := w.miss(ctx)
+	if err != nil {
+		return w.cl.noConnect(ctx, w.host, err)
+	}
+	return err
+}
+
+func (w *ownerWait) miss(ctx context.Context) error {
 	if w.since.IsZero() {
 		w.since, w.pause = time.Now(), ownerPauseMin
 		ttl := w.lookup(ctx)
@@ -58,6 +67,9 @@ func (w *ownerWait) missed(ctx context.Context) error {
 		}
 	}
 	if !w.traced(ctx) {
+		if w.none {
+			return &noClusterError{cluster: w.cl.cluster, call: true}
+		}
 		if w.waited() == 0 {
 			return ErrNoOwner
 		}

@@ -92,6 +92,17 @@ type Member struct {
 	LastFailover *Move     `json:"last_failover,omitempty"` // the last one it took after a failure
 	Build        string    `json:"build,omitempty"`         // its build (Config.Build)
 	Draining     bool      `json:"draining,omitempty"`      // drained: it claims no host
+	// ConnectErrors are the hosts whose last connect from this member
+	// failed, sorted by host; a connect that works clears its host's.
+	ConnectErrors []ConnectError `json:"connect_errors,omitempty"`
+}
+
+// ConnectError is a host's last failed connect from a member.
+type ConnectError struct {
+	Host   string    `json:"host"`
+	Member string    `json:"member,omitempty"` // who tried (in Status.ConnectErrors; "" in a member's own entry)
+	Error  string    `json:"error"`
+	At     time.Time `json:"at"` // when the connect gave up
 }
 
 // Move is a host passing from one member to another.

@@ -32,7 +32,7 @@ functions' arguments. A function that returns an error exits 1.
 Byte fields take a string; in results, bytes print as a string when they are
 UTF-8, as base64 otherwise. Durations take a string such as "10s", file
 modes an octal string such as "0644".
-` + fleetHelp + `
+` + fleetHelp + clusterTargetHelp + `
 Examples:
   mitogo call sys.facts
   mitogo call file.stat '{"path":"/etc/hostname"}'
@@ -71,7 +71,7 @@ func callMain(ctx context.Context, e *env, o *options, rest []string) error {
 			return err
 		}
 	}
-	if o.nats.url != "" {
+	if o.nats.use() {
 		return clusterCall(ctx, e, o, name, fnArgs)
 	}
 	ts, err := resolveTargets(o.targets, o.fleet.inventory)

@@ -16,12 +16,14 @@ import (
 	"github.com/mitogo/mitogo/actors"
 	"github.com/mitogo/mitogo/cluster"
 	inv "github.com/mitogo/mitogo/inventory"
+	"github.com/nats-io/nats.go"
 )
 
 // natsOptions are the flags that reach a cluster: serve, cluster status,
 // and run and call with --nats.
 type natsOptions struct {
 	url, tokenFile, cluster string
+	clusterGiven            bool                    // --cluster was on the command line
 	id                      string                  // serve --id
 	leaseTTL                time.Duration           // serve --lease-ttl
 	replicas                int                     // serve --replicas
@@ -37,10 +39,60 @@ func defaultTokenFile() string {
 	return filepath.Join(dir, "mitogo", "nats-token")
 }
 
+// defaultNATS is the NATS URL of serve, cluster, and run and call with
+// --cluster, when neither --nats nor $MITOGO_NATS gives one: where
+// mitogo-nats listens.
+const defaultNATS = "nats://127.0.0.1:4222"
+
+// clusterTargetHelp documents run and call through a cluster.
+const clusterTargetHelp = `
+Through a cluster: with --nats URL, or --cluster NAME (then at
+` + defaultNATS + `), -t names hosts of the cluster's inventories
+(-t a,b or -t a -t b), and each runs on its host through the controller
+that owns it (mitogo serve); -i is not taken. A host no controller owns,
+or could connect to, counts as unreachable (exit 255).
+` + natsEnvHelp
+
+// natsEnvHelp documents the environment the cluster flags read, for the
+// --help of the commands that take them.
+const natsEnvHelp = `
+Environment: MITOGO_NATS is the default of --nats; MITOGO_NATS_TOKEN is
+the NATS token (over --nats-token-file); MITOGO_CLUSTER is the default of
+--cluster (it names the cluster; it does not make run or call use one).
+`
+
 func (n *natsOptions) flags(fs *flag.FlagSet, urlHelp string) {
-	fs.StringVar(&n.url, "nats", os.Getenv("MITOGO_NATS"), urlHelp)
+	fs.StringVar(&n.url, "nats", os.Getenv("MITOGO_NATS"), urlHelp+" ($MITOGO_NATS)")
 	fs.StringVar(&n.tokenFile, "nats-token-file", defaultTokenFile(), "the file holding the cluster's NATS token (mitogo-nats writes it); $MITOGO_NATS_TOKEN wins")
-	fs.StringVar(&n.cluster, "cluster", cmpOr(os.Getenv("MITOGO_CLUSTER"), "default"), "the cluster's name")
+	n.cluster, n.clusterGiven = cmpOr(os.Getenv("MITOGO_CLUSTER"), "default"), false
+	fs.Var(clusterFlag{n}, "cluster", "the cluster's `NAME` (default $MITOGO_CLUSTER, else \"default\")")
+}
+
+// clusterFlag is --cluster: it records that it was given.
+type clusterFlag struct{ n *natsOptions }
+
+// String is the name given, "" when none was (the usage says the
+// default).
+func (f clusterFlag) String() string {
+	if f.n == nil || !f.n.clusterGiven {
+		return ""
+	}
+	return f.n.cluster
+}
+
+func (f clusterFlag) Set(v string) error {
+	f.n.cluster, f.n.clusterGiven = v, true
+	return nil
+}
+
+// use reports whether run or call go through a cluster: when --nats (or
+// $MITOGO_NATS) gives its URL, or --cluster names one, then at the
+// default URL.
+func (n *natsOptions) use() bool {
+	if n.url == "" && n.clusterGiven {
+		n.url = defaultNATS
+	}
+	return n.url != ""
 }
 
 func cmpOr(a, b string) string {
@@ -51,7 +103,8 @@ func cmpOr(a, b string) string {
 }
 
 // token is the cluster's NATS token: $MITOGO_NATS_TOKEN, else the token
-// file's content, else none when the file does not exist.
+// file's content, else none when the file does not exist. A file that
+// cannot be read is an error naming it.
 func (n *natsOptions) token() (string, error) {
 	if t := os.Getenv("MITOGO_NATS_TOKEN"); t != "" {
 		return t, nil
@@ -61,9 +114,32 @@ func (n *natsOptions) token() (string, error) {
 		return "", nil
 	}
 	if err != nil {
-		return "", fmt.Errorf("--nats-token-file: %w", err)
+		return "", fmt.Errorf("reading the NATS token file (--nats-token-file): %w", err)
 	}
 	return strings.TrimSpace(string(b)), nil
+}
+
+// refused explains an error of NATS refusing the connection's token: it
+// names where the token came from, or that there was none and why.
+// Other errors are returned unchanged.
+func (n *natsOptions) refused(err error) error {
+	if !errors.Is(err, nats.ErrAuthorization) {
+		return err
+	}
+	if os.Getenv("MITOGO_NATS_TOKEN") != "" {
+		return fmt.Errorf("NATS refused the token in $MITOGO_NATS_TOKEN: %w", err)
+	}
+	if n.tokenFile == "" {
+		return fmt.Errorf("NATS wants a token, and none was given (--nats-token-file or $MITOGO_NATS_TOKEN): %w", err)
+	}
+	b, rerr := os.ReadFile(n.tokenFile)
+	switch {
+	case errors.Is(rerr, os.ErrNotExist):
+		return fmt.Errorf("NATS wants a token, and the token file %s does not exist (mitogo-nats writes it; or give --nats-token-file or $MITOGO_NATS_TOKEN): %w", n.tokenFile, err)
+	case rerr == nil && strings.TrimSpace(string(b)) == "":
+		return fmt.Errorf("NATS wants a token, and the token file %s is empty: %w", n.tokenFile, err)
+	}
+	return fmt.Errorf("NATS refused the token in %s (is it this NATS server's?): %w", n.tokenFile, err)
 }
 
 func (n *natsOptions) dial() (*cluster.Client, error) {
@@ -71,7 +147,8 @@ func (n *natsOptions) dial() (*cluster.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return cluster.Dial(n.url, tok, n.cluster)
+	cl, err := cluster.Dial(n.url, tok, n.cluster)
+	return cl, n.refused(err)
 }
 
 var serveCommand = &command{
@@ -97,7 +174,7 @@ Examples:
   mitogo serve --cluster ops -i hosts.txt --id a &
   mitogo serve --cluster ops -i hosts.txt --id b &
   mitogo run --nats nats://127.0.0.1:4222 --cluster ops -t web1 -- uptime
-`,
+` + natsEnvHelp,
 	flags: func(fs *flag.FlagSet, e *env, o *options) {
 		o.connectFlags(fs, e, false)
 		fs.StringVar(&o.fleet.inventory, "i", "", "the inventory of the hosts this controller may own")
@@ -156,7 +233,7 @@ func serveMain(ctx context.Context, e *env, o *options, args []string) error {
 	defer signal.Stop(hup)
 	jctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	c, err := cluster.Join(jctx, cluster.Config{
-		Cluster: o.nats.cluster, ID: o.nats.id, NATS: cmpOr(o.nats.url, "nats://127.0.0.1:4222"), Token: tok,
+		Cluster: o.nats.cluster, ID: o.nats.id, NATS: cmpOr(o.nats.url, defaultNATS), Token: tok,
 		Hosts: hosts, Router: r, LeaseTTL: o.nats.leaseTTL, Replicas: o.nats.replicas, ConnectTimeout: o.connectTimeout,
 		Connect: func(ctx context.Context, r *actors.Router, h *inv.Host) (*actors.Context, error) {
 			p := byName.get(h.Name)
@@ -172,7 +249,7 @@ func serveMain(ctx context.Context, e *env, o *options, args []string) error {
 	})
 	cancel()
 	if err != nil {
-		return err
+		return o.nats.refused(err)
 	}
 	fmt.Fprintf(e.stderr, "mitogo serve: member %s of cluster %s, %d hosts in its inventory\n", c.ID(), o.nats.cluster, len(hosts))
 	for ctx.Err() == nil {
@@ -191,10 +268,10 @@ func serveMain(ctx context.Context, e *env, o *options, args []string) error {
 // host names of the cluster.
 func clusterTargets(o *options) ([]string, error) {
 	if len(o.targets) == 0 {
-		return nil, usagef("with --nats, -t names the cluster's hosts by their inventory names")
+		return nil, usagef("with --nats or --cluster, -t names the cluster's hosts by their inventory names")
 	}
 	if o.fleet.inventory != "" {
-		return nil, usagef("with --nats, the cluster's members hold the inventory: give hosts with -t, not -i")
+		return nil, usagef("with --nats or --cluster, the cluster's members hold the inventory: give hosts with -t, not -i")
 	}
 	var hosts []string
 	for _, t := range o.targets {

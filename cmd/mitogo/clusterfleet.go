@@ -36,9 +36,21 @@ func clusterFleet(ctx context.Context, e *env, o *options, do clusterJob) error 
 	for i, h := range hosts {
 		ts[i] = &target{name: h}
 	}
-	cl, err := o.nats.dial()
+	tok, err := o.nats.token()
 	if err != nil {
 		return err
+	}
+	cl, err := cluster.Dial(o.nats.url, tok, o.nats.cluster)
+	if errors.Is(err, cluster.ErrConfig) {
+		return err
+	}
+	if err != nil {
+		// NATS could not be reached or refused the token: no host could
+		// be, and each says so, as a target that could not be connected.
+		err = o.nats.refused(err)
+		return fanOut(ctx, e, o, ts, func(ctx, runCtx context.Context, i int, out *targetOutput) outcome {
+			return outcome{t: ts[i], state: stateUnreachable, exit: exitUnreachable, err: err, began: true}
+		}, nil)
 	}
 	defer cl.Close()
 	return fanOut(ctx, e, o, ts, func(ctx, runCtx context.Context, i int, out *targetOutput) outcome {

@@ -19,8 +19,10 @@ var clusterCommand = &command{
 	usage:   "status [--json] | drain MEMBER | resume MEMBER | rebalance [--batch N]",
 	help: `status     prints the cluster's members (build, hosts driven, takeovers, draining),
            the hosts per owner, every host's lease (owner, epoch, age, last
-           renewal, ready or connecting), the last failover (which host moved
-           from which member to which, when) and the last move of any kind.
+           renewal, ready or connecting), the hosts whose last connect failed
+           (when, by which member, and why), the last failover (which host
+           moved from which member to which, when) and the last move of any
+           kind.
 drain      makes MEMBER hand all its hosts over to the other members on
            purpose: each host first refuses new calls (they fail with "no
            longer owns the host": they did not run), its calls in flight finish
@@ -50,7 +52,7 @@ Examples:
   mitogo cluster status --cluster ops
   mitogo cluster drain --cluster ops a
   mitogo cluster rebalance --cluster ops --batch 2
-`,
+` + natsEnvHelp,
 	flags: clusterFlags,
 	run:   clusterMain,
 }
@@ -105,7 +107,7 @@ func clusterMain(ctx context.Context, e *env, o *options, args []string) error {
 	if len(rest) != wantArgs {
 		return usagef("cluster %s takes %d argument(s), got %q", sub, wantArgs, rest)
 	}
-	o.nats.url = cmpOr(o.nats.url, "nats://127.0.0.1:4222")
+	o.nats.url = cmpOr(o.nats.url, defaultNATS)
 	cl, err := o.nats.dial()
 	if err != nil {
 		return err
@@ -225,6 +227,12 @@ func printStatus(e *env, st *cluster.Status, now time.Time) {
 			state = "ready"
 		}
 		fmt.Fprintf(w, "%s\t%s\t%d\t%s\t%s\t%s\n", l.Host, l.Owner, l.Epoch, age(l.Since), age(l.Renewed), state)
+	}
+	if len(st.ConnectErrors) > 0 {
+		fmt.Fprintf(w, "\nHOST\tLAST CONNECT FAILED\tBY\tERROR\n")
+		for _, ce := range st.ConnectErrors {
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", ce.Host, age(ce.At), ce.Member, ce.Error)
+		}
 	}
 	w.Flush()
 }

@@ -30,7 +30,7 @@ type inventory struct {
 func readInventory(path string) (*inventory, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, usagef("-i %s: %v; -i names an inventory file, and --stdin forwards stdin from a terminal", path, err)
+		return nil, usagef("-i %s: %v", path, err)
 	}
 	defer f.Close()
 	inv, err := parseInventory(path, f)
@@ -100,6 +100,9 @@ func resolveTargets(values []string, inventoryPath string) ([]*target, error) {
 	if inventoryPath != "" {
 		if inventoryPath == "-" || strings.HasPrefix(inventoryPath, "-") {
 			return nil, usagef("-i %s: -i takes an inventory FILE, and --stdin forwards stdin from a terminal", inventoryPath)
+		}
+		if _, err := os.Stat(inventoryPath); err != nil {
+			return nil, usagef("-i %s: %v; -i names an inventory file, and --stdin forwards stdin from a terminal", inventoryPath, err)
 		}
 		var err error
 		if inv, err = readInventory(inventoryPath); err != nil {

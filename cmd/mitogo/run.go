@@ -36,7 +36,7 @@ file is left unread, with a warning. -n never forwards.
 Ctrl-C kills CMD in every target with its process group, reports what
 finished, stops the contexts in order and exits 130; SIGTERM does the same
 and exits 143.
-` + fleetHelp + `
+` + fleetHelp + clusterTargetHelp + `
 Examples:
   mitogo run -- uname -a
   mitogo run -t deploy@web1 -t web2:2222 -- uptime
@@ -71,7 +71,7 @@ func runMain(ctx context.Context, e *env, o *options, argv []string) error {
 	if o.shell {
 		argv = []string{"/bin/sh", "-c", strings.Join(argv, " ")}
 	}
-	if o.nats.url != "" {
+	if o.nats.use() {
 		return clusterRun(ctx, e, o, argv)
 	}
 	ts, err := resolveTargets(o.targets, o.fleet.inventory)
