@@ -54,12 +54,6 @@ func (hr *hostRun) outcome() connectOutcome {
 	return hr.connect
 }
 
-func (hr *hostRun) setOutcome(o connectOutcome) {
-	hr.mu.Lock()
-	hr.connect = o
-	hr.mu.Unlock()
-}
-
 // failed records that the runner's connect failed, and why.
 func (hr *hostRun) failed(err error) {
 	hr.mu.Lock()
