@@ -175,7 +175,10 @@
 // "GEN EPOCH", or "EPOCH" alone in generation 0, as builds before
 // generations wrote it), every call carries the token and is refused
 // (ErrFenced) unless the host holds it, and a context that sees a newer
-// token exits. Tokens order by generation, then epoch.
+// token exits as one whose parent is lost does (actors.ExitOrphaned): what
+// its functions started, a command of mitogo run among them, is killed
+// with it, not left running beside the new owner's calls. Tokens order by
+// generation, then epoch.
 //
 // # Losing the NATS store
 //
