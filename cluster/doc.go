@@ -82,7 +82,10 @@
 //
 // Drain hands every host of a member over; the member then claims nothing
 // (its entry says draining, and the others leave it out of the
-// preference) until Resume or its exit. Rebalance moves hosts from the
+// preference) until Resume or its exit. It refuses (ErrLastMember) to
+// drain a member when no other member is active (live and not draining),
+// as its hosts would be left with no controller, unless
+// HandoverOptions.Force. Rebalance moves hosts from the
 // members that hold more than their share to those that hold less: each
 // host to its preferred member among the live ones, only while its owner
 // holds at least two more hosts than that member, a batch at a time (4 by

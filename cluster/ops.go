@@ -18,6 +18,10 @@ var (
 	ErrNoMember = errors.New("no such member")
 	// ErrControl: the member refused or failed the request.
 	ErrControl = errors.New("the member refused the request")
+	// ErrLastMember: a drain was refused because no other active (not
+	// draining) member would take the member's hosts; they would be
+	// left with no controller. HandoverOptions.Force drains it anyway.
+	ErrLastMember = errors.New("no other active member would take its hosts")
 )
 
 // codeControl is a control reply's error code (ErrControl).
@@ -35,6 +39,9 @@ type HandoverOptions struct {
 	Settle time.Duration
 	// Batch is how many hosts a rebalance moves at a time; 0 means 4.
 	Batch int
+	// Force makes Drain drain a member although no other active member
+	// would take its hosts (without it, Drain fails with ErrLastMember).
+	Force bool
 }
 
 // control sends one control request to a member and waits for its reply.
@@ -67,14 +74,43 @@ func (cl *Client) control(ctx context.Context, member string, req ctlRequest) (*
 // released host's move; To is "" for a host that no other member held
 // within opt.Settle (no other member has it in its inventory, or its
 // connect failed). The member stays in the cluster, owning nothing, until
-// it stops or Resume.
+// it stops or Resume. Unless opt.Force, it refuses (ErrLastMember) to
+// drain a member when the cluster's status shows no other member that is
+// not draining: its hosts would be released with no one to take them.
 func (cl *Client) Drain(ctx context.Context, member string, opt HandoverOptions) ([]Move, error) {
+	if !opt.Force {
+		if err := cl.othersActive(ctx, member); err != nil {
+			return nil, err
+		}
+	}
 	rep, err := cl.control(ctx, member, ctlRequest{Op: opDrain, Grace: opt.Grace})
 	if rep == nil {
 		return nil, err
 	}
 	moves, werr := cl.awaitHeld(ctx, member, rep.Released, WhyDrain, opt.Settle)
 	return moves, errors.Join(err, werr)
+}
+
+// othersActive returns an error matching ErrLastMember when member is a
+// live member and no other live member is active (not draining).
+func (cl *Client) othersActive(ctx context.Context, member string) error {
+	st, err := cl.Status(ctx)
+	if err != nil {
+		return fmt.Errorf("cluster %s: drain of member %s: %w", cl.cluster, member, err)
+	}
+	known := false
+	for _, m := range st.Members {
+		switch {
+		case m.ID == member:
+			known = true
+		case !m.Draining:
+			return nil
+		}
+	}
+	if !known {
+		return nil // the request itself says there is no such member
+	}
+	return fmt.Errorf("cluster %s: drain of member %s refused: %w", cl.cluster, member, ErrLastMember)
 }
 
 // Resume ends a member's drain: it claims hosts without an owner again.

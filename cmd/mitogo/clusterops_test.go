@@ -140,4 +140,12 @@ func TestClusterOpsCLI(t *testing.T) {
 	if r.exit == 0 || !strings.Contains(r.stderr, "no such member") {
 		t.Errorf("cluster drain nobody: exit %d, stderr %q; want an error naming no such member", r.exit, r.stderr)
 	}
+	// a is draining: b is the last active member, and keeps its hosts.
+	r = mitogo(t, "", append([]string{"cluster", "drain"}, append(nats, "b")...)...)
+	if r.exit == 0 || !strings.Contains(r.stderr, "no other active member would take its hosts") || !strings.Contains(r.stderr, "--force") {
+		t.Errorf("cluster drain of the last active member: exit %d, stderr %q; want a refusal saying no other member would take its hosts", r.exit, r.stderr)
+	}
+	if n := held(waitStatus("7 hosts held", func(st *cluster.Status) bool { return len(st.Leases) == 7 })); n["b"] != 7 {
+		t.Errorf("after the refused drain of b, hosts held %v: want b to hold all 7", n)
+	}
 }
