@@ -68,7 +68,14 @@
 //
 // Each member takes control requests on mitogo.CLUSTER.member.ID
 // (Client.Drain, Client.Resume, Client.Rebalance; mitogo cluster drain,
-// resume, rebalance). A host is handed over in this order: its owner
+// resume, rebalance). A member acknowledges a request at once, then works
+// on it and replies. The request carries the deadline of its
+// acknowledgement (HandoverOptions.Answer, 30s by default; the sender's
+// clock against the member's): a member that does not acknowledge it by
+// then (stopped, frozen, cut off from NATS) fails the request with
+// ErrNoAnswer naming it, and ignores it if it gets it later, so that an
+// operator who gave up on a drain does not find it applied when the member
+// wakes. A host is handed over in this order: its owner
 // refuses new calls to it (ErrNotOwner: they did not run; with the lease
 // still its own, no other member runs them either), unsubscribes, lets the
 // calls in flight finish (those still running after the grace, 30s by

@@ -3,7 +3,10 @@ package cluster_test
 import (
 	"context"
 	"errors"
+	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/mitogo/mitogo/cluster"
 )
@@ -22,14 +25,62 @@ func TestDrainLastMember(t *testing.T) {
 	if !errors.Is(err, cluster.ErrLastMember) {
 		t.Fatalf("drain of the only member: moves %+v, error %v; want ErrLastMember", moves, err)
 	}
-	for h, l := range tc.leases() {
-		if !sameLease(l, before[h]) {
-			t.Errorf("host %s: lease %+v after the refused drain, was %+v", h, l, before[h])
+	now := tc.leases()
+	for h, l := range before {
+		if n, ok := now[h]; !ok || !sameLease(n, l) {
+			t.Errorf("host %s: lease %+v after the refused drain, was %+v", h, n, l)
 		}
 	}
 	for _, m := range tc.status().Members {
 		if m.Draining {
 			t.Errorf("member %s is draining after a refused drain", m.ID)
+		}
+	}
+}
+
+// A drain sent to a frozen member fails once the member did not answer
+// within HandoverOptions.Answer, naming it; and the member, woken, ignores
+// the request it got past its deadline: it keeps its hosts and is not
+// draining.
+func TestControlPastDeadline(t *testing.T) {
+	inv, hosts := localInventory(3)
+	// A long TTL: the member keeps its leases while it is stopped.
+	tc := newTestCluster(t, inv, 30*time.Second)
+	tc.start("a")
+	tc.waitLeases(hosts, "a")
+	before := tc.leases()
+	p := tc.members["a"].cmd.Process
+	if err := p.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	stopped := true
+	defer func() {
+		if stopped {
+			p.Signal(syscall.SIGCONT)
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	defer cancel()
+	_, err := tc.client.Drain(ctx, "a", cluster.HandoverOptions{Force: true, Answer: time.Second})
+	if !errors.Is(err, cluster.ErrNoAnswer) || !strings.Contains(err.Error(), "member a did not answer") {
+		t.Errorf("drain of a stopped member: %v; want ErrNoAnswer naming member a", err)
+	}
+	p.Signal(syscall.SIGCONT)
+	stopped = false
+	// The member serves its requests in order: once it answered this
+	// one, it has handled the drain.
+	if err := tc.client.Control(ctx, "a", "no-such-op"); !errors.Is(err, cluster.ErrControl) {
+		t.Fatalf("request after the wake: %v, want ErrControl", err)
+	}
+	now := tc.leases()
+	for h, l := range before {
+		if n, ok := now[h]; !ok || !sameLease(n, l) {
+			t.Errorf("host %s: lease %+v after the late drain, was %+v", h, n, l)
+		}
+	}
+	for _, m := range tc.status().Members {
+		if m.Draining {
+			t.Errorf("member %s is draining: it applied a drain its sender had given up on", m.ID)
 		}
 	}
 }

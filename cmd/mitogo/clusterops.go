@@ -34,6 +34,11 @@ drain      makes MEMBER hand all its hosts over to the other members on
            or 'resume'. It refuses to drain the last active member (no other
            would take its hosts) unless --force.
 resume     ends MEMBER's drain: it claims hosts that have no owner again.
+
+A member must acknowledge a drain, resume or rebalance request within
+--answer (30s); one that does not (stopped, frozen, cut off from NATS) is
+named in the error, and ignores the request if it gets it later: the
+request carries its deadline.
 rebalance  moves hosts from members that own more than their share to those
            that own less, each to its preferred member (the hash that places
            hosts at start), --batch hosts at a time, each batch held again
@@ -64,6 +69,7 @@ func clusterFlags(fs *flag.FlagSet, e *env, o *options) {
 	fs.DurationVar(&o.nats.handover.Settle, "settle", 30*time.Second, "drain, rebalance: how long to wait for other members to hold a released host")
 	fs.IntVar(&o.nats.handover.Batch, "batch", 4, "rebalance: hosts moved at a time")
 	fs.BoolVar(&o.nats.handover.Force, "force", false, "drain: drain the member even when no other active member would take its hosts")
+	fs.DurationVar(&o.nats.handover.Answer, "answer", 30*time.Second, "drain, resume, rebalance: how long a member has to acknowledge the request; one that gets it later (stopped, frozen, cut off from NATS) ignores it")
 	fs.DurationVar(&o.timeout, "timeout", 5*time.Minute, "give up after this long")
 }
 
@@ -136,6 +142,11 @@ func clusterMain(ctx context.Context, e *env, o *options, args []string) error {
 		}
 		return nil
 	case "resume":
+		if a := o.nats.handover.Answer; a > 0 {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, a)
+			defer cancel()
+		}
 		return cl.Resume(ctx, rest[0])
 	case "rebalance":
 		moves, err := cl.Rebalance(ctx, o.nats.handover)
