@@ -80,7 +80,8 @@
 // still its own, no other member runs them either), unsubscribes, lets the
 // calls in flight finish (those still running after the grace, 30s by
 // default, are cancelled and their callers told), shuts the host's context
-// down, writes why into the lease and deletes it; the preferred member
+// down (and the hops of its chain before it that the Connector named with
+// Hops, but those another host it drives goes through), writes why into the lease and deletes it; the preferred member
 // claims it at once and reconnects it. A call is therefore never run by
 // two members, and a call sent between the old owner's unsubscription and
 // the new owner's subscription reaches nobody: it waits for the new owner

@@ -84,3 +84,25 @@ func TestControlPastDeadline(t *testing.T) {
 		}
 	}
 }
+
+// A host reached through two hops leaves nothing behind on the member
+// that hands it over: a drained member has no child process left (each
+// host's first hop was its child).
+func TestDrainEndsChains(t *testing.T) {
+	tc := newTestCluster(t, "h0 local,local\nh1 local,local\n", testTTL)
+	hosts := []string{"h0", "h1"}
+	tc.start("a")
+	tc.waitLeases(hosts, "a")
+	pid := tc.members["a"].cmd.Process.Pid
+	if n := len(liveChildren(pid)); n != len(hosts) {
+		t.Fatalf("member a drives %d two-hop hosts through %d child processes, want %d", len(hosts), n, len(hosts))
+	}
+	tc.start("b")
+	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	defer cancel()
+	if _, err := tc.client.Drain(ctx, "a", cluster.HandoverOptions{Settle: 90 * time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	tc.waitLeases(hosts, "b")
+	waitChildrenGone(t, pid)
+}

@@ -61,6 +61,7 @@ func (hr *hostRun) setOutcome(o connectOutcome) {
 
 type connected struct {
 	hctx *actors.Context
+	hops []*actors.Context // the contexts of its chain before hctx (Hops)
 	err  error
 }
 
@@ -107,18 +108,18 @@ func (hr *hostRun) run() {
 	c.connects.Go(func() {
 		cctx, ccancel := context.WithTimeout(ctx, c.cfg.ConnectTimeout)
 		defer ccancel()
-		hctx, err := c.cfg.Connect(cctx, c.cfg.Router, hr.host)
+		hctx, hops, err := c.connectHost(cctx, hr)
 		if err == nil {
 			if _, err = takeFence.Call(cctx, hctx, fa); err != nil {
-				shutdown(hctx)
-				hctx = nil
+				c.endHost(hctx, hops)
+				hctx, hops = nil, nil
 			}
 		}
 		select {
-		case conn <- connected{hctx, err}:
+		case conn <- connected{hctx, hops, err}:
 		case <-abandon:
 			if hctx != nil {
-				shutdown(hctx)
+				c.endHost(hctx, hops)
 			}
 		}
 	})
@@ -126,6 +127,7 @@ func (hr *hostRun) run() {
 	defer connectGiveUp.Stop()
 
 	var hctx *actors.Context
+	var hops []*actors.Context
 	var sub *nats.Subscription
 	var hold *actors.Pending[struct{}]
 	var holdDone, hctxDone <-chan struct{}
@@ -140,7 +142,7 @@ func (hr *hostRun) run() {
 		cancel() // ends the connect, the hold call and the renewals
 		renewer.Wait()
 		if hctx != nil {
-			shutdown(hctx)
+			c.endHost(hctx, hops)
 		}
 		if release {
 			hr.release()
@@ -187,7 +189,7 @@ func (hr *hostRun) run() {
 				hr.setOutcome(connectFailed)
 				return
 			}
-			hctx, hctxDone = res.hctx, res.hctx.Done()
+			hctx, hops, hctxDone = res.hctx, res.hops, res.hctx.Done()
 			hold = holdFence.Go(ctx, hctx, fa)
 			holdDone = hold.Done()
 			var err error
