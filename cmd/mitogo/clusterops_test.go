@@ -159,6 +159,16 @@ func TestClusterOpsCLI(t *testing.T) {
 	if n := held(waitStatus("7 hosts held", func(st *cluster.Status) bool { return len(st.Leases) == 7 })); n["b"] != 7 {
 		t.Errorf("after the refused drain of b, hosts held %v: want b to hold all 7", n)
 	}
+	// A stopped member does not answer: the request fails within
+	// --answer, naming it.
+	if err := b.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	r = mitogo(t, "", append([]string{"cluster", "resume", "--answer", "1s"}, append(nats, "b")...)...)
+	b.Process.Signal(syscall.SIGCONT)
+	if r.exit == 0 || !strings.Contains(r.stderr, "member b did not answer") {
+		t.Errorf("cluster resume of a stopped member: exit %d, stderr %q; want an error saying member b did not answer", r.exit, r.stderr)
+	}
 }
 
 // childProcs lists the live (not zombie) child processes of pid.
