@@ -141,7 +141,10 @@ func refuseParent(spec string) error {
 // its own children are told to stop, what its functions started is ended,
 // and the process exits.
 func (r *Router) childExit(err error) {
+	var left *leftTree
 	switch {
+	case errors.As(err, &left):
+		fmt.Fprintf(os.Stderr, "mitogo: %s: %v; exiting\n", r.Name(), left.cause)
 	case errors.Is(err, ErrHeartbeat):
 		fmt.Fprintf(os.Stderr, "mitogo: %s: orphaned: the parent went silent (%v); exiting\n", r.Name(), err)
 	case err != nil && !errors.Is(err, io.EOF):
@@ -155,6 +158,37 @@ func (r *Router) childExit(err error) {
 	r.endStarted()
 	r.watch.stop()
 	os.Exit(0)
+}
+
+// ErrNotChild: the router is not a child context's (a master's, or one
+// attached with Attach), so it cannot leave its tree as an orphan does.
+var ErrNotChild = errors.New("not a child context")
+
+// leftTree is the error a child's stream to its parent is closed with by
+// ExitOrphaned: childExit prints its cause.
+type leftTree struct{ cause error }
+
+func (e *leftTree) Error() string { return e.cause.Error() }
+func (e *leftTree) Unwrap() error { return e.cause }
+
+// ExitOrphaned ends the child context running the function that was given
+// ctx as if its parent were lost: its stream to the parent is closed, its
+// calls (the caller's among them) are cancelled and given a moment to
+// return, its own children are stopped, what its functions started (the
+// processes of the session it leads, as a command of proc.run) is ended,
+// and the process exits, printing cause on its standard error. A function
+// calls it when it finds that this context must not go on (a newer owner
+// fenced it out) but its parent cannot be asked to stop it. It returns at
+// once; the exit follows. It returns an error matching ErrNotChild, and
+// does nothing, outside a called function or in a master or an attached
+// router.
+func ExitOrphaned(ctx context.Context, cause error) error {
+	r := RouterFrom(ctx)
+	if r == nil || r.parent == nil || r.detached != nil {
+		return fmt.Errorf("mitogo: exit as an orphan: %w", ErrNotChild)
+	}
+	r.parent.close(&leftTree{cause: cause})
+	return nil
 }
 
 // childShutdown is the orderly stop the parent asked for: descendants

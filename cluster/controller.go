@@ -23,7 +23,8 @@ import (
 )
 
 // Connector starts the context of one inventory host, e.g. over the chain
-// the inventory gives it.
+// the inventory gives it. One that starts several hops names those before
+// the context it returns with Hops, so that they end with the host's.
 type Connector func(ctx context.Context, r *actors.Router, h *inventory.Host) (*actors.Context, error)
 
 // Config configures a controller.
@@ -106,6 +107,10 @@ type Controller struct {
 	changed   chan struct{}      // asks the member loop to advertise now (touch)
 
 	watcher jetstream.KeyWatcher // the lease watch that runs (watchLoop), guarded by mu
+
+	// hops named by Connectors (Hops): how many driven hosts go through
+	// each, guarded by mu.
+	hopUsers map[*actors.Context]int
 
 	wake chan struct{} // asks the reconciler for a pass
 	live []string      // the members the reconciler listed last (its own)

@@ -69,12 +69,20 @@
 //
 // Each member takes control requests on mitogo.CLUSTER.member.ID
 // (Client.Drain, Client.Resume, Client.Rebalance; mitogo cluster drain,
-// resume, rebalance). A host is handed over in this order: its owner
+// resume, rebalance). A member acknowledges a request at once, then works
+// on it and replies. The request carries the deadline of its
+// acknowledgement (HandoverOptions.Answer, 30s by default; the sender's
+// clock against the member's): a member that does not acknowledge it by
+// then (stopped, frozen, cut off from NATS) fails the request with
+// ErrNoAnswer naming it, and ignores it if it gets it later, so that an
+// operator who gave up on a drain does not find it applied when the member
+// wakes. A host is handed over in this order: its owner
 // refuses new calls to it (ErrNotOwner: they did not run; with the lease
 // still its own, no other member runs them either), unsubscribes, lets the
 // calls in flight finish (those still running after the grace, 30s by
 // default, are cancelled and their callers told), shuts the host's context
-// down, writes why into the lease and deletes it; the preferred member
+// down (and the hops of its chain before it that the Connector named with
+// Hops, but those another host it drives goes through), writes why into the lease and deletes it; the preferred member
 // claims it at once and reconnects it. A call is therefore never run by
 // two members, and a call sent between the old owner's unsubscription and
 // the new owner's subscription reaches nobody: it waits for the new owner
@@ -83,7 +91,10 @@
 //
 // Drain hands every host of a member over; the member then claims nothing
 // (its entry says draining, and the others leave it out of the
-// preference) until Resume or its exit. Rebalance moves hosts from the
+// preference) until Resume or its exit. It refuses (ErrLastMember) to
+// drain a member when no other member is active (live and not draining),
+// as its hosts would be left with no controller, unless
+// HandoverOptions.Force. Rebalance moves hosts from the
 // members that hold more than their share to those that hold less: each
 // host to its preferred member among the live ones, only while its owner
 // holds at least two more hosts than that member, a batch at a time (4 by
@@ -180,7 +191,10 @@
 // "GEN EPOCH", or "EPOCH" alone in generation 0, as builds before
 // generations wrote it), every call carries the token and is refused
 // (ErrFenced) unless the host holds it, and a context that sees a newer
-// token exits. Tokens order by generation, then epoch.
+// token exits as one whose parent is lost does (actors.ExitOrphaned): what
+// its functions started, a command of mitogo run among them, is killed
+// with it, not left running beside the new owner's calls. Tokens order by
+// generation, then epoch.
 //
 // # Losing the NATS store
 //

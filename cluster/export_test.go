@@ -68,3 +68,10 @@ func (c *Controller) KillWatch() {
 	c.mu.Unlock()
 	_ = w.Stop()
 }
+
+// Control sends a member a control request of kind op and returns its
+// reply's error (an op the member does not know fails with ErrControl).
+func (cl *Client) Control(ctx context.Context, member, op string) error {
+	_, err := cl.control(ctx, member, ctlRequest{Op: op}, 0)
+	return err
+}

@@ -80,9 +80,9 @@ var (
 		})
 	})
 	// holdFence runs for as long as the owner holds the host: it returns
-	// when the caller cancels it, and ends this process when a newer
-	// epoch took the token (the older owner may be paused and unable to
-	// end its context itself).
+	// when the caller cancels it, and ends this context, what its
+	// functions started with it, when a newer epoch took the token (the
+	// older owner may be paused and unable to end its context itself).
 	holdFence = actors.Register("mitogo.cluster.fence.hold", func(ctx context.Context, a fenceArgs) (struct{}, error) {
 		tick := time.NewTicker(fencePoll)
 		defer tick.Stop()
@@ -97,8 +97,15 @@ var (
 				continue
 			}
 			if a.fenceToken.before(held) {
-				fmt.Fprintf(os.Stderr, "mitogo cluster: host %s: epoch %v overtaken by %v; this context exits\n", a.Host, a.fenceToken, held)
-				os.Exit(0)
+				// The context ends as an orphan does: what its functions
+				// started (a command of proc.run) ends with it rather
+				// than running on beside the new owner's.
+				cause := fmt.Errorf("mitogo cluster: host %s: epoch %v overtaken by %v; this context exits: %w", a.Host, a.fenceToken, held, ErrFenced)
+				if err := actors.ExitOrphaned(ctx, cause); err != nil {
+					return struct{}{}, fmt.Errorf("%v: %w", cause, err)
+				}
+				<-ctx.Done() // cancelled as the context ends
+				return struct{}{}, cause
 			}
 		}
 	})

@@ -2,12 +2,17 @@ package cluster_test
 
 import (
 	"context"
+	"io"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/mitogo/mitogo/actors"
+	"github.com/mitogo/mitogo/builtins"
 	"github.com/mitogo/mitogo/cluster"
 	"github.com/vmihailenco/msgpack/v5"
 )
@@ -144,4 +149,114 @@ func TestHostFencingGenerations(t *testing.T) {
 	if code, err := run(newer, 5, 1); err != nil || code != "" {
 		t.Fatalf("call with the new generation's token: code %q, %v", code, err)
 	}
+}
+
+// A context fenced out by a newer owner ends what its functions started
+// before it exits: the command an older owner started there (proc.run's
+// process group) is killed, not left running beside the new owner's
+// calls, though the older owner never asked for it.
+func TestFencedContextEndsItsCommand(t *testing.T) {
+	name := "e" + randHex(4)
+	t.Cleanup(func() {
+		home, _ := os.UserHomeDir()
+		os.RemoveAll(filepath.Join(home, ".cache", "mitogo-cluster", name))
+	})
+	r, err := actors.NewRouter()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Shutdown(context.Background())
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	old, err := r.Local(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	newer, err := r.Local(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fa := func(epoch uint64) cluster.FenceArgs { return cluster.NewFenceArgs(name, "web4", 0, epoch) }
+	if _, err := cluster.TakeFence.Call(ctx, old, fa(5)); err != nil {
+		t.Fatalf("take epoch 5: %v", err)
+	}
+	hold := cluster.HoldFence.Go(ctx, old, fa(5))
+
+	dir := t.TempDir()
+	pidFile, marker := filepath.Join(dir, "pid"), filepath.Join(dir, "marker")
+	// Long enough that only a kill ends it before the deadlines below.
+	script := "echo $$ > " + pidFile + ".tmp && mv " + pidFile + ".tmp " + pidFile + "; sleep 300; echo done > " + marker
+	ran := make(chan error, 1)
+	go func() {
+		_, err := builtins.Run(ctx, r, old, builtins.RunRequest{Argv: []string{"sh", "-c", script}}, nil, io.Discard, io.Discard)
+		ran <- err
+	}()
+	var pgid int
+	for pgid == 0 {
+		select {
+		case err := <-ran:
+			t.Fatalf("the command ended before the fence: %v", err)
+		case <-ctx.Done():
+			t.Fatal("the command did not start")
+		case <-time.After(20 * time.Millisecond):
+		}
+		if b, err := os.ReadFile(pidFile); err == nil {
+			pgid, _ = strconv.Atoi(strings.TrimSpace(string(b)))
+		}
+	}
+	if groupAlive(pgid) == 0 {
+		t.Fatalf("process group %d not found", pgid)
+	}
+
+	if _, err := cluster.TakeFence.Call(ctx, newer, fa(7)); err != nil {
+		t.Fatalf("take epoch 7: %v", err)
+	}
+	select {
+	case <-old.Done():
+	case <-ctx.Done():
+		t.Fatal("the context holding the overtaken epoch did not exit")
+	}
+	hold.Wait()
+	<-ran
+	// The context killed its command before it exited. A killed process
+	// takes a moment to be gone from /proc; the deadline only guards
+	// against waiting for the command's own end (its sleep is far longer).
+	gone := time.Now().Add(30 * time.Second)
+	for groupAlive(pgid) != 0 {
+		if time.Now().After(gone) {
+			t.Fatalf("%d processes of the fenced context's command (group %d) still run after it exited", groupAlive(pgid), pgid)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	syscall.Kill(-pgid, syscall.SIGKILL) // before the fix: do not leave it behind
+	if _, err := os.Stat(marker); err == nil {
+		t.Fatal("the fenced context's command finished")
+	}
+}
+
+// groupAlive counts the processes of process group pgid that are not
+// zombies.
+func groupAlive(pgid int) int {
+	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
+	n := 0
+	for _, p := range stats {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		s := string(b)
+		i := strings.LastIndexByte(s, ')')
+		if i < 0 {
+			continue
+		}
+		// pid (comm) state ppid pgrp ...
+		f := strings.Fields(s[i+1:])
+		if len(f) < 3 || f[0] == "Z" {
+			continue
+		}
+		if g, _ := strconv.Atoi(f[2]); g == pgid {
+			n++
+		}
+	}
+	return n
 }

@@ -177,10 +177,17 @@ type ctlRequest struct {
 	Op    string        `json:"op"`
 	Hosts []string      `json:"hosts,omitempty"` // opHandOff
 	Grace time.Duration `json:"grace,omitempty"`
+	// Deadline (unix ns; 0: none) is when the sender stops waiting for
+	// the acknowledgement: a member that gets the request later ignores it.
+	Deadline int64 `json:"deadline,omitempty"`
+	// Ack asks the member to acknowledge the request (a reply with
+	// Accepted) before it works on it, then to reply as usual.
+	Ack bool `json:"ack,omitempty"`
 }
 
 type ctlReply struct {
 	Member   string   `json:"member"`
+	Accepted bool     `json:"accepted,omitempty"` // the acknowledgement of a request with Ack
 	Released []string `json:"released,omitempty"`
 	Code     string   `json:"code,omitempty"`
 	Msg      string   `json:"msg,omitempty"`
@@ -193,16 +200,28 @@ func memberSubject(cluster, member string) string {
 
 // onControl serves one control request. It runs on the subscription's
 // goroutine: control requests are rare, and one waits for the previous.
+// A request that comes past its deadline (this member was frozen or cut
+// off while its sender waited, and gave up) is ignored.
 func (c *Controller) onControl(m *nats.Msg) {
+	var req ctlRequest
+	uerr := json.Unmarshal(m.Data, &req)
+	if uerr == nil && req.Deadline != 0 && time.Now().UnixNano() > req.Deadline {
+		c.log.Warn("control request ignored: it came past its deadline (its sender gave up)", "op", req.Op,
+			"late", time.Since(time.Unix(0, req.Deadline)).Round(time.Millisecond))
+		return
+	}
 	rep := ctlReply{Member: c.id}
 	defer func() {
 		b, _ := json.Marshal(rep)
 		_ = m.Respond(b)
 	}()
-	var req ctlRequest
-	if err := json.Unmarshal(m.Data, &req); err != nil || req.V != ProtocolVersion {
+	if uerr != nil || req.V != ProtocolVersion {
 		rep.Code, rep.Msg = codeVersion, fmt.Sprintf("member %s speaks cluster protocol %d (request: %d)", c.id, ProtocolVersion, req.V)
 		return
+	}
+	if req.Ack {
+		b, _ := json.Marshal(ctlReply{Member: c.id, Accepted: true})
+		_ = m.Respond(b)
 	}
 	var err error
 	switch req.Op {

@@ -70,6 +70,7 @@ func (hr *hostRun) connectErr() error {
 
 type connected struct {
 	hctx *actors.Context
+	hops []*actors.Context // the contexts of its chain before hctx (Hops)
 	err  error
 }
 
@@ -116,18 +117,18 @@ func (hr *hostRun) run() {
 	c.connects.Go(func() {
 		cctx, ccancel := context.WithTimeout(ctx, c.cfg.ConnectTimeout)
 		defer ccancel()
-		hctx, err := c.cfg.Connect(cctx, c.cfg.Router, hr.host)
+		hctx, hops, err := c.connectHost(cctx, hr)
 		if err == nil {
 			if _, err = takeFence.Call(cctx, hctx, fa); err != nil {
-				shutdown(hctx)
-				hctx = nil
+				c.endHost(hctx, hops)
+				hctx, hops = nil, nil
 			}
 		}
 		select {
-		case conn <- connected{hctx, err}:
+		case conn <- connected{hctx, hops, err}:
 		case <-abandon:
 			if hctx != nil {
-				shutdown(hctx)
+				c.endHost(hctx, hops)
 			}
 		}
 	})
@@ -135,6 +136,7 @@ func (hr *hostRun) run() {
 	defer connectGiveUp.Stop()
 
 	var hctx *actors.Context
+	var hops []*actors.Context
 	var sub *nats.Subscription
 	var hold *actors.Pending[struct{}]
 	var holdDone, hctxDone <-chan struct{}
@@ -149,7 +151,7 @@ func (hr *hostRun) run() {
 		cancel() // ends the connect, the hold call and the renewals
 		renewer.Wait()
 		if hctx != nil {
-			shutdown(hctx)
+			c.endHost(hctx, hops)
 		}
 		if release {
 			hr.release()
@@ -196,7 +198,7 @@ func (hr *hostRun) run() {
 				hr.failed(res.err)
 				return
 			}
-			hctx, hctxDone = res.hctx, res.hctx.Done()
+			hctx, hops, hctxDone = res.hctx, res.hops, res.hctx.Done()
 			hold = holdFence.Go(ctx, hctx, fa)
 			holdDone = hold.Done()
 			var err error

@@ -18,7 +18,25 @@ var (
 	ErrNoMember = errors.New("no such member")
 	// ErrControl: the member refused or failed the request.
 	ErrControl = errors.New("the member refused the request")
+	// ErrLastMember: a drain was refused because no other active (not
+	// draining) member would take the member's hosts; they would be
+	// left with no controller. HandoverOptions.Force drains it anyway.
+	ErrLastMember = errors.New("no other active member would take its hosts")
+	// ErrNoAnswer: the member did not acknowledge a drain, resume or
+	// rebalance request in time (it is stopped, frozen, or cut off from
+	// NATS). The request carried its deadline: a member that gets it
+	// later ignores it, so nothing was changed.
+	ErrNoAnswer = errors.New("the member did not answer")
 )
+
+// defaultAnswer is how long a member has to acknowledge a control request
+// when HandoverOptions.Answer is 0.
+const defaultAnswer = 30 * time.Second
+
+// answerSlack is how much longer than a request's deadline its sender
+// waits for the acknowledgement: the member checks the deadline when it
+// gets the request, and its acknowledgement then takes a moment to come.
+const answerSlack = time.Second
 
 // codeControl is a control reply's error code (ErrControl).
 const codeControl = "control"
@@ -35,21 +53,67 @@ type HandoverOptions struct {
 	Settle time.Duration
 	// Batch is how many hosts a rebalance moves at a time; 0 means 4.
 	Batch int
+	// Force makes Drain drain a member although no other active member
+	// would take its hosts (without it, Drain fails with ErrLastMember).
+	Force bool
+	// Answer is how long a member has to acknowledge a request (it
+	// acknowledges at once, then works); 0 means 30s. The request carries
+	// this deadline, and a member that gets it past it ignores it.
+	Answer time.Duration
 }
 
 // control sends one control request to a member and waits for its reply.
-func (cl *Client) control(ctx context.Context, member string, req ctlRequest) (*ctlReply, error) {
-	req.V = ProtocolVersion
-	b, _ := json.Marshal(req)
-	m, err := cl.nc.RequestWithContext(ctx, memberSubject(cl.cluster, member), b)
-	if errors.Is(err, nats.ErrNoResponders) {
-		return nil, fmt.Errorf("cluster %s: member %s: %w", cl.cluster, member, ErrNoMember)
+// The member must acknowledge the request within answer (0: 30s, and no
+// later than ctx's deadline): the request carries that deadline, and a
+// member that gets it later (it was frozen, or cut off from NATS) ignores
+// it; the reply, once acknowledged, is waited for until ctx ends.
+func (cl *Client) control(ctx context.Context, member string, req ctlRequest, answer time.Duration) (*ctlReply, error) {
+	if answer <= 0 {
+		answer = defaultAnswer
 	}
+	by := time.Now().Add(answer)
+	if d, ok := ctx.Deadline(); ok && d.Before(by) {
+		by, answer = d, time.Until(d)
+	}
+	req.V, req.Deadline, req.Ack = ProtocolVersion, by.UnixNano(), true
+	b, _ := json.Marshal(req)
+	inbox := cl.nc.NewRespInbox()
+	sub, err := cl.nc.SubscribeSync(inbox)
 	if err != nil {
 		return nil, fmt.Errorf("cluster %s: member %s: %s: %w", cl.cluster, member, req.Op, err)
 	}
+	defer sub.Unsubscribe()
+	if err := cl.nc.PublishRequest(memberSubject(cl.cluster, member), inbox, b); err != nil {
+		return nil, fmt.Errorf("cluster %s: member %s: %s: %w", cl.cluster, member, req.Op, err)
+	}
+	actx, cancel := context.WithDeadline(ctx, by.Add(answerSlack))
+	m, err := sub.NextMsgWithContext(actx)
+	cancel()
+	switch {
+	case errors.Is(err, nats.ErrNoResponders):
+		return nil, fmt.Errorf("cluster %s: member %s: %w", cl.cluster, member, ErrNoMember)
+	case err != nil && errors.Is(ctx.Err(), context.Canceled):
+		return nil, fmt.Errorf("cluster %s: member %s: %s: %w", cl.cluster, member, req.Op, ctx.Err())
+	case err != nil:
+		return nil, fmt.Errorf("cluster %s: member %s did not answer the %s request within %v (stopped, frozen or cut off from NATS?; it ignores the request if it gets it later): %w",
+			cl.cluster, member, req.Op, answer.Round(100*time.Millisecond), ErrNoAnswer)
+	}
+	rep, err := cl.decodeReply(member, m.Data)
+	if err != nil || !rep.Accepted {
+		return rep, err
+	}
+	// Acknowledged: the member works on it; its reply ends the request.
+	if m, err = sub.NextMsgWithContext(ctx); err != nil {
+		return nil, fmt.Errorf("cluster %s: member %s: %s: accepted, no reply: %w", cl.cluster, member, req.Op, err)
+	}
+	return cl.decodeReply(member, m.Data)
+}
+
+// decodeReply reads a member's reply to a control request: the error
+// matches ErrVersion or ErrControl when the member refused it.
+func (cl *Client) decodeReply(member string, data []byte) (*ctlReply, error) {
 	var rep ctlReply
-	if err := json.Unmarshal(m.Data, &rep); err != nil {
+	if err := json.Unmarshal(data, &rep); err != nil {
 		return nil, fmt.Errorf("cluster %s: member %s: unreadable reply: %w", cl.cluster, member, ErrVersion)
 	}
 	switch rep.Code {
@@ -67,9 +131,16 @@ func (cl *Client) control(ctx context.Context, member string, req ctlRequest) (*
 // released host's move; To is "" for a host that no other member held
 // within opt.Settle (no other member has it in its inventory, or its
 // connect failed). The member stays in the cluster, owning nothing, until
-// it stops or Resume.
+// it stops or Resume. Unless opt.Force, it refuses (ErrLastMember) to
+// drain a member when the cluster's status shows no other member that is
+// not draining: its hosts would be released with no one to take them.
 func (cl *Client) Drain(ctx context.Context, member string, opt HandoverOptions) ([]Move, error) {
-	rep, err := cl.control(ctx, member, ctlRequest{Op: opDrain, Grace: opt.Grace})
+	if !opt.Force {
+		if err := cl.othersActive(ctx, member); err != nil {
+			return nil, err
+		}
+	}
+	rep, err := cl.control(ctx, member, ctlRequest{Op: opDrain, Grace: opt.Grace}, opt.Answer)
 	if rep == nil {
 		return nil, err
 	}
@@ -77,9 +148,34 @@ func (cl *Client) Drain(ctx context.Context, member string, opt HandoverOptions)
 	return moves, errors.Join(err, werr)
 }
 
+// othersActive returns an error matching ErrLastMember when member is a
+// live member and no other live member is active (not draining).
+func (cl *Client) othersActive(ctx context.Context, member string) error {
+	st, err := cl.Status(ctx)
+	if err != nil {
+		return fmt.Errorf("cluster %s: drain of member %s: %w", cl.cluster, member, err)
+	}
+	known := false
+	for _, m := range st.Members {
+		switch {
+		case m.ID == member:
+			known = true
+		case !m.Draining:
+			return nil
+		}
+	}
+	if !known {
+		return nil // the request itself says there is no such member
+	}
+	return fmt.Errorf("cluster %s: drain of member %s refused: %w", cl.cluster, member, ErrLastMember)
+}
+
 // Resume ends a member's drain: it claims hosts without an owner again.
+// The member must acknowledge it within 30s, or by ctx's deadline if
+// sooner (else ErrNoAnswer, and it ignores the request if it gets it
+// later).
 func (cl *Client) Resume(ctx context.Context, member string) error {
-	_, err := cl.control(ctx, member, ctlRequest{Op: opResume})
+	_, err := cl.control(ctx, member, ctlRequest{Op: opResume}, 0)
 	return err
 }
 
@@ -116,7 +212,7 @@ func (cl *Client) Rebalance(ctx context.Context, opt HandoverOptions) ([]Move, e
 		}
 		progress := false
 		for _, from := range sortedKeys(byFrom) {
-			rep, err := cl.control(ctx, from, ctlRequest{Op: opHandOff, Hosts: byFrom[from], Grace: opt.Grace})
+			rep, err := cl.control(ctx, from, ctlRequest{Op: opHandOff, Hosts: byFrom[from], Grace: opt.Grace}, opt.Answer)
 			if rep == nil {
 				return all, err
 			}

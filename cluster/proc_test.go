@@ -89,11 +89,25 @@ func controllerMain() int {
 	return 0
 }
 
-// connectHost starts a test host: "local" is a local child, anything else
-// an ssh target with the inventory's identity and known-hosts settings.
+// connectHost starts a test host: "local" is a local child, "local,local"
+// a local child's local child (a chain of two hops), anything else an ssh
+// target with the inventory's identity and known-hosts settings.
 func connectHost(ctx context.Context, r *actors.Router, h *inventory.Host) (*actors.Context, error) {
-	if h.Chain == "local" {
+	switch h.Chain {
+	case "local":
 		return r.Local(ctx)
+	case "local,local":
+		first, err := r.Local(ctx)
+		if err != nil {
+			return nil, err
+		}
+		last, err := r.Local(ctx, actors.Via(first))
+		if err != nil {
+			first.Shutdown(ctx)
+			return nil, err
+		}
+		cluster.Hops(ctx, first)
+		return last, nil
 	}
 	target, ok := strings.CutPrefix(h.Chain, "ssh:")
 	if !ok {

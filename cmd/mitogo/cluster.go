@@ -240,9 +240,12 @@ func serveMain(ctx context.Context, e *env, o *options, args []string) error {
 			if p == nil {
 				return nil, fmt.Errorf("host %s is no longer in the inventory", h.Name)
 			}
-			// The last hop runs the calls; shutting it down leaves the
-			// hops before it until this controller exits.
-			_, last, err := p.connect(ctx, r)
+			// The last hop runs the calls; the first, when it is another,
+			// is shut down with it when the host is released.
+			first, last, err := p.connect(ctx, r)
+			if err == nil && first != last {
+				cluster.Hops(ctx, first)
+			}
 			return last, err
 		},
 		InventoryFile: o.fleet.inventory, ReadInventory: readHosts, ReloadInterval: o.nats.reloadEvery,

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -32,8 +33,14 @@ drain      makes MEMBER hand all its hosts over to the other members on
            It prints where each host went, and fails when one was not held
            by another member within --settle; the member stays in the cluster
            owning nothing (e.g. to be upgraded and restarted) until it stops
-           or 'resume'.
+           or 'resume'. It refuses to drain the last active member (no other
+           would take its hosts) unless --force.
 resume     ends MEMBER's drain: it claims hosts that have no owner again.
+
+A member must acknowledge a drain, resume or rebalance request within
+--answer (30s); one that does not (stopped, frozen, cut off from NATS) is
+named in the error, and ignores the request if it gets it later: the
+request carries its deadline.
 rebalance  moves hosts from members that own more than their share to those
            that own less, each to its preferred member (the hash that places
            hosts at start), --batch hosts at a time, each batch held again
@@ -63,6 +70,8 @@ func clusterFlags(fs *flag.FlagSet, e *env, o *options) {
 	fs.DurationVar(&o.nats.handover.Grace, "grace", 30*time.Second, "drain, rebalance: how long calls in flight on a host being handed over may run on")
 	fs.DurationVar(&o.nats.handover.Settle, "settle", 30*time.Second, "drain, rebalance: how long to wait for other members to hold a released host")
 	fs.IntVar(&o.nats.handover.Batch, "batch", 4, "rebalance: hosts moved at a time")
+	fs.BoolVar(&o.nats.handover.Force, "force", false, "drain: drain the member even when no other active member would take its hosts")
+	fs.DurationVar(&o.nats.handover.Answer, "answer", 30*time.Second, "drain, resume, rebalance: how long a member has to acknowledge the request; one that gets it later (stopped, frozen, cut off from NATS) ignores it")
 	fs.DurationVar(&o.timeout, "timeout", 5*time.Minute, "give up after this long")
 }
 
@@ -121,6 +130,9 @@ func clusterMain(ctx context.Context, e *env, o *options, args []string) error {
 	switch sub {
 	case "drain":
 		moves, err := cl.Drain(ctx, rest[0], o.nats.handover)
+		if errors.Is(err, cluster.ErrLastMember) {
+			return fmt.Errorf("%w (--force drains it anyway, leaving its hosts without a controller)", err)
+		}
 		printMoves(e, o, moves)
 		if err != nil {
 			return err
@@ -132,6 +144,11 @@ func clusterMain(ctx context.Context, e *env, o *options, args []string) error {
 		}
 		return nil
 	case "resume":
+		if a := o.nats.handover.Answer; a > 0 {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, a)
+			defer cancel()
+		}
 		return cl.Resume(ctx, rest[0])
 	case "rebalance":
 		moves, err := cl.Rebalance(ctx, o.nats.handover)

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -27,7 +28,9 @@ func TestClusterOpsCLI(t *testing.T) {
 	}
 	t.Cleanup(srv.Shutdown) // after the controllers' (cleanups run last first)
 	t.Setenv("MITOGO_NATS_TOKEN", "tok")
-	inv := writeInventory(t, "h0 local", "h1 local", "h2 local", "h3 local", "h4 local", "h5 local")
+	// Hosts of two hops (a local child's local child), as local,sudo://...
+	// is: a member that hands one over ends its whole chain.
+	inv := writeInventory(t, "h0 local,local", "h1 local,local", "h2 local,local", "h3 local,local", "h4 local,local", "h5 local,local")
 	// A cluster name of its own: the hosts keep their fencing tokens
 	// under it, and a new NATS store starts the epochs over.
 	name := fmt.Sprintf("cli%d", time.Now().UnixNano())
@@ -92,7 +95,7 @@ func TestClusterOpsCLI(t *testing.T) {
 		return cmd
 	}
 
-	serve("a")
+	a := serve("a")
 	waitStatus("a to hold the 6 hosts", func(st *cluster.Status) bool { return held(st)["a"] == 6 })
 	b := serve("b", "--reload-interval", "1h") // b reads its inventory again on SIGHUP only
 	waitStatus("b to join", func(st *cluster.Status) bool { return len(st.Members) == 2 })
@@ -112,6 +115,14 @@ func TestClusterOpsCLI(t *testing.T) {
 	waitStatus("b to hold the 6 hosts, the drain recorded", func(st *cluster.Status) bool {
 		return held(st)["b"] == 6 && st.LastMove != nil && st.LastMove.Why == cluster.WhyDrain
 	})
+	// The drained member drives nothing: each host's first hop, its
+	// child, ended with the host's context.
+	for deadline := time.Now().Add(60 * time.Second); len(childProcs(a.Process.Pid)) > 0; {
+		if time.Now().After(deadline) {
+			t.Fatalf("after 60s, the drained member still has child processes %v", childProcs(a.Process.Pid))
+		}
+		time.Sleep(50 * time.Millisecond) // polling /proc, bounded by the deadline
+	}
 	r = mitogo(t, "", append([]string{"cluster", "status"}, nats...)...)
 	for _, want := range []string{"draining", "last move: host ", "from a to b (drain)", "BUILD"} {
 		if !strings.Contains(r.stdout, want) {
@@ -140,4 +151,42 @@ func TestClusterOpsCLI(t *testing.T) {
 	if r.exit == 0 || !strings.Contains(r.stderr, "no such member") {
 		t.Errorf("cluster drain nobody: exit %d, stderr %q; want an error naming no such member", r.exit, r.stderr)
 	}
+	// a is draining: b is the last active member, and keeps its hosts.
+	r = mitogo(t, "", append([]string{"cluster", "drain"}, append(nats, "b")...)...)
+	if r.exit == 0 || !strings.Contains(r.stderr, "no other active member would take its hosts") || !strings.Contains(r.stderr, "--force") {
+		t.Errorf("cluster drain of the last active member: exit %d, stderr %q; want a refusal saying no other member would take its hosts", r.exit, r.stderr)
+	}
+	if n := held(waitStatus("7 hosts held", func(st *cluster.Status) bool { return len(st.Leases) == 7 })); n["b"] != 7 {
+		t.Errorf("after the refused drain of b, hosts held %v: want b to hold all 7", n)
+	}
+	// A stopped member does not answer: the request fails within
+	// --answer, naming it.
+	if err := b.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	r = mitogo(t, "", append([]string{"cluster", "resume", "--answer", "1s"}, append(nats, "b")...)...)
+	b.Process.Signal(syscall.SIGCONT)
+	if r.exit == 0 || !strings.Contains(r.stderr, "member b did not answer") {
+		t.Errorf("cluster resume of a stopped member: exit %d, stderr %q; want an error saying member b did not answer", r.exit, r.stderr)
+	}
+}
+
+// childProcs lists the live (not zombie) child processes of pid.
+func childProcs(pid int) []int {
+	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
+	var out []int
+	for _, p := range stats {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...: comm may hold spaces, so split after ')'.
+		s := string(b)
+		f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+		if len(f) >= 2 && f[1] == strconv.Itoa(pid) && f[0] != "Z" {
+			n, _ := strconv.Atoi(strings.Fields(s)[0])
+			out = append(out, n)
+		}
+	}
+	return out
 }
