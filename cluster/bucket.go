@@ -174,6 +174,7 @@ func (c *Controller) bucketLost() {
 		c.resetLost[host] = true
 		c.unowned[host] = now
 		delete(c.view, host)
+		delete(c.seenAt, host)
 	}
 	w := c.watcher
 	c.mu.Unlock()

@@ -88,8 +88,9 @@ type Controller struct {
 
 	mu        sync.Mutex
 	inv       map[string]*inventory.Host
-	running   map[string]*hostRun // hosts this member claims, connects or drives
-	view      map[string]lease    // every host's lease as last seen
+	running   map[string]*hostRun  // hosts this member claims, connects or drives
+	view      map[string]lease     // every host's lease as last seen
+	seenAt    map[string]time.Time // when a lease of view was last written (renewed), by this clock
 	unowned   map[string]time.Time
 	takeovers int
 	lastTake  time.Time
@@ -136,7 +137,7 @@ func Join(ctx context.Context, cfg Config) (*Controller, error) {
 		cfg.ID = fmt.Sprintf("%s-%d", h, os.Getpid())
 	}
 	c := &Controller{cfg: cfg, id: cfg.ID, started: time.Now(), live: []string{cfg.ID},
-		inv: map[string]*inventory.Host{}, running: map[string]*hostRun{}, view: map[string]lease{},
+		inv: map[string]*inventory.Host{}, running: map[string]*hostRun{}, view: map[string]lease{}, seenAt: map[string]time.Time{},
 		unowned: map[string]time.Time{}, prevOwner: map[string]string{}, lapsed: map[string]bool{}, resetLost: map[string]bool{},
 		backoff: map[string]retry{}, prevWhy: map[string]string{}, handedOff: map[string]time.Time{},
 		wake: make(chan struct{}, 1), reload: make(chan struct{}, 1), changed: make(chan struct{}, 1)}
@@ -468,6 +469,7 @@ func (c *Controller) rewatch() jetstream.KeyWatcher {
 						c.prevOwner[host], c.prevWhy[host] = l.Owner, l.Handover
 						c.lapsed[host] = false // released or aged out: which, the watch did not say
 						delete(c.view, host)
+						delete(c.seenAt, host)
 					}
 				}
 				c.mu.Unlock()
@@ -526,6 +528,7 @@ func (c *Controller) see(e jetstream.KeyValueEntry) bool {
 		c.lapsed[host] = e.Operation() == jetstream.KeyValuePurge // aged out (a delete is a release)
 		delete(c.resetLost, host)
 		delete(c.view, host)
+		delete(c.seenAt, host)
 		return true
 	}
 	var l lease // epoch 0 while its claimer writes it
@@ -534,6 +537,7 @@ func (c *Controller) see(e jetstream.KeyValueEntry) bool {
 		return false
 	}
 	c.view[host] = l
+	c.seenAt[host] = time.Now()
 	delete(c.unowned, host)
 	delete(c.lapsed, host)
 	delete(c.resetLost, host)
@@ -573,6 +577,7 @@ func (c *Controller) reconcile() {
 	if !c.online.Load() {
 		return
 	}
+	c.checkStale()
 	// A busy machine or NATS may answer late: the pass goes on with the
 	// members it listed last rather than leave hosts unclaimed.
 	ctx, cancel := context.WithTimeout(c.ctx, c.cfg.LeaseTTL)
@@ -632,6 +637,50 @@ func (c *Controller) reconcile() {
 		hr := newHostRun(c, h, c.prevOwner[name], c.prevWhy[name])
 		c.running[name] = hr
 		c.wg.Go(hr.run)
+	}
+}
+
+// staleAfter is how long a lease of another member may go without a
+// renewal seen before the controller reads it from the bucket: renewals
+// come every LeaseTTL/3, so this is six missed ones.
+func (c *Controller) staleAfter() time.Duration { return 2 * c.cfg.LeaseTTL }
+
+// checkStale reads from the bucket each lease of another member that the
+// watch has not seen renewed for staleAfter. A lease that aged out is
+// normally seen as a purge marker; one whose marker never came (a routed
+// JetStream cluster losing its stream leader as the lease expired) would
+// otherwise stay in the view, its host claimed by no one, for good. A
+// lease that is gone is taken for aged out; one that is there updates the
+// view; a read that fails changes nothing (the next pass reads again).
+func (c *Controller) checkStale() {
+	now := time.Now()
+	var stale []string
+	c.mu.Lock()
+	for host, l := range c.view {
+		if l.Owner != c.id && now.Sub(c.seenAt[host]) > c.staleAfter() {
+			stale = append(stale, host)
+		}
+	}
+	c.mu.Unlock()
+	for _, host := range stale {
+		ctx, cancel := context.WithTimeout(c.ctx, c.cfg.LeaseTTL)
+		e, err := c.leases.Get(ctx, token(host))
+		cancel()
+		switch {
+		case errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted):
+			c.mu.Lock()
+			if l, ok := c.view[host]; ok && now.Sub(c.seenAt[host]) > c.staleAfter() {
+				c.log.Warn("lease gone without a word from the watch; taken for aged out", "host", host, "owner", l.Owner)
+				c.prevOwner[host], c.prevWhy[host] = l.Owner, l.Handover
+				c.lapsed[host] = true
+				delete(c.resetLost, host)
+				delete(c.view, host)
+				delete(c.seenAt, host)
+			}
+			c.mu.Unlock()
+		case err == nil:
+			c.see(e) // still held: renewed (its time is seen now), or by another owner
+		}
 	}
 }
 
