@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/mitogo/mitogo/actors"
+	"github.com/mitogo/mitogo/messages"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/vmihailenco/msgpack/v5"
@@ -122,7 +123,7 @@ func (cl *Client) Call(ctx context.Context, host, fn string, args []byte) ([]byt
 			}
 		}
 		var r reply
-		if err := msgpack.Unmarshal(m.Data, &r); err != nil {
+		if err := messages.Unmarshal(m.Data, &r); err != nil {
 			return nil, herr(controller, fmt.Errorf("%w: unreadable reply: %v", ErrVersion, err))
 		}
 		if controller != "" && r.Controller != controller {
@@ -151,7 +152,7 @@ func CallFunc[A, R any](ctx context.Context, cl *Client, host string, fn actors.
 	if err != nil {
 		return res, err
 	}
-	if err := msgpack.Unmarshal(out, &res); err != nil {
+	if err := messages.Unmarshal(out, &res); err != nil {
 		return res, &HostError{Host: host, Err: fmt.Errorf("decoding the result of %s into %T: %w", fn.Name(), res, err)}
 	}
 	return res, nil

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/mitogo/mitogo/builtins"
+	"github.com/mitogo/mitogo/messages"
 	"github.com/nats-io/nats.go"
 	"github.com/vmihailenco/msgpack/v5"
 )
@@ -109,7 +110,7 @@ func (cl *Client) Run(ctx context.Context, host string, req builtins.RunRequest,
 			}
 		}
 		var r reply
-		if err := msgpack.Unmarshal(m.Data, &r); err != nil {
+		if err := messages.Unmarshal(m.Data, &r); err != nil {
 			return -1, herr(rc.controller, fmt.Errorf("%w: unreadable reply: %v", ErrVersion, err))
 		}
 		if rc.controller != "" && r.Controller != rc.controller {
@@ -141,7 +142,7 @@ func (cl *Client) Run(ctx context.Context, host string, req builtins.RunRequest,
 				return -1, herr(rc.controller, &remoteError{code: r.Code, msg: r.Msg})
 			}
 			var res builtins.RunResult
-			if err := msgpack.Unmarshal(r.Result, &res); err != nil {
+			if err := messages.Unmarshal(r.Result, &res); err != nil {
 				return -1, herr(rc.controller, fmt.Errorf("%w: unreadable result: %v", ErrVersion, err))
 			}
 			return res.ExitCode, nil

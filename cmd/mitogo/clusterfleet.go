@@ -9,6 +9,7 @@ import (
 	"github.com/mitogo/mitogo/actors"
 	"github.com/mitogo/mitogo/builtins"
 	"github.com/mitogo/mitogo/cluster"
+	"github.com/mitogo/mitogo/messages"
 	"github.com/vmihailenco/msgpack/v5"
 )
 
@@ -115,7 +116,7 @@ func clusterCall(ctx context.Context, e *env, o *options, fn string, args any) e
 			return 0, err
 		}
 		var v any
-		if err := msgpack.Unmarshal(b, &v); err != nil {
+		if err := messages.Unmarshal(b, &v); err != nil {
 			return 0, fmt.Errorf("%s: decoding the result of %s: %w", host, fn, err)
 		}
 		return 0, out.result(jsonable(v))
