@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -158,7 +159,8 @@ var serveCommand = &command{
 	help: `Joins the cluster NAME on NATS (default nats://127.0.0.1:4222, as mitogo-nats
 listens), claims the inventory's hosts that no member owns, connects them,
 and serves calls to them from any member or client (mitogo run/call --nats)
-until interrupted; then it releases its hosts to the other members.
+until interrupted; then it releases its hosts to the other members. Started
+before its NATS server (after a reboot, say), it says so and waits for it.
 
 The inventory is read again when it changes, without a restart: its size
 and modification time are checked every --reload-interval, and SIGHUP
@@ -231,26 +233,27 @@ func serveMain(ctx context.Context, e *env, o *options, args []string) error {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
-	jctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	c, err := cluster.Join(jctx, cluster.Config{
-		Cluster: o.nats.cluster, ID: o.nats.id, NATS: cmpOr(o.nats.url, defaultNATS), Token: tok,
-		Hosts: hosts, Router: r, LeaseTTL: o.nats.leaseTTL, Replicas: o.nats.replicas, ConnectTimeout: o.connectTimeout,
-		Connect: func(ctx context.Context, r *actors.Router, h *inv.Host) (*actors.Context, error) {
-			p := byName.get(h.Name)
-			if p == nil {
-				return nil, fmt.Errorf("host %s is no longer in the inventory", h.Name)
-			}
-			// The last hop runs the calls; the first, when it is another,
-			// is shut down with it when the host is released.
-			first, last, err := p.connect(ctx, r)
-			if err == nil && first != last {
-				cluster.Hops(ctx, first)
-			}
-			return last, err
-		},
-		InventoryFile: o.fleet.inventory, ReadInventory: readHosts, ReloadInterval: o.nats.reloadEvery,
+	url := cmpOr(o.nats.url, defaultNATS)
+	c, err := joinWhenReachable(ctx, e.stderr, url, func(jctx context.Context) (*cluster.Controller, error) {
+		return cluster.Join(jctx, cluster.Config{
+			Cluster: o.nats.cluster, ID: o.nats.id, NATS: url, Token: tok,
+			Hosts: hosts, Router: r, LeaseTTL: o.nats.leaseTTL, Replicas: o.nats.replicas, ConnectTimeout: o.connectTimeout,
+			Connect: func(ctx context.Context, r *actors.Router, h *inv.Host) (*actors.Context, error) {
+				p := byName.get(h.Name)
+				if p == nil {
+					return nil, fmt.Errorf("host %s is no longer in the inventory", h.Name)
+				}
+				// The last hop runs the calls; the first, when it is another,
+				// is shut down with it when the host is released.
+				first, last, err := p.connect(ctx, r)
+				if err == nil && first != last {
+					cluster.Hops(ctx, first)
+				}
+				return last, err
+			},
+			InventoryFile: o.fleet.inventory, ReadInventory: readHosts, ReloadInterval: o.nats.reloadEvery,
+		})
 	})
-	cancel()
 	if err != nil {
 		return o.nats.refused(err)
 	}
@@ -265,6 +268,32 @@ func serveMain(ctx context.Context, e *env, o *options, args []string) error {
 	cctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	return c.Close(cctx)
+}
+
+// joinWhenReachable joins the cluster with join. While nothing answers at
+// the NATS URL (a member started before its server: a start-up order,
+// after a reboot say) it says so once and tries again every 2 s until it
+// joins or ctx ends; any other failure (a refused token, a bad inventory)
+// is returned at once.
+func joinWhenReachable(ctx context.Context, stderr io.Writer, url string, join func(context.Context) (*cluster.Controller, error)) (*cluster.Controller, error) {
+	said := false
+	for {
+		jctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		c, err := join(jctx)
+		cancel()
+		if err == nil || !errors.Is(err, nats.ErrNoServers) || ctx.Err() != nil {
+			return c, err
+		}
+		if !said {
+			fmt.Fprintf(stderr, "mitogo serve: nothing answers at %s (%v); trying again every 2s\n", url, nats.ErrNoServers)
+			said = true
+		}
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(2 * time.Second):
+		}
+	}
 }
 
 // clusterTargets are the -t values of run and call with --nats: inventory
