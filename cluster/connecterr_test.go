@@ -9,7 +9,6 @@ import (
 
 	"github.com/mitogo/mitogo/actors"
 	"github.com/mitogo/mitogo/cluster"
-	"github.com/mitogo/mitogo/cluster/natsembed"
 	"github.com/mitogo/mitogo/inventory"
 )
 
@@ -17,24 +16,15 @@ import (
 // shows it, and a call to the host fails with ErrNoOwner naming the cause
 // and the member that last tried.
 func TestConnectErrorShown(t *testing.T) {
-	srv, err := natsembed.Start(natsembed.Options{Token: "t", StoreDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Shutdown()
+	url, r := inProcess(t)
 	name := "e" + randHex(3)
-	r, err := actors.NewRouter()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Shutdown(context.Background())
 	// As the actors errors read: the "mitogo: " prefix is not repeated
 	// after the host's name.
 	cause := errors.New("mitogo: connecting local.1/sudo:nosuchuser (sudo): sudo to nosuchuser: user unknown")
 	shown := strings.TrimPrefix(cause.Error(), "mitogo: ")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	c, err := cluster.Join(ctx, cluster.Config{Cluster: name, ID: "d", NATS: srv.URL(), Token: "t",
+	c, err := cluster.Join(ctx, cluster.Config{Cluster: name, ID: "d", NATS: url, Token: "t",
 		Hosts: []*inventory.Host{inventory.NewHost("bad1")}, Router: r, LeaseTTL: time.Second,
 		Connect: func(ctx context.Context, r *actors.Router, h *inventory.Host) (*actors.Context, error) {
 			return nil, cause
@@ -49,7 +39,7 @@ func TestConnectErrorShown(t *testing.T) {
 			t.Error(err)
 		}
 	}()
-	cl, err := cluster.Dial(srv.URL(), "t", name)
+	cl, err := cluster.Dial(url, "t", name)
 	if err != nil {
 		t.Fatal(err)
 	}

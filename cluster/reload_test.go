@@ -9,7 +9,6 @@ import (
 
 	"github.com/mitogo/mitogo/actors"
 	"github.com/mitogo/mitogo/cluster"
-	"github.com/mitogo/mitogo/cluster/natsembed"
 	"github.com/mitogo/mitogo/inventory"
 )
 
@@ -19,16 +18,7 @@ import (
 // new chain at once, not after the lease's TTL and the old chain's
 // backoff (here held at an hour, as after many failures).
 func TestReloadClearsBackoff(t *testing.T) {
-	srv, err := natsembed.Start(natsembed.Options{Token: "t", StoreDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Shutdown()
-	r, err := actors.NewRouter()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Shutdown(context.Background())
+	url, r := inProcess(t)
 	failed := make(chan struct{}, 1)
 	connect := func(ctx context.Context, r *actors.Router, h *inventory.Host) (*actors.Context, error) {
 		if h.Chain == "local" {
@@ -42,7 +32,7 @@ func TestReloadClearsBackoff(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	c, err := cluster.Join(ctx, cluster.Config{Cluster: "b" + randHex(3), ID: "a", NATS: srv.URL(), Token: "t",
+	c, err := cluster.Join(ctx, cluster.Config{Cluster: "b" + randHex(3), ID: "a", NATS: url, Token: "t",
 		Hosts: []*inventory.Host{{Name: "h", Chain: "broken"}}, Router: r, Connect: connect,
 		LeaseTTL: 20 * time.Second})
 	if err != nil {

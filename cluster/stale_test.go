@@ -2,13 +2,10 @@ package cluster_test
 
 import (
 	"context"
-	"slices"
 	"testing"
 	"time"
 
-	"github.com/mitogo/mitogo/actors"
 	"github.com/mitogo/mitogo/cluster"
-	"github.com/mitogo/mitogo/cluster/natsembed"
 	"github.com/mitogo/mitogo/inventory"
 )
 
@@ -18,23 +15,11 @@ import (
 // once it has gone unrenewed for two TTLs, and its host is claimed: it is
 // not left to a dead owner for good.
 func TestStaleLeaseReadAgain(t *testing.T) {
-	srv, err := natsembed.Start(natsembed.Options{Token: "t", StoreDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Shutdown()
-	r, err := actors.NewRouter()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Shutdown(context.Background())
-	connect := func(ctx context.Context, r *actors.Router, h *inventory.Host) (*actors.Context, error) {
-		return r.Local(ctx)
-	}
+	url, r := inProcess(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	c, err := cluster.Join(ctx, cluster.Config{Cluster: "s" + randHex(3), ID: "a", NATS: srv.URL(), Token: "t",
-		Hosts: []*inventory.Host{{Name: "h", Chain: "local"}}, Router: r, Connect: connect,
+	c, err := cluster.Join(ctx, cluster.Config{Cluster: "s" + randHex(3), ID: "a", NATS: url, Token: "t",
+		Hosts: []*inventory.Host{{Name: "h", Chain: "local"}}, Router: r, Connect: connectLocal,
 		LeaseTTL: 3 * time.Second})
 	if err != nil {
 		t.Fatal(err)
@@ -46,12 +31,5 @@ func TestStaleLeaseReadAgain(t *testing.T) {
 	}()
 	c.InjectLease("g", "ghost")
 	c.SetHosts([]*inventory.Host{{Name: "h", Chain: "local"}, {Name: "g", Chain: "local"}})
-	guard, stop := context.WithTimeout(ctx, 60*time.Second)
-	defer stop()
-	for !slices.Contains(c.Owned(), "g") {
-		if guard.Err() != nil {
-			t.Fatalf("host g, whose lease only the view held, not driven after 60s (owned: %v)", c.Owned())
-		}
-		time.Sleep(20 * time.Millisecond) // polling the controller, bounded by guard
-	}
+	waitDriven(ctx, t, c, "g", "its lease was held only by the view")
 }

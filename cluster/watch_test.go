@@ -6,9 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mitogo/mitogo/actors"
 	"github.com/mitogo/mitogo/cluster"
-	"github.com/mitogo/mitogo/cluster/natsembed"
 	"github.com/mitogo/mitogo/inventory"
 )
 
@@ -17,23 +15,11 @@ import (
 // after that is seen, and its host claimed and driven again, rather than
 // the controller taking the stale lease for held forever.
 func TestLeaseWatchRestarted(t *testing.T) {
-	srv, err := natsembed.Start(natsembed.Options{Token: "t", StoreDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Shutdown()
-	r, err := actors.NewRouter()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Shutdown(context.Background())
-	connect := func(ctx context.Context, r *actors.Router, h *inventory.Host) (*actors.Context, error) {
-		return r.Local(ctx)
-	}
+	url, r := inProcess(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	c, err := cluster.Join(ctx, cluster.Config{Cluster: "w" + randHex(3), ID: "a", NATS: srv.URL(), Token: "t",
-		Hosts: []*inventory.Host{{Name: "h", Chain: "local"}}, Router: r, Connect: connect,
+	c, err := cluster.Join(ctx, cluster.Config{Cluster: "w" + randHex(3), ID: "a", NATS: url, Token: "t",
+		Hosts: []*inventory.Host{{Name: "h", Chain: "local"}}, Router: r, Connect: connectLocal,
 		LeaseTTL: 3 * time.Second})
 	if err != nil {
 		t.Fatal(err)
@@ -43,18 +29,7 @@ func TestLeaseWatchRestarted(t *testing.T) {
 			t.Error(err)
 		}
 	}()
-	driven := func(what string) {
-		t.Helper()
-		guard, stop := context.WithTimeout(ctx, 60*time.Second)
-		defer stop()
-		for !slices.Contains(c.Owned(), "h") {
-			if guard.Err() != nil {
-				t.Fatalf("host h not driven 60s after %s", what)
-			}
-			time.Sleep(20 * time.Millisecond) // polling the controller, bounded by guard
-		}
-	}
-	driven("the join")
+	waitDriven(ctx, t, c, "h", "the join")
 	before, err := cluster.CallFunc(ctx, c.Client(), "h", pid, struct{}{})
 	if err != nil {
 		t.Fatal(err)
