@@ -267,7 +267,7 @@ func (r *Router) startChild(ctx context.Context, id uint32, name string, spec co
 	// that times out names the step it was in.
 	progress := newConnectProgress(r, name, slog.LevelDebug)
 	began := time.Now()
-	child, err := m.Start(ctx, spec, connect.Env{Pacer: &r.pacer, Phase: progress.transportStep})
+	child, err := m.Start(ctx, spec, connect.Env{Pacer: &r.pacer, Phase: progress.transportStep, Direct: r.direct})
 	started := time.Since(began)
 	if err != nil {
 		if stoppedBy(ctx) {

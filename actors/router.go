@@ -26,6 +26,10 @@ type Router struct {
 	cfg      config
 	logger   *slog.Logger
 
+	// direct bounds the streams to children that are FDConns, whose
+	// readers the kernel wakes itself (see transport.DirectLimit).
+	direct *transport.DirectLimit
+
 	system     *actor.ActorSystem
 	sysOnce    sync.Once   // builds system, routerPID and brokerPID on first use
 	sysBuilt   atomic.Bool // set once they are built
@@ -118,6 +122,12 @@ func NewRouter(opts ...Option) (*Router, error) {
 	return r, nil
 }
 
+// directStreams is how many streams to children a context makes FDConns
+// (transport.DirectLimit): enough for a chain's hops, a few accounts and a
+// few local children; a fleet of local children beyond it shares the
+// runtime poller's one thread.
+const directStreams = 8
+
 func newRouter(id, parentID uint32, name string, cfg config, logger *slog.Logger) *Router {
 	r := &Router{
 		id: id, parentID: parentID, name: name, cfg: cfg, logger: logger,
@@ -131,6 +141,7 @@ func newRouter(id, parentID uint32, name string, cfg config, logger *slog.Logger
 		brokerDone: make(chan struct{}),
 		plain:      newPlainHandles(),
 		reapGrace:  sessionGrace,
+		direct:     transport.NewDirectLimit(directStreams),
 	}
 	r.hurry, r.hurryNow = context.WithCancel(context.Background())
 	r.base, r.stopBase = context.WithCancel(context.Background())

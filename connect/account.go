@@ -94,12 +94,12 @@ func SudoArgv(s Spec) []string {
 	return append(argv, "--", "/bin/sh", "-c", program)
 }
 
-func startSudo(_ context.Context, s Spec, _ Env) (*transport.Child, error) {
+func startSudo(_ context.Context, s Spec, e Env) (*transport.Child, error) {
 	argv := SudoArgv(s)
 	if s.Secret == "" {
-		return transport.StartCommand(argv, cLocale)
+		return transport.StartCommand(argv, cLocale, e.Direct)
 	}
-	return startWithAskpass(argv, s.Secret, func(a *transport.Askpass) []string { return append(a.Env(), cLocale...) })
+	return startWithAskpass(argv, s.Secret, e.Direct, func(a *transport.Askpass) []string { return append(a.Env(), cLocale...) })
 }
 
 // SuArgv is the command line for su or doas. Without a password doas gets
@@ -127,7 +127,7 @@ func SuArgv(s Spec) []string {
 	return append(argv, "-u", s.User, "/bin/sh", "-c", program)
 }
 
-func startSu(_ context.Context, s Spec, _ Env) (*transport.Child, error) {
+func startSu(_ context.Context, s Spec, e Env) (*transport.Child, error) {
 	argv := SuArgv(s)
 	if s.Secret != "" || s.Method == Su {
 		// su and doas read a password only from a terminal; su with no
@@ -135,18 +135,18 @@ func startSu(_ context.Context, s Spec, _ Env) (*transport.Child, error) {
 		// one, and a prompt without a password to give is refused.
 		return transport.StartPty(argv, cLocale, s.Secret)
 	}
-	return transport.StartCommand(argv, cLocale)
+	return transport.StartCommand(argv, cLocale, e.Direct)
 }
 
 // startWithAskpass runs argv with an askpass helper that answers secret;
 // env says how the tool finds the helper. A second ask means the secret
 // was wrong: the child is killed and refused with ErrPasswordIncorrect.
-func startWithAskpass(argv []string, secret string, env func(*transport.Askpass) []string) (*transport.Child, error) {
+func startWithAskpass(argv []string, secret string, direct *transport.DirectLimit, env func(*transport.Askpass) []string) (*transport.Child, error) {
 	ap, err := transport.NewAskpass(secret)
 	if err != nil {
 		return nil, err
 	}
-	child, err := transport.StartCommand(argv, env(ap))
+	child, err := transport.StartCommand(argv, env(ap), direct)
 	if err != nil {
 		ap.Close()
 		return nil, err

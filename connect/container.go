@@ -184,12 +184,12 @@ func toolEnv(s Spec) []string { return append(slices.Clone(cLocale), s.ToolEnv..
 // startTool starts the command line argv builds, after checking that its
 // tool is there (ErrToolMissing).
 func startTool(argv func(Spec) []string) func(context.Context, Spec, Env) (*transport.Child, error) {
-	return func(_ context.Context, s Spec, _ Env) (*transport.Child, error) {
+	return func(_ context.Context, s Spec, e Env) (*transport.Child, error) {
 		a := argv(s)
 		if err := findTool(a[0]); err != nil {
 			return nil, err
 		}
-		return transport.StartCommand(a, toolEnv(s))
+		return transport.StartCommand(a, toolEnv(s), e.Direct)
 	}
 }
 

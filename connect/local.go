@@ -12,7 +12,7 @@ func init() {
 			OptUser:     "use Sudo, Su or Doas to change account",
 			OptPassword: "a local child needs none",
 		},
-		start: func(_ context.Context, s Spec, _ Env) (*transport.Child, error) {
-			return transport.StartLocal(transport.LocalSpec{Path: s.Path, Args: s.Args})
+		start: func(_ context.Context, s Spec, e Env) (*transport.Child, error) {
+			return transport.StartLocal(transport.LocalSpec{Path: s.Path, Args: s.Args, Direct: e.Direct})
 		}})
 }

@@ -65,6 +65,9 @@ type Env struct {
 	// Phase, when not nil, is called as each step of starting completes,
 	// for the methods that tell (ssh: tcp, ssh_handshake, auth, session).
 	Phase func(transport.Phase)
+	// Direct is the process's bound on FDConn streams (see
+	// transport.DirectLimit); nil: the runtime poller watches them all.
+	Direct *transport.DirectLimit
 }
 
 var registry = map[string]*Method{}

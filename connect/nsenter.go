@@ -62,7 +62,7 @@ func nsenterPID(ctx context.Context, s Spec) (string, error) {
 	return pid, nil
 }
 
-func startNsenter(ctx context.Context, s Spec, _ Env) (*transport.Child, error) {
+func startNsenter(ctx context.Context, s Spec, e Env) (*transport.Child, error) {
 	pid, err := nsenterPID(ctx, s)
 	if err != nil {
 		return nil, err
@@ -71,5 +71,5 @@ func startNsenter(ctx context.Context, s Spec, _ Env) (*transport.Child, error) 
 	if err := findTool(argv[0]); err != nil {
 		return nil, err
 	}
-	return transport.StartCommand(argv, toolEnv(s))
+	return transport.StartCommand(argv, toolEnv(s), e.Direct)
 }

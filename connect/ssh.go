@@ -116,12 +116,12 @@ func OpenSSHArgv(s Spec) []string {
 // startOpenSSH runs the OpenSSH client, so that everything in the user's
 // ~/.ssh/config applies (ProxyJump, ControlMaster, certificates). A
 // password is given through SSH_ASKPASS, as for sudo.
-func startOpenSSH(_ context.Context, s Spec, _ Env) (*transport.Child, error) {
+func startOpenSSH(_ context.Context, s Spec, e Env) (*transport.Child, error) {
 	argv := OpenSSHArgv(s)
 	if s.Secret == "" {
-		return transport.StartCommand(argv, nil)
+		return transport.StartCommand(argv, nil, e.Direct)
 	}
-	return startWithAskpass(argv, s.Secret, (*transport.Askpass).AskpassEnv)
+	return startWithAskpass(argv, s.Secret, e.Direct, (*transport.Askpass).AskpassEnv)
 }
 
 // explainOpenSSH reads the OpenSSH client's refusals (it has no message

@@ -26,7 +26,7 @@ func TestWaitingForProcessesHoldsNoThread(t *testing.T) {
 		}
 	}()
 	for range n {
-		c, err := StartCommand([]string{"sleep", "600"}, nil)
+		c, err := StartCommand([]string{"sleep", "600"}, nil, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

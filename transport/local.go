@@ -88,6 +88,31 @@ type LocalSpec struct {
 	Path string   // the executable; os.Executable() when empty
 	Args []string // arguments after argv[0]
 	Env  []string // extra environment entries, added to the current environment
+	// Direct, if it has room, makes the stream an FDConn, whose reader
+	// the kernel wakes itself (faster calls; a thread per waiting
+	// reader); otherwise (nil, full) the runtime poller watches it.
+	Direct *DirectLimit
+}
+
+// socketConn makes the connection of socket fd, which it owns: an FDConn
+// if direct has room, else a net.Conn the runtime poller watches.
+func socketConn(fd int, name string, direct *DirectLimit) (Conn, error) {
+	if direct.take() {
+		c, err := NewFDConn(fd, fd, name) // closes fd if it fails
+		if err != nil {
+			direct.release()
+			return nil, err
+		}
+		c.release = direct.release
+		return c, nil
+	}
+	f := os.NewFile(uintptr(fd), name)
+	conn, err := net.FileConn(f)
+	f.Close()
+	if err != nil {
+		return nil, fmt.Errorf("wrapping the socketpair: %w", err)
+	}
+	return conn, nil
 }
 
 // StartLocal starts a child on this machine with one end of a socketpair as
@@ -114,14 +139,11 @@ func StartLocal(spec LocalSpec) (*Child, error) {
 		_ = syscall.SetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_SNDBUF, 1<<20)
 		_ = syscall.SetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_RCVBUF, 1<<20)
 	}
-	parentEnd := os.NewFile(uintptr(fds[0]), "mitogo-stream")
 	childEnd := os.NewFile(uintptr(fds[1]), "mitogo-stream-child")
 	defer childEnd.Close()
-	conn, err := net.FileConn(parentEnd)
-	parentEnd.Close()
+	conn, err := socketConn(fds[0], "stream to local child", spec.Direct)
 	if err != nil {
-		childEnd.Close()
-		return nil, fmt.Errorf("wrapping socketpair: %w", err)
+		return nil, err
 	}
 	outR, outW, err := os.Pipe()
 	if err != nil {

@@ -228,7 +228,12 @@ func (s *Stream) write(bufs ...[]byte) error {
 		s.cond.Broadcast()
 		s.mu.Unlock()
 		keep := q
-		_, err := q.WriteTo(s.rwc)
+		var err error
+		if wv, ok := s.rwc.(interface{ Writev([][]byte) (int64, error) }); ok {
+			_, err = wv.Writev(q) // an FDConn: one writev, as net.Buffers does for sockets
+		} else {
+			_, err = q.WriteTo(s.rwc)
+		}
 		clear(keep)
 		s.mu.Lock()
 		s.spare = keep[:0]
