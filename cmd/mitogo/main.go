@@ -31,7 +31,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"regexp"
 	"strings"
 	"time"
 
@@ -281,22 +280,13 @@ func hasFlags(fs *flag.FlagSet) bool {
 }
 
 // oneLine is err's text without the "mitogo: " prefix the actors errors
-// carry (ours adds it), without the "#ID" suffixes of context names, and
-// on one line.
+// carry (ours adds it), on one line. Contexts in it are named as their
+// chains name them: package actors names a context in its errors without
+// the "#ID" that tells it from a live namesake in log records.
 func oneLine(err error) string {
 	s := strings.TrimPrefix(err.Error(), "mitogo: ")
-	s = contextIDSuffix.ReplaceAllString(s, "$1$2")
 	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", " ")), " ")
 }
-
-// contextIDSuffix matches the "#ID" the router appends to a context's name
-// (each "/"-separated part of it) when a live context has that name
-// already (see actors.Name): the targets of one run connect their chains
-// separately, so two that share a first hop, say sudo://u, have contexts
-// "sudo:u" and "sudo:u#2". The user named neither: messages name a
-// context as its chain does. The suffix follows a name's last character
-// and comes before "/", a space, a parenthesis, ":", ",", ";" or the end.
-var contextIDSuffix = regexp.MustCompile(`([^\s#/]+)#[0-9]+(/|[\s(),:;]|$)`)
 
 // verbosity counts -v flags: none Warn, one Info, two Debug.
 // binaryFlag collects --binary PLATFORM=PATH.
