@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"time"
 
@@ -267,7 +266,7 @@ func (r *Router) startChild(ctx context.Context, id uint32, name, label string, 
 	// Each step at Debug (-v -v): the "connected" record sums them up
 	// (logPhases, at Info for a method that runs stage 1), and a connect
 	// that times out names the step it was in.
-	progress := newConnectProgress(r, name, slog.LevelDebug)
+	progress := newConnectProgress(r, name)
 	began := time.Now()
 	child, err := m.Start(ctx, spec, connect.Env{Pacer: &r.pacer, Phase: progress.transportStep})
 	started := time.Since(began)
