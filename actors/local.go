@@ -360,7 +360,7 @@ func (r *Router) startChild(ctx context.Context, id uint32, name, label string, 
 		}
 		reportUpload, uploaded := r.uploadReporter(name)
 		rw := &firstReadWriter{ReadWriter: child.Conn, first: progress.answered}
-		res, err := bootstrap.Run(rw, self, r.provider(ctx, spec), bootstrap.Options{NoCache: spec.NoCache,
+		res, err := bootstrap.Run(ctx, rw, self, r.provider(ctx, spec), bootstrap.Options{NoCache: spec.NoCache,
 			Sending: func(platform, cacheDir string, size int64) {
 				progress.upload(0, size)
 				r.logger.Info("sending this program (first contact)", "context", name, "platform", platform,
