@@ -35,6 +35,7 @@ import (
 	"time"
 
 	"github.com/mitogo/mitogo/actors"
+	"github.com/mitogo/mitogo/bootstrap"
 	_ "github.com/mitogo/mitogo/builtins" // the functions every context serves
 )
 
@@ -108,6 +109,15 @@ Examples:
   mitogo run -t deploy@web1,sudo://root -- systemctl status nginx
   mitogo run -i hosts.txt -t @web --shell 'df -h / | tail -1'
   mitogo rsync -t ssh://web1,sudo://www-data -- -a ./site/ target:/var/www/
+
+Caches: every account mitogo runs in keeps the builds sent to it in
+${XDG_CACHE_HOME:-~/.cache}/mitogo (/tmp/mitogo-UID when it does not own its
+HOME), and this machine keeps there the builds it sent, to send the next one
+as a delta. Each time a new build lands in a cache, the cache keeps its %d
+most recently used builds, any used in the last %s and any running, and
+removes the others. To see a cache, or prune it now:
+  mitogo cache --prune                              this account's, here
+  mitogo cache -t deploy@web1,sudo://root --prune   root's on web1
 `
 
 func printTopUsage(w io.Writer) {
@@ -120,7 +130,7 @@ func printTopUsage(w io.Writer) {
 		fmt.Fprintf(&b, "  %-17s %s\n", name, c.summary)
 	}
 	fmt.Fprintf(&b, "  %-17s %s\n", "help [COMMAND]", "show help")
-	fmt.Fprintf(w, topUsage, b.String())
+	fmt.Fprintf(w, topUsage, b.String(), bootstrap.KeepBuilds, inWords(bootstrap.PruneGrace))
 }
 
 // usageError is a mistake on the command line: exit status 2.
