@@ -185,7 +185,7 @@ type Provider func(platform string) (*Binary, error)
 // Result is what stage 1 reported and did.
 type Result struct {
 	Platform string // GOOS/GOARCH of the far side
-	CacheDir string
+	CacheDir string // the far side's cache directory, as stage 1 chose it
 	Uploaded bool   // the binary was sent
 	Delta    string // the cached build it was sent as a delta against, if it was
 	Form     string // the compressed form sent whole (xz, zstd, gz; see forms.go), if one was
@@ -197,8 +197,11 @@ type Result struct {
 }
 
 // PlatformError reports a far side for which no binary is available.
-type PlatformError struct{ Platform string }
+type PlatformError struct {
+	Platform string // GOOS/GOARCH of the far side
+}
 
+// Error says the platform and how to give a binary for it.
 func (e *PlatformError) Error() string {
 	return fmt.Sprintf("remote is %s; no binary for it (give the connection a binary provider)", e.Platform)
 }
