@@ -58,7 +58,9 @@ func newPlainContext(r *Router, id uint32, name string) *Context {
 // ID is the context's numeric id, unique in the tree; the master is 0.
 func (c *Context) ID() int { return int(c.id) }
 
-// Name is the context's full name, e.g. "local.1/local.2".
+// Name is the context's full name, e.g. "local.1/local.2", with "#<id>"
+// where a live namesake needed it (see the Name option); errors name the
+// context without it.
 func (c *Context) Name() string { return c.name }
 
 // String returns the name.
