@@ -36,7 +36,7 @@ func encodeArgs(target *Context, v any, noReply bool) ([][]byte, *argWriter, err
 	if b, ok := v.([]byte); ok && b != nil && !noReply {
 		return [][]byte{messages.AppendBinHeader(nil, len(b)), b}, nil, nil
 	}
-	w := &argWriter{r: target.r, dst: target.id, dstName: target.name, noReply: noReply}
+	w := &argWriter{r: target.r, dst: target.id, dstName: target.label, noReply: noReply}
 	enc := msgpack.GetEncoder()
 	enc.Reset(w)
 	err := enc.Encode(v)

@@ -8,6 +8,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -257,4 +258,53 @@ func TestDuplicateNamesGetTheID(t *testing.T) {
 	if e := local(t, r, actors.Name("x")); e.Name() != "x" {
 		t.Fatalf("after x is gone, the name is %q", e.Name())
 	}
+}
+
+// Errors name a context as the user's options did, hop by hop: a context
+// that got "#<id>" to tell it from a live namesake is "x" in its errors,
+// whether its connection failed, a call to it timed out, lost it or found
+// it gone,
+// or a context made through it failed to connect.
+func TestErrorsNameContextsAsGiven(t *testing.T) {
+	r := newRouter(t)
+	local(t, r, actors.Name("x"))
+	b := local(t, r, actors.Name("x"))
+	if b.Name() == "x" {
+		t.Fatalf("second context named x is %q; want a suffixed name", b.Name())
+	}
+	named := func(what string, err error, want string) {
+		t.Helper()
+		var se *actors.StreamError
+		var te *actors.TimeoutError
+		var ce *actors.ChannelError
+		got := "(no context error)"
+		switch {
+		case errors.As(err, &se):
+			got = se.Context
+		case errors.As(err, &te):
+			got = te.Context
+		case errors.As(err, &ce):
+			got = ce.Context
+		}
+		if got != want {
+			t.Errorf("%s: the error names %q; want %q (error: %v)", what, got, want, err)
+		}
+	}
+	_, err := r.Local(ctxT(t), actors.Name("x"), actors.Executable("/nonexistent/mitogo"))
+	named("unreachable x", err, "x")
+	_, err = r.Local(ctxT(t), actors.Via(b), actors.Name("y"), actors.Executable("/nonexistent/mitogo"))
+	named("unreachable y through x", err, "x/y")
+	ctx, cancel := context.WithTimeout(ctxT(t), 50*time.Millisecond)
+	defer cancel()
+	_, err = sleepy.Call(ctx, b, time.Minute)
+	named("a call that timed out", err, "x")
+	p := sleepy.Go(ctxT(t), b, time.Hour)
+	waitRunning(t, b)
+	if err := syscall.Kill(b.ProcessID(), syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_, err = p.Wait()
+	named("a call whose context died", err, "x")
+	_, err = echo.Call(ctxT(t), b, "hello")
+	named("a call to a context that is gone", err, "x")
 }

@@ -117,11 +117,11 @@ func (ch *Chain) send(ctx context.Context, fn string, payload [][]byte, noReply 
 	if noReply {
 		h.Flags = messages.FlagNoReply
 		if err := r.send(&h, payload...); err != nil {
-			return nil, sendError(c.name, fn, err)
+			return nil, sendError(c.label, fn, err)
 		}
 		return nil, nil
 	}
-	p := &pendingCall{dst: c.id, name: c.name, fn: fn, ch: make(chan callResult, 1)}
+	p := &pendingCall{dst: c.id, name: c.label, fn: fn, ch: make(chan callResult, 1)}
 	if c.id != r.id {
 		if via := r.table.Load().lookup(c.id); via != nil {
 			p.via = via
@@ -135,7 +135,7 @@ func (ch *Chain) send(ctx context.Context, fn string, payload [][]byte, noReply 
 	if err := r.send(&h, payload...); err != nil {
 		r.dropPending(id)
 		p.settle()
-		return nil, sendError(c.name, fn, err)
+		return nil, sendError(c.label, fn, err)
 	}
 	if via := p.via; via != nil {
 		via.wakeReader()

@@ -1,7 +1,6 @@
 package actors
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -19,8 +18,7 @@ import (
 type connectProgress struct {
 	r       *Router
 	name    string
-	level   slog.Level // of the step records
-	stage1  time.Time  // when stage 1 began
+	stage1  time.Time // when stage 1 began
 	mu      sync.Mutex
 	at      string // the Phase of a timeout now
 	answer  bool   // stage 1 said whether it has this program (the step was logged)
@@ -29,15 +27,15 @@ type connectProgress struct {
 	total   int64
 }
 
-// newConnectProgress follows the connection of the context name; level is
-// that of its records.
-func newConnectProgress(r *Router, name string, level slog.Level) *connectProgress {
-	return &connectProgress{r: r, name: name, level: level}
+// newConnectProgress follows the connection of the context name.
+func newConnectProgress(r *Router, name string) *connectProgress {
+	return &connectProgress{r: r, name: name}
 }
 
-// step logs that the step called name completed, in took.
+// step logs that the step called name completed, in took, at Debug (-v -v):
+// the "connected" record sums the steps up (see Router.logPhases).
 func (p *connectProgress) step(name string, took time.Duration, attrs ...any) {
-	p.r.logger.Log(context.Background(), p.level, "connect step done",
+	p.r.logger.Debug("connect step done",
 		append([]any{slog.String("context", p.name), slog.String("step", name), slog.Duration("took", took)}, attrs...)...)
 }
 

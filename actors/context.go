@@ -21,6 +21,11 @@ type Context struct {
 	r    *Router
 	id   uint32
 	name string
+	// label is the name as the user's options made it, hop by hop, without
+	// the "#ID" that name may have to tell it from a live namesake (see
+	// Name): errors name the context by it, so that they say what the user
+	// wrote; log records and Debug use name.
+	label string
 
 	// Set for supervised handles only.
 	sup      *supervision
@@ -47,13 +52,15 @@ const (
 func newPlainContext(r *Router, id uint32, name string) *Context {
 	up := make(chan struct{})
 	close(up)
-	return &Context{r: r, id: id, name: name, state: stateUp, up: up, done: make(chan struct{})}
+	return &Context{r: r, id: id, name: name, label: name, state: stateUp, up: up, done: make(chan struct{})}
 }
 
 // ID is the context's numeric id, unique in the tree; the master is 0.
 func (c *Context) ID() int { return int(c.id) }
 
-// Name is the context's full name, e.g. "local.1/local.2".
+// Name is the context's full name, e.g. "local.1/local.2", with "#<id>"
+// where a live namesake needed it (see the Name option); errors name the
+// context without it.
 func (c *Context) Name() string { return c.name }
 
 // String returns the name.
@@ -112,7 +119,7 @@ func (c *Context) ready(ctx context.Context) error {
 	up, err := c.up, c.err
 	c.mu.Unlock()
 	if err != nil {
-		return goneError(c.name, err)
+		return goneError(c.label, err)
 	}
 	select {
 	case <-up:
@@ -123,12 +130,12 @@ func (c *Context) ready(ctx context.Context) error {
 	case <-up:
 		return nil
 	case <-c.done:
-		return goneError(c.name, c.Err())
+		return goneError(c.label, c.Err())
 	case <-ctx.Done():
 		if ctx.Err() == context.DeadlineExceeded {
-			return &TimeoutError{Context: c.name, Op: "waiting for the restart"}
+			return &TimeoutError{Context: c.label, Op: "waiting for the restart"}
 		}
-		return errorf("mitogo: waiting for %s to restart: %w", c.name, ctx.Err())
+		return errorf("mitogo: waiting for %s to restart: %w", c.label, ctx.Err())
 	}
 }
 
@@ -136,7 +143,7 @@ func (c *Context) call(ctx context.Context, fn string, payload [][]byte, flags u
 	if err := c.ready(ctx); err != nil {
 		return nil, err
 	}
-	return c.r.call(ctx, c.id, c.name, fn, payload, flags)
+	return c.r.call(ctx, c.id, c.label, fn, payload, flags)
 }
 
 func (c *Context) sendCall(fn string, payload [][]byte) error {
@@ -145,7 +152,7 @@ func (c *Context) sendCall(fn string, payload [][]byte) error {
 	}
 	h := messages.Header{Kind: messages.KindCall, Flags: messages.FlagNoReply, Dst: c.id, Src: c.r.id, Target: fn}
 	if err := c.r.send(&h, payload...); err != nil {
-		return sendError(c.name, fn, err)
+		return sendError(c.label, fn, err)
 	}
 	return nil
 }
@@ -213,7 +220,7 @@ func (c *Context) Shutdown(ctx context.Context) error {
 	c.stopping = true
 	c.mu.Unlock()
 	if c.sup == nil {
-		return errorf("mitogo: shutdown %s: only contexts started by this router (Local, SSH, Sudo) can be shut down through it", c.name)
+		return errorf("mitogo: shutdown %s: only contexts started by this router (Local, SSH, Sudo) can be shut down through it", c.label)
 	}
 	h := messages.Header{Kind: messages.KindControl, Dst: c.id, Src: c.r.id, Type: messages.ControlShutdown}
 	if err := c.r.send(&h, nil); err != nil {
@@ -234,7 +241,7 @@ func (c *Context) Shutdown(ctx context.Context) error {
 		case <-c.done:
 		case <-t.C: // started through another context, which did not answer
 		}
-		return errorf("mitogo: shutdown %s: %w", c.name, ctx.Err())
+		return errorf("mitogo: shutdown %s: %w", c.label, ctx.Err())
 	}
 }
 

@@ -103,7 +103,7 @@ func (f Func[A, R]) callEncoded(ctx context.Context, target *Context, payload []
 	}
 	if err := decodeValue(reply, &res); err != nil {
 		var zero R
-		return zero, errorf("mitogo: call %s in %s: decoding the result into %T: %w", f.name, target.name, res, err)
+		return zero, errorf("mitogo: call %s in %s: decoding the result into %T: %w", f.name, target.label, res, err)
 	}
 	return res, nil
 }
@@ -113,7 +113,7 @@ func (f Func[A, R]) callEncoded(ctx context.Context, target *Context, payload []
 func notStarted(op string, t *Context, err error) error {
 	name := "?"
 	if t != nil {
-		name = t.name
+		name = t.label
 	}
 	if err == context.DeadlineExceeded {
 		return &TimeoutError{Context: name, Op: op + " (not started)"}

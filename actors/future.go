@@ -185,7 +185,7 @@ func (f Func[A, R]) startEncoded(ctx context.Context, index int, target *Context
 		if err := decodeValue(cr.payload, &res.Value); err != nil {
 			var zero R
 			res.Value = zero
-			fail(errorf("mitogo: call %s in %s: decoding the result into %T: %w", f.name, target.name, zero, err))
+			fail(errorf("mitogo: call %s in %s: decoding the result into %T: %w", f.name, target.label, zero, err))
 			return
 		}
 		done(res)
@@ -194,12 +194,12 @@ func (f Func[A, R]) startEncoded(ctx context.Context, index int, target *Context
 	up, gone := target.up, target.err
 	target.mu.Unlock()
 	if gone != nil {
-		fail(goneError(target.name, gone))
+		fail(goneError(target.label, gone))
 		return
 	}
 	select {
 	case <-up:
-		target.r.callAsync(ctx, target.id, target.name, f.name, payload, finish)
+		target.r.callAsync(ctx, target.id, target.label, f.name, payload, finish)
 	default:
 		// Restarting: wait for the new process without holding up the
 		// caller. The wait ends with the restart, the context's end or ctx.
@@ -208,7 +208,7 @@ func (f Func[A, R]) startEncoded(ctx context.Context, index int, target *Context
 				fail(err)
 				return
 			}
-			target.r.callAsync(ctx, target.id, target.name, f.name, payload, finish)
+			target.r.callAsync(ctx, target.id, target.label, f.name, payload, finish)
 		}()
 	}
 }

@@ -36,7 +36,7 @@ func (r *Router) plainHandle(id uint32) *Context {
 	c = newPlainContext(r, id, r.table.Load().name(id))
 	if err := ph.closed; err != nil {
 		ph.mu.Unlock()
-		c.markDead(&ChannelError{Context: c.name, Reason: "the router shut down", Err: err})
+		c.markDead(&ChannelError{Context: c.label, Reason: "the router shut down", Err: err})
 		return c
 	}
 	ph.byID[id] = c
@@ -61,7 +61,7 @@ func (ph *plainHandles) lost(ids []uint32, reason string, cause error) {
 	}
 	ph.mu.Unlock()
 	for _, c := range gone {
-		c.markDead(&ChannelError{Context: c.name, Reason: reason, Err: cause})
+		c.markDead(&ChannelError{Context: c.label, Reason: reason, Err: cause})
 	}
 }
 
@@ -79,6 +79,6 @@ func (ph *plainHandles) closeAll(reason string, cause error) {
 	ph.byID = map[uint32]*Context{}
 	ph.mu.Unlock()
 	for _, c := range gone {
-		c.markDead(&ChannelError{Context: c.name, Reason: reason, Err: cause})
+		c.markDead(&ChannelError{Context: c.label, Reason: reason, Err: cause})
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"time"
 
@@ -74,11 +73,12 @@ func (r *Router) connect(ctx context.Context, method string, opts []ConnectOptio
 		via = nil
 	}
 	name := r.childName(last)
+	label := name
 	if via != nil {
-		name = via.name + "/" + last
+		name, label = via.name+"/"+last, via.label+"/"+last
 	}
 	hb := cc.heartbeat.resolve(method, cc.heartbeatSet)
-	c := &Context{r: r, id: id, up: make(chan struct{}), done: make(chan struct{})}
+	c := &Context{r: r, id: id, label: label, up: make(chan struct{}), done: make(chan struct{})}
 	r.mu.Lock()
 	c.name = r.uniqueName(name, id)
 	r.contexts[id] = c
@@ -91,17 +91,17 @@ func (r *Router) connect(ctx context.Context, method string, opts []ConnectOptio
 		ctx, stop := r.unlessStopping(ctx)
 		defer stop()
 		if via == nil {
-			_, pid, err := r.startChild(ctx, id, name, spec, cc.timeout, hb)
+			_, pid, err := r.startChild(ctx, id, name, label, spec, cc.timeout, hb)
 			return pid, err
 		}
 		rep, err := connectFunc.Call(ctx, via, connectRequest{ID: id, Name: name, Spec: spec, Timeout: cc.timeout, Heartbeat: hb})
 		if err != nil && stoppedBy(ctx) {
-			return 0, shutdownError(name, method)
+			return 0, shutdownError(label, method)
 		}
 		if err == nil && rep.Failure != nil {
-			return 0, rep.Failure.error(name, method, cc.timeout)
+			return 0, rep.Failure.error(label, method, cc.timeout)
 		}
-		return rep.PID, connectError(name, method, err, cc.timeout)
+		return rep.PID, connectError(label, method, err, cc.timeout)
 	}
 	if s := r.claimedBy(ctx); s != nil {
 		// A ContextProps actor's connector: the handle is that actor's,
@@ -128,7 +128,7 @@ func (r *Router) connect(ctx context.Context, method string, opts []ConnectOptio
 	if err := s.start(ctx); err != nil {
 		r.forgetHandle(c)
 		if errors.Is(err, ErrShutdown) && !isConnectError(err) {
-			return nil, shutdownError(name, method)
+			return nil, shutdownError(label, method)
 		}
 		return nil, err
 	}
@@ -234,7 +234,7 @@ const fnAllocateID = "mitogo.allocate_id"
 var (
 	connectFunc = Register("mitogo.connect", func(ctx context.Context, req connectRequest) (connectReply, error) {
 		r := RouterFrom(ctx)
-		_, pid, err := r.startChild(ctx, req.ID, req.Name, req.Spec, req.Timeout, req.Heartbeat)
+		_, pid, err := r.startChild(ctx, req.ID, req.Name, req.Name, req.Spec, req.Timeout, req.Heartbeat)
 		if err != nil {
 			return connectReply{Failure: newConnectFailure(err)}, nil
 		}
@@ -253,25 +253,26 @@ var (
 // names, runs stage 1 when the method ends in a shell, performs the
 // handshake and adds its route. The child's stream belongs to this router;
 // both ends watch it with heartbeat hb (if the child speaks version 2).
-func (r *Router) startChild(ctx context.Context, id uint32, name string, spec connect.Spec, timeout time.Duration, hb heartbeatConfig) (*conn, int, error) {
+// Its errors name the child label (see Context.label).
+func (r *Router) startChild(ctx context.Context, id uint32, name, label string, spec connect.Spec, timeout time.Duration, hb heartbeatConfig) (*conn, int, error) {
 	m, ok := connect.Lookup(spec.Method)
 	if !ok {
 		err := fmt.Errorf("%w: unknown connection method %q", ErrBadOption, spec.Method)
-		return nil, 0, &StreamError{Context: name, Method: spec.Method, Reason: err.Error(), Cause: ErrBadOption, Err: err}
+		return nil, 0, &StreamError{Context: label, Method: spec.Method, Reason: err.Error(), Cause: ErrBadOption, Err: err}
 	}
 	timedOut := func(phase string) error {
-		return &TimeoutError{Context: name, Op: "connect", After: timeout, Cause: ErrConnectTimeout, Phase: phase}
+		return &TimeoutError{Context: label, Op: "connect", After: timeout, Cause: ErrConnectTimeout, Phase: phase}
 	}
 	// Each step at Debug (-v -v): the "connected" record sums them up
 	// (logPhases, at Info for a method that runs stage 1), and a connect
 	// that times out names the step it was in.
-	progress := newConnectProgress(r, name, slog.LevelDebug)
+	progress := newConnectProgress(r, name)
 	began := time.Now()
 	child, err := m.Start(ctx, spec, connect.Env{Pacer: &r.pacer, Phase: progress.transportStep, Direct: r.direct})
 	started := time.Since(began)
 	if err != nil {
 		if stoppedBy(ctx) {
-			return nil, 0, shutdownError(name, spec.Method)
+			return nil, 0, shutdownError(label, spec.Method)
 		}
 		if ctx.Err() == context.DeadlineExceeded || errors.Is(err, context.DeadlineExceeded) {
 			var stalled *transport.StalledError
@@ -281,7 +282,7 @@ func (r *Router) startChild(ctx context.Context, id uint32, name string, spec co
 			return nil, 0, timedOut("starting " + spec.Method)
 		}
 		reason, cause := m.Explain(spec, connect.Attempt{Err: err})
-		return nil, 0, &StreamError{Context: name, Method: spec.Method, Reason: reason, Cause: cause, Err: err}
+		return nil, 0, &StreamError{Context: label, Method: spec.Method, Reason: reason, Cause: cause, Err: err}
 	}
 	for _, w := range child.Warnings {
 		r.logger.Warn("not used, connected without it", "context", name, "what", w.Error())
@@ -322,7 +323,7 @@ func (r *Router) startChild(ctx context.Context, id uint32, name string, spec co
 			child.Output.Close() // something it started holds the pipe open
 		}
 		if stoppedBy(ctx) || errors.Is(err, ErrShutdown) {
-			return nil, 0, shutdownError(name, spec.Method)
+			return nil, 0, shutdownError(label, spec.Method)
 		}
 		refused := child.Refusal()
 		// The stream's deadline may end a write as EOF a hair before ctx
@@ -337,11 +338,11 @@ func (r *Router) startChild(ctx context.Context, id uint32, name string, spec co
 			a.Status = p.Status()
 		}
 		if errors.Is(err, ErrMainNotCalled) {
-			return nil, 0, &StreamError{Context: name, Method: spec.Method, Reason: "the child program does not call actors.Main() first",
+			return nil, 0, &StreamError{Context: label, Method: spec.Method, Reason: "the child program does not call actors.Main() first",
 				Output: a.Output, Cause: ErrMainNotCalled, Err: err}
 		}
 		reason, cause := m.Explain(spec, a)
-		return nil, 0, &StreamError{Context: name, Method: spec.Method, Reason: reason, Output: a.Output, Cause: cause, Err: err}
+		return nil, 0, &StreamError{Context: label, Method: spec.Method, Reason: reason, Output: a.Output, Cause: cause, Err: err}
 	}
 	deadline, _ := ctx.Deadline()
 	child.Conn.SetDeadline(deadline)
@@ -359,7 +360,7 @@ func (r *Router) startChild(ctx context.Context, id uint32, name string, spec co
 		}
 		reportUpload, uploaded := r.uploadReporter(name)
 		rw := &firstReadWriter{ReadWriter: child.Conn, first: progress.answered}
-		res, err := bootstrap.Run(rw, self, r.provider(ctx, spec), bootstrap.Options{NoCache: spec.NoCache,
+		res, err := bootstrap.Run(ctx, rw, self, r.provider(ctx, spec), bootstrap.Options{NoCache: spec.NoCache,
 			Sending: func(platform, cacheDir string, size int64) {
 				progress.upload(0, size)
 				r.logger.Info("sending this program (first contact)", "context", name, "platform", platform,

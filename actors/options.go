@@ -98,10 +98,13 @@ func Via(parent *Context) ConnectOption { return func(c *connectConfig) { c.via 
 // A name identifies one live context: when a context that is not gone for
 // good (connecting, up or restarting) already has the full name, given or
 // default, the new one gets "#<id>" appended ("x#7", "sudo:root#4"), so
-// that errors and log records never name two contexts alike. Duplicates
+// that log records and Debug never name two contexts alike. Duplicates
 // are suffixed rather than refused because default names collide without
 // a mistake (two connections to one host) and a restarted or reconnected
 // context must not need a new name; the name a context got is its Name().
+// Errors (StreamError, TimeoutError, ChannelError, CallError) name a
+// context as its options did, hop by hop, without the suffixes: "x",
+// "sudo:root/local.5", so that they say what the user wrote.
 func Name(name string) ConnectOption { return func(c *connectConfig) { c.name = name } }
 
 // ConnectTimeout bounds the whole connection, from starting the process to

@@ -177,6 +177,9 @@ func (r *Router) failPending(ids []uint32, names []string, reason string, cause 
 				name = names[i]
 			}
 		}
+		if h, ok := r.handle(p.dst); ok {
+			name = h.label // started here: named as its options named it
+		}
 		p.give(callResult{err: &ChannelError{Context: name, Reason: reason, Err: cause}})
 	}
 }

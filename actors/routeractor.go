@@ -145,7 +145,7 @@ func (a *routerActor) remove(c *conn, ids []uint32, reason string, cause error) 
 	r.routesLost(gone)
 	r.plain.lost(gone, reason, cause)
 	for _, h := range r.handles(gone) {
-		h.lost(&ChannelError{Context: h.name, Reason: reason, Err: cause})
+		h.lost(&ChannelError{Context: h.label, Reason: reason, Err: cause})
 	}
 	payload, _ := encode(&messages.Routes{IDs: gone, Names: names, Err: reason, Cause: causeCode(cause)})
 	if r.parent != nil {

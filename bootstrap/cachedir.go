@@ -47,9 +47,9 @@ const StaleTemp = time.Hour
 
 // CacheEntry is one build in a cache.
 type CacheEntry struct {
-	Hash    string
-	Size    int64
-	LastUse time.Time
+	Hash    string     // the hex sha256 of the build: its file's name
+	Size    int64      // bytes
+	LastUse time.Time  // its file's modification time, touched on each use
 	Running bool       // a process of this account runs it
 	Kept    []KeptFile // its compressed forms and the deltas to it (a master's cache)
 }
@@ -59,12 +59,12 @@ type CacheEntry struct {
 // earlier build, <build>.from-<base>.<sha256>, or <build>.from-<base>.none
 // when a delta does not pay (an empty file; sent.go).
 type KeptFile struct {
-	Name    string // the file's name in the cache
-	Build   string // the build it belongs to
-	Format  string // a form's format: xz, zstd or gz; "" for a delta
-	Base    string // a delta's base build; "" for a form
-	Size    int64
-	ModTime time.Time
+	Name    string    // the file's name in the cache
+	Build   string    // the build it belongs to
+	Format  string    // a form's format: xz, zstd or gz; "" for a delta
+	Base    string    // a delta's base build; "" for a form
+	Size    int64     // bytes
+	ModTime time.Time // its file's modification time
 }
 
 // Cache is what a cache directory holds.

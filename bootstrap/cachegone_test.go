@@ -1,6 +1,7 @@
 package bootstrap
 
 import (
+	"context"
 	"errors"
 	"io"
 	"os"
@@ -68,7 +69,7 @@ func TestStage1CacheDirRemovedMidConnect(t *testing.T) {
 						}
 					}
 				}}
-				res, err := Run(shellConn{r, in}, v2, nil, Options{NoForms: true})
+				res, err := Run(context.Background(), shellConn{r, in}, v2, nil, Options{NoForms: true})
 				in.Close()
 				cmd.Wait()
 				if !removed {

@@ -2,6 +2,7 @@ package bootstrap
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -11,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"time"
 
 	"github.com/klauspost/compress/zstd"
 )
@@ -71,18 +73,46 @@ var ErrPatch = errors.New("delta does not apply")
 // make it allocate without end).
 const maxPatchedSize = 1 << 30
 
-// makeDelta returns target encoded against base. The window covers the
-// whole base, so every part of it can be matched.
-func makeDelta(base, target []byte) ([]byte, error) {
+// deltaChunk is how much of the target makeDelta encodes between two
+// looks at its ctx (the encoder works in blocks of 128 KiB, on the
+// calling goroutine).
+const deltaChunk = 1 << 20
+
+// makeDelta returns target encoded against base, or ctx's error when it
+// ends first. The window covers the whole base, so every part of it can
+// be matched. ctx is looked at before each chunk of the target; loading
+// the base into the encoder (a third of the time for an 8 MiB base) runs
+// to its end, as the encoder offers no way to stop it.
+func makeDelta(ctx context.Context, base, target []byte) ([]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	win := 1 << bits.Len(uint(max(len(base), len(target))))
+	var out bytes.Buffer
 	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedBestCompression),
 		zstd.WithEncoderDictRaw(1, base), zstd.WithWindowSize(min(win, zstd.MaxWindowSize)),
 		zstd.WithEncoderConcurrency(1))
 	if err != nil {
 		return nil, fmt.Errorf("delta encoder: %w", err)
 	}
-	defer enc.Close()
-	return enc.EncodeAll(target, nil), nil
+	enc.ResetContentSize(&out, int64(len(target)))
+	for rest := target; len(rest) > 0; {
+		if err := ctx.Err(); err != nil {
+			enc.Reset(io.Discard)
+			enc.Close()
+			return nil, err
+		}
+		n := min(len(rest), deltaChunk)
+		if _, err := enc.Write(rest[:n]); err != nil {
+			enc.Close()
+			return nil, fmt.Errorf("delta encoder: %w", err)
+		}
+		rest = rest[n:]
+	}
+	if err := enc.Close(); err != nil {
+		return nil, fmt.Errorf("delta encoder: %w", err)
+	}
+	return out.Bytes(), nil
 }
 
 // applyDelta decodes delta against base and checks that the result's hex
@@ -150,15 +180,23 @@ func frameDict(d []byte) (uint32, error) {
 }
 
 // toolDelta returns img encoded against the file basePath by the zstd
-// tool at zstdPath (see deltaLevel); the frame names no dictionary.
-func toolDelta(zstdPath, basePath string, img *imageReader, baseSize int64) ([]byte, error) {
+// tool at zstdPath (see deltaLevel); the frame names no dictionary. When
+// ctx ends first, the tool is killed and waited for, and the error is
+// ctx's.
+func toolDelta(ctx context.Context, zstdPath, basePath string, img *imageReader, baseSize int64) ([]byte, error) {
 	wlog := min(bits.Len64(uint64(max(baseSize, img.Size()))), 30)
-	cmd := exec.Command(zstdPath, "-q", deltaLevel, "-c", "--long="+strconv.Itoa(wlog),
+	cmd := exec.CommandContext(ctx, zstdPath, "-q", deltaLevel, "-c", "--long="+strconv.Itoa(wlog),
 		"--stream-size="+strconv.FormatInt(img.Size(), 10), "--patch-from="+basePath)
 	cmd.Stdin = io.NewSectionReader(img, 0, img.Size())
+	// Killed, it leaves its pipes at once, unless something it started
+	// holds them: Wait stops waiting for them after this.
+	cmd.WaitDelay = 5 * time.Second
 	var out, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &stderr
 	if err := cmd.Run(); err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
 		return nil, fmt.Errorf("%s: %w: %s", zstdPath, err, bytes.TrimSpace(stderr.Bytes()))
 	}
 	return out.Bytes(), nil

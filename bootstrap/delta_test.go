@@ -2,6 +2,7 @@ package bootstrap
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -57,7 +58,7 @@ func TestDeltaRoundTrip(t *testing.T) {
 	target := append(append([]byte(nil), base[:500000]...), append([]byte("a change"), base[500000:]...)...)
 	sum := sha256.Sum256(target)
 	want := hex.EncodeToString(sum[:])
-	d, err := makeDelta(base, target)
+	d, err := makeDelta(context.Background(), base, target)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,7 +164,7 @@ func runScript(t *testing.T, script string, shell, env []string, bin *Binary) (R
 		in.Close()
 		cmd.Wait()
 	}()
-	return Run(shellConn{out, in}, bin, nil, Options{NoForms: true})
+	return Run(context.Background(), shellConn{out, in}, bin, nil, Options{NoForms: true})
 }
 
 // A delta is computed once per pair of builds: kept in the master's cache,
@@ -234,7 +235,7 @@ func TestDeltaThatDoesNotPayIsRemembered(t *testing.T) {
 	target := write(2)
 	for i, want := range []int32{1, 0} {
 		bin, _ := NewBinary(target)
-		if d := bin.computeDelta(dir, base.Hash, true); d != nil {
+		if d := bin.computeDelta(context.Background(), dir, base.Hash, true); d != nil {
 			t.Fatalf("a delta of %d bytes between unrelated random files", len(d))
 		}
 		if n := bin.sent.deltaRuns.Load(); n != want {
@@ -282,7 +283,7 @@ func TestDeltaEncoderByBaseAndLink(t *testing.T) {
 			baseImg, _ := os.ReadFile(base.Path)
 			os.WriteFile(filepath.Join(dir, base.Hash), baseImg, 0o700)
 			bin, _ := NewBinary(write(c.marks, "target "+c.name))
-			d := bin.computeDelta(dir, base.Hash, c.far)
+			d := bin.computeDelta(context.Background(), dir, base.Hash, c.far)
 			if c.wantNoDelta {
 				if d != nil || bin.sent.deltaRuns.Load() != 0 {
 					t.Fatalf("a delta of %d bytes computed (%d runs); want none", len(d), bin.sent.deltaRuns.Load())

@@ -2,6 +2,7 @@ package bootstrap
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"debug/buildinfo"
 	"encoding/hex"
@@ -90,9 +91,12 @@ func (b *Binary) startForm(decoders map[string]bool, platform, nice string) {
 	}
 }
 
-// deltaEntry is the delta from one base, computed once.
+// deltaEntry is the delta from one base, computed once: by the first
+// connect that needs it, while the others wait. A connect whose ctx ends
+// while it computes leaves the entry unknown for the next.
 type deltaEntry struct {
-	once  sync.Once
+	turn  chan struct{} // holds a token while a connect computes or reads it
+	known bool
 	delta []byte // nil when none pays
 }
 
@@ -160,13 +164,14 @@ func writeCacheFrom(dir, name string, r io.Reader) error {
 // the delta would not be much smaller than the image. On a near link
 // (far false) only a delta kept on disk or one the zstd tool makes is
 // worth its time; on a far link the in-process encoder is too.
-func (b *Binary) deltaFor(have []string, far bool) (base string, delta []byte) {
+// The error is ctx's, when it ended first.
+func (b *Binary) deltaFor(ctx context.Context, have []string, far bool) (base string, delta []byte, err error) {
 	if b.Path == "" {
-		return "", nil
+		return "", nil, nil
 	}
 	dir, err := LocalCacheDir()
 	if err != nil {
-		return "", nil
+		return "", nil, nil
 	}
 	for i, h := range have {
 		if i >= maxBases {
@@ -176,13 +181,27 @@ func (b *Binary) deltaFor(have []string, far bool) (base string, delta []byte) {
 			continue
 		}
 		e := b.entry(h)
-		e.once.Do(func() { e.delta = b.computeDelta(dir, h, far) })
-		if e.delta != nil {
+		select {
+		case e.turn <- struct{}{}:
+		case <-ctx.Done():
+			return "", nil, ctx.Err()
+		}
+		if !e.known {
+			d := b.computeDelta(ctx, dir, h, far)
+			if err := ctx.Err(); err != nil {
+				<-e.turn
+				return "", nil, err
+			}
+			e.delta, e.known = d, true
+		}
+		d := e.delta
+		<-e.turn
+		if d != nil {
 			touch(filepath.Join(dir, h))
-			return h, e.delta
+			return h, d, nil
 		}
 	}
-	return "", nil
+	return "", nil, nil
 }
 
 // entry returns the delta entry for base, made on first use.
@@ -194,7 +213,7 @@ func (b *Binary) entry(base string) *deltaEntry {
 	}
 	e := b.sent.deltas[base]
 	if e == nil {
-		e = &deltaEntry{}
+		e = &deltaEntry{turn: make(chan struct{}, 1)}
 		b.sent.deltas[base] = e
 	}
 	return e
@@ -234,8 +253,9 @@ func keptDelta(dir, hash, base string) ([]byte, bool) {
 // base in dir, or nil when the base is not here, cannot patch, or the
 // delta does not pay or is not worth making on this link (see deltaFor).
 // A delta computed is kept in dir (see keptDelta), so the next process
-// that sends this build to a holder of base finds it.
-func (b *Binary) computeDelta(dir, base string, far bool) []byte {
+// that sends this build to a holder of base finds it. When ctx ends, the
+// encoder stops (the zstd tool is killed) and the result is nil.
+func (b *Binary) computeDelta(ctx context.Context, dir, base string, far bool) []byte {
 	basePath := filepath.Join(dir, base)
 	st, err := os.Lstat(basePath)
 	if err != nil || !st.Mode().IsRegular() {
@@ -264,7 +284,7 @@ func (b *Binary) computeDelta(dir, base string, far bool) []byte {
 	switch {
 	case can.anyID && toolErr == nil:
 		b.sent.deltaRuns.Add(1)
-		if d, err = toolDelta(zstdTool, basePath, img, st.Size()); err != nil {
+		if d, err = toolDelta(ctx, zstdTool, basePath, img, st.Size()); err != nil {
 			return nil // an old tool, say: a whole upload then
 		}
 	case can.dict1 && far:
@@ -277,7 +297,7 @@ func (b *Binary) computeDelta(dir, base string, far bool) []byte {
 			return nil
 		}
 		b.sent.deltaRuns.Add(1)
-		if d, err = makeDelta(baseImg, target); err != nil {
+		if d, err = makeDelta(ctx, baseImg, target); err != nil {
 			return nil
 		}
 	default:

@@ -2,6 +2,7 @@ package bootstrap
 
 import (
 	"cmp"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -184,7 +185,7 @@ type Provider func(platform string) (*Binary, error)
 // Result is what stage 1 reported and did.
 type Result struct {
 	Platform string // GOOS/GOARCH of the far side
-	CacheDir string
+	CacheDir string // the far side's cache directory, as stage 1 chose it
 	Uploaded bool   // the binary was sent
 	Delta    string // the cached build it was sent as a delta against, if it was
 	Form     string // the compressed form sent whole (xz, zstd, gz; see forms.go), if one was
@@ -196,8 +197,11 @@ type Result struct {
 }
 
 // PlatformError reports a far side for which no binary is available.
-type PlatformError struct{ Platform string }
+type PlatformError struct {
+	Platform string // GOOS/GOARCH of the far side
+}
 
+// Error says the platform and how to give a binary for it.
 func (e *PlatformError) Error() string {
 	return fmt.Sprintf("remote is %s; no binary for it (give the connection a binary provider)", e.Platform)
 }
@@ -231,7 +235,10 @@ const NearRTT = 10 * time.Millisecond
 // Stage1()` on the far side: it learns the platform, sends the binary if
 // the far side lacks it, and returns once the child announced itself.
 // Whatever the far side printed that was not protocol is in the error.
-func Run(rw io.ReadWriter, self *Binary, provider Provider, opts Options) (Result, error) {
+// ctx bounds the work Run does on this side (computing a delta); the
+// caller ends reads and writes on rw when ctx ends (a deadline on the
+// connection).
+func Run(ctx context.Context, rw io.ReadWriter, self *Binary, provider Provider, opts Options) (Result, error) {
 	var res Result
 	began := time.Now()
 	line, junk, err := readUntil(rw, func(l string) bool { return strings.HasPrefix(l, "MITOGO1") })
@@ -296,7 +303,7 @@ func Run(rw io.ReadWriter, self *Binary, provider Provider, opts Options) (Resul
 		}
 		gz, pieces, cached := decoders["gz"], f[1] == "pieces", f[2:]
 		if !opts.NoCache {
-			if res.Delta, res.Sent, err = sendDelta(rw, bin, cached, far, opts.Progress); err != nil {
+			if res.Delta, res.Sent, err = sendDelta(ctx, rw, bin, cached, far, opts.Progress); err != nil {
 				return res, err
 			}
 		}
@@ -353,8 +360,11 @@ func Run(rw io.ReadWriter, self *Binary, provider Provider, opts Options) (Resul
 // has, cached (newest first), when this side can make one, and returns the
 // base it used and the bytes sent. It returns "" when it sent nothing or
 // the delta did not apply (stage 1 then waits for the whole binary).
-func sendDelta(rw io.ReadWriter, bin *Binary, cached []string, far bool, progress func(sent, total int64)) (string, int64, error) {
-	base, delta := bin.deltaFor(cached, far)
+func sendDelta(ctx context.Context, rw io.ReadWriter, bin *Binary, cached []string, far bool, progress func(sent, total int64)) (string, int64, error) {
+	base, delta, err := bin.deltaFor(ctx, cached, far)
+	if err != nil {
+		return "", 0, fmt.Errorf("computing a delta: %w", err)
+	}
 	if delta == nil {
 		return "", 0, nil
 	}

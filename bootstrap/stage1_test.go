@@ -2,6 +2,7 @@ package bootstrap
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"io"
 	"math/rand/v2"
@@ -67,7 +68,7 @@ func runStage1With(t *testing.T, argv []string, env []string, bin *Binary, provi
 		in.Close()
 		cmd.Wait()
 	}()
-	res, err := Run(shellConn{out, in}, bin, provider, opts)
+	res, err := Run(context.Background(), shellConn{out, in}, bin, provider, opts)
 	if err != nil {
 		return res, err
 	}
@@ -228,7 +229,7 @@ func TestStage1NoCache(t *testing.T) {
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		res, err := Run(shellConn{out, in}, bin, nil, Options{NoCache: true})
+		res, err := Run(context.Background(), shellConn{out, in}, bin, nil, Options{NoCache: true})
 		if err != nil || !res.Uploaded {
 			t.Fatalf("run %d: %+v %v", i, res, err)
 		}

@@ -27,10 +27,11 @@ var (
 // OpenSSH, the connection goes on with the other credentials; when none is
 // accepted, the *AuthError lists it.
 type IdentityError struct {
-	Path string
-	Err  error // fs.ErrNotExist, fs.ErrPermission..., or ErrNotPrivateKey, ErrKeyEncrypted
+	Path string // as given or found in ~/.ssh/config
+	Err  error  // fs.ErrNotExist, fs.ErrPermission..., or ErrNotPrivateKey, ErrKeyEncrypted
 }
 
+// Error names the file and the cause.
 func (e *IdentityError) Error() string { return "identity file " + e.Path + ": " + e.Err.Error() }
 
 // Unwrap returns the cause.

@@ -22,8 +22,8 @@ const childFD = 3
 // Child is a started child process: its stream's connection and the
 // handles to reap it and read what it prints.
 type Child struct {
-	Conn    Conn
-	Proc    *Process
+	Conn    Conn          // the stream's connection to the child
+	Proc    *Process      // the process (or SSH session) at the other end, to wait for or kill
 	Output  io.ReadCloser // what the far side prints on stdout and stderr before (and beside) the stream
 	Cleanup func()        // called once the handshake is over, either way (nil: nothing)
 	Phases  []Phase       // how long the steps of starting it took, when the method tells (ssh)
@@ -38,8 +38,8 @@ type Child struct {
 
 // Phase is one step of starting a child and how long it took, for logs.
 type Phase struct {
-	Name string // tcp, ssh_handshake, auth, session
-	Took time.Duration
+	Name string        // tcp, ssh_handshake, auth, session
+	Took time.Duration // how long the step took
 }
 
 // Suspect records a likely cause of a failure (ErrPasswordIncorrect when a

@@ -33,28 +33,29 @@ const (
 // the agent at SSH_AUTH_SOCK, ~/.ssh/known_hosts, and whatever ~/.ssh/config
 // says for the host (HostName, User, Port, IdentityFile).
 type SSHSpec struct {
-	Host          string        `msgpack:"host"` // a name from ~/.ssh/config, a host name or an address
-	Port          int           `msgpack:"port"`
-	User          string        `msgpack:"user"`
-	IdentityFiles []string      `msgpack:"identity_files"`
-	Password      string        `msgpack:"password"`
-	KnownHosts    string        `msgpack:"known_hosts"`
-	HostKeyPolicy string        `msgpack:"host_key_policy"`
-	NoAgent       bool          `msgpack:"no_agent"`
-	ConfigFile    string        `msgpack:"config_file"` // "" for ~/.ssh/config, "none" for no file
-	Keepalive     time.Duration `msgpack:"keepalive"`   // interval; 0 means 15s, <0 none
-	KeepaliveMax  int           `msgpack:"keepalive_max"`
+	Host          string        `msgpack:"host"`            // a name from ~/.ssh/config, a host name or an address
+	Port          int           `msgpack:"port"`            // 0: the config's Port, else 22
+	User          string        `msgpack:"user"`            // "": the config's User, else $USER
+	IdentityFiles []string      `msgpack:"identity_files"`  // private keys to offer; none: the config's IdentityFile, else the defaults
+	Password      string        `msgpack:"password"`        // for password and keyboard-interactive authentication; "": neither
+	KnownHosts    string        `msgpack:"known_hosts"`     // the known_hosts file; "": ~/.ssh/known_hosts
+	HostKeyPolicy string        `msgpack:"host_key_policy"` // HostKey*; "": HostKeyStrict
+	NoAgent       bool          `msgpack:"no_agent"`        // do not offer the agent's keys
+	ConfigFile    string        `msgpack:"config_file"`     // "" for ~/.ssh/config, "none" for no file
+	Keepalive     time.Duration `msgpack:"keepalive"`       // interval; 0 means 15s, <0 none
+	KeepaliveMax  int           `msgpack:"keepalive_max"`   // keepalives unanswered before the connection is closed; <=0 means 3
 }
 
 // HostKeyError reports a host key refused by the policy.
 type HostKeyError struct {
-	Host        string
-	KeyType     string
+	Host        string // as known_hosts names it
+	KeyType     string // ssh-ed25519, ecdsa-sha2-nistp256...
 	Fingerprint string // SHA256:...
 	Changed     bool   // the host is known with another key
-	KnownHosts  string
+	KnownHosts  string // the file looked in
 }
 
+// Error says what was refused and what to do about it.
 func (e *HostKeyError) Error() string {
 	if e.Changed {
 		return fmt.Sprintf("host key for %s has CHANGED (now %s %s); %s lists another key: someone may be intercepting the connection, or the host was reinstalled",
@@ -71,16 +72,17 @@ func (e *HostKeyError) Is(target error) bool {
 
 // AuthError reports a server that accepted none of the credentials.
 type AuthError struct {
-	Host    string
-	User    string
+	Host    string   // the host name connected to
+	User    string   // the login user
 	Methods []string // what was tried
-	Err     error
+	Err     error    // the SSH library's error
 	// Identities are the identity files that were not used, each an
 	// *IdentityError: one named explicitly (or in ~/.ssh/config) that is
 	// not there, or any that is not a key or is encrypted.
 	Identities []error
 }
 
+// Error names the account, the identity files not used and what was tried.
 func (e *AuthError) Error() string {
 	msg := fmt.Sprintf("authentication as %s@%s failed", e.User, e.Host)
 	for _, id := range e.Identities {

@@ -22,11 +22,12 @@ const (
 // StalledError reports a connection whose ctx ended before it was made,
 // and the step it had reached. It matches context.DeadlineExceeded.
 type StalledError struct {
-	Addr  string
+	Addr  string // host:port
 	Phase string // Phase*: where it was
 	Err   error  // what the step returned when the deadline ended it
 }
 
+// Error names the address, the step and what the step returned.
 func (e *StalledError) Error() string {
 	return fmt.Sprintf("connecting to %s: %v: %s (%v)", e.Addr, context.DeadlineExceeded, e.Phase, e.Err)
 }

@@ -29,15 +29,16 @@ compressed forms (xz, zstd, gz: a first contact elsewhere sends the smallest
 the far side unpacks) and the deltas to it from earlier builds ("no delta"
 marks a pair whose delta would not pay). The total counts them all.
 
-A cache cleans itself: each time a new build lands in it, it keeps the %d most
-recently used builds, any used in the last %s and any running, and removes
-the others, with their forms and deltas, and temporary files untouched for
-%s. --prune does that now.
+A cache cleans itself: each time a new build lands in it, it keeps the %d
+most recently used builds, any used in the last %s and any running, and
+removes the others, with their forms and deltas, and temporary files
+untouched for %s. --prune does that now, here or, with -t, in the
+context's cache.
 
 Examples:
   mitogo cache
   mitogo cache -t deploy@web1,sudo://root --prune
-`, bootstrap.KeepBuilds, bootstrap.PruneGrace, bootstrap.StaleTemp),
+`, bootstrap.KeepBuilds, inWords(bootstrap.PruneGrace), inWords(bootstrap.StaleTemp)),
 	flags: func(fs *flag.FlagSet, e *env, o *options) {
 		o.connectFlags(fs, e, false)
 		fs.BoolVar(&o.prune, "prune", false, "remove the builds the cache would remove, now")
@@ -265,4 +266,25 @@ func sizeString(n int64) string {
 		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
 	}
 	return fmt.Sprintf("%d B", n)
+}
+
+// inWords says d, a whole number of minutes or hours, as help text does:
+// "10 minutes", "an hour"; others as Duration.String.
+func inWords(d time.Duration) string {
+	n, unit := int64(0), ""
+	switch {
+	case d > 0 && d%time.Hour == 0:
+		n, unit = int64(d/time.Hour), "hour"
+	case d > 0 && d%time.Minute == 0:
+		n, unit = int64(d/time.Minute), "minute"
+	default:
+		return d.String()
+	}
+	if n == 1 && unit == "hour" {
+		return "an hour"
+	}
+	if n == 1 {
+		return "a minute"
+	}
+	return fmt.Sprintf("%d %ss", n, unit)
 }

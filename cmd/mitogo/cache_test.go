@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mitogo/mitogo/bootstrap"
 	"github.com/mitogo/mitogo/test/sshtest"
 )
 
@@ -227,5 +228,34 @@ func TestCacheUnreachable(t *testing.T) {
 	r := mitogo(t, "", "cache", "-t", "root@"+sshtest.ClosedPort(t))
 	if r.exit != 255 || !strings.HasPrefix(r.stderr, "mitogo: ") || strings.Count(r.stderr, "\n") != 1 {
 		t.Errorf("exit %d, stderr %q; want 255 and one line", r.exit, r.stderr)
+	}
+}
+
+// Both helps say how to prune this machine's cache and a context's, and
+// how many builds a cache keeps and for how long (what the pruning uses).
+func TestHelpSaysHowCachesArePruned(t *testing.T) {
+	n, grace := strconv.Itoa(bootstrap.KeepBuilds), "the last "+inWords(bootstrap.PruneGrace)
+	for _, c := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"--help"}, []string{"mitogo cache --prune", "mitogo cache -t deploy@web1,sudo://root --prune", "keeps its " + n, grace}},
+		{[]string{"cache", "--help"}, []string{"--prune does that now, here or, with -t,", "keeps the " + n, grace}},
+	} {
+		r := mitogo(t, "", c.args...)
+		for _, w := range c.want {
+			if r.exit != 0 || !strings.Contains(r.stdout, w) {
+				t.Errorf("mitogo %q: exit %d; want %q in its help:\n%s", c.args, r.exit, w, r.stdout)
+			}
+		}
+	}
+}
+
+func TestInWords(t *testing.T) {
+	for d, want := range map[time.Duration]string{10 * time.Minute: "10 minutes", time.Minute: "a minute",
+		time.Hour: "an hour", 2 * time.Hour: "2 hours", 90 * time.Second: "1m30s", 0: "0s"} {
+		if got := inWords(d); got != want {
+			t.Errorf("inWords(%v) = %q; want %q", d, got, want)
+		}
 	}
 }

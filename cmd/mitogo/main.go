@@ -31,11 +31,11 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"regexp"
 	"strings"
 	"time"
 
 	"github.com/mitogo/mitogo/actors"
+	"github.com/mitogo/mitogo/bootstrap"
 	_ "github.com/mitogo/mitogo/builtins" // the functions every context serves
 )
 
@@ -109,6 +109,15 @@ Examples:
   mitogo run -t deploy@web1,sudo://root -- systemctl status nginx
   mitogo run -i hosts.txt -t @web --shell 'df -h / | tail -1'
   mitogo rsync -t ssh://web1,sudo://www-data -- -a ./site/ target:/var/www/
+
+Caches: every account mitogo runs in keeps the builds sent to it in
+${XDG_CACHE_HOME:-~/.cache}/mitogo (/tmp/mitogo-UID when it does not own its
+HOME), and this machine keeps there the builds it sent, to send the next one
+as a delta. Each time a new build lands in a cache, the cache keeps its %d
+most recently used builds, any used in the last %s and any running, and
+removes the others. To see a cache, or prune it now:
+  mitogo cache --prune                              this account's, here
+  mitogo cache -t deploy@web1,sudo://root --prune   root's on web1
 `
 
 func printTopUsage(w io.Writer) {
@@ -121,7 +130,7 @@ func printTopUsage(w io.Writer) {
 		fmt.Fprintf(&b, "  %-17s %s\n", name, c.summary)
 	}
 	fmt.Fprintf(&b, "  %-17s %s\n", "help [COMMAND]", "show help")
-	fmt.Fprintf(w, topUsage, b.String())
+	fmt.Fprintf(w, topUsage, b.String(), bootstrap.KeepBuilds, inWords(bootstrap.PruneGrace))
 }
 
 // usageError is a mistake on the command line: exit status 2.
@@ -281,22 +290,13 @@ func hasFlags(fs *flag.FlagSet) bool {
 }
 
 // oneLine is err's text without the "mitogo: " prefix the actors errors
-// carry (ours adds it), without the "#ID" suffixes of context names, and
-// on one line.
+// carry (ours adds it), on one line. Contexts in it are named as their
+// chains name them: package actors names a context in its errors without
+// the "#ID" that tells it from a live namesake in log records.
 func oneLine(err error) string {
 	s := strings.TrimPrefix(err.Error(), "mitogo: ")
-	s = contextIDSuffix.ReplaceAllString(s, "$1$2")
 	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", " ")), " ")
 }
-
-// contextIDSuffix matches the "#ID" the router appends to a context's name
-// (each "/"-separated part of it) when a live context has that name
-// already (see actors.Name): the targets of one run connect their chains
-// separately, so two that share a first hop, say sudo://u, have contexts
-// "sudo:u" and "sudo:u#2". The user named neither: messages name a
-// context as its chain does. The suffix follows a name's last character
-// and comes before "/", a space, a parenthesis, ":", ",", ";" or the end.
-var contextIDSuffix = regexp.MustCompile(`([^\s#/]+)#[0-9]+(/|[\s(),:;]|$)`)
 
 // verbosity counts -v flags: none Warn, one Info, two Debug.
 // binaryFlag collects --binary PLATFORM=PATH.
