@@ -39,15 +39,6 @@ func Main() {
 }
 
 func serveChild(spec string) int {
-	// A child's stdout and stderr are often pipes to its parent (an ssh
-	// session's, a local parent's): once the parent is gone, Go's default
-	// for a write to such a pipe on fd 1 or 2 is death by SIGPIPE, before
-	// childExit could end what this context's functions started (a
-	// context stopped past its heartbeats and continued after its parent
-	// left died at its first write, and left its command running). Caught,
-	// SIGPIPE turns those writes into EPIPE errors. A caught signal is not
-	// inherited across exec: commands started here get the default.
-	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
 	rwc, err := bootstrap.OpenStream(spec)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "mitogo child:", err)
@@ -92,6 +83,20 @@ func serveChild(spec string) int {
 	if err := s.WriteValue(&messages.HelloReply{Version: version, ID: r.id, PID: os.Getpid(), Platform: platform()}); err != nil {
 		return 2
 	}
+	// A child's stdout and stderr are often pipes to its parent (an ssh
+	// session's, a local parent's): once the parent is gone, Go's default
+	// for a write to such a pipe on fd 1 or 2 is death by SIGPIPE, before
+	// childExit could end what this context's functions started (a
+	// context stopped past its heartbeats and continued after its parent
+	// left died at its first write, and left its command running). Caught,
+	// SIGPIPE turns those writes into EPIPE errors. A caught signal is not
+	// inherited across exec: commands started here get the default.
+	//
+	// Caught before anything is served, but after the reply: the first
+	// Notify starts a goroutine locked to a thread of its own and waits for
+	// it (tens of microseconds), time spent while the reply travels and the
+	// parent routes this context rather than before the reply.
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
 	// The parent's pace: a parent that goes silent is taken for gone.
 	r.parent.startHeartbeatVersion(heartbeatFromHello(&hello), version)
 	r.parent.serve()

@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
 // maxCommLen is the longest process name the kernel keeps (TASK_COMM_LEN
@@ -37,7 +39,7 @@ func SetProcessTitle(name, title string) error {
 	if len(name) > maxCommLen {
 		name = name[:maxCommLen]
 	}
-	if err := os.WriteFile("/proc/self/comm", []byte(name), 0); err != nil {
+	if err := writeProc("/proc/self/comm", []byte(name)); err != nil {
 		return fmt.Errorf("bootstrap: setting the process name: %w", err)
 	}
 	start, end, err := argvArea()
@@ -71,7 +73,7 @@ func SetProcessTitle(name, title string) error {
 // argvArea returns where the kernel reads this process's command line
 // from: fields 48 and 49 of /proc/self/stat (Linux 3.5 and later).
 func argvArea() (start, end uintptr, err error) {
-	stat, err := os.ReadFile("/proc/self/stat")
+	stat, err := readProc("/proc/self/stat")
 	if err != nil {
 		return 0, 0, fmt.Errorf("%w: %w", ErrNoArgvArea, err)
 	}
@@ -91,4 +93,62 @@ func argvArea() (start, end uintptr, err error) {
 		return 0, 0, ErrNoArgvArea
 	}
 	return uintptr(s), uintptr(e), nil
+}
+
+// writeProc and readProc write and read a file of /proc with the system
+// calls alone: an *os.File's setup (its fcntl calls, trying the poller)
+// costs as much again, and a child pays it before it answers its parent.
+func writeProc(path string, b []byte) error {
+	fd, err := openProc(path, unix.O_WRONLY)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	for {
+		_, err = unix.Write(fd, b)
+		if err != unix.EINTR {
+			break
+		}
+	}
+	if err != nil {
+		return &os.PathError{Op: "write", Path: path, Err: err}
+	}
+	return nil
+}
+
+func readProc(path string) ([]byte, error) {
+	fd, err := openProc(path, unix.O_RDONLY)
+	if err != nil {
+		return nil, err
+	}
+	defer unix.Close(fd)
+	b := make([]byte, 0, 1024)
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		n, err := unix.Read(fd, b[len(b):cap(b)])
+		switch {
+		case err == unix.EINTR:
+			continue
+		case err != nil:
+			return nil, &os.PathError{Op: "read", Path: path, Err: err}
+		case n == 0:
+			return b, nil
+		}
+		b = b[:len(b)+n]
+	}
+}
+
+func openProc(path string, mode int) (int, error) {
+	for {
+		fd, err := unix.Open(path, mode|unix.O_CLOEXEC, 0)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return -1, &os.PathError{Op: "open", Path: path, Err: err}
+		}
+		return fd, nil
+	}
 }

@@ -2,6 +2,7 @@ package bootstrap
 
 import (
 	"bytes"
+	"errors"
 	"os"
 	"os/exec"
 	"strings"
@@ -42,5 +43,28 @@ func TestSetProcessTitle(t *testing.T) {
 	}
 	if string(comm) != "mitogo-with-a-l" {
 		t.Errorf("comm %q, want the first 15 bytes of the name", comm)
+	}
+}
+
+// readProc reads a whole file, past its first buffer, as os.ReadFile does;
+// writeProc writes one; both name the path in their errors.
+func TestReadWriteProc(t *testing.T) {
+	path := t.TempDir() + "/f"
+	want := bytes.Repeat([]byte("0123456789"), 500)
+	if err := writeProc(path, want); err == nil {
+		t.Fatal("writeProc created a file; it writes existing ones only")
+	}
+	if err := os.WriteFile(path, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := writeProc(path, want); err != nil {
+		t.Fatal(err)
+	}
+	got, err := readProc(path)
+	if err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("readProc = %d bytes, %v; want the %d written", len(got), err, len(want))
+	}
+	if _, err := readProc(path + ".missing"); !errors.Is(err, os.ErrNotExist) || !strings.Contains(err.Error(), path) {
+		t.Fatalf("readProc of a missing file: %v", err)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -133,7 +134,7 @@ MITOGO_CHILD=stdio MITOGO_VERIFY=$H MITOGO_INSTALL=${M:-cache} exec "$D/${T#./}"
 // Stage1 returns the stage 1 program, to be run as `sh -c PROGRAM`. It is
 // one line: sudo -i quotes a command for the login shell with backslashes,
 // and a backslash before a newline would join lines.
-func Stage1() string { return stage1Line }
+func Stage1() string { return stage1Line() }
 
 // Stage1Plain returns stage 1 as a command with no "$", no newline and no
 // single quote of its own: it prints the program with printf's octal escapes
@@ -143,16 +144,20 @@ func Stage1() string { return stage1Line }
 func Stage1Plain() string {
 	var b strings.Builder
 	b.WriteString("eval \"`printf '")
-	for i := 0; i < len(stage1Line); i++ {
-		fmt.Fprintf(&b, "\\%03o", stage1Line[i])
+	line := stage1Line()
+	for i := 0; i < len(line); i++ {
+		fmt.Fprintf(&b, "\\%03o", line[i])
 	}
 	b.WriteString("'`\"")
 	return b.String()
 }
 
 // stage1Line is stage1 on one line: a newline ends a command (";") unless
-// the line ends in a word or operator that continues it.
-var stage1Line = oneLine(stage1)
+// the line ends in a word or operator that continues it. It is made on
+// first use, not at package init: every child pays for its package init
+// before it can answer its parent, and only a parent running stage 1 needs
+// the line.
+var stage1Line = sync.OnceValue(func() string { return oneLine(stage1) })
 
 func oneLine(script string) string {
 	var b strings.Builder

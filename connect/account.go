@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"regexp"
 	"strings"
 
 	"github.com/mitogo/mitogo/bootstrap"
@@ -51,14 +50,30 @@ func accountSubject(method string) func(Spec) string {
 // cLocale is the environment that makes the tools speak English.
 var cLocale = []string{"LC_ALL=C"}
 
-var localeName = regexp.MustCompile(`^[A-Za-z0-9_.@-]+$`)
+// isLocaleName reports whether v is a plain locale name: letters, digits
+// and "_.@-" only, nothing a shell would read otherwise. (A function, not a
+// regexp compiled at package init, which every child pays for at start.)
+func isLocaleName(v string) bool {
+	if v == "" {
+		return false
+	}
+	for _, c := range []byte(v) {
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case c == '_' || c == '.' || c == '@' || c == '-':
+		default:
+			return false
+		}
+	}
+	return true
+}
 
 // restoreLocale prefixes program with what puts the caller's LC_ALL back
 // (unsets it when the caller had none). The value is written unquoted, so
 // that sudo -i's escaping leaves it intact; a value that is not a plain
 // locale name is not restored.
 func restoreLocale(program string) string {
-	if v := os.Getenv("LC_ALL"); v != "" && localeName.MatchString(v) {
+	if v := os.Getenv("LC_ALL"); v != "" && isLocaleName(v) {
 		return "LC_ALL=" + v + "; export LC_ALL; " + program
 	}
 	return "unset LC_ALL; " + program

@@ -54,7 +54,9 @@ func TestArgv(t *testing.T) {
 // The caller's LC_ALL is put back for the child; the tool itself runs
 // with LC_ALL=C.
 func TestRestoreLocale(t *testing.T) {
-	for v, want := range map[string]string{"": "unset LC_ALL; P", "de_DE.UTF-8": "LC_ALL=de_DE.UTF-8; export LC_ALL; P", "x'; rm -rf /": "unset LC_ALL; P"} {
+	for v, want := range map[string]string{"": "unset LC_ALL; P", "de_DE.UTF-8": "LC_ALL=de_DE.UTF-8; export LC_ALL; P", "x'; rm -rf /": "unset LC_ALL; P",
+		"C": "LC_ALL=C; export LC_ALL; P", "sr_RS.UTF-8@latin": "LC_ALL=sr_RS.UTF-8@latin; export LC_ALL; P",
+		"a b": "unset LC_ALL; P", "$(id)": "unset LC_ALL; P", "fr_FR\n": "unset LC_ALL; P", "fr_FRé": "unset LC_ALL; P"} {
 		t.Setenv("LC_ALL", v)
 		if got := restoreLocale("P"); got != want {
 			t.Errorf("LC_ALL=%q: %q, want %q", v, got, want)
