@@ -3,7 +3,6 @@ package bootstrap
 import (
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -44,17 +43,27 @@ func OpenStream(spec string) (io.ReadWriteCloser, error) {
 	if err != nil || fd < 3 {
 		return nil, fmt.Errorf("bad %s=%q: want a descriptor number of 3 or more", transport.EnvChild, spec)
 	}
-	f := os.NewFile(uintptr(fd), "mitogo-stream")
-	if f == nil {
-		return nil, fmt.Errorf("descriptor %d is not open", fd)
-	}
-	c, err := net.FileConn(f)
-	f.Close()
-	if err != nil {
+	if typ, err := syscall.GetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_TYPE); err != nil || typ != syscall.SOCK_STREAM {
+		if err == nil {
+			err = fmt.Errorf("socket type %d", typ)
+		}
 		return nil, fmt.Errorf("descriptor %d is not the stream: %w", fd, err)
 	}
+	syscall.CloseOnExec(fd)
+	c, err := transport.NewFDConn(fd, fd, "stream to parent")
+	if err != nil {
+		return nil, fmt.Errorf("descriptor %d: %w", fd, err)
+	}
+	// Calls come on this stream: its reader waits for them in ppoll, and
+	// in the runtime poller once the stream has been quiet for a while.
+	c.SetIdleAfter(parentIdleAfter)
 	return c, nil
 }
+
+// parentIdleAfter is how long a child's reader of its parent's stream
+// waits in ppoll before it waits in the runtime poller (see
+// transport.FDConn.SetIdleAfter): calls back to back come well within it.
+const parentIdleAfter = 200 * time.Microsecond
 
 // openStdio moves the stream off descriptors 0 and 1 at once: stdin
 // becomes /dev/null and stdout joins stderr, so nothing a function prints

@@ -237,3 +237,69 @@ func TestDirectLimit(t *testing.T) {
 	}
 	echo(third)
 }
+
+// A read that waits past its idle time waits on in the runtime poller
+// (SetIdleAfter), and from there still gets its bytes, its deadline and
+// its Close, leaving no descriptor behind.
+func TestFDConnIdleWait(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	before := openFDs(t)
+	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	peer := os.NewFile(uintptr(fds[1]), "peer")
+	c, err := NewFDConn(fds[0], fds[0], "idle")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetIdleAfter(time.Microsecond)
+	idle := func() bool { // the read is in the poller's wait
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return c.idle != nil
+	}
+	waitIdle := func() {
+		for deadline := time.Now().Add(time.Minute); !idle(); {
+			if time.Now().After(deadline) {
+				t.Fatal("the read never went to the poller")
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	got := make(chan error, 1)
+	buf := make([]byte, 5)
+	read := func() { _, err := c.Read(buf); got <- err }
+
+	go read()
+	waitIdle()
+	if _, err := peer.Write([]byte("hello")); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-got; err != nil || string(buf) != "hello" {
+		t.Fatalf("read from the poller: %q, %v", buf, err)
+	}
+
+	go read()
+	waitIdle()
+	if err := c.SetReadDeadline(time.Unix(1, 0)); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-got; !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("a past deadline on a read in the poller: %v", err)
+	}
+	if err := c.SetReadDeadline(time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+
+	go read()
+	waitIdle()
+	c.Close()
+	if err := <-got; !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("Close of a read in the poller: %v", err)
+	}
+	peer.Close()
+	if after := openFDs(t); after != before {
+		t.Fatalf("%d descriptors open before, %d after Close", before, after)
+	}
+}
