@@ -166,8 +166,9 @@ func (c *conn) handOff() {
 // A reply read by the reader goroutine reaches its caller through a channel,
 // and readying the caller makes the runtime wake an idle P (another thread,
 // on the other CPU of a small VM, which the far side needs): ~20 µs of a
-// round trip. A caller that reads its reply itself is woken by the network
-// poller instead, as a plain read is. So after a reply on a stream to a
+// round trip. A caller that reads its reply itself is woken as a plain read
+// is: by the kernel itself on a transport.FDConn, by the network poller
+// otherwise. So after a reply on a stream to a
 // child, when no other call waits on the stream and the last caller could
 // read (its ctx cannot end, or the stream has read deadlines, with which a
 // ctx that ends interrupts the read: every stream but an SSH session's), the
