@@ -23,7 +23,7 @@ ROWS = [
     ('  cached connect: bytes received through it', 'ssh_true_wire_down_bytes', 'ssh_connect_cached_wire_down_bytes', 'B'),
     ('  first contact: bytes sent through the WAN relay', 'ssh_true_wire_up_bytes', 'ssh_connect_first_wire_up_bytes', 'B'),
     ('  first contact: bytes received through it', 'ssh_true_wire_down_bytes', 'ssh_connect_first_wire_down_bytes', 'B'),
-    ('ssh_call_us', None, 'ssh_call_us', 'us'),
+    ('ssh_call_us', 'ssh_floor_us', 'ssh_call_us', 'us'),
     ('ssh_call_total_ms', None, 'ssh_call_total_ms', 'ms'),
     ('ssh_sudo_call_us', None, 'ssh_sudo_call_us', 'us'),
     ('ssh_sudo_call_total_ms', None, 'ssh_sudo_call_total_ms', 'ms'),
@@ -62,6 +62,8 @@ def main():
     rows = []
     for label, okey, key, unit in ROWS:
         o, g, m = get(openssh, okey), get(mitogo, key), get(mitogen, key)
+        if okey == 'ssh_floor_us':
+            o = get(mitogo, okey)  # measured by the mitogo program: cat through sshd
         if g is None and m is None:
             continue
         counts = unit == 'of 20'
@@ -96,7 +98,9 @@ def main():
         print(line(r))
     print()
     print('openssh column: `ssh ARGS true` (ssh_true_ms; the curve25519 row: the same with')
-    print('  -o KexAlgorithms=curve25519-sha256, the exchange mitogo gets from this sshd).')
+    print('  -o KexAlgorithms=curve25519-sha256, the exchange mitogo gets from this sshd);')
+    print('  in the ssh_call_us row, the bare floor: the same frames echoed by `cat` in an')
+    print('  x/crypto/ssh session through the same sshd, no runtime.')
     print('mitogo/openssh < 1: mitogo connects and answers a call faster than ssh runs `true`.')
     print('mitogen/mitogo > 1: mitogo is faster (or smaller) than Mitogen by that factor.')
     print('ssh_first_bytes: mitogo sends its image, gzip -1 in pieces (near) or its xz form (far); Mitogen its first stage,')
@@ -125,6 +129,10 @@ def main():
     if gr is not None and mf:
         checks.append(("after a rebuild <= Mitogen's ssh() + call",
                        '%.2fx' % (gr / mf), gr <= mf))
+    gc, fl = get(mitogo, 'ssh_call_us'), get(mitogo, 'ssh_floor_us')
+    if gc is not None and fl:
+        checks.append(('call over ssh <= 1.3x the bare floor (frames echoed by cat through sshd)',
+                       '%.2fx' % (gc / fl), gc <= 1.3 * fl))
     lost = get(mitogo, 'ssh_parallel20_lost_runs')
     if lost is not None:
         checks.append(('20 at once: mitogo loses none', 'lost %s' % lost, max(lost) == 0))

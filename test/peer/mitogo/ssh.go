@@ -263,6 +263,7 @@ func benchSSHCall(r *actors.Router, _ *uploads, cfg sshConfig, res peerkit.Resul
 	defer shutdown(c)
 	samples, total := timeCalls(c, cfg.calls)
 	peerkit.PutCalls(res, "ssh_call", samples, total)
+	sshFloor(cfg, res)
 }
 
 func benchSSHSudoCall(r *actors.Router, _ *uploads, cfg sshConfig, res peerkit.Result) {
@@ -320,7 +321,7 @@ var sshAliases = map[string]string{
 	"ssh_connect_cached_ms": "ssh_connect", "ssh_connect_cached": "ssh_connect",
 	"ssh_connect_first_ms": "ssh_first", "ssh_first_bytes": "ssh_first", "ssh_connect_first": "ssh_first",
 	"ssh_connect_rebuild_ms": "ssh_rebuild", "ssh_rebuild_bytes": "ssh_rebuild",
-	"ssh_call_us": "ssh_call", "ssh_sudo_call_us": "ssh_sudo_call",
+	"ssh_call_us": "ssh_call", "ssh_sudo_call_us": "ssh_sudo_call", "ssh_floor_us": "ssh_call",
 	"ssh_parallel20_ms": "ssh_parallel20", "ssh_parallel20_lost": "ssh_parallel20",
 }
 
