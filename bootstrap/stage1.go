@@ -193,6 +193,10 @@ type Result struct {
 	RTT      time.Duration // the round trip of a line to stage 1 and back
 	Probe    time.Duration // from the start until the far side said whether it has the binary
 	Transfer time.Duration // from then until the child announced itself (the upload, if any)
+	// Of Transfer, when a delta was sent: finding (or computing) it, and
+	// from then until the far side said it applied (its transfer and the
+	// patcher's work); the rest is the new build's start.
+	DeltaFound, Patched time.Duration
 }
 
 // PlatformError reports a far side for which no binary is available.
@@ -296,11 +300,12 @@ func Run(rw io.ReadWriter, self *Binary, provider Provider, opts Options) (Resul
 		}
 		gz, pieces, cached := decoders["gz"], f[1] == "pieces", f[2:]
 		if !opts.NoCache {
-			if res.Delta, res.Sent, err = sendDelta(rw, bin, cached, far, opts.Progress); err != nil {
+			if res.Delta, res.Sent, err = sendDelta(rw, bin, cached, far, opts.Progress, &res.DeltaFound); err != nil {
 				return res, err
 			}
 		}
 		if res.Delta != "" {
+			res.Patched = time.Since(answered) - res.DeltaFound
 			res.Uploaded = true
 			bin.storeSent()
 			break
@@ -352,9 +357,12 @@ func Run(rw io.ReadWriter, self *Binary, provider Provider, opts Options) (Resul
 // sendDelta sends bin as a delta against one of the builds the far side
 // has, cached (newest first), when this side can make one, and returns the
 // base it used and the bytes sent. It returns "" when it sent nothing or
-// the delta did not apply (stage 1 then waits for the whole binary).
-func sendDelta(rw io.ReadWriter, bin *Binary, cached []string, far bool, progress func(sent, total int64)) (string, int64, error) {
+// the delta did not apply (stage 1 then waits for the whole binary). It
+// sets *found to the time it took to find or compute the delta.
+func sendDelta(rw io.ReadWriter, bin *Binary, cached []string, far bool, progress func(sent, total int64), found *time.Duration) (string, int64, error) {
+	began := time.Now()
 	base, delta := bin.deltaFor(cached, far)
+	*found = time.Since(began)
 	if delta == nil {
 		return "", 0, nil
 	}
