@@ -67,15 +67,24 @@ func OpenStream(spec string) (io.ReadWriteCloser, error) {
 // stderr still reaches the master, which shows what went wrong), then
 // renames itself into the cache, or removes itself when nothing is to be
 // cached: an upload that is not whole never lands in the cache. Once it is
-// in the cache, builds there that are no longer used are removed.
+// in the cache, builds there that are no longer used are removed. A build
+// made from a delta is in the cache already (stage 1 renamed it there once
+// the patcher had checked its hash): it only prunes.
 func openStdio() (io.ReadWriteCloser, error) {
 	want := os.Getenv(EnvVerify)
 	install := os.Getenv(envInstall)
 	os.Unsetenv(EnvVerify)
 	os.Unsetenv(envInstall)
-	if want != "" {
+	switch {
+	case want != "":
 		if err := installSelf(want, install); err != nil {
 			return nil, err
+		}
+	case install == installed:
+		// Put in the cache by stage 1 once the patcher checked it: a
+		// new build entered the cache, older ones may go.
+		if exe, err := os.Executable(); err == nil {
+			PruneCache(filepath.Dir(exe), time.Now())
 		}
 	}
 	in, err := syscall.Dup(0)
@@ -123,8 +132,13 @@ func openStdio() (io.ReadWriteCloser, error) {
 
 // envInstall says what a fresh upload does once verified: "cache" renames
 // it to its hash in its directory, "nocache" removes it (the running
-// process keeps its inode).
+// process keeps its inode). Without EnvVerify, "installed" says that stage
+// 1 has just renamed this build into the cache after the patcher checked
+// its hash (a delta): it only prunes the cache.
 const envInstall = "MITOGO_INSTALL"
+
+// installed is envInstall's value for a build that a delta made.
+const installed = "installed"
 
 // installSelf verifies this freshly uploaded executable and puts it in
 // place (or removes it), as install says.

@@ -13,6 +13,7 @@ import (
 	"strconv"
 
 	"github.com/klauspost/compress/zstd"
+	"golang.org/x/sys/unix"
 )
 
 // After a rebuild the far side usually still holds the previous build, and
@@ -41,7 +42,8 @@ import (
 
 // PatchSpec is the value of transport.EnvChild that makes a mitogo program
 // the patcher: it reads a delta on stdin, applies it to its own executable
-// and writes the result to stdout once its sha256 matches EnvVerify.
+// as it arrives, writes the result to stdout and exits 0 only when the
+// result's sha256 matches EnvVerify.
 const PatchSpec = "patch"
 
 // patchCapability is in every executable whose patcher reads deltas made
@@ -85,24 +87,30 @@ func makeDelta(base, target []byte) ([]byte, error) {
 	return enc.EncodeAll(target, nil), nil
 }
 
-// applyDelta decodes delta against base and checks that the result's hex
-// sha256 is want.
-func applyDelta(base, delta []byte, want string) ([]byte, error) {
-	dec, err := zstd.NewReader(nil, zstd.WithDecoderDictRaw(1, base), zstd.WithDecoderDictRaw(0, base), zstd.WithDecoderMaxWindow(maxPatchedSize),
-		zstd.WithDecoderMaxMemory(maxPatchedSize), zstd.WithDecoderConcurrency(1))
+// patchTo decodes delta against base as it reads it (a pipe: decoding
+// keeps up with the transfer), writes the result to w as it goes and
+// checks that the result's hex sha256 is want; it returns the bytes
+// written. On an error what was written is not the image, and the caller
+// throws it away.
+func patchTo(w io.Writer, base []byte, delta io.Reader, want string) (int64, error) {
+	dec, err := zstd.NewReader(delta, zstd.WithDecoderDictRaw(1, base), zstd.WithDecoderDictRaw(0, base),
+		zstd.WithDecoderMaxWindow(maxPatchedSize), zstd.WithDecoderMaxMemory(maxPatchedSize), zstd.WithDecoderConcurrency(1))
 	if err != nil {
-		return nil, fmt.Errorf("delta decoder: %w", err)
+		return 0, fmt.Errorf("delta decoder: %w", err)
 	}
 	defer dec.Close()
-	out, err := dec.DecodeAll(delta, nil)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrPatch, err)
+	h := sha256.New()
+	n, err := io.Copy(io.MultiWriter(w, h), io.LimitReader(dec, maxPatchedSize+1))
+	switch {
+	case err != nil:
+		return n, fmt.Errorf("%w: %w", ErrPatch, err)
+	case n > maxPatchedSize:
+		return n, fmt.Errorf("%w: the result is over %d bytes", ErrPatch, maxPatchedSize)
 	}
-	sum := sha256.Sum256(out)
-	if got := hex.EncodeToString(sum[:]); got != want {
-		return nil, fmt.Errorf("%w: the result's sha256 is %s, want %s", ErrPatch, got, want)
+	if got := hex.EncodeToString(h.Sum(nil)); got != want {
+		return n, fmt.Errorf("%w: the result's sha256 is %s, want %s", ErrPatch, got, want)
 	}
-	return out, nil
+	return n, nil
 }
 
 // patcher is what a base's patcher reads: deltas of makeDelta (dictionary
@@ -165,9 +173,10 @@ func toolDelta(zstdPath, basePath string, img *imageReader, baseSize int64) ([]b
 }
 
 // RunPatcher is the patcher's main, for a process started with PatchSpec:
-// it applies the delta on stdin to this executable and writes the image
-// whose sha256 EnvVerify names to stdout, all of it or nothing. It returns
-// the exit status: 0 when the image was written.
+// it applies the delta on stdin to this executable as the delta arrives and
+// writes the image to stdout as it goes. It returns the exit status: 0 when
+// the image was written whole and its sha256 is the one EnvVerify names;
+// otherwise what it wrote is to be thrown away.
 func RunPatcher(stdin io.Reader, stdout io.Writer, stderr io.Writer) int {
 	exe, err := os.Executable()
 	if err != nil {
@@ -188,20 +197,35 @@ func runPatcher(basePath string, stdin io.Reader, stdout io.Writer, stderr io.Wr
 	if !isHash(want) {
 		return fail(fmt.Errorf("%s=%q is not a sha256", EnvVerify, want))
 	}
-	base, err := os.ReadFile(basePath)
+	base, unmap, err := mapFile(basePath)
 	if err != nil {
 		return fail(fmt.Errorf("reading the base: %w", err))
 	}
-	delta, err := io.ReadAll(io.LimitReader(stdin, maxPatchedSize))
-	if err != nil {
-		return fail(fmt.Errorf("reading the delta: %w", err))
-	}
-	out, err := applyDelta(base, delta, want)
-	if err != nil {
+	defer unmap()
+	if _, err := patchTo(stdout, base, stdin, want); err != nil {
 		return fail(err)
 	}
-	if _, err := stdout.Write(out); err != nil {
-		return fail(fmt.Errorf("writing the image: %w", err))
-	}
 	return 0
+}
+
+// mapFile returns the bytes of the file at path, mapped (a cached build is
+// never written in place: a new one is renamed over it) or, where mapping
+// fails, read; and what gives them back.
+func mapFile(path string) ([]byte, func(), error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, nil, err
+	}
+	if size := st.Size(); size > 0 && size < maxPatchedSize {
+		if b, err := unix.Mmap(int(f.Fd()), 0, int(size), unix.PROT_READ, unix.MAP_SHARED); err == nil {
+			return b, func() { unix.Munmap(b) }, nil
+		}
+	}
+	b, err := io.ReadAll(io.LimitReader(f, maxPatchedSize))
+	return b, func() {}, err
 }

@@ -5,12 +5,15 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"io"
 	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 )
 
 // patchingChild is a fake child like fakeChild's that can also serve as a
@@ -50,6 +53,13 @@ func patchingChild(t *testing.T, variant string, broken bool) *Binary {
 }
 
 func shellQuoteTest(s string) string { return "'" + strings.ReplaceAll(s, "'", `'"'"'`) + "'" }
+
+// applyDelta is patchTo into memory.
+func applyDelta(base, delta []byte, want string) ([]byte, error) {
+	var out bytes.Buffer
+	_, err := patchTo(&out, base, bytes.NewReader(delta), want)
+	return out.Bytes(), err
+}
 
 func TestDeltaRoundTrip(t *testing.T) {
 	base := make([]byte, 1<<20)
@@ -114,20 +124,44 @@ func TestStage1SendsADeltaUnderEveryShell(t *testing.T) {
 	}
 }
 
-// A base that fails to apply the delta, one that cannot (no patcher in
-// it), and a stage 1 that lists no builds all get the whole binary.
+// changed returns a copy of b with n bytes of its padding (see
+// patchingChild) changed: a delta to it from b is some n bytes.
+func changed(t *testing.T, b *Binary, n int) *Binary {
+	t.Helper()
+	data, err := os.ReadFile(b.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rand.NewChaCha8([32]byte{5}).Read(data[1<<20 : 1<<20+n])
+	path := filepath.Join(t.TempDir(), "child")
+	if err := os.WriteFile(path, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	nb, err := NewBinary(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return nb
+}
+
+// A base that fails to apply the delta (before it read any of it, also
+// when the delta is larger than a pipe holds), one that cannot (no patcher
+// in it), and a stage 1 that lists no builds all get the whole binary.
 func TestStage1DeltaFallsBack(t *testing.T) {
 	v2 := patchingChild(t, "two", false)
 	for _, c := range []struct {
 		name   string
 		base   *Binary
 		script string
+		target *Binary
 	}{
-		{"broken base", patchingChild(t, "one", true), Stage1()},
-		{"no patcher", fakeChild(t), Stage1()},
-		{"no list", patchingChild(t, "one", false), strings.Replace(Stage1(), `echo "need $Z $P$L"`, `echo "need $Z $P"`, 1)},
+		{"broken base", patchingChild(t, "one", true), Stage1(), v2},
+		{"broken base, large delta", patchingChild(t, "one", true), Stage1(), changed(t, v2, 512<<10)},
+		{"no patcher", fakeChild(t), Stage1(), v2},
+		{"no list", patchingChild(t, "one", false), strings.Replace(Stage1(), `echo "need $Z $P$L"`, `echo "need $Z $P"`, 1), v2},
 	} {
 		t.Run(c.name, func(t *testing.T) {
+			v2 := c.target
 			if c.script == Stage1() && c.name == "no list" {
 				t.Fatal("the stage 1 script changed: the reply without a list is not simulated")
 			}
@@ -299,5 +333,113 @@ func TestDeltaEncoderByBaseAndLink(t *testing.T) {
 				t.Fatal(err)
 			}
 		})
+	}
+}
+
+// firstWrite is a buffer that closes started at its first write.
+type firstWrite struct {
+	bytes.Buffer
+	once    sync.Once
+	started chan struct{}
+}
+
+func (w *firstWrite) Write(p []byte) (int, error) {
+	w.once.Do(func() { close(w.started) })
+	return w.Buffer.Write(p)
+}
+
+// The patcher applies a delta as it arrives: it writes the start of the
+// new image before the end of the delta came (over a slow link the
+// transfer and the patching overlap), and checks the whole at the end.
+func TestPatcherAppliesTheDeltaAsItArrives(t *testing.T) {
+	base := make([]byte, 4<<20)
+	rand.NewChaCha8([32]byte{4}).Read(base)
+	basePath := filepath.Join(t.TempDir(), "base")
+	if err := os.WriteFile(basePath, base, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	target := append([]byte(nil), base...)
+	copy(target[1000:], "a change at the start")
+	copy(target[len(target)-1000:], "a change at the end")
+	d, err := makeDelta(base, target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(target)
+	t.Setenv(EnvVerify, hex.EncodeToString(sum[:]))
+	pr, pw := io.Pipe()
+	out := &firstWrite{started: make(chan struct{})}
+	var stderr bytes.Buffer
+	status := make(chan int, 1)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		status <- runPatcher(basePath, pr, out, &stderr)
+	}()
+	t.Cleanup(func() {
+		pw.Close()
+		wg.Wait()
+	})
+	// All but the last bytes of the delta: the end of the image waits for
+	// them, its start does not.
+	head, tail := d[:len(d)-8], d[len(d)-8:]
+	if _, err := pw.Write(head); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-out.started:
+	case code := <-status:
+		t.Fatalf("the patcher ended (%d: %s) before the end of the delta", code, stderr.String())
+	case <-time.After(30 * time.Second): // only against a hang
+		t.Fatal("nothing of the image written before the end of the delta came")
+	}
+	pw.Write(tail)
+	pw.Close()
+	if code := <-status; code != 0 || !bytes.Equal(out.Bytes(), target) {
+		t.Fatalf("patcher: status %d, %s; image equal: %v", code, stderr.String(), bytes.Equal(out.Bytes(), target))
+	}
+}
+
+// A build that stage 1 renamed into the cache once the patcher checked it
+// starts without hashing itself again (no MITOGO_VERIFY), and prunes the
+// cache it entered, as a fresh upload does.
+func TestPatchedChildPrunesTheCache(t *testing.T) {
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	exe, err := os.ReadFile(self)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	hash := func(c byte) string { return strings.Repeat(string(c), 64) }
+	old := time.Now().Add(-6 * time.Hour)
+	for i, c := range []byte("1234") {
+		p := filepath.Join(dir, hash(c))
+		os.WriteFile(p, []byte("an old build"), 0o700)
+		at := old.Add(-time.Duration(i) * time.Hour) // 1 the newest
+		os.Chtimes(p, at, at)
+	}
+	child := filepath.Join(dir, hash('f'))
+	if err := os.WriteFile(child, exe, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(child)
+	cmd.Env = append(os.Environ(), envTestStdio+"=1", envInstall+"="+installed)
+	out, err := cmd.Output()
+	if err != nil || !strings.HasPrefix(string(out), ReadyLine+"\n") {
+		t.Fatalf("the child: %v, printed %q", err, out)
+	}
+	for _, c := range []byte("f12") {
+		if _, err := os.Stat(filepath.Join(dir, hash(c))); err != nil {
+			t.Errorf("build %c: %v; want it kept (among the newest %d)", c, err, KeepBuilds)
+		}
+	}
+	for _, c := range []byte("34") {
+		if _, err := os.Stat(filepath.Join(dir, hash(c))); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("build %c: %v; want it pruned", c, err)
+		}
 	}
 }

@@ -47,9 +47,16 @@ const EnvVerify = "MITOGO_VERIFY"
 // --version nor head --version (a process each, some 1 ms).
 //
 // need lists the builds in the cache, the most recently used first (when
-// it lists none, the master sends the whole binary). A delta is applied by the base itself, run as the patcher
-// (MITOGO_CHILD=patch), into the temporary name a fresh upload gets; a
-// base that fails sends stage 1 back to need. A cached build found, or a
+// it lists none, the master sends the whole binary). A delta is applied by
+// the base itself, run as the patcher (MITOGO_CHILD=patch) as soon as the
+// delta's line arrives: head -c feeds it the delta as it comes, so its
+// start and its reading of the base overlap the transfer, and what it
+// leaves unread is drained, so the stream stays in step. It writes the
+// temporary name a fresh upload gets and exits 0 only once the result's
+// sha256 is the one asked for; stage 1 then renames the result into the
+// cache and runs it from there with MITOGO_INSTALL=installed (the child
+// prunes the cache, without hashing itself again). A base that fails sends
+// stage 1 back to need. A cached build found, or a
 // base used, is touched first: its modification time is its last use,
 // which the cache's pruning goes by (see cachedir.go).
 //
@@ -109,21 +116,19 @@ read N B C || exit 1
 if [ -n "$B" ] && [ "$B" != - ]; then
 case $N in *[!0-9]*|"") echo "MITOGO1-ERROR bad size"; exit 1;; esac
 case $B in *[!0-9a-f]*) echo "MITOGO1-ERROR bad hash"; exit 1;; esac
-X=./$H.$$.delta; touch -c "./$B" 2>/dev/null
-{ head -c "$N" >"$X"; } 2>/dev/null || { head -c "$N" >/dev/null; W; }
-if S=$(wc -c <"$X" 2>/dev/null) && [ "$S" -eq "$N" ] && [ -f "./$B" ] && [ -x "./$B" ] && ! [ -h "./$B" ] && MITOGO_CHILD=patch MITOGO_VERIFY=$H "$D/$B" <"$X" >"$T"; then N=patched; else N=; rm -f "$T"; fi
-rm -f "$X"
-if [ -n "$N" ]; then echo patched; else W; echo need; read N B C || exit 1; fi
+touch -c "./$B" 2>/dev/null
+if [ -f "./$B" ] && [ -x "./$B" ] && ! [ -h "./$B" ] && { true >"$T"; } 2>/dev/null; then
+if head -c "$N" | ( MITOGO_CHILD=patch MITOGO_VERIFY=$H "$D/$B" >"$T"; R=$?; cat >/dev/null; exit $R ) && chmod 700 "$T" && mv -f "$T" "./$H"; then N=patched; else N=; rm -f "$T"; fi
+else head -c "$N" >/dev/null; N=; fi
+if [ -n "$N" ]; then echo patched; cd "$O" 2>/dev/null || cd; umask "$U"; MITOGO_CHILD=stdio MITOGO_INSTALL=installed exec "$D/$H"; fi
+W; echo need; read N B C || exit 1
 fi
-if [ "$N" = patched ]; then :
-else
 case $N in *[!0-9]*|"") echo "MITOGO1-ERROR bad size"; exit 1;; esac
 if [ "$C" = xz ]; then head -c "$N" | xz -dc >"$T"
 elif [ "$C" = zstd ]; then head -c "$N" | zstd -dcq >"$T"
 elif [ "$C" = gz ] || { [ $G = gz ] && [ $P != pieces ]; }; then head -c "$N" | gzip -dc >"$T"
 elif [ $G = gz ]; then { while [ "$N" != 0 ]; do head -c "$N" || exit 1; read N && case $N in *[!0-9]*|"") exit 1;; esac || exit 1; done; } | gzip -dc >"$T"
 else head -c "$N" >"$T" && [ "$(wc -c <"$T")" -eq "$N" ]; fi || { W; rm -f "$T"; echo "MITOGO1-ERROR upload incomplete"; exit 1; }
-fi
 chmod 700 "$T" || { rm -f "$T"; exit 1; }
 cd "$O" 2>/dev/null || cd; umask "$U"
 MITOGO_CHILD=stdio MITOGO_VERIFY=$H MITOGO_INSTALL=${M:-cache} exec "$D/${T#./}"
