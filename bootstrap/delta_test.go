@@ -158,7 +158,7 @@ func TestStage1DeltaFallsBack(t *testing.T) {
 		{"broken base", patchingChild(t, "one", true), Stage1(), v2},
 		{"broken base, large delta", patchingChild(t, "one", true), Stage1(), changed(t, v2, 512<<10)},
 		{"no patcher", fakeChild(t), Stage1(), v2},
-		{"no list", patchingChild(t, "one", false), strings.Replace(Stage1(), `echo "need $Z $P$L"`, `echo "need $Z $P"`, 1), v2},
+		{"no list", patchingChild(t, "one", false), strings.Replace(Stage1(), `echo "builds$L"`, `echo builds`, 1), v2},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			v2 := c.target
@@ -441,5 +441,79 @@ func TestPatchedChildPrunesTheCache(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(dir, hash(c))); !errors.Is(err, os.ErrNotExist) {
 			t.Errorf("build %c: %v; want it pruned", c, err)
 		}
+	}
+}
+
+// events records, in order, the lines the master reads and the delta's
+// line it writes.
+type events struct {
+	mu   sync.Mutex
+	list []string
+	line []byte
+}
+
+func (e *events) add(ev string) {
+	e.mu.Lock()
+	e.list = append(e.list, ev)
+	e.mu.Unlock()
+}
+
+// reader returns r, recording each line the master reads through it.
+func (e *events) reader(r io.Reader) io.Reader {
+	return readFunc(func(p []byte) (int, error) {
+		n, err := r.Read(p)
+		for _, b := range p[:n] {
+			if b != '\n' {
+				e.line = append(e.line, b)
+				continue
+			}
+			e.add("read " + strings.Fields(string(e.line) + " .")[0])
+			e.line = e.line[:0]
+		}
+		return n, err
+	})
+}
+
+type readFunc func([]byte) (int, error)
+
+func (f readFunc) Read(p []byte) (int, error) { return f(p) }
+
+type writeFunc func([]byte) (int, error)
+
+func (f writeFunc) Write(p []byte) (int, error) { return f(p) }
+
+// After a rebuild the delta goes as soon as stage 1 listed its builds,
+// before it said what it unpacks (which it finds out by running xz and
+// head: the transfer overlaps that).
+func TestDeltaSentBeforeStage1Probes(t *testing.T) {
+	v1 := patchingChild(t, "early-one", false)
+	v2 := patchingChild(t, "early-two", false)
+	env := []string{"HOME=" + t.TempDir(), "PATH=" + os.Getenv("PATH")}
+	if _, err := runStage1(t, []string{"/bin/sh"}, env, v1, nil); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("/bin/sh", "-c", Stage1())
+	cmd.Env = env
+	in, _ := cmd.StdinPipe()
+	out, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ev := &events{}
+	w := writeFunc(func(p []byte) (int, error) {
+		if deltaLine.Match(p) {
+			ev.add("wrote the delta")
+		}
+		return in.Write(p)
+	})
+	res, err := Run(shellConn{ev.reader(out), w}, v2, nil, Options{NoForms: true})
+	in.Close()
+	cmd.Wait()
+	if err != nil || res.Delta != v1.Hash {
+		t.Fatalf("%+v %v; want a delta against v1", res, err)
+	}
+	got := strings.Join(ev.list, ", ")
+	if want := "read MITOGO1, read got, read builds, wrote the delta, read need, read patched, read " + ReadyLine; got != want {
+		t.Fatalf("the master: %s; want %s", got, want)
 	}
 }

@@ -26,11 +26,13 @@ const EnvVerify = "MITOGO_VERIFY"
 //	-> MITOGO1 <uname -s> <uname -m> <cache dir>
 //	<- <sha256 of the binary for that platform> [nocache]
 //	-> got (at once: the master times the round trip)
-//	-> have | need <decoders> <pieces|whole> [<sha256 of a cached build>...]
-//	   (need, a delta:) <- <byte count> <base> then that many bytes of
-//	                delta against the cached build base (see delta.go);
-//	                -> patched, or need when it did not apply (then as
-//	                need without a delta)
+//	-> have | builds [<sha256 of a cached build>...]
+//	   (builds, a delta:) <- <byte count> <base> then that many bytes of
+//	                delta against the cached build base (see delta.go),
+//	                sent at once: stage 1 reads it after need
+//	-> need <decoders> <pieces|whole>
+//	   (after a delta:) -> patched, or need when it did not apply (then
+//	                as need without a delta)
 //	   (need, a compressed form:) <- <byte count> - <xz|zstd|gz> then
 //	                the whole stream in that format (see forms.go)
 //	   (need, gz, pieces:) <- <byte count> then that many bytes of gzip,
@@ -44,9 +46,11 @@ const EnvVerify = "MITOGO_VERIFY"
 // zstd; "-" first when it has no gzip. They, and whether its head reads no
 // more than asked (pieces), matter only to an upload: stage 1 finds them
 // out after it found no cached build, so a cached connect runs no xz
-// --version nor head --version (a process each, some 1 ms).
+// --version nor head --version (a process each, some 1 ms), and after it
+// listed its builds, so a delta is on its way while it looks (they run
+// with stdin from /dev/null: the delta waits in the stream for stage 1).
 //
-// need lists the builds in the cache, the most recently used first (when
+// builds lists the builds in the cache, the most recently used first (when
 // it lists none, the master sends the whole binary). A delta is applied by
 // the base itself, run as the patcher (MITOGO_CHILD=patch) as soon as the
 // delta's line arrives: head -c feeds it the delta as it comes, so its
@@ -104,14 +108,15 @@ case $H in *[!0-9a-f]*|"") echo "MITOGO1-ERROR bad hash"; exit 1;; esac
 if [ "$M" != nocache ] && [ -f "./$H" ] && [ -x "./$H" ] && ! [ -h "./$H" ]; then
 echo have; cd "$O" 2>/dev/null || cd; umask "$U"; MITOGO_CHILD=stdio exec "$D/$H"
 fi
-G=-; command -v gzip >/dev/null 2>&1 && G=gz
-Z=$G; case $(xz --version 2>/dev/null) in *"XZ Utils"*) Z=$Z,xz;; esac
-command -v zstd >/dev/null 2>&1 && Z=$Z,zstd
-P=whole; head --version 2>/dev/null | grep -q GNU && P=pieces
 T=./$H.$$.tmp
 W() { { true >"$T"; } 2>/dev/null || { echo "MITOGO1-ERROR cache-gone $D"; exit 1; }; }
 L=; for f in $(ls -t 2>/dev/null); do case $f in *[!0-9a-f]*) ;; *) [ ${#f} -eq 64 ] && L="$L $f";; esac; done
-W; echo "need $Z $P$L"
+W; echo "builds$L"
+G=-; command -v gzip >/dev/null 2>&1 && G=gz
+Z=$G; case $(xz --version </dev/null 2>/dev/null) in *"XZ Utils"*) Z=$Z,xz;; esac
+command -v zstd >/dev/null 2>&1 && Z=$Z,zstd
+P=whole; head --version </dev/null 2>/dev/null | grep -q GNU && P=pieces
+W; echo "need $Z $P"
 read N B C || exit 1
 if [ -n "$B" ] && [ "$B" != - ]; then
 case $N in *[!0-9]*|"") echo "MITOGO1-ERROR bad size"; exit 1;; esac
@@ -285,7 +290,7 @@ func Run(rw io.ReadWriter, self *Binary, provider Provider, opts Options) (Resul
 	// slowly (xz); the form pays where bytes are dear.
 	far := res.RTT >= cmp.Or(opts.nearRTT, NearRTT)
 	answer, junk, err := readUntil(rw, func(l string) bool {
-		return l == "have" || l == "need" || strings.HasPrefix(l, "need ") || strings.HasPrefix(l, "MITOGO1-ERROR")
+		return l == "have" || l == "builds" || strings.HasPrefix(l, "builds ") || strings.HasPrefix(l, "MITOGO1-ERROR")
 	})
 	if err != nil {
 		return res, fmt.Errorf("stage 1: %w%s", err, said(junk))
@@ -294,18 +299,34 @@ func Run(rw io.ReadWriter, self *Binary, provider Provider, opts Options) (Resul
 	res.Probe = answered.Sub(began)
 	verb, rest, _ := strings.Cut(answer, " ")
 	switch verb {
-	case "need":
-		f := strings.Fields(rest)
-		if len(f) < 2 {
-			return res, stage1Error(answer)
+	case "builds":
+		// The delta goes at once; the far side reads it once it said
+		// what it unpacks.
+		var base string
+		if !opts.NoCache {
+			if base, res.Sent, err = writeDelta(rw, bin, strings.Fields(rest), far, opts.Progress, &res.DeltaFound); err != nil {
+				// Stage 1 may have stopped reading to say why.
+				if l, _, rerr := readUntil(rw, func(l string) bool { return strings.HasPrefix(l, "MITOGO1-ERROR") }); rerr == nil {
+					return res, stage1Error(l)
+				}
+				return res, err
+			}
+		}
+		need, junk, err := readUntil(rw, func(l string) bool { return strings.HasPrefix(l, "need ") || strings.HasPrefix(l, "MITOGO1-ERROR") })
+		if err != nil {
+			return res, fmt.Errorf("stage 1: %w%s", err, said(junk))
+		}
+		f := strings.Fields(strings.TrimPrefix(need, "need "))
+		if !strings.HasPrefix(need, "need ") || len(f) < 2 {
+			return res, stage1Error(need)
 		}
 		decoders := map[string]bool{}
 		for _, d := range strings.Split(f[0], ",") {
 			decoders[d] = true
 		}
-		gz, pieces, cached := decoders["gz"], f[1] == "pieces", f[2:]
-		if !opts.NoCache {
-			if res.Delta, res.Sent, err = sendDelta(rw, bin, cached, far, opts.Progress, &res.DeltaFound); err != nil {
+		gz, pieces := decoders["gz"], f[1] == "pieces"
+		if base != "" {
+			if res.Delta, err = deltaApplied(rw, base); err != nil {
 				return res, err
 			}
 		}
@@ -359,38 +380,44 @@ func Run(rw io.ReadWriter, self *Binary, provider Provider, opts Options) (Resul
 	return res, nil
 }
 
-// sendDelta sends bin as a delta against one of the builds the far side
+// writeDelta sends bin as a delta against one of the builds the far side
 // has, cached (newest first), when this side can make one, and returns the
-// base it used and the bytes sent. It returns "" when it sent nothing or
-// the delta did not apply (stage 1 then waits for the whole binary). It
-// sets *found to the time it took to find or compute the delta.
-func sendDelta(rw io.ReadWriter, bin *Binary, cached []string, far bool, progress func(sent, total int64), found *time.Duration) (string, int64, error) {
+// base it used and the bytes sent; "" when it sent nothing. It sets *found
+// to the time it took to find or compute the delta.
+func writeDelta(w io.Writer, bin *Binary, cached []string, far bool, progress func(sent, total int64), found *time.Duration) (string, int64, error) {
 	began := time.Now()
 	base, delta := bin.deltaFor(cached, far)
 	*found = time.Since(began)
 	if delta == nil {
 		return "", 0, nil
 	}
-	if _, err := io.WriteString(rw, strconv.Itoa(len(delta))+" "+base+"\n"); err != nil {
+	if _, err := io.WriteString(w, strconv.Itoa(len(delta))+" "+base+"\n"); err != nil {
 		return "", 0, fmt.Errorf("sending the delta: %w", err)
 	}
-	w := newProgressWriter(rw, progress)
-	expect(w, int64(len(delta)))
-	if _, err := w.Write(delta); err != nil {
+	pw := newProgressWriter(w, progress)
+	expect(pw, int64(len(delta)))
+	if _, err := pw.Write(delta); err != nil {
 		return "", 0, fmt.Errorf("sending the delta: %w", err)
 	}
-	answer, junk, err := readUntil(rw, func(l string) bool {
+	return base, int64(len(delta)), nil
+}
+
+// deltaApplied reads whether the delta sent against base applied: it
+// returns base when it did, "" when it did not (stage 1 then waits for
+// the whole binary).
+func deltaApplied(r io.Reader, base string) (string, error) {
+	answer, junk, err := readUntil(r, func(l string) bool {
 		return l == "patched" || l == "need" || strings.HasPrefix(l, "MITOGO1-ERROR")
 	})
 	switch {
 	case err != nil:
-		return "", 0, fmt.Errorf("stage 1, applying the delta: %w%s", err, said(junk))
+		return "", fmt.Errorf("stage 1, applying the delta: %w%s", err, said(junk))
 	case answer == "patched":
-		return base, int64(len(delta)), nil
+		return base, nil
 	case answer == "need":
-		return "", int64(len(delta)), nil
+		return "", nil
 	}
-	return "", 0, stage1Error(answer)
+	return "", stage1Error(answer)
 }
 
 // sendForm writes a compressed form of the binary, whole, after its byte

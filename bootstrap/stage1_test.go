@@ -348,6 +348,9 @@ func TestStage1TruncatedUploadNotCached(t *testing.T) {
 		// A shell whose head is busybox's (busybox-static's ash runs its
 		// own applets) takes the stream whole: it is cut after the first
 		// piece's bytes, short of the length announced.
+		if l, _ := br.ReadString('\n'); l != "builds\n" {
+			t.Fatalf("%v: %q", sh, l)
+		}
 		l, _ := br.ReadString('\n')
 		f := strings.Fields(l)
 		if len(f) != 3 || f[0] != "need" || (f[2] != "whole" && f[2] != "pieces") {
