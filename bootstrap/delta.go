@@ -91,7 +91,8 @@ func makeDelta(base, target []byte) ([]byte, error) {
 // keeps up with the transfer), writes the result to w as it goes and
 // checks that the result's hex sha256 is want; it returns the bytes
 // written. On an error what was written is not the image, and the caller
-// throws it away.
+// throws it away. A goroutine hashes and writes each part of the result
+// while the next is decoded; it ends before patchTo returns.
 func patchTo(w io.Writer, base []byte, delta io.Reader, want string) (int64, error) {
 	dec, err := zstd.NewReader(delta, zstd.WithDecoderDictRaw(1, base), zstd.WithDecoderDictRaw(0, base),
 		zstd.WithDecoderMaxWindow(maxPatchedSize), zstd.WithDecoderMaxMemory(maxPatchedSize), zstd.WithDecoderConcurrency(1))
@@ -99,13 +100,46 @@ func patchTo(w io.Writer, base []byte, delta io.Reader, want string) (int64, err
 		return 0, fmt.Errorf("delta decoder: %w", err)
 	}
 	defer dec.Close()
+	const parts, partSize = 3, 1 << 20
+	full, free := make(chan []byte, parts), make(chan []byte, parts)
+	for range parts {
+		free <- make([]byte, partSize)
+	}
 	h := sha256.New()
-	n, err := io.Copy(io.MultiWriter(w, h), io.LimitReader(dec, maxPatchedSize+1))
+	var werr error
+	written := make(chan struct{})
+	go func() {
+		defer close(written)
+		for b := range full {
+			if werr == nil {
+				h.Write(b)
+				_, werr = w.Write(b)
+			}
+			free <- b[:cap(b)]
+		}
+	}()
+	var n int64
+	var derr error
+	for derr == nil {
+		b, k := <-free, 0
+		for k < len(b) && derr == nil {
+			var m int
+			m, derr = dec.Read(b[k:])
+			k += m
+		}
+		n += int64(k)
+		full <- b[:k]
+		if n > maxPatchedSize {
+			derr = fmt.Errorf("the result is over %d bytes", maxPatchedSize)
+		}
+	}
+	close(full)
+	<-written
 	switch {
-	case err != nil:
-		return n, fmt.Errorf("%w: %w", ErrPatch, err)
-	case n > maxPatchedSize:
-		return n, fmt.Errorf("%w: the result is over %d bytes", ErrPatch, maxPatchedSize)
+	case derr != io.EOF:
+		return n, fmt.Errorf("%w: %w", ErrPatch, derr)
+	case werr != nil:
+		return n, fmt.Errorf("writing the image: %w", werr)
 	}
 	if got := hex.EncodeToString(h.Sum(nil)); got != want {
 		return n, fmt.Errorf("%w: the result's sha256 is %s, want %s", ErrPatch, got, want)

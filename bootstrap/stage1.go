@@ -54,10 +54,11 @@ const EnvVerify = "MITOGO_VERIFY"
 // it lists none, the master sends the whole binary). A delta is applied by
 // the base itself, run as the patcher (MITOGO_CHILD=patch) as soon as the
 // delta's line arrives: head -c feeds it the delta as it comes, so its
-// start and its reading of the base overlap the transfer, and what it
-// leaves unread is drained, so the stream stays in step. It writes the
-// temporary name a fresh upload gets and exits 0 only once the result's
-// sha256 is the one asked for; stage 1 then renames the result into the
+// start and its reading of the base overlap the transfer, and what a
+// patcher that failed left unread is drained, so the stream stays in step
+// (one that succeeded read it to its end). It writes the temporary name a
+// fresh upload gets (made executable before) and exits 0 only once the
+// result's sha256 is the one asked for; stage 1 then renames the result into the
 // cache and runs it from there with MITOGO_INSTALL=installed (the child
 // prunes the cache, without hashing itself again). A base that fails sends
 // stage 1 back to need. A cached build found, or a
@@ -122,8 +123,8 @@ if [ -n "$B" ] && [ "$B" != - ]; then
 case $N in *[!0-9]*|"") echo "MITOGO1-ERROR bad size"; exit 1;; esac
 case $B in *[!0-9a-f]*) echo "MITOGO1-ERROR bad hash"; exit 1;; esac
 touch -c "./$B" 2>/dev/null
-if [ -f "./$B" ] && [ -x "./$B" ] && ! [ -h "./$B" ] && { true >"$T"; } 2>/dev/null; then
-if head -c "$N" | ( MITOGO_CHILD=patch MITOGO_VERIFY=$H "$D/$B" >"$T"; R=$?; cat >/dev/null; exit $R ) && chmod 700 "$T" && mv -f "$T" "./$H"; then N=patched; else N=; rm -f "$T"; fi
+if [ -f "./$B" ] && [ -x "./$B" ] && ! [ -h "./$B" ] && { true >"$T"; } 2>/dev/null && chmod 700 "$T"; then
+if head -c "$N" | ( MITOGO_CHILD=patch MITOGO_VERIFY=$H "$D/$B" >"$T"; R=$?; [ $R = 0 ] || cat >/dev/null; exit $R ) && mv -f "$T" "./$H"; then N=patched; else N=; rm -f "$T"; fi
 else head -c "$N" >/dev/null; N=; fi
 if [ -n "$N" ]; then echo patched; cd "$O" 2>/dev/null || cd; umask "$U"; MITOGO_CHILD=stdio MITOGO_INSTALL=installed exec "$D/$H"; fi
 W; echo need; read N B C || exit 1
