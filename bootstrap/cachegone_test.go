@@ -2,6 +2,7 @@ package bootstrap
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"io"
 	"os"
@@ -9,15 +10,18 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
 
 // onLine returns a reader of what r reads that calls hook with each line
-// as soon as it comes, before the master reads it (a goroutine reads r:
-// stop ends it, once r is at its end).
+// as soon as it comes, before the master reads it: a goroutine reads r
+// into a buffer, whatever the master does; stop ends it once r is at its
+// end.
 func onLine(r io.Reader, hook func(string)) (io.Reader, func()) {
-	pr, pw := io.Pipe()
+	q := &lineQueue{}
+	q.cond = sync.NewCond(&q.mu)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -27,17 +31,39 @@ func onLine(r io.Reader, hook func(string)) (io.Reader, func()) {
 			if strings.HasSuffix(l, "\n") {
 				hook(strings.TrimSuffix(l, "\n"))
 			}
-			if _, werr := pw.Write([]byte(l)); werr != nil || err != nil {
-				pw.CloseWithError(err)
-				io.Copy(io.Discard, br)
+			q.mu.Lock()
+			q.buf.WriteString(l)
+			if err != nil {
+				q.err = err
+			}
+			q.cond.Broadcast()
+			q.mu.Unlock()
+			if err != nil {
 				return
 			}
 		}
 	}()
-	return pr, func() {
-		pr.Close()
-		<-done
+	return q, func() { <-done }
+}
+
+// lineQueue is what onLine read and the master has not.
+type lineQueue struct {
+	mu   sync.Mutex
+	cond *sync.Cond
+	buf  bytes.Buffer
+	err  error
+}
+
+func (q *lineQueue) Read(p []byte) (int, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for q.buf.Len() == 0 && q.err == nil {
+		q.cond.Wait()
 	}
+	if q.buf.Len() > 0 {
+		return q.buf.Read(p)
+	}
+	return 0, q.err
 }
 
 // deltaLine is the line that starts a delta (see stage1).

@@ -482,10 +482,11 @@ type writeFunc func([]byte) (int, error)
 
 func (f writeFunc) Write(p []byte) (int, error) { return f(p) }
 
-// After a rebuild the delta goes as soon as stage 1 listed its builds,
-// before it said what it unpacks (which it finds out by running xz and
-// head: the transfer overlaps that).
-func TestDeltaSentBeforeStage1Probes(t *testing.T) {
+// After a rebuild a delta at hand goes with the hash, which follows the
+// list of builds stage 1 has: no round trip more than a cached connect,
+// and it is on its way while stage 1 finds out what it unpacks (xz,
+// head).
+func TestDeltaSentWithTheHash(t *testing.T) {
 	v1 := patchingChild(t, "early-one", false)
 	v2 := patchingChild(t, "early-two", false)
 	env := []string{"HOME=" + t.TempDir(), "PATH=" + os.Getenv("PATH")}
@@ -513,7 +514,126 @@ func TestDeltaSentBeforeStage1Probes(t *testing.T) {
 		t.Fatalf("%+v %v; want a delta against v1", res, err)
 	}
 	got := strings.Join(ev.list, ", ")
-	if want := "read MITOGO1, read got, read builds, wrote the delta, read need, read patched, read " + ReadyLine; got != want {
+	if want := "read MITOGO1, read builds, wrote the delta, read got, read need, read patched, read " + ReadyLine; got != want {
+		t.Fatalf("the master: %s; want %s", got, want)
+	}
+}
+
+// A delta sent with the hash to a far side that has the build after all
+// (another connect put it there between its listing and the hash) is
+// drained: the build runs, and the stream is in step.
+func TestDeltaDrainedWhenTheBuildCameMeanwhile(t *testing.T) {
+	v1 := patchingChild(t, "came-one", false)
+	v2 := patchingChild(t, "came-two", false)
+	env := []string{"HOME=" + t.TempDir(), "PATH=" + os.Getenv("PATH")}
+	res, err := runStage1(t, []string{"/bin/sh"}, env, v1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := os.ReadFile(v2.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("/bin/sh", "-c", Stage1())
+	cmd.Env = env
+	in, _ := cmd.StdinPipe()
+	out, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	dir := res.CacheDir
+	r, stop := onLine(out, func(l string) {
+		if strings.HasPrefix(l, "builds") { // stage 1 waits for the hash
+			if err := os.WriteFile(filepath.Join(dir, v2.Hash), img, 0o700); err != nil {
+				t.Error(err)
+			}
+		}
+	})
+	ev := &events{}
+	w := writeFunc(func(p []byte) (int, error) {
+		if deltaLine.Match(p) {
+			ev.add("wrote the delta")
+		}
+		return in.Write(p)
+	})
+	res, err = Run(shellConn{ev.reader(r), w}, v2, nil, Options{NoForms: true})
+	if err == nil {
+		io.WriteString(in, "in step\n") // the fake child is cat now
+		var line []byte
+		var b [1]byte
+		for len(line) < 64 {
+			if n, err := r.Read(b[:]); n == 0 || err != nil || b[0] == '\n' {
+				break
+			}
+			line = append(line, b[0])
+		}
+		if string(line) != "in step" {
+			t.Errorf("the child echoed %q; want %q", line, "in step")
+		}
+	}
+	in.Close()
+	stop()
+	cmd.Wait()
+	if err != nil || res.Uploaded {
+		t.Fatalf("%+v %v; want the cached build run", res, err)
+	}
+	if got, want := strings.Join(ev.list, ", "), "read MITOGO1, read builds, wrote the delta, read got, read have, read "+ReadyLine; got != want {
+		t.Fatalf("the master: %s; want %s", got, want)
+	}
+}
+
+// withoutAnyID returns a copy of b whose patcher reads only makeDelta's
+// deltas (as builds before the zstd tool's deltas did): its patchAnyID
+// mark is spoilt.
+func withoutAnyID(t *testing.T, b *Binary) *Binary {
+	t.Helper()
+	data, err := os.ReadFile(b.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data = bytes.Replace(data, []byte(patchAnyID), bytes.Repeat([]byte("x"), len(patchAnyID)), 1)
+	path := filepath.Join(t.TempDir(), "child")
+	if err := os.WriteFile(path, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	nb, err := NewBinary(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return nb
+}
+
+// A delta only the in-process encoder can make for the base (its patcher
+// reads no other) is worth it on a far link only, which the round trip
+// tells: it goes after need, not with the hash.
+func TestDeltaForAnOldBaseWaitsForTheRoundTrip(t *testing.T) {
+	v1 := withoutAnyID(t, patchingChild(t, "old-one", false))
+	v2 := patchingChild(t, "old-two", false)
+	env := []string{"HOME=" + t.TempDir(), "PATH=" + os.Getenv("PATH")}
+	if _, err := runStage1(t, []string{"/bin/sh"}, env, v1, nil); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("/bin/sh", "-c", Stage1())
+	cmd.Env = env
+	in, _ := cmd.StdinPipe()
+	out, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ev := &events{}
+	w := writeFunc(func(p []byte) (int, error) {
+		if deltaLine.Match(p) {
+			ev.add("wrote the delta")
+		}
+		return in.Write(p)
+	})
+	res, err := Run(shellConn{ev.reader(out), w}, v2, nil, Options{NoForms: true, nearRTT: -1})
+	in.Close()
+	cmd.Wait()
+	if err != nil || res.Delta != v1.Hash {
+		t.Fatalf("%+v %v; want a delta against v1", res, err)
+	}
+	if got, want := strings.Join(ev.list, ", "), "read MITOGO1, read builds, read got, read need, wrote the delta, read patched, read "+ReadyLine; got != want {
 		t.Fatalf("the master: %s; want %s", got, want)
 	}
 }
