@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -607,8 +608,11 @@ func withoutAnyID(t *testing.T, b *Binary) *Binary {
 // reads no other) is worth it on a far link only, which the round trip
 // tells: it goes after need, not with the hash.
 func TestDeltaForAnOldBaseWaitsForTheRoundTrip(t *testing.T) {
-	v1 := withoutAnyID(t, patchingChild(t, "old-one", false))
-	v2 := patchingChild(t, "old-two", false)
+	// Builds of their own in each run: a delta kept by an earlier run
+	// would be at hand.
+	run := strconv.FormatUint(rand.Uint64(), 16)
+	v1 := withoutAnyID(t, patchingChild(t, "old-one-"+run, false))
+	v2 := patchingChild(t, "old-two-"+run, false)
 	env := []string{"HOME=" + t.TempDir(), "PATH=" + os.Getenv("PATH")}
 	if _, err := runStage1(t, []string{"/bin/sh"}, env, v1, nil); err != nil {
 		t.Fatal(err)
