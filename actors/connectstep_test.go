@@ -99,7 +99,7 @@ func TestConnectTimeoutUploading(t *testing.T) {
 	s := sshtest.Start(t)
 	// Stage 1's first lines, then a far side that never reads what is
 	// sent (and ends when the connection does, as its next echo fails).
-	forceCommand(t, s, "echo MITOGO1 $(uname -s) $(uname -m) /tmp; read h; echo got; echo need gz whole; while sleep 1; do echo; done")
+	forceCommand(t, s, "echo MITOGO1 $(uname -s) $(uname -m) /tmp; echo builds; read h; echo got; echo need gz whole; while sleep 1; do echo; done")
 	rec := &recorder{}
 	r := newRouter(t, actors.WithLogger(slog.New(rec)))
 	_, err := r.SSH(ctxT(t), s.Addr, sshTo(s, actors.ConnectTimeout(stuckConnectTimeout))...)

@@ -56,7 +56,8 @@ func (r *Router) uploadReporter(name string) (func(sent, total int64), func()) {
 // logPhases logs how long each step of connecting the context name took:
 // the method's own (ssh: tcp, ssh_handshake, auth, session), starting it
 // (of the methods that do not tell), stage 1, the upload or the exec of a
-// cached build, and the handshake. At Info for the methods that run stage 1
+// cached build (of a delta's upload: finding it, and its transfer and
+// patching until the far side said it applied), and the handshake. At Info for the methods that run stage 1
 // (res is not nil), at Debug for local children.
 func (r *Router) logPhases(name string, started time.Duration, phases []transport.Phase, res *bootstrap.Result, handshake, total time.Duration) {
 	attrs := []any{slog.String("context", name)}
@@ -71,7 +72,8 @@ func (r *Router) logPhases(name string, started time.Duration, phases []transpor
 		if res.Uploaded {
 			attrs = append(attrs, slog.Duration("upload", res.Transfer), slog.Int64("sent", res.Sent))
 			if res.Delta != "" {
-				attrs = append(attrs, slog.String("delta_from", res.Delta[:12]))
+				attrs = append(attrs, slog.String("delta_from", res.Delta[:12]),
+					slog.Duration("delta_found", res.DeltaFound), slog.Duration("patched", res.Patched))
 			}
 		} else {
 			attrs = append(attrs, slog.Duration("exec", res.Transfer))

@@ -75,16 +75,27 @@ const parentIdleAfter = 200 * time.Microsecond
 // A fresh upload first checks itself against its expected hash (while its
 // stderr still reaches the master, which shows what went wrong), then
 // renames itself into the cache, or removes itself when nothing is to be
-// cached: an upload that is not whole never lands in the cache. Once it is
-// in the cache, builds there that are no longer used are removed.
+// cached: an upload that is not whole never lands in the cache. A build
+// made from a delta is in the cache already (stage 1 renamed it there once
+// the patcher had checked its hash). Once a new build is in the cache,
+// builds there that are no longer used are removed: after the child
+// announced itself, while the master's first message is on its way.
 func openStdio() (io.ReadWriteCloser, error) {
 	want := os.Getenv(EnvVerify)
 	install := os.Getenv(envInstall)
 	os.Unsetenv(EnvVerify)
 	os.Unsetenv(envInstall)
-	if want != "" {
-		if err := installSelf(want, install); err != nil {
+	var prune string // the cache a new build entered
+	switch {
+	case want != "":
+		cached, err := installSelf(want, install)
+		if err != nil {
 			return nil, err
+		}
+		prune = cached
+	case install == installed:
+		if exe, err := os.Executable(); err == nil {
+			prune = filepath.Dir(exe)
 		}
 	}
 	in, err := syscall.Dup(0)
@@ -127,35 +138,43 @@ func openStdio() (io.ReadWriteCloser, error) {
 	if _, err := io.WriteString(rwc.w, ReadyLine+"\n"); err != nil {
 		return nil, fmt.Errorf("announcing the child: %w", err)
 	}
+	if prune != "" {
+		PruneCache(prune, time.Now())
+	}
 	return rwc, nil
 }
 
 // envInstall says what a fresh upload does once verified: "cache" renames
 // it to its hash in its directory, "nocache" removes it (the running
-// process keeps its inode).
+// process keeps its inode). Without EnvVerify, "installed" says that stage
+// 1 has just renamed this build into the cache after the patcher checked
+// its hash (a delta): it only prunes the cache.
 const envInstall = "MITOGO_INSTALL"
 
+// installed is envInstall's value for a build that a delta made.
+const installed = "installed"
+
 // installSelf verifies this freshly uploaded executable and puts it in
-// place (or removes it), as install says.
-func installSelf(hash, install string) error {
+// place (or removes it), as install says. It returns the cache directory
+// it entered ("" for nocache), to be pruned.
+func installSelf(hash, install string) (string, error) {
 	if err := verifySelf(hash); err != nil {
-		return err
+		return "", err
 	}
 	exe, err := os.Executable()
 	if err != nil {
-		return fmt.Errorf("finding the executable: %w", err)
+		return "", fmt.Errorf("finding the executable: %w", err)
 	}
 	if install == "nocache" {
 		os.Remove(exe)
-		return nil
+		return "", nil
 	}
 	// Parallel uploads each rename their own copy; all are the same bytes.
 	if err := os.Rename(exe, filepath.Join(filepath.Dir(exe), hash)); err != nil {
-		return fmt.Errorf("caching the uploaded binary: %w", err)
+		return "", fmt.Errorf("caching the uploaded binary: %w", err)
 	}
 	// A new build entered the cache: older ones may go (see cachedir.go).
-	PruneCache(filepath.Dir(exe), time.Now())
-	return nil
+	return filepath.Dir(exe), nil
 }
 
 // verifySelf checks this executable's sha256 (of the file as it is: the

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/klauspost/compress/zstd"
+	"golang.org/x/sys/unix"
 )
 
 // After a rebuild the far side usually still holds the previous build, and
@@ -43,7 +44,8 @@ import (
 
 // PatchSpec is the value of transport.EnvChild that makes a mitogo program
 // the patcher: it reads a delta on stdin, applies it to its own executable
-// and writes the result to stdout once its sha256 matches EnvVerify.
+// as it arrives, writes the result to stdout and exits 0 only when the
+// result's sha256 matches EnvVerify.
 const PatchSpec = "patch"
 
 // patchCapability is in every executable whose patcher reads deltas made
@@ -115,24 +117,64 @@ func makeDelta(ctx context.Context, base, target []byte) ([]byte, error) {
 	return out.Bytes(), nil
 }
 
-// applyDelta decodes delta against base and checks that the result's hex
-// sha256 is want.
-func applyDelta(base, delta []byte, want string) ([]byte, error) {
-	dec, err := zstd.NewReader(nil, zstd.WithDecoderDictRaw(1, base), zstd.WithDecoderDictRaw(0, base), zstd.WithDecoderMaxWindow(maxPatchedSize),
-		zstd.WithDecoderMaxMemory(maxPatchedSize), zstd.WithDecoderConcurrency(1))
+// patchTo decodes delta against base as it reads it (a pipe: decoding
+// keeps up with the transfer), writes the result to w as it goes and
+// checks that the result's hex sha256 is want; it returns the bytes
+// written. On an error what was written is not the image, and the caller
+// throws it away. A goroutine hashes and writes each part of the result
+// while the next is decoded; it ends before patchTo returns.
+func patchTo(w io.Writer, base []byte, delta io.Reader, want string) (int64, error) {
+	dec, err := zstd.NewReader(delta, zstd.WithDecoderDictRaw(1, base), zstd.WithDecoderDictRaw(0, base),
+		zstd.WithDecoderMaxWindow(maxPatchedSize), zstd.WithDecoderMaxMemory(maxPatchedSize), zstd.WithDecoderConcurrency(1))
 	if err != nil {
-		return nil, fmt.Errorf("delta decoder: %w", err)
+		return 0, fmt.Errorf("delta decoder: %w", err)
 	}
 	defer dec.Close()
-	out, err := dec.DecodeAll(delta, nil)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrPatch, err)
+	const parts, partSize = 3, 1 << 20
+	full, free := make(chan []byte, parts), make(chan []byte, parts)
+	for range parts {
+		free <- make([]byte, partSize)
 	}
-	sum := sha256.Sum256(out)
-	if got := hex.EncodeToString(sum[:]); got != want {
-		return nil, fmt.Errorf("%w: the result's sha256 is %s, want %s", ErrPatch, got, want)
+	h := sha256.New()
+	var werr error
+	written := make(chan struct{})
+	go func() {
+		defer close(written)
+		for b := range full {
+			if werr == nil {
+				h.Write(b)
+				_, werr = w.Write(b)
+			}
+			free <- b[:cap(b)]
+		}
+	}()
+	var n int64
+	var derr error
+	for derr == nil {
+		b, k := <-free, 0
+		for k < len(b) && derr == nil {
+			var m int
+			m, derr = dec.Read(b[k:])
+			k += m
+		}
+		n += int64(k)
+		full <- b[:k]
+		if n > maxPatchedSize {
+			derr = fmt.Errorf("the result is over %d bytes", maxPatchedSize)
+		}
 	}
-	return out, nil
+	close(full)
+	<-written
+	switch {
+	case derr != io.EOF:
+		return n, fmt.Errorf("%w: %w", ErrPatch, derr)
+	case werr != nil:
+		return n, fmt.Errorf("writing the image: %w", werr)
+	}
+	if got := hex.EncodeToString(h.Sum(nil)); got != want {
+		return n, fmt.Errorf("%w: the result's sha256 is %s, want %s", ErrPatch, got, want)
+	}
+	return n, nil
 }
 
 // patcher is what a base's patcher reads: deltas of makeDelta (dictionary
@@ -203,9 +245,10 @@ func toolDelta(ctx context.Context, zstdPath, basePath string, img *imageReader,
 }
 
 // RunPatcher is the patcher's main, for a process started with PatchSpec:
-// it applies the delta on stdin to this executable and writes the image
-// whose sha256 EnvVerify names to stdout, all of it or nothing. It returns
-// the exit status: 0 when the image was written.
+// it applies the delta on stdin to this executable as the delta arrives and
+// writes the image to stdout as it goes. It returns the exit status: 0 when
+// the image was written whole and its sha256 is the one EnvVerify names;
+// otherwise what it wrote is to be thrown away.
 func RunPatcher(stdin io.Reader, stdout io.Writer, stderr io.Writer) int {
 	exe, err := os.Executable()
 	if err != nil {
@@ -226,20 +269,35 @@ func runPatcher(basePath string, stdin io.Reader, stdout io.Writer, stderr io.Wr
 	if !isHash(want) {
 		return fail(fmt.Errorf("%s=%q is not a sha256", EnvVerify, want))
 	}
-	base, err := os.ReadFile(basePath)
+	base, unmap, err := mapFile(basePath)
 	if err != nil {
 		return fail(fmt.Errorf("reading the base: %w", err))
 	}
-	delta, err := io.ReadAll(io.LimitReader(stdin, maxPatchedSize))
-	if err != nil {
-		return fail(fmt.Errorf("reading the delta: %w", err))
-	}
-	out, err := applyDelta(base, delta, want)
-	if err != nil {
+	defer unmap()
+	if _, err := patchTo(stdout, base, stdin, want); err != nil {
 		return fail(err)
 	}
-	if _, err := stdout.Write(out); err != nil {
-		return fail(fmt.Errorf("writing the image: %w", err))
-	}
 	return 0
+}
+
+// mapFile returns the bytes of the file at path, mapped (a cached build is
+// never written in place: a new one is renamed over it) or, where mapping
+// fails, read; and what gives them back.
+func mapFile(path string) ([]byte, func(), error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, nil, err
+	}
+	if size := st.Size(); size > 0 && size < maxPatchedSize {
+		if b, err := unix.Mmap(int(f.Fd()), 0, int(size), unix.PROT_READ, unix.MAP_SHARED); err == nil {
+			return b, func() { unix.Munmap(b) }, nil
+		}
+	}
+	b, err := io.ReadAll(io.LimitReader(f, maxPatchedSize))
+	return b, func() {}, err
 }

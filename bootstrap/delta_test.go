@@ -6,12 +6,16 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"io"
 	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 )
 
 // patchingChild is a fake child like fakeChild's that can also serve as a
@@ -51,6 +55,13 @@ func patchingChild(t *testing.T, variant string, broken bool) *Binary {
 }
 
 func shellQuoteTest(s string) string { return "'" + strings.ReplaceAll(s, "'", `'"'"'`) + "'" }
+
+// applyDelta is patchTo into memory.
+func applyDelta(base, delta []byte, want string) ([]byte, error) {
+	var out bytes.Buffer
+	_, err := patchTo(&out, base, bytes.NewReader(delta), want)
+	return out.Bytes(), err
+}
 
 func TestDeltaRoundTrip(t *testing.T) {
 	base := make([]byte, 1<<20)
@@ -115,20 +126,44 @@ func TestStage1SendsADeltaUnderEveryShell(t *testing.T) {
 	}
 }
 
-// A base that fails to apply the delta, one that cannot (no patcher in
-// it), and a stage 1 that lists no builds all get the whole binary.
+// changed returns a copy of b with n bytes of its padding (see
+// patchingChild) changed: a delta to it from b is some n bytes.
+func changed(t *testing.T, b *Binary, n int) *Binary {
+	t.Helper()
+	data, err := os.ReadFile(b.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rand.NewChaCha8([32]byte{5}).Read(data[1<<20 : 1<<20+n])
+	path := filepath.Join(t.TempDir(), "child")
+	if err := os.WriteFile(path, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	nb, err := NewBinary(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return nb
+}
+
+// A base that fails to apply the delta (before it read any of it, also
+// when the delta is larger than a pipe holds), one that cannot (no patcher
+// in it), and a stage 1 that lists no builds all get the whole binary.
 func TestStage1DeltaFallsBack(t *testing.T) {
 	v2 := patchingChild(t, "two", false)
 	for _, c := range []struct {
 		name   string
 		base   *Binary
 		script string
+		target *Binary
 	}{
-		{"broken base", patchingChild(t, "one", true), Stage1()},
-		{"no patcher", fakeChild(t), Stage1()},
-		{"no list", patchingChild(t, "one", false), strings.Replace(Stage1(), `echo "need $Z $P$L"`, `echo "need $Z $P"`, 1)},
+		{"broken base", patchingChild(t, "one", true), Stage1(), v2},
+		{"broken base, large delta", patchingChild(t, "one", true), Stage1(), changed(t, v2, 512<<10)},
+		{"no patcher", fakeChild(t), Stage1(), v2},
+		{"no list", patchingChild(t, "one", false), strings.Replace(Stage1(), `echo "builds$L"`, `echo builds`, 1), v2},
 	} {
 		t.Run(c.name, func(t *testing.T) {
+			v2 := c.target
 			if c.script == Stage1() && c.name == "no list" {
 				t.Fatal("the stage 1 script changed: the reply without a list is not simulated")
 			}
@@ -300,5 +335,310 @@ func TestDeltaEncoderByBaseAndLink(t *testing.T) {
 				t.Fatal(err)
 			}
 		})
+	}
+}
+
+// firstWrite is a buffer that closes started at its first write.
+type firstWrite struct {
+	bytes.Buffer
+	once    sync.Once
+	started chan struct{}
+}
+
+func (w *firstWrite) Write(p []byte) (int, error) {
+	w.once.Do(func() { close(w.started) })
+	return w.Buffer.Write(p)
+}
+
+// The patcher applies a delta as it arrives: it writes the start of the
+// new image before the end of the delta came (over a slow link the
+// transfer and the patching overlap), and checks the whole at the end.
+func TestPatcherAppliesTheDeltaAsItArrives(t *testing.T) {
+	base := make([]byte, 4<<20)
+	rand.NewChaCha8([32]byte{4}).Read(base)
+	basePath := filepath.Join(t.TempDir(), "base")
+	if err := os.WriteFile(basePath, base, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	target := append([]byte(nil), base...)
+	copy(target[1000:], "a change at the start")
+	copy(target[len(target)-1000:], "a change at the end")
+	d, err := makeDelta(context.Background(), base, target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(target)
+	t.Setenv(EnvVerify, hex.EncodeToString(sum[:]))
+	pr, pw := io.Pipe()
+	out := &firstWrite{started: make(chan struct{})}
+	var stderr bytes.Buffer
+	status := make(chan int, 1)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		status <- runPatcher(basePath, pr, out, &stderr)
+	}()
+	t.Cleanup(func() {
+		pw.Close()
+		wg.Wait()
+	})
+	// All but the last bytes of the delta: the end of the image waits for
+	// them, its start does not.
+	head, tail := d[:len(d)-8], d[len(d)-8:]
+	if _, err := pw.Write(head); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-out.started:
+	case code := <-status:
+		t.Fatalf("the patcher ended (%d: %s) before the end of the delta", code, stderr.String())
+	case <-time.After(30 * time.Second): // only against a hang
+		t.Fatal("nothing of the image written before the end of the delta came")
+	}
+	pw.Write(tail)
+	pw.Close()
+	if code := <-status; code != 0 || !bytes.Equal(out.Bytes(), target) {
+		t.Fatalf("patcher: status %d, %s; image equal: %v", code, stderr.String(), bytes.Equal(out.Bytes(), target))
+	}
+}
+
+// A build that stage 1 renamed into the cache once the patcher checked it
+// starts without hashing itself again (no MITOGO_VERIFY), and prunes the
+// cache it entered, as a fresh upload does.
+func TestPatchedChildPrunesTheCache(t *testing.T) {
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	exe, err := os.ReadFile(self)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	hash := func(c byte) string { return strings.Repeat(string(c), 64) }
+	old := time.Now().Add(-6 * time.Hour)
+	for i, c := range []byte("1234") {
+		p := filepath.Join(dir, hash(c))
+		os.WriteFile(p, []byte("an old build"), 0o700)
+		at := old.Add(-time.Duration(i) * time.Hour) // 1 the newest
+		os.Chtimes(p, at, at)
+	}
+	child := filepath.Join(dir, hash('f'))
+	if err := os.WriteFile(child, exe, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(child)
+	cmd.Env = append(os.Environ(), envTestStdio+"=1", envInstall+"="+installed)
+	out, err := cmd.Output()
+	if err != nil || !strings.HasPrefix(string(out), ReadyLine+"\n") {
+		t.Fatalf("the child: %v, printed %q", err, out)
+	}
+	for _, c := range []byte("f12") {
+		if _, err := os.Stat(filepath.Join(dir, hash(c))); err != nil {
+			t.Errorf("build %c: %v; want it kept (among the newest %d)", c, err, KeepBuilds)
+		}
+	}
+	for _, c := range []byte("34") {
+		if _, err := os.Stat(filepath.Join(dir, hash(c))); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("build %c: %v; want it pruned", c, err)
+		}
+	}
+}
+
+// events records, in order, the lines the master reads and the delta's
+// line it writes.
+type events struct {
+	mu   sync.Mutex
+	list []string
+	line []byte
+}
+
+func (e *events) add(ev string) {
+	e.mu.Lock()
+	e.list = append(e.list, ev)
+	e.mu.Unlock()
+}
+
+// reader returns r, recording each line the master reads through it.
+func (e *events) reader(r io.Reader) io.Reader {
+	return readFunc(func(p []byte) (int, error) {
+		n, err := r.Read(p)
+		for _, b := range p[:n] {
+			if b != '\n' {
+				e.line = append(e.line, b)
+				continue
+			}
+			e.add("read " + strings.Fields(string(e.line) + " .")[0])
+			e.line = e.line[:0]
+		}
+		return n, err
+	})
+}
+
+type readFunc func([]byte) (int, error)
+
+func (f readFunc) Read(p []byte) (int, error) { return f(p) }
+
+type writeFunc func([]byte) (int, error)
+
+func (f writeFunc) Write(p []byte) (int, error) { return f(p) }
+
+// After a rebuild a delta at hand goes with the hash, which follows the
+// list of builds stage 1 has: no round trip more than a cached connect,
+// and it is on its way while stage 1 finds out what it unpacks (xz,
+// head).
+func TestDeltaSentWithTheHash(t *testing.T) {
+	v1 := patchingChild(t, "early-one", false)
+	v2 := patchingChild(t, "early-two", false)
+	env := []string{"HOME=" + t.TempDir(), "PATH=" + os.Getenv("PATH")}
+	if _, err := runStage1(t, []string{"/bin/sh"}, env, v1, nil); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("/bin/sh", "-c", Stage1())
+	cmd.Env = env
+	in, _ := cmd.StdinPipe()
+	out, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ev := &events{}
+	w := writeFunc(func(p []byte) (int, error) {
+		if deltaLine.Match(p) {
+			ev.add("wrote the delta")
+		}
+		return in.Write(p)
+	})
+	res, err := Run(context.Background(), shellConn{ev.reader(out), w}, v2, nil, Options{NoForms: true})
+	in.Close()
+	cmd.Wait()
+	if err != nil || res.Delta != v1.Hash {
+		t.Fatalf("%+v %v; want a delta against v1", res, err)
+	}
+	got := strings.Join(ev.list, ", ")
+	if want := "read MITOGO1, read builds, wrote the delta, read got, read need, read patched, read " + ReadyLine; got != want {
+		t.Fatalf("the master: %s; want %s", got, want)
+	}
+}
+
+// A delta sent with the hash to a far side that has the build after all
+// (another connect put it there between its listing and the hash) is
+// drained: the build runs, and the stream is in step.
+func TestDeltaDrainedWhenTheBuildCameMeanwhile(t *testing.T) {
+	v1 := patchingChild(t, "came-one", false)
+	v2 := patchingChild(t, "came-two", false)
+	env := []string{"HOME=" + t.TempDir(), "PATH=" + os.Getenv("PATH")}
+	res, err := runStage1(t, []string{"/bin/sh"}, env, v1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := os.ReadFile(v2.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("/bin/sh", "-c", Stage1())
+	cmd.Env = env
+	in, _ := cmd.StdinPipe()
+	out, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	dir := res.CacheDir
+	r, stop := onLine(out, func(l string) {
+		if strings.HasPrefix(l, "builds") { // stage 1 waits for the hash
+			if err := os.WriteFile(filepath.Join(dir, v2.Hash), img, 0o700); err != nil {
+				t.Error(err)
+			}
+		}
+	})
+	ev := &events{}
+	w := writeFunc(func(p []byte) (int, error) {
+		if deltaLine.Match(p) {
+			ev.add("wrote the delta")
+		}
+		return in.Write(p)
+	})
+	res, err = Run(context.Background(), shellConn{ev.reader(r), w}, v2, nil, Options{NoForms: true})
+	if err == nil {
+		io.WriteString(in, "in step\n") // the fake child is cat now
+		var line []byte
+		var b [1]byte
+		for len(line) < 64 {
+			if n, err := r.Read(b[:]); n == 0 || err != nil || b[0] == '\n' {
+				break
+			}
+			line = append(line, b[0])
+		}
+		if string(line) != "in step" {
+			t.Errorf("the child echoed %q; want %q", line, "in step")
+		}
+	}
+	in.Close()
+	stop()
+	cmd.Wait()
+	if err != nil || res.Uploaded {
+		t.Fatalf("%+v %v; want the cached build run", res, err)
+	}
+	if got, want := strings.Join(ev.list, ", "), "read MITOGO1, read builds, wrote the delta, read got, read have, read "+ReadyLine; got != want {
+		t.Fatalf("the master: %s; want %s", got, want)
+	}
+}
+
+// withoutAnyID returns a copy of b whose patcher reads only makeDelta's
+// deltas (as builds before the zstd tool's deltas did): its patchAnyID
+// mark is spoilt.
+func withoutAnyID(t *testing.T, b *Binary) *Binary {
+	t.Helper()
+	data, err := os.ReadFile(b.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data = bytes.Replace(data, []byte(patchAnyID), bytes.Repeat([]byte("x"), len(patchAnyID)), 1)
+	path := filepath.Join(t.TempDir(), "child")
+	if err := os.WriteFile(path, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	nb, err := NewBinary(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return nb
+}
+
+// A delta only the in-process encoder can make for the base (its patcher
+// reads no other) is worth it on a far link only, which the round trip
+// tells: it goes after need, not with the hash.
+func TestDeltaForAnOldBaseWaitsForTheRoundTrip(t *testing.T) {
+	// Builds of their own in each run: a delta kept by an earlier run
+	// would be at hand.
+	run := strconv.FormatUint(rand.Uint64(), 16)
+	v1 := withoutAnyID(t, patchingChild(t, "old-one-"+run, false))
+	v2 := patchingChild(t, "old-two-"+run, false)
+	env := []string{"HOME=" + t.TempDir(), "PATH=" + os.Getenv("PATH")}
+	if _, err := runStage1(t, []string{"/bin/sh"}, env, v1, nil); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("/bin/sh", "-c", Stage1())
+	cmd.Env = env
+	in, _ := cmd.StdinPipe()
+	out, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ev := &events{}
+	w := writeFunc(func(p []byte) (int, error) {
+		if deltaLine.Match(p) {
+			ev.add("wrote the delta")
+		}
+		return in.Write(p)
+	})
+	res, err := Run(context.Background(), shellConn{ev.reader(out), w}, v2, nil, Options{NoForms: true, nearRTT: -1})
+	in.Close()
+	cmd.Wait()
+	if err != nil || res.Delta != v1.Hash {
+		t.Fatalf("%+v %v; want a delta against v1", res, err)
+	}
+	if got, want := strings.Join(ev.list, ", "), "read MITOGO1, read builds, read got, read need, wrote the delta, read patched, read "+ReadyLine; got != want {
+		t.Fatalf("the master: %s; want %s", got, want)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -22,8 +23,8 @@ import (
 // it the whole image (compressed in pipelined pieces) is as good.
 const maxDeltaShare = 3
 
-// maxBases is how many of the far side's builds, newest first, are looked
-// up as a delta's base.
+// maxBases is how many of the far side's builds that this account holds,
+// the most recently used here first, are looked up as a delta's base.
 const maxBases = 4
 
 // sentState is what a Binary that comes from a file remembers of its
@@ -32,10 +33,10 @@ const maxBases = 4
 type sentState struct {
 	storeOnce sync.Once
 	mu        sync.Mutex
-	deltas    map[string]*deltaEntry // by base hash
-	forms     map[string][]byte      // compressed forms found ready, by format
-	formJobs  atomic.Int32           // background jobs started to make one
-	deltaRuns atomic.Int32           // deltas computed (not found kept)
+	deltas    map[deltaKey]*deltaEntry
+	forms     map[string][]byte // compressed forms found ready, by format
+	formJobs  atomic.Int32      // background jobs started to make one
+	deltaRuns atomic.Int32      // deltas computed (not found kept)
 }
 
 // form returns the smallest compressed form of this binary's image that
@@ -159,11 +160,11 @@ func writeCacheFrom(dir, name string, r io.Reader) error {
 }
 
 // deltaFor returns a delta of this binary's image against the first of
-// the far side's builds (have, newest first) whose image this account's
-// cache holds and which can apply it; "" and nil when there is none, or
-// the delta would not be much smaller than the image. On a near link
-// (far false) only a delta kept on disk or one the zstd tool makes is
-// worth its time; on a far link the in-process encoder is too.
+// the far side's builds (have) whose image this account's cache holds, the
+// most recently used here first, and which can apply it; "" and nil when
+// there is none, or the delta would not be much smaller than the image. On
+// a near link (far false) only a delta kept on disk or one the zstd tool
+// makes is worth its time; on a far link the in-process encoder is too.
 // The error is ctx's, when it ended first.
 func (b *Binary) deltaFor(ctx context.Context, have []string, far bool) (base string, delta []byte, err error) {
 	if b.Path == "" {
@@ -173,14 +174,26 @@ func (b *Binary) deltaFor(ctx context.Context, have []string, far bool) (base st
 	if err != nil {
 		return "", nil, nil
 	}
-	for i, h := range have {
-		if i >= maxBases {
-			break
-		}
+	type held struct {
+		hash string
+		used time.Time
+	}
+	var bases []held
+	for _, h := range have {
 		if !isHash(h) || h == b.Hash {
 			continue
 		}
-		e := b.entry(h)
+		if st, err := os.Stat(filepath.Join(dir, h)); err == nil {
+			bases = append(bases, held{h, st.ModTime()})
+		}
+	}
+	slices.SortStableFunc(bases, func(x, y held) int { return y.used.Compare(x.used) })
+	for i, hb := range bases {
+		if i >= maxBases {
+			break
+		}
+		h := hb.hash
+		e := b.entry(h, far)
 		select {
 		case e.turn <- struct{}{}:
 		case <-ctx.Done():
@@ -204,19 +217,28 @@ func (b *Binary) deltaFor(ctx context.Context, have []string, far bool) (base st
 	return "", nil, nil
 }
 
-// entry returns the delta entry for base, made on first use.
-func (b *Binary) entry(base string) *deltaEntry {
+// entry returns the delta entry for base on a near or far link, made on
+// first use (a near link may find none where a far one makes one).
+func (b *Binary) entry(base string, far bool) *deltaEntry {
 	b.sent.mu.Lock()
 	defer b.sent.mu.Unlock()
 	if b.sent.deltas == nil {
-		b.sent.deltas = map[string]*deltaEntry{}
+		b.sent.deltas = map[deltaKey]*deltaEntry{}
 	}
-	e := b.sent.deltas[base]
+	k := deltaKey{base, far}
+	e := b.sent.deltas[k]
 	if e == nil {
 		e = &deltaEntry{turn: make(chan struct{}, 1)}
-		b.sent.deltas[base] = e
+		b.sent.deltas[k] = e
 	}
 	return e
+}
+
+// deltaKey names a delta entry: its base, and whether it was looked for
+// on a far link.
+type deltaKey struct {
+	base string
+	far  bool
 }
 
 // deltaName is the name under which the master keeps the delta from build

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -26,13 +27,18 @@ const EnvVerify = "MITOGO_VERIFY"
 // ash all run it). It talks in lines on stdout and reads lines on stdin:
 //
 //	-> MITOGO1 <uname -s> <uname -m> <cache dir>
-//	<- <sha256 of the binary for that platform> [nocache]
+//	-> builds [<sha256 of a cached build>...]
+//	<- <sha256 of the binary for that platform> [nocache|delta]
+//	   (delta:)     <- <byte count> <base> then that many bytes of delta
+//	                against the cached build base (see delta.go), sent
+//	                with the hash: stage 1 reads it after need (or drains
+//	                it when it has the binary after all)
 //	-> got (at once: the master times the round trip)
-//	-> have | need <decoders> <pieces|whole> [<sha256 of a cached build>...]
-//	   (need, a delta:) <- <byte count> <base> then that many bytes of
-//	                delta against the cached build base (see delta.go);
-//	                -> patched, or need when it did not apply (then as
-//	                need without a delta)
+//	-> have | need <decoders> <pieces|whole>
+//	   (need, after a delta:) -> patched, or need when it did not apply
+//	                (then as need without a delta)
+//	   (need, a delta now:) <- <byte count> <base> and the delta, as
+//	                above; -> patched, or need
 //	   (need, a compressed form:) <- <byte count> - <xz|zstd|gz> then
 //	                the whole stream in that format (see forms.go)
 //	   (need, gz, pieces:) <- <byte count> then that many bytes of gzip,
@@ -46,12 +52,28 @@ const EnvVerify = "MITOGO_VERIFY"
 // zstd; "-" first when it has no gzip. They, and whether its head reads no
 // more than asked (pieces), matter only to an upload: stage 1 finds them
 // out after it found no cached build, so a cached connect runs no xz
-// --version nor head --version (a process each, some 1 ms).
+// --version nor head --version (a process each, some 1 ms); a delta sent
+// with the hash is on its way while it looks (they run with stdin from
+// /dev/null: the delta waits in the stream for stage 1).
 //
-// need lists the builds in the cache, the most recently used first (when
-// it lists none, the master sends the whole binary). A delta is applied by the base itself, run as the patcher
-// (MITOGO_CHILD=patch), into the temporary name a fresh upload gets; a
-// base that fails sends stage 1 back to need. A cached build found, or a
+// builds lists the builds in the cache (by a glob: no process, while
+// stage 1 waits for the hash anyway), so that the master, which orders
+// them by its own last use of each, can send a delta with the hash: after
+// a rebuild the delta takes no round trip more than a cached connect. The
+// master sends the delta with the hash only when it has one at hand (kept,
+// or made by its zstd tool, see delta.go); otherwise, after need, it may
+// make one for a far link (the round trip then tells). When it lists
+// none, the master sends the whole binary. A delta is applied by
+// the base itself, run as the patcher (MITOGO_CHILD=patch) as soon as the
+// delta's line arrives: head -c feeds it the delta as it comes, so its
+// start and its reading of the base overlap the transfer, and what a
+// patcher that failed left unread is drained, so the stream stays in step
+// (one that succeeded read it to its end). It writes the temporary name a
+// fresh upload gets (made executable before) and exits 0 only once the
+// result's sha256 is the one asked for; stage 1 then renames the result into the
+// cache and runs it from there with MITOGO_INSTALL=installed (the child
+// prunes the cache, without hashing itself again). A base that fails sends
+// stage 1 back to need. A cached build found, or a
 // base used, is touched first: its modification time is its last use,
 // which the cache's pruning goes by (see cachedir.go).
 //
@@ -92,40 +114,40 @@ fi
 if [ -h "$D" ] || ! [ -O "$D" ] || ! cd "$D" 2>/dev/null; then echo "MITOGO1-ERROR cache directory $D is not ours"; exit 1; fi
 chmod 700 .
 echo "MITOGO1 $(uname -s -m) $D"
+L=; for f in *; do case $f in *[!0-9a-f]*) ;; *) [ ${#f} -eq 64 ] && L="$L $f";; esac; done
+echo "builds$L"
 read H M || exit 1
 echo got
 case $H in *[!0-9a-f]*|"") echo "MITOGO1-ERROR bad hash"; exit 1;; esac
 [ "$M" != nocache ] && touch -c "./$H" 2>/dev/null
 if [ "$M" != nocache ] && [ -f "./$H" ] && [ -x "./$H" ] && ! [ -h "./$H" ]; then
+if [ "$M" = delta ]; then read N B C || exit 1; case $N in *[!0-9]*|"") echo "MITOGO1-ERROR bad size"; exit 1;; esac; head -c "$N" >/dev/null; fi
 echo have; cd "$O" 2>/dev/null || cd; umask "$U"; MITOGO_CHILD=stdio exec "$D/$H"
 fi
-G=-; command -v gzip >/dev/null 2>&1 && G=gz
-Z=$G; case $(xz --version 2>/dev/null) in *"XZ Utils"*) Z=$Z,xz;; esac
-command -v zstd >/dev/null 2>&1 && Z=$Z,zstd
-P=whole; head --version 2>/dev/null | grep -q GNU && P=pieces
 T=./$H.$$.tmp
 W() { { true >"$T"; } 2>/dev/null || { echo "MITOGO1-ERROR cache-gone $D"; exit 1; }; }
-L=; for f in $(ls -t 2>/dev/null); do case $f in *[!0-9a-f]*) ;; *) [ ${#f} -eq 64 ] && L="$L $f";; esac; done
-W; echo "need $Z $P$L"
+G=-; command -v gzip >/dev/null 2>&1 && G=gz
+Z=$G; case $(xz --version </dev/null 2>/dev/null) in *"XZ Utils"*) Z=$Z,xz;; esac
+command -v zstd >/dev/null 2>&1 && Z=$Z,zstd
+P=whole; head --version </dev/null 2>/dev/null | grep -q GNU && P=pieces
+W; echo "need $Z $P"
 read N B C || exit 1
 if [ -n "$B" ] && [ "$B" != - ]; then
 case $N in *[!0-9]*|"") echo "MITOGO1-ERROR bad size"; exit 1;; esac
 case $B in *[!0-9a-f]*) echo "MITOGO1-ERROR bad hash"; exit 1;; esac
-X=./$H.$$.delta; touch -c "./$B" 2>/dev/null
-{ head -c "$N" >"$X"; } 2>/dev/null || { head -c "$N" >/dev/null; W; }
-if S=$(wc -c <"$X" 2>/dev/null) && [ "$S" -eq "$N" ] && [ -f "./$B" ] && [ -x "./$B" ] && ! [ -h "./$B" ] && MITOGO_CHILD=patch MITOGO_VERIFY=$H "$D/$B" <"$X" >"$T"; then N=patched; else N=; rm -f "$T"; fi
-rm -f "$X"
-if [ -n "$N" ]; then echo patched; else W; echo need; read N B C || exit 1; fi
+touch -c "./$B" 2>/dev/null
+if [ -f "./$B" ] && [ -x "./$B" ] && ! [ -h "./$B" ] && { true >"$T"; } 2>/dev/null && chmod 700 "$T"; then
+if head -c "$N" | ( MITOGO_CHILD=patch MITOGO_VERIFY=$H "$D/$B" >"$T"; R=$?; [ $R = 0 ] || cat >/dev/null; exit $R ) && mv -f "$T" "./$H"; then N=patched; else N=; rm -f "$T"; fi
+else head -c "$N" >/dev/null; N=; fi
+if [ -n "$N" ]; then echo patched; cd "$O" 2>/dev/null || cd; umask "$U"; MITOGO_CHILD=stdio MITOGO_INSTALL=installed exec "$D/$H"; fi
+W; echo need; read N B C || exit 1
 fi
-if [ "$N" = patched ]; then :
-else
 case $N in *[!0-9]*|"") echo "MITOGO1-ERROR bad size"; exit 1;; esac
 if [ "$C" = xz ]; then head -c "$N" | xz -dc >"$T"
 elif [ "$C" = zstd ]; then head -c "$N" | zstd -dcq >"$T"
 elif [ "$C" = gz ] || { [ $G = gz ] && [ $P != pieces ]; }; then head -c "$N" | gzip -dc >"$T"
 elif [ $G = gz ]; then { while [ "$N" != 0 ]; do head -c "$N" || exit 1; read N && case $N in *[!0-9]*|"") exit 1;; esac || exit 1; done; } | gzip -dc >"$T"
 else head -c "$N" >"$T" && [ "$(wc -c <"$T")" -eq "$N" ]; fi || { W; rm -f "$T"; echo "MITOGO1-ERROR upload incomplete"; exit 1; }
-fi
 chmod 700 "$T" || { rm -f "$T"; exit 1; }
 cd "$O" 2>/dev/null || cd; umask "$U"
 MITOGO_CHILD=stdio MITOGO_VERIFY=$H MITOGO_INSTALL=${M:-cache} exec "$D/${T#./}"
@@ -199,6 +221,11 @@ type Result struct {
 	RTT      time.Duration // the round trip of a line to stage 1 and back
 	Probe    time.Duration // from the start until the far side said whether it has the binary
 	Transfer time.Duration // from then until the child announced itself (the upload, if any)
+	// When a delta was sent: finding (or computing) it, and from the
+	// hash's write (which a delta at hand follows at once) until the far
+	// side said it applied (its transfer and the patcher's work); the rest
+	// of Transfer is the new build's start.
+	DeltaFound, Patched time.Duration
 }
 
 // PlatformError reports a far side for which no binary is available.
@@ -267,13 +294,45 @@ func Run(ctx context.Context, rw io.ReadWriter, self *Binary, provider Provider,
 			return res, &PlatformError{Platform: res.Platform}
 		}
 	}
+	listed, junk, err := readUntil(rw, func(l string) bool {
+		return l == "builds" || strings.HasPrefix(l, "builds ") || strings.HasPrefix(l, "MITOGO1-ERROR")
+	})
+	if err != nil {
+		return res, fmt.Errorf("stage 1: %w%s", err, said(junk))
+	}
+	verb, rest, _ := strings.Cut(listed, " ")
+	if verb != "builds" {
+		return res, stage1Error(listed)
+	}
+	cached := strings.Fields(rest)
+	// A delta at hand goes with the hash, before the far side says it
+	// lacks the binary (it does not list it): no round trip waits for it.
+	var early string
+	var delta []byte
+	if !opts.NoCache && !slices.Contains(cached, bin.Hash) {
+		found := time.Now()
+		var err error
+		if early, delta, err = bin.deltaFor(ctx, cached, false); err != nil {
+			return res, fmt.Errorf("computing a delta: %w", err)
+		}
+		res.DeltaFound = time.Since(found)
+	}
 	hashLine := bin.Hash + "\n"
-	if opts.NoCache {
+	switch {
+	case opts.NoCache:
 		hashLine = bin.Hash + " nocache\n"
+	case delta != nil:
+		hashLine = bin.Hash + " delta\n"
 	}
 	asked := time.Now()
 	if _, err := io.WriteString(rw, hashLine); err != nil {
 		return res, fmt.Errorf("stage 1: %w", err)
+	}
+	if delta != nil {
+		if err := writeDelta(rw, early, delta, opts.Progress); err != nil {
+			return res, err
+		}
+		res.Sent = int64(len(delta))
 	}
 	got, junk, err := readUntil(rw, func(l string) bool { return l == "got" || strings.HasPrefix(l, "MITOGO1-ERROR") })
 	if err != nil {
@@ -282,20 +341,23 @@ func Run(ctx context.Context, rw io.ReadWriter, self *Binary, provider Provider,
 	if got != "got" {
 		return res, stage1Error(got)
 	}
+	// With an early delta, the round trip includes what the delta's
+	// write waited for the link's buffers: only a large delta, and the
+	// round trip matters only if it does not apply.
 	res.RTT = time.Since(asked)
 	// On a near link (the same host, a LAN) the pieces, compressed while
 	// they go, arrive sooner than a smaller form the far side unpacks more
 	// slowly (xz); the form pays where bytes are dear.
 	far := res.RTT >= cmp.Or(opts.nearRTT, NearRTT)
 	answer, junk, err := readUntil(rw, func(l string) bool {
-		return l == "have" || l == "need" || strings.HasPrefix(l, "need ") || strings.HasPrefix(l, "MITOGO1-ERROR")
+		return l == "have" || strings.HasPrefix(l, "need ") || strings.HasPrefix(l, "MITOGO1-ERROR")
 	})
 	if err != nil {
 		return res, fmt.Errorf("stage 1: %w%s", err, said(junk))
 	}
 	answered := time.Now()
 	res.Probe = answered.Sub(began)
-	verb, rest, _ := strings.Cut(answer, " ")
+	verb, rest, _ = strings.Cut(answer, " ")
 	switch verb {
 	case "need":
 		f := strings.Fields(rest)
@@ -306,13 +368,29 @@ func Run(ctx context.Context, rw io.ReadWriter, self *Binary, provider Provider,
 		for _, d := range strings.Split(f[0], ",") {
 			decoders[d] = true
 		}
-		gz, pieces, cached := decoders["gz"], f[1] == "pieces", f[2:]
-		if !opts.NoCache {
-			if res.Delta, res.Sent, err = sendDelta(ctx, rw, bin, cached, far, opts.Progress); err != nil {
+		gz, pieces := decoders["gz"], f[1] == "pieces"
+		if early == "" && !opts.NoCache {
+			// None at hand: one worth making on this link, if any.
+			found := time.Now()
+			base, d, err := bin.deltaFor(ctx, cached, far)
+			res.DeltaFound += time.Since(found)
+			if err != nil {
+				return res, fmt.Errorf("computing a delta: %w", err)
+			}
+			if d != nil {
+				if err := writeDelta(rw, base, d, opts.Progress); err != nil {
+					return res, err
+				}
+				early, res.Sent = base, int64(len(d))
+			}
+		}
+		if early != "" {
+			if res.Delta, err = deltaApplied(rw, early); err != nil {
 				return res, err
 			}
 		}
 		if res.Delta != "" {
+			res.Patched = time.Since(asked)
 			res.Uploaded = true
 			bin.storeSent()
 			break
@@ -361,38 +439,41 @@ func Run(ctx context.Context, rw io.ReadWriter, self *Binary, provider Provider,
 	return res, nil
 }
 
-// sendDelta sends bin as a delta against one of the builds the far side
-// has, cached (newest first), when this side can make one, and returns the
-// base it used and the bytes sent. It returns "" when it sent nothing or
-// the delta did not apply (stage 1 then waits for the whole binary).
-func sendDelta(ctx context.Context, rw io.ReadWriter, bin *Binary, cached []string, far bool, progress func(sent, total int64)) (string, int64, error) {
-	base, delta, err := bin.deltaFor(ctx, cached, far)
+// writeDelta sends delta, against the build base, after its byte count
+// and base. When that fails, stage 1 may have stopped reading to say why:
+// its error line is the error then.
+func writeDelta(rw io.ReadWriter, base string, delta []byte, progress func(sent, total int64)) error {
+	_, err := io.WriteString(rw, strconv.Itoa(len(delta))+" "+base+"\n")
+	if err == nil {
+		pw := newProgressWriter(rw, progress)
+		expect(pw, int64(len(delta)))
+		_, err = pw.Write(delta)
+	}
 	if err != nil {
-		return "", 0, fmt.Errorf("computing a delta: %w", err)
+		if l, _, rerr := readUntil(rw, func(l string) bool { return strings.HasPrefix(l, "MITOGO1-ERROR") }); rerr == nil {
+			return stage1Error(l)
+		}
+		return fmt.Errorf("sending the delta: %w", err)
 	}
-	if delta == nil {
-		return "", 0, nil
-	}
-	if _, err := io.WriteString(rw, strconv.Itoa(len(delta))+" "+base+"\n"); err != nil {
-		return "", 0, fmt.Errorf("sending the delta: %w", err)
-	}
-	w := newProgressWriter(rw, progress)
-	expect(w, int64(len(delta)))
-	if _, err := w.Write(delta); err != nil {
-		return "", 0, fmt.Errorf("sending the delta: %w", err)
-	}
-	answer, junk, err := readUntil(rw, func(l string) bool {
+	return nil
+}
+
+// deltaApplied reads whether the delta sent against base applied: it
+// returns base when it did, "" when it did not (stage 1 then waits for
+// the whole binary).
+func deltaApplied(r io.Reader, base string) (string, error) {
+	answer, junk, err := readUntil(r, func(l string) bool {
 		return l == "patched" || l == "need" || strings.HasPrefix(l, "MITOGO1-ERROR")
 	})
 	switch {
 	case err != nil:
-		return "", 0, fmt.Errorf("stage 1, applying the delta: %w%s", err, said(junk))
+		return "", fmt.Errorf("stage 1, applying the delta: %w%s", err, said(junk))
 	case answer == "patched":
-		return base, int64(len(delta)), nil
+		return base, nil
 	case answer == "need":
-		return "", int64(len(delta)), nil
+		return "", nil
 	}
-	return "", 0, stage1Error(answer)
+	return "", stage1Error(answer)
 }
 
 // sendForm writes a compressed form of the binary, whole, after its byte

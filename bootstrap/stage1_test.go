@@ -342,6 +342,9 @@ func TestStage1TruncatedUploadNotCached(t *testing.T) {
 		if l, _ := br.ReadString('\n'); !strings.HasPrefix(l, "MITOGO1 ") {
 			t.Fatalf("%v: %q", sh, l)
 		}
+		if l, _ := br.ReadString('\n'); l != "builds\n" {
+			t.Fatalf("%v: %q", sh, l)
+		}
 		io.WriteString(in, bin.Hash+"\n")
 		if l, _ := br.ReadString('\n'); l != "got\n" {
 			t.Fatalf("%v: %q", sh, l)

@@ -27,7 +27,9 @@
 #
 # --ab REV builds test/peer/mitogo also from git revision REV (of this
 # repository) and, instead of the table, runs first contact (ssh_first, or
-# ssh_connect when --only gives it: a cached connect) of
+# ssh_connect when --only gives it: a cached connect; ssh_rebuild: first
+# contact after a rebuild, each side's earlier build being its own source
+# with the one string changed) of
 # REV's build (A) and of the working tree's (B) in turns, --rounds times
 # each (default 5), and prints both medians and bytes: a before/after under
 # the same conditions.
@@ -56,7 +58,7 @@ while [ $# -gt 0 ]; do
 	--only) only="${2:?--only needs a value}"; shift ;;
 	--only=*) only="${1#--only=}" ;;
 	--bashrc) sshd_args=(--bashrc) ;;
-	-h | --help) sed -n '2,33p' "${BASH_SOURCE[0]}"; exit 0 ;;
+	-h | --help) sed -n '2,35p' "${BASH_SOURCE[0]}"; exit 0 ;;
 	*) echo "compare_ssh.sh: unknown argument: $1" >&2; exit 2 ;;
 	esac
 	shift
@@ -81,13 +83,14 @@ export PEER_REBUILD_FROM="$tmp/mitogo-earlier"
 if [ -n "$ab" ]; then
 	ab_bench="${only:-ssh_first}"
 	case "$ab_bench" in
-	ssh_connect | ssh_first) ;;
-	*) echo "compare_ssh.sh: --ab runs ssh_first or ssh_connect (--only), not $ab_bench" >&2; exit 2 ;;
+	ssh_connect | ssh_first | ssh_rebuild) ;;
+	*) echo "compare_ssh.sh: --ab runs ssh_first, ssh_connect or ssh_rebuild (--only), not $ab_bench" >&2; exit 2 ;;
 	esac
 	echo "building mitogo at $ab into $tmp/a ..." >&2
 	mkdir "$tmp/a"
 	(cd "$root" && git archive "$ab" | tar -x -C "$tmp/a")
 	(cd "$tmp/a" && go build -o "$tmp/mitogo-a" ./test/peer/mitogo)
+	(cd "$tmp/a" && go build -ldflags "-X main.buildNote=an-earlier-build" -o "$tmp/mitogo-a-earlier" ./test/peer/mitogo)
 	[ -n "$rounds" ] || rounds=5
 fi
 if [ "$wan" = 1 ]; then
@@ -165,9 +168,9 @@ if [ -n "$ab" ]; then
 	for i in $(seq 1 "$rounds"); do
 		echo "round $i of $rounds: A ($ab), then B (working tree) ..." >&2
 		for side in a b; do
-			bin="$tmp/mitogo"
-			[ "$side" = b ] || bin="$tmp/mitogo-a"
-			printf '{"side":"%s","res":%s}\n' "$side" "$("$bin" --ssh --only "$ab_bench" --rounds 1)" >>"$ab_json"
+			bin="$tmp/mitogo" earlier="$tmp/mitogo-earlier"
+			[ "$side" = b ] || bin="$tmp/mitogo-a" earlier="$tmp/mitogo-a-earlier"
+			printf '{"side":"%s","res":%s}\n' "$side" "$(PEER_REBUILD_FROM="$earlier" "$bin" --ssh --only "$ab_bench" --rounds 1)" >>"$ab_json"
 		done
 	done
 	echo "results: $ab_json" >&2
@@ -176,8 +179,8 @@ if [ -n "$ab" ]; then
 		import json, statistics, sys
 		rows = [json.loads(l) for l in open(sys.argv[1])]
 		bench = sys.argv[3]
-		key = {'ssh_connect': 'ssh_connect_cached', 'ssh_first': 'ssh_connect_first'}[bench]
-		what = {'ssh_connect': 'cached connect', 'ssh_first': 'first contact'}[bench]
+		key = {'ssh_connect': 'ssh_connect_cached', 'ssh_first': 'ssh_connect_first', 'ssh_rebuild': 'ssh_connect_rebuild'}[bench]
+		what = {'ssh_connect': 'cached connect', 'ssh_first': 'first contact', 'ssh_rebuild': 'first contact after a rebuild'}[bench]
 		print('%s (%s), A = %s, B = working tree, in turns:' % (what, bench, sys.argv[2]))
 		for side, name in (('a', 'A'), ('b', 'B')):
 		    rs = [r['res'] for r in rows if r['side'] == side]
@@ -186,6 +189,10 @@ if [ -n "$ab" ]; then
 		    sent = rs[0].get(bench + '_bytes')
 		    print('  %s: median %.1f ms of %s; upload %s B; through the relay %s B up per connection'
 		          % (name, statistics.median(ms), ms, sent, up[0]))
+		    phases = [p for r in rs for p in r.get(key + '_phases') or []]
+		    if phases:
+		        names = [n for n in phases[0] if all(n in p for p in phases)]
+		        print('     phases (median ms): ' + ', '.join('%s %.1f' % (n, statistics.median(p[n] for p in phases)) for n in names))
 	PY
 	exit 0
 fi

@@ -60,11 +60,13 @@ type sshConfig struct {
 }
 
 // uploads records the router's "binary uploaded" debug records (their
-// "bytes" attribute) and passes warnings on to next, if any.
+// "bytes" attribute) and the phases of its "connected" records (their
+// durations, in ms), and passes warnings and the phases on to next, if any.
 type uploads struct {
-	mu    sync.Mutex
-	bytes []int64
-	next  slog.Handler
+	mu     sync.Mutex
+	bytes  []int64
+	phases []map[string]float64
+	next   slog.Handler
 }
 
 func (h *uploads) Enabled(context.Context, slog.Level) bool { return true }
@@ -80,7 +82,19 @@ func (h *uploads) Handle(ctx context.Context, r slog.Record) error {
 			return true
 		})
 	}
-	if h.next != nil && r.Level >= slog.LevelWarn {
+	if r.Message == "connected" {
+		ph := map[string]float64{}
+		r.Attrs(func(a slog.Attr) bool {
+			if a.Value.Kind() == slog.KindDuration {
+				ph[a.Key] = peerkit.MS(a.Value.Duration())
+			}
+			return true
+		})
+		h.mu.Lock()
+		h.phases = append(h.phases, ph)
+		h.mu.Unlock()
+	}
+	if h.next != nil && (r.Level >= slog.LevelWarn || r.Message == "connected") {
 		return h.next.Handle(ctx, r)
 	}
 	return nil
@@ -95,6 +109,15 @@ func (h *uploads) take() []int64 {
 	b := h.bytes
 	h.bytes = nil
 	return b
+}
+
+// takePhases returns the phases of the connects logged since the last call.
+func (h *uploads) takePhases() []map[string]float64 {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	p := h.phases
+	h.phases = nil
+	return p
 }
 
 func newSSHRouter() (*actors.Router, *uploads) {
@@ -216,6 +239,7 @@ func benchSSHRebuild(_ *actors.Router, _ *uploads, cfg sshConfig, res peerkit.Re
 	dir := remoteCache()
 	var samples []float64
 	var sent []int64
+	var phases []map[string]float64
 	var up, down int64
 	var wired bool
 	for i := 0; i < cfg.firsts; i++ {
@@ -237,6 +261,7 @@ func benchSSHRebuild(_ *actors.Router, _ *uploads, cfg sshConfig, res peerkit.Re
 			must(fmt.Errorf("ssh_rebuild: %d uploads logged after a rebuild, want 1", len(logged)))
 		}
 		sent = append(sent, logged[0])
+		phases = append(phases, h.takePhases()...)
 	}
 	logf("ssh_connect_rebuild samples (ms): %.1f; bytes %d (%s)", samples, sent, buildNote)
 	peerkit.PutSamples(res, "ssh_connect_rebuild", "ms", samples)
@@ -245,6 +270,7 @@ func benchSSHRebuild(_ *actors.Router, _ *uploads, cfg sshConfig, res peerkit.Re
 		res["ssh_connect_rebuild_wire_down_bytes"] = down / int64(cfg.firsts)
 	}
 	res["ssh_rebuild_bytes"] = sent[0]
+	res["ssh_connect_rebuild_phases"] = phases // each connect's, as -v logs them
 }
 
 // remoteCache is the remote user's binary cache.
