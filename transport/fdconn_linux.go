@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -34,8 +35,10 @@ const fdConnSupported = true
 // with each side waiting in ppoll (2-vCPU VM, same run).
 //
 // The cost: a goroutine waiting here holds an OS thread (the poller would
-// hold none). A process has one such wait per stream it reads; a master
-// with many local children holds a thread per child's reader.
+// hold none). A process has one such wait per stream it reads, so only a
+// few of its streams are FDConns (DirectLimit). Close is required: an
+// FDConn never closed keeps its descriptors (the runtime closes no file
+// of its own here).
 //
 // One goroutine reads and one writes at a time (a Stream's reader and its
 // combining writer); Close and the deadline setters may come from any.
@@ -75,6 +78,28 @@ type waiter struct {
 	wake     int // eventfd, written to interrupt a wait
 	waiting  bool
 	deadline time.Time
+	// passed is the deadline in Unix nanoseconds (0: none), read without
+	// the lock before each system call, so that a deadline in the past
+	// stops a read or write that could go on (as a net.Conn's does): a
+	// cancelled caller does not read on through a stream that never runs
+	// dry.
+	passed atomic.Int64
+}
+
+// expired reports whether w's deadline has passed.
+func (w *waiter) expired() bool {
+	d := w.passed.Load()
+	return d != 0 && time.Now().UnixNano() >= d
+}
+
+// set records deadline t; c.mu is held.
+func (w *waiter) set(t time.Time) {
+	w.deadline = t
+	if t.IsZero() {
+		w.passed.Store(0)
+	} else {
+		w.passed.Store(max(t.UnixNano(), 1))
+	}
 }
 
 // NewFDConn makes a connection of rfd and wfd (the same descriptor for a
@@ -151,6 +176,9 @@ func (c *FDConn) Read(b []byte) (int, error) {
 	}
 	defer c.leave()
 	for {
+		if c.rd.expired() {
+			return 0, os.ErrDeadlineExceeded
+		}
 		n, err := unix.Read(c.rfd, b)
 		switch {
 		case err == unix.EINTR:
@@ -191,6 +219,9 @@ func (c *FDConn) Writev(bufs [][]byte) (int64, error) {
 		}
 	}
 	for len(iov) > 0 {
+		if c.wr.expired() {
+			return total, os.ErrDeadlineExceeded
+		}
 		batch := iov
 		if len(batch) > 1024 { // IOV_MAX
 			batch = batch[:1024]
@@ -322,10 +353,16 @@ func (c *FDConn) waitIdle(fd int) error {
 // interrupt wakes w's waiter, if any; c.mu is held.
 func (c *FDConn) interrupt(w *waiter) {
 	if w.waiting {
-		var one [8]byte
-		binary.NativeEndian.PutUint64(one[:], 1)
-		_, _ = unix.Write(w.wake, one[:])
+		c.wake(w)
 	}
+}
+
+// wake writes to w's eventfd, so that its ppoll returns now or at once
+// when it starts; c.mu is held.
+func (c *FDConn) wake(w *waiter) {
+	var one [8]byte
+	binary.NativeEndian.PutUint64(one[:], 1)
+	_, _ = unix.Write(w.wake, one[:])
 }
 
 // SetReadDeadline sets when a waiting Read gives up (a time in the past:
@@ -336,7 +373,7 @@ func (c *FDConn) SetReadDeadline(t time.Time) error {
 	if c.closed {
 		return net.ErrClosed
 	}
-	c.rd.deadline = t
+	c.rd.set(t)
 	c.interrupt(&c.rd)
 	if c.idle != nil {
 		_ = c.idle.SetReadDeadline(t)
@@ -351,7 +388,7 @@ func (c *FDConn) SetWriteDeadline(t time.Time) error {
 	if c.closed {
 		return net.ErrClosed
 	}
-	c.wr.deadline = t
+	c.wr.set(t)
 	c.interrupt(&c.wr)
 	return nil
 }
@@ -373,8 +410,8 @@ func (c *FDConn) Close() error {
 		return net.ErrClosed
 	}
 	c.closed = true
-	c.interrupt(&c.rd)
-	c.interrupt(&c.wr)
+	c.wake(&c.rd) // whether or not it waits: it looks at closed again
+	c.wake(&c.wr)
 	if c.idle != nil {
 		_ = c.idle.SetReadDeadline(time.Unix(1, 0)) // wakes it; it sees closed
 	}

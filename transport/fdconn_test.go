@@ -303,3 +303,27 @@ func TestFDConnIdleWait(t *testing.T) {
 		t.Fatalf("%d descriptors open before, %d after Close", before, after)
 	}
 }
+
+// A deadline in the past stops a read that could go on (bytes are
+// there), as a net.Conn's does: a cancelled caller does not read on
+// through a stream that never runs dry.
+func TestFDConnPastDeadlineStopsAReadyRead(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	r, w := fdPair(t)
+	if err := w.WriteValue("waiting"); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.SetReadDeadline(time.Unix(1, 0)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.ReadFrame(); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("ReadFrame with bytes there, under a past deadline: %v", err)
+	}
+	if err := r.SetReadDeadline(time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	var s string
+	if err := r.ReadValue(&s); err != nil || s != "waiting" {
+		t.Fatalf("the frame after the deadline was cleared: %q, %v", s, err)
+	}
+}
