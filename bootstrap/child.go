@@ -3,6 +3,7 @@ package bootstrap
 import (
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -223,6 +224,18 @@ func (c *stdioConn) Output() io.ReadCloser {
 
 func (c *stdioConn) Read(p []byte) (int, error)  { return c.r.Read(p) }
 func (c *stdioConn) Write(p []byte) (int, error) { return c.w.Write(p) }
+
+// Writev writes a frame's header and payload with one writev(2): written
+// apart, the far end of an SSH session (sshd) sent each in a packet of its
+// own.
+func (c *stdioConn) Writev(bufs [][]byte) (int64, error) {
+	rc, err := c.w.SyscallConn()
+	if err != nil {
+		nb := net.Buffers(bufs)
+		return nb.WriteTo(c.w)
+	}
+	return transport.WritevRaw(rc, bufs)
+}
 func (c *stdioConn) Close() error {
 	c.w.Close()
 	return c.r.Close()

@@ -2,6 +2,7 @@ package bootstrap
 
 import (
 	"os"
+	"syscall"
 	"testing"
 
 	"github.com/mitogo/mitogo/transport"
@@ -27,4 +28,27 @@ func TestOpenStreamRefusesBadSpecs(t *testing.T) {
 			t.Errorf("OpenStream(%q) succeeded", spec)
 		}
 	}
+}
+
+// A child's stream on its stdout writes a frame's header and payload with
+// one writev(2), on a blocking pipe as stage 1 leaves it: the reader gets
+// them in one read (an SSH session's sshd sent them in one packet then).
+func TestStdioWritevOneWrite(t *testing.T) {
+	var p [2]int
+	if err := syscall.Pipe2(p[:], syscall.O_CLOEXEC); err != nil { // blocking, as sshd's
+		t.Fatal(err)
+	}
+	r, w := os.NewFile(uintptr(p[0]), "r"), os.NewFile(uintptr(p[1]), "w")
+	defer r.Close()
+	c := &stdioConn{w: w}
+	header, payload := []byte{0, 0, 0, 5}, []byte("hello")
+	if n, err := c.Writev([][]byte{header, payload}); err != nil || n != 9 {
+		t.Fatalf("Writev: %d, %v", n, err)
+	}
+	buf := make([]byte, 64)
+	n, err := r.Read(buf)
+	if err != nil || string(buf[:n]) != "\x00\x00\x00\x05hello" {
+		t.Fatalf("one read got %q, %v; want header and payload together", buf[:n], err)
+	}
+	w.Close()
 }

@@ -212,21 +212,12 @@ func (c *FDConn) Writev(bufs [][]byte) (int64, error) {
 	}
 	defer c.leave()
 	var total int64
-	iov := make([][]byte, 0, len(bufs))
-	for _, b := range bufs {
-		if len(b) > 0 {
-			iov = append(iov, b)
-		}
-	}
+	iov := nonEmpty(bufs)
 	for len(iov) > 0 {
 		if c.wr.expired() {
 			return total, os.ErrDeadlineExceeded
 		}
-		batch := iov
-		if len(batch) > 1024 { // IOV_MAX
-			batch = batch[:1024]
-		}
-		n, err := unix.Writev(c.wfd, batch)
+		n, err := unix.Writev(c.wfd, iovBatch(iov))
 		switch {
 		case err == unix.EINTR:
 			continue
@@ -239,15 +230,7 @@ func (c *FDConn) Writev(bufs [][]byte) (int64, error) {
 			return total, c.opError("write", err)
 		}
 		total += int64(n)
-		for n > 0 && len(iov) > 0 {
-			if n >= len(iov[0]) {
-				n -= len(iov[0])
-				iov = iov[1:]
-			} else {
-				iov[0] = iov[0][n:]
-				n = 0
-			}
-		}
+		iov = consumed(iov, n)
 	}
 	return total, nil
 }

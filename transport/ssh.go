@@ -508,6 +508,60 @@ func (c *sshConn) Write(p []byte) (int, error) {
 	return n, c.why(err)
 }
 
+// coalesceMax is the most a Writev copies into one Write: an SSH channel
+// packet's payload (x/crypto/ssh sends up to 32 KiB in one).
+const coalesceMax = 32 << 10
+
+// Writev writes bufs (a frame's header and payload, or a batch of frames)
+// with as few channel writes as it can: each Write is a packet of its own
+// at least, so a small frame written as header and payload crossed as two
+// packets each way, and woke the far side twice. Runs of buffers that fit
+// in one packet are copied together; larger ones go as they are.
+func (c *sshConn) Writev(bufs [][]byte) (int64, error) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	var total int64
+	var run []byte
+	flush := func() error {
+		if len(run) == 0 {
+			return nil
+		}
+		n, err := c.w.Write(run)
+		total += int64(n)
+		run = run[:0]
+		return c.why(err)
+	}
+	for _, b := range bufs {
+		if len(run)+len(b) > coalesceMax {
+			if err := flush(); err != nil {
+				return total, err
+			}
+		}
+		if len(b) > coalesceMax {
+			n, err := c.w.Write(b)
+			total += int64(n)
+			if err != nil {
+				return total, c.why(err)
+			}
+			continue
+		}
+		if run == nil {
+			run = make([]byte, 0, min(coalesceMax, sumLen(bufs)))
+		}
+		run = append(run, b...)
+	}
+	return total, flush()
+}
+
+// sumLen is the bytes in bufs.
+func sumLen(bufs [][]byte) int {
+	n := 0
+	for _, b := range bufs {
+		n += len(b)
+	}
+	return n
+}
+
 // why is err, or, when the deadline or keepalive closed the connection,
 // what did: a read or write it ended says so rather than EOF.
 func (c *sshConn) why(err error) error {
