@@ -350,29 +350,24 @@ func (c *FDConn) wake(w *waiter) {
 
 // SetReadDeadline sets when a waiting Read gives up (a time in the past:
 // at once, even one already waiting); the zero time clears it.
-func (c *FDConn) SetReadDeadline(t time.Time) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.closed {
-		return net.ErrClosed
-	}
-	c.rd.set(t)
-	c.interrupt(&c.rd)
-	if c.idle != nil {
-		_ = c.idle.SetReadDeadline(t)
-	}
-	return nil
-}
+func (c *FDConn) SetReadDeadline(t time.Time) error { return c.setDeadline(&c.rd, t) }
 
 // SetWriteDeadline is SetReadDeadline for writes.
-func (c *FDConn) SetWriteDeadline(t time.Time) error {
+func (c *FDConn) SetWriteDeadline(t time.Time) error { return c.setDeadline(&c.wr, t) }
+
+// setDeadline sets w's deadline to t and wakes its waiter to look at it
+// (a read waiting in the poller through its duplicate's).
+func (c *FDConn) setDeadline(w *waiter, t time.Time) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
 		return net.ErrClosed
 	}
-	c.wr.set(t)
-	c.interrupt(&c.wr)
+	w.set(t)
+	c.interrupt(w)
+	if w == &c.rd && c.idle != nil {
+		_ = c.idle.SetReadDeadline(t)
+	}
 	return nil
 }
 

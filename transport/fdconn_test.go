@@ -34,6 +34,31 @@ func fdPair(t *testing.T) (*Stream, *Stream) {
 	return sa, sb
 }
 
+// fdAndPeer returns an FDConn on one end of a socketpair and the other end
+// as a plain file.
+func fdAndPeer(t *testing.T, name string) (*FDConn, *os.File) {
+	t.Helper()
+	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := NewFDConn(fds[0], fds[0], name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, os.NewFile(uintptr(fds[1]), "peer")
+}
+
+// closedAll closes peer and checks that as many descriptors are open as
+// before.
+func closedAll(t *testing.T, peer *os.File, before int) {
+	t.Helper()
+	peer.Close()
+	if after := openFDs(t); after != before {
+		t.Fatalf("%d descriptors open before, %d after Close", before, after)
+	}
+}
+
 // openFDs counts this process's open descriptors.
 func openFDs(t *testing.T) int {
 	t.Helper()
@@ -139,15 +164,7 @@ func TestFDConnReadDeadline(t *testing.T) {
 func TestFDConnCloseWakesWaiters(t *testing.T) {
 	defer goleak.VerifyNone(t)
 	before := openFDs(t)
-	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	peer := os.NewFile(uintptr(fds[1]), "peer") // never read
-	c, err := NewFDConn(fds[0], fds[0], "under test")
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, peer := fdAndPeer(t, "under test") // peer never reads
 	readErr, writeErr := make(chan error, 1), make(chan error, 1)
 	go func() {
 		_, err := c.Read(make([]byte, 10))
@@ -169,10 +186,7 @@ func TestFDConnCloseWakesWaiters(t *testing.T) {
 	if _, err := c.Read(make([]byte, 1)); !errors.Is(err, net.ErrClosed) {
 		t.Fatalf("read after Close: %v", err)
 	}
-	peer.Close()
-	if after := openFDs(t); after != before {
-		t.Fatalf("%d descriptors open before, %d after Close", before, after)
-	}
+	closedAll(t, peer, before)
 }
 
 // A read sees the peer's close as io.EOF, after what it sent.
@@ -244,15 +258,7 @@ func TestDirectLimit(t *testing.T) {
 func TestFDConnIdleWait(t *testing.T) {
 	defer goleak.VerifyNone(t)
 	before := openFDs(t)
-	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	peer := os.NewFile(uintptr(fds[1]), "peer")
-	c, err := NewFDConn(fds[0], fds[0], "idle")
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, peer := fdAndPeer(t, "idle")
 	c.SetIdleAfter(time.Microsecond)
 	idle := func() bool { // the read is in the poller's wait
 		c.mu.Lock()
@@ -298,10 +304,7 @@ func TestFDConnIdleWait(t *testing.T) {
 	if err := <-got; !errors.Is(err, net.ErrClosed) {
 		t.Fatalf("Close of a read in the poller: %v", err)
 	}
-	peer.Close()
-	if after := openFDs(t); after != before {
-		t.Fatalf("%d descriptors open before, %d after Close", before, after)
-	}
+	closedAll(t, peer, before)
 }
 
 // A deadline in the past stops a read that could go on (bytes are
