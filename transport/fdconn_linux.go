@@ -203,16 +203,16 @@ func (c *FDConn) Write(b []byte) (int, error) {
 	return int(n), err
 }
 
-// Writev writes all of bufs in as few writev(2) calls as it can. It is what
-// Stream's combining writer uses: a frame's header and payload leave in
-// one system call.
+// Writev writes all of bufs in as few writev(2) calls as it can, changing
+// the slices in bufs as it goes. It is what Stream's combining writer
+// uses: a frame's header and payload leave in one system call.
 func (c *FDConn) Writev(bufs [][]byte) (int64, error) {
 	if !c.enter() {
 		return 0, net.ErrClosed
 	}
 	defer c.leave()
 	var total int64
-	iov := nonEmpty(bufs)
+	iov := consumed(bufs, 0) // bufs's slices are changed as they are written
 	for len(iov) > 0 {
 		if c.wr.expired() {
 			return total, os.ErrDeadlineExceeded

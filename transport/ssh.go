@@ -492,8 +492,9 @@ type sshConn struct {
 	dead  error // why keepalive closed the connection
 
 	// wmu orders Write and the CloseWrite in Close: x/crypto/ssh's channel
-	// races when they run at once.
+	// races when they run at once. It also guards run, Writev's buffer.
 	wmu sync.Mutex
+	run []byte
 }
 
 func (c *sshConn) Read(p []byte) (int, error) {
@@ -521,7 +522,8 @@ func (c *sshConn) Writev(bufs [][]byte) (int64, error) {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	var total int64
-	var run []byte
+	run := c.run[:0]
+	defer func() { c.run = run[:0] }()
 	flush := func() error {
 		if len(run) == 0 {
 			return nil
@@ -545,21 +547,9 @@ func (c *sshConn) Writev(bufs [][]byte) (int64, error) {
 			}
 			continue
 		}
-		if run == nil {
-			run = make([]byte, 0, min(coalesceMax, sumLen(bufs)))
-		}
 		run = append(run, b...)
 	}
 	return total, flush()
-}
-
-// sumLen is the bytes in bufs.
-func sumLen(bufs [][]byte) int {
-	n := 0
-	for _, b := range bufs {
-		n += len(b)
-	}
-	return n
 }
 
 // why is err, or, when the deadline or keepalive closed the connection,

@@ -30,7 +30,10 @@ const maxQueued = 8 << 20
 // Stream is one framed connection between two processes. Its methods are
 // safe for concurrent use, except ReadFrame, which belongs to one reader.
 type Stream struct {
-	rwc      io.ReadWriteCloser
+	rwc io.ReadWriteCloser
+	// writev is rwc's vector write when it has one (an FDConn, an SSH
+	// session, a child's stdout): one system call or packet per batch.
+	writev   func([][]byte) (int64, error)
 	r        *bufio.Reader
 	maxFrame int
 
@@ -77,6 +80,9 @@ func NewStream(rwc io.ReadWriteCloser, maxFrame int) *Stream {
 	}
 	s := &Stream{rwc: rwc, r: bufio.NewReaderSize(rwc, readBufferSize), maxFrame: maxFrame}
 	s.cond.L = &s.mu
+	if wv, ok := rwc.(interface{ Writev([][]byte) (int64, error) }); ok {
+		s.writev = wv.Writev
+	}
 	return s
 }
 
@@ -229,9 +235,9 @@ func (s *Stream) write(bufs ...[]byte) error {
 		s.mu.Unlock()
 		keep := q
 		var err error
-		if wv, ok := s.rwc.(interface{ Writev([][]byte) (int64, error) }); ok {
-			_, err = wv.Writev(q) // an FDConn: one writev, as net.Buffers does for sockets
-		} else {
+		if s.writev != nil {
+			_, err = s.writev(q)
+		} else { // a net.Conn's WriteTo writes vectors itself
 			_, err = q.WriteTo(s.rwc)
 		}
 		clear(keep)

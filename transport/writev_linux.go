@@ -11,11 +11,11 @@ import (
 // it polls and is full. It is for a stream's writer on a file the runtime
 // does not write vectors to (os.File: one write(2) per buffer, so a
 // frame's header and payload left apart, and an SSH session's peer sent
-// each in a packet of its own).
+// each in a packet of its own). It may change the slices in bufs.
 func WritevRaw(rc syscall.RawConn, bufs [][]byte) (int64, error) {
 	var total int64
 	var werr error
-	iov := nonEmpty(bufs)
+	iov := consumed(bufs, 0)
 	err := rc.Write(func(fd uintptr) bool {
 		for len(iov) > 0 {
 			n, err := unix.Writev(int(fd), iovBatch(iov))
@@ -39,17 +39,6 @@ func WritevRaw(rc syscall.RawConn, bufs [][]byte) (int64, error) {
 	return total, err
 }
 
-// nonEmpty returns the non-empty buffers of bufs, in a slice of its own.
-func nonEmpty(bufs [][]byte) [][]byte {
-	iov := make([][]byte, 0, len(bufs))
-	for _, b := range bufs {
-		if len(b) > 0 {
-			iov = append(iov, b)
-		}
-	}
-	return iov
-}
-
 // iovBatch is the most of iov one writev(2) takes (IOV_MAX).
 func iovBatch(iov [][]byte) [][]byte {
 	if len(iov) > 1024 {
@@ -58,16 +47,16 @@ func iovBatch(iov [][]byte) [][]byte {
 	return iov
 }
 
-// consumed drops the first n bytes written from iov.
+// consumed drops the first n bytes written from iov, and the empty
+// buffers that lead what is left (so a loop until it is empty ends), by
+// changing iov's slices in place.
 func consumed(iov [][]byte, n int) [][]byte {
-	for n > 0 && len(iov) > 0 {
-		if n >= len(iov[0]) {
-			n -= len(iov[0])
-			iov = iov[1:]
-		} else {
-			iov[0] = iov[0][n:]
-			n = 0
-		}
+	for len(iov) > 0 && n >= len(iov[0]) {
+		n -= len(iov[0])
+		iov = iov[1:]
+	}
+	if n > 0 {
+		iov[0] = iov[0][n:]
 	}
 	return iov
 }
