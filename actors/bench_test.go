@@ -2,6 +2,7 @@ package actors_test
 
 import (
 	"context"
+	"os/exec"
 	"sync"
 	"testing"
 	"time"
@@ -94,6 +95,54 @@ func BenchmarkStartAndFirstCall(b *testing.B) {
 		c.Shutdown(ctx)
 		b.StartTimer()
 	}
+}
+
+// BenchmarkSudoStartAndFirstCall is a sudo hop to the test user (cached
+// build) and a first call, beside its floor measured in the same loop:
+// `sudo -n -u mitogo-test true`, then a local child's start and first
+// call. It reports ns/op for the hop and the floor's parts, and their ratio.
+func BenchmarkSudoStartAndFirstCall(b *testing.B) {
+	needSudo(b)
+	r := newRouterB(b)
+	ctx := context.Background()
+	warm, err := r.Sudo(ctx, actors.User("mitogo-test")) // uploads the build once
+	if err != nil {
+		b.Fatal(err)
+	}
+	warm.Shutdown(ctx)
+	var sudoTrue, local time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		c, err := r.Sudo(ctx, actors.User("mitogo-test"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := echo.Call(ctx, c, "ping"); err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		c.Shutdown(ctx)
+		t0 := time.Now()
+		if err := exec.Command("sudo", "-n", "-u", "mitogo-test", "true").Run(); err != nil {
+			b.Fatal(err)
+		}
+		t1 := time.Now()
+		lc, err := r.Local(ctx)
+		if err == nil {
+			_, err = echo.Call(ctx, lc, "ping")
+		}
+		if err != nil {
+			b.Fatal(err)
+		}
+		t2 := time.Now()
+		lc.Shutdown(ctx)
+		sudoTrue, local = sudoTrue+t1.Sub(t0), local+t2.Sub(t1)
+		b.StartTimer()
+	}
+	floor := float64(sudoTrue+local) / float64(b.N)
+	b.ReportMetric(float64(sudoTrue)/float64(b.N), "sudo-true-ns")
+	b.ReportMetric(float64(local)/float64(b.N), "local-start-ns")
+	b.ReportMetric(float64(b.Elapsed())/float64(b.N)/floor, "x-floor")
 }
 
 func Benchmark64MiB(b *testing.B) {

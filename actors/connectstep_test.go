@@ -97,9 +97,11 @@ func TestConnectTimeoutInStage1(t *testing.T) {
 // says how much was sent, and the log shows stage 1 done.
 func TestConnectTimeoutUploading(t *testing.T) {
 	s := sshtest.Start(t)
-	// Stage 1's first lines, then a far side that never reads what is
-	// sent (and ends when the connection does, as its next echo fails).
-	forceCommand(t, s, "echo MITOGO1 $(uname -s) $(uname -m) /tmp; echo builds; read h; echo got; echo need gz whole; while sleep 1; do echo; done")
+	// Stage 1's first lines (it wants the hash the master guessed, then
+	// takes the Hello after the guess and the hash as one line), then a
+	// far side that never reads what is sent (and ends when the
+	// connection does, as its next echo fails).
+	forceCommand(t, s, "echo MITOGO1 $(uname -s) $(uname -m) /tmp; echo builds; read h; echo want; read h; echo got; echo need gz whole; while sleep 1; do echo; done")
 	rec := &recorder{}
 	r := newRouter(t, actors.WithLogger(slog.New(rec)))
 	_, err := r.SSH(ctxT(t), s.Addr, sshTo(s, actors.ConnectTimeout(stuckConnectTimeout))...)

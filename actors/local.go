@@ -347,6 +347,10 @@ func (r *Router) startChild(ctx context.Context, id uint32, name, label string, 
 	deadline, _ := ctx.Deadline()
 	child.Conn.SetDeadline(deadline)
 	stopWatch := context.AfterFunc(ctx, func() { child.Conn.SetDeadline(time.Unix(1, 0)) })
+	hello := &messages.Hello{Version: messages.MinProtocolVersion, MaxVersion: messages.ProtocolVersion, ID: id, ParentID: r.id,
+		Name: name, MaxFrame: r.cfg.maxFrame, LogLevel: int(r.cfg.logLevel), Upward: r.cfg.upward, Sideways: r.cfg.sideways, Ancestors: r.ancestors}
+	hello.HeartbeatMS, hello.HeartbeatMisses = hb.hello()
+	helloSent := false // with stage 1's guess, ahead of the child
 	var stage1 *bootstrap.Result
 	if m.Shell {
 		if len(child.Phases) > 0 {
@@ -358,9 +362,19 @@ func (r *Router) startChild(ctx context.Context, id uint32, name, label string, 
 		if err != nil {
 			return fail(fmt.Errorf("reading this program's binary to send: %w", err))
 		}
+		// Where nothing but the shell reads the child's input, this
+		// program's hash goes at once, and the Hello with it: a cached
+		// build then starts and answers without a round trip for each.
+		var early []byte
+		if !child.Terminal {
+			if early, err = transport.ValueFrame(hello); err != nil {
+				return fail(err)
+			}
+		}
 		reportUpload, uploaded := r.uploadReporter(name)
 		rw := &firstReadWriter{ReadWriter: child.Conn, first: progress.answered}
 		res, err := bootstrap.Run(ctx, rw, self, r.provider(ctx, spec), bootstrap.Options{NoCache: spec.NoCache,
+			Guess: !child.Terminal, Early: early,
 			Sending: func(platform, cacheDir string, size int64) {
 				progress.upload(0, size)
 				r.logger.Info("sending this program (first contact)", "context", name, "platform", platform,
@@ -374,6 +388,10 @@ func (r *Router) startChild(ctx context.Context, id uint32, name, label string, 
 			}})
 		uploaded()
 		stage1 = &res
+		if res.Guessed {
+			s.Counted(early)
+			helloSent = true
+		}
 		if err == nil {
 			progress.stage1Done(res.Probe, res.Transfer, res.Uploaded, res.Sent)
 		}
@@ -391,12 +409,11 @@ func (r *Router) startChild(ctx context.Context, id uint32, name, label string, 
 	if !m.Shell {
 		progress.set("in the handshake (the child did not answer)")
 	}
-	hello := &messages.Hello{Version: messages.MinProtocolVersion, MaxVersion: messages.ProtocolVersion, ID: id, ParentID: r.id,
-		Name: name, MaxFrame: r.cfg.maxFrame, LogLevel: int(r.cfg.logLevel), Upward: r.cfg.upward, Sideways: r.cfg.sideways, Ancestors: r.ancestors}
-	hello.HeartbeatMS, hello.HeartbeatMisses = hb.hello()
 	var rep messages.HelloReply
 	shaking := time.Now()
-	err = s.WriteValue(hello)
+	if !helloSent {
+		err = s.WriteValue(hello)
+	}
 	if err == nil {
 		err = s.ReadValue(&rep)
 	}

@@ -57,13 +57,36 @@ func TestSSHKeyAuthAndCache(t *testing.T) {
 	if _, err := echo.Call(ctxT(t), c2, "x"); err != nil || uploads() != 1 {
 		t.Fatalf("second contact: %v, %d uploads (want the cached binary, no upload)", err, uploads())
 	}
-	// The child starts in the login's home with the login shell's umask,
-	// as a command run by ssh does, not in the binary cache.
-	got, err := cwdUmask.Call(ctxT(t), c, struct{}{})
-	want := cwdAndUmask(t, s)
-	if err != nil || got != want {
-		t.Fatalf("child's cwd and umask %q, %v; ssh's own %q", got, err, want)
+	// The second found its build by the hash sent at once.
+	if g := connectedAttr(rec, c2.Name(), "guessed"); g != "true" {
+		t.Errorf("second contact: guessed=%q in its connected record, want true", g)
 	}
+	// The child starts in the login's home with the login shell's umask,
+	// as a command run by ssh does, not in the binary cache: uploaded
+	// (c) or found cached by the guess (c2).
+	want := cwdAndUmask(t, s)
+	for _, c := range []*actors.Context{c, c2} {
+		got, err := cwdUmask.Call(ctxT(t), c, struct{}{})
+		if err != nil || got != want {
+			t.Fatalf("%s: child's cwd and umask %q, %v; ssh's own %q", c.Name(), got, err, want)
+		}
+	}
+}
+
+// connectedAttr is attribute key of the "connected" record of the context
+// called name ("" when there is none).
+func connectedAttr(rec *recorder, name, key string) string {
+	for _, r := range rec.snapshot() {
+		if r.Message != "connected" {
+			continue
+		}
+		attrs := map[string]string{}
+		r.Attrs(func(a slog.Attr) bool { attrs[a.Key] = a.Value.String(); return true })
+		if attrs["context"] == name {
+			return attrs[key]
+		}
+	}
+	return ""
 }
 
 var cwdUmask = actors.Register("test.cwdUmask", func(ctx context.Context, _ struct{}) (string, error) {

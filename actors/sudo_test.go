@@ -23,7 +23,7 @@ var uidOf = actors.Register("test.uid", func(ctx context.Context, _ struct{}) (i
 
 // needSudo returns the test user, or skips (fails when MITOGO_REQUIRE_PARTS
 // is set: CI must not pass by skipping a real part).
-func needSudo(t *testing.T) *user.User {
+func needSudo(t testing.TB) *user.User {
 	t.Helper()
 	missing := func(why string) {
 		if os.Getenv("MITOGO_REQUIRE_PARTS") != "" {
@@ -82,6 +82,9 @@ func TestSudoUploadsOnceThenCaches(t *testing.T) {
 	}
 	if uploads() != 1 {
 		t.Fatalf("%d uploads after the second contact, want still 1", uploads())
+	}
+	if g := connectedAttr(rec, c2.Name(), "guessed"); g != "true" {
+		t.Errorf("second contact: guessed=%q in its connected record, want true (the hash sent at once)", g)
 	}
 }
 

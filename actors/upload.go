@@ -77,6 +77,9 @@ func (r *Router) logPhases(name string, started time.Duration, phases []transpor
 			}
 		} else {
 			attrs = append(attrs, slog.Duration("exec", res.Transfer))
+			if res.Guessed {
+				attrs = append(attrs, slog.Bool("guessed", true)) // hash and Hello went at once
+			}
 		}
 	}
 	attrs = append(attrs, slog.Duration("handshake", handshake), slog.Duration("total", total))

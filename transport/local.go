@@ -27,6 +27,10 @@ type Child struct {
 	Output  io.ReadCloser // what the far side prints on stdout and stderr before (and beside) the stream
 	Cleanup func()        // called once the handshake is over, either way (nil: nothing)
 	Phases  []Phase       // how long the steps of starting it took, when the method tells (ssh)
+	// Terminal: the child's standard input is a terminal (su, doas on a
+	// pty), whose password prompt may read or discard what is written
+	// before the far side speaks.
+	Terminal bool
 	// Warnings are what the method could not use and went on without
 	// (ssh: an identity file given that is not there or not a key), for
 	// the caller to log.

@@ -64,7 +64,7 @@ func StartPty(argv []string, env []string, secret string) (*Child, error) {
 		return nil, fmt.Errorf("starting %s: %w", argv[0], err)
 	}
 	outR, outW := io.Pipe()
-	child := &Child{Output: outR}
+	child := &Child{Output: outR, Terminal: true}
 	pc := &ptyConn{f: master, secret: []byte(secret), out: outW, child: child, kill: func() { cmd.Process.Kill() }}
 	child.Conn = pc
 	child.Proc = newProcess(func() (string, error) {

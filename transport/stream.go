@@ -193,6 +193,23 @@ func (s *Stream) WriteValue(v any) error {
 	return s.count(len(body), s.write(messages.AppendFrameHeader(nil, len(body)), body))
 }
 
+// ValueFrame is the frame WriteValue writes for v, length prefix and all,
+// for a caller that gets it to the far end another way: ahead of the
+// stream, in stage 1's input (bootstrap.Options.Early). Counted records it.
+func ValueFrame(v any) ([]byte, error) {
+	body, err := msgpack.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("encoding %T: %w", v, err)
+	}
+	return append(messages.AppendFrameHeader(make([]byte, 0, messages.FrameHeaderLen+len(body)), len(body)), body...), nil
+}
+
+// Counted records in the stream's counters a frame (ValueFrame's) that
+// went out by other means.
+func (s *Stream) Counted(frame []byte) {
+	s.count(len(frame)-messages.FrameHeaderLen, nil)
+}
+
 // ReadValue reads one frame and decodes it into v.
 func (s *Stream) ReadValue(v any) error {
 	body, err := s.ReadFrame()

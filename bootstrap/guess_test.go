@@ -1,0 +1,111 @@
+package bootstrap
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// guessEarly is what a guessing master sends for the child: binary, with
+// newlines and a line stage 1 would take for a hash if it were not drained.
+var guessEarly = []byte("\x00\x01hello\n" + strings.Repeat("f", 64) + " nocache\n\xff\xfe")
+
+// runGuess runs stage 1 under shell with env, guessing with opts, and
+// returns the result and what the exec'd child (an echo) gave back before
+// a "ping" written after Run: the early bytes it read first, if any.
+func runGuess(t *testing.T, shell []string, env []string, bin *Binary, opts Options) (Result, []byte) {
+	t.Helper()
+	cmd := exec.Command(shell[0], append(shell[1:len(shell):len(shell)], "-c", Stage1())...)
+	cmd.Env = env
+	in, _ := cmd.StdinPipe()
+	out, _ := cmd.StdoutPipe()
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		in.Close()
+		cmd.Wait()
+	}()
+	opts.Guess, opts.Early, opts.NoForms = true, guessEarly, true
+	res, err := Run(context.Background(), shellConn{out, in}, bin, nil, opts)
+	if err != nil {
+		t.Fatalf("%v: %v (stderr %q)", shell, err, stderr.String())
+	}
+	io.WriteString(in, "ping\n")
+	var got []byte
+	b := make([]byte, 1)
+	for !bytes.HasSuffix(got, []byte("ping\n")) {
+		if _, err := out.Read(b); err != nil {
+			t.Fatalf("%v: the child echoed %q, then %v (stderr %q)", shell, got, err, stderr.String())
+		}
+		got = append(got, b[0])
+	}
+	return res, bytes.TrimSuffix(got, []byte("ping\n"))
+}
+
+// A master that guesses gets a cached build run without waiting for its
+// hash, and the child reads the early bytes first; on first contact (no
+// build cached) stage 1 drains them, asks for the hash and uploads, and
+// the child never sees them.
+func TestStage1GuessRunsACachedBuildAtOnce(t *testing.T) {
+	bin := fakeChild(t)
+	for _, sh := range shells(t) {
+		t.Run(filepath.Base(sh[0]), func(t *testing.T) {
+			env := []string{"HOME=" + t.TempDir(), "PATH=" + os.Getenv("PATH")}
+			res, early := runGuess(t, sh, env, bin, Options{})
+			if res.Guessed || !res.Uploaded || len(early) != 0 {
+				t.Fatalf("first contact: %+v, the child read %q first; want an upload, and nothing early", res, early)
+			}
+			res, early = runGuess(t, sh, env, bin, Options{})
+			if !res.Guessed || res.Uploaded || !bytes.Equal(early, guessEarly) {
+				t.Fatalf("cached: %+v, the child read %q first; want the guess taken and %q", res, early, guessEarly)
+			}
+		})
+	}
+}
+
+// A guess for another platform (another uname) is not taken even when the
+// build is cached: stage 1 asks for the hash, which the master sends for
+// the platform stage 1 named.
+func TestStage1GuessForAnotherPlatformAsksForTheHash(t *testing.T) {
+	bin := fakeChild(t)
+	env := []string{"HOME=" + t.TempDir(), "PATH=" + os.Getenv("PATH")}
+	if res, _ := runGuess(t, []string{"/bin/sh"}, env, bin, Options{}); !res.Uploaded {
+		t.Fatalf("first contact: %+v", res)
+	}
+	res, early := runGuess(t, []string{"/bin/sh"}, env, bin, Options{uname: "Plan9 mips"})
+	if res.Guessed || res.Uploaded || len(early) != 0 {
+		t.Fatalf("%+v, the child read %q first; want the cached build run after the hash, nothing early", res, early)
+	}
+}
+
+// busybox's head reads ahead through stdio; draining a wrong guess's early
+// bytes with it leaves the hash line that follows for stage 1.
+func TestStage1GuessDrainedByBusyboxHead(t *testing.T) {
+	bb, err := exec.LookPath("busybox")
+	if err != nil {
+		if os.Getenv("MITOGO_REQUIRE_PARTS") != "" {
+			t.Fatal("busybox is not installed (bash test/run.sh installs it)")
+		}
+		t.Skip("busybox is not installed")
+	}
+	bin := fakeChild(t)
+	tools := t.TempDir()
+	if err := os.Symlink(bb, filepath.Join(tools, "head")); err != nil {
+		t.Fatal(err)
+	}
+	env := []string{"HOME=" + t.TempDir(), "PATH=" + tools + ":" + os.Getenv("PATH")}
+	if res, early := runGuess(t, []string{"busybox", "ash"}, env, bin, Options{}); !res.Uploaded || len(early) != 0 {
+		t.Fatalf("first contact with busybox head: %+v, early %q", res, early)
+	}
+	if res, early := runGuess(t, []string{"busybox", "ash"}, env, bin, Options{uname: "Plan9 mips"}); res.Guessed || len(early) != 0 {
+		t.Fatalf("a wrong guess with busybox head: %+v, early %q", res, early)
+	}
+}
