@@ -7,7 +7,6 @@ import (
 	"errors"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -106,17 +105,9 @@ func TestStage1CacheDirRemovedMidConnect(t *testing.T) {
 					t.Fatal(err)
 				}
 				dir := filepath.Join(home, ".cache", "mitogo")
-				cmd := exec.Command(sh[0], append(sh[1:], "-c", Stage1())...)
-				cmd.Env = env
-				in, _ := cmd.StdinPipe()
-				out, _ := cmd.StdoutPipe()
-				var stderr strings.Builder
-				cmd.Stderr = &stderr
-				if err := cmd.Start(); err != nil {
-					t.Fatal(err)
-				}
+				p := startStage1(t, append(sh[:len(sh):len(sh)], "-c", Stage1()), env)
 				removed := make(chan struct{})
-				r, stop := onLine(out, func(l string) {
+				r, stop := onLine(p.out, func(l string) {
 					if strings.HasPrefix(l, when) {
 						select {
 						case <-removed:
@@ -129,10 +120,10 @@ func TestStage1CacheDirRemovedMidConnect(t *testing.T) {
 						}
 					}
 				})
-				res, err := Run(context.Background(), shellConn{r, heldDelta{in, removed}}, v2, nil, Options{NoForms: true})
-				in.Close()
+				res, err := Run(context.Background(), shellConn{r, heldDelta{p.in, removed}}, v2, nil, Options{NoForms: true})
+				p.in.Close()
 				stop()
-				cmd.Wait()
+				p.cmd.Wait()
 				select {
 				case <-removed:
 				default:
@@ -141,7 +132,7 @@ func TestStage1CacheDirRemovedMidConnect(t *testing.T) {
 				if !errors.Is(err, ErrCacheGone) || !strings.Contains(err.Error(), dir) {
 					t.Errorf("error %v; want ErrCacheGone naming %s", err, dir)
 				}
-				if s := stderr.String(); s != "" {
+				if s := p.stderr.String(); s != "" {
 					t.Errorf("stage 1's stderr: %q", s)
 				}
 			})

@@ -5,7 +5,6 @@ import (
 	"context"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -20,30 +19,19 @@ var guessEarly = []byte("\x00\x01hello\n" + strings.Repeat("f", 64) + " nocache\
 // a "ping" written after Run: the early bytes it read first, if any.
 func runGuess(t *testing.T, shell []string, env []string, bin *Binary, opts Options) (Result, []byte) {
 	t.Helper()
-	cmd := exec.Command(shell[0], append(shell[1:len(shell):len(shell)], "-c", Stage1())...)
-	cmd.Env = env
-	in, _ := cmd.StdinPipe()
-	out, _ := cmd.StdoutPipe()
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		in.Close()
-		cmd.Wait()
-	}()
+	p := startStage1(t, append(shell[:len(shell):len(shell)], "-c", Stage1()), env)
+	defer p.stop()
 	opts.Guess, opts.Early, opts.NoForms = true, guessEarly, true
-	res, err := Run(context.Background(), shellConn{out, in}, bin, nil, opts)
+	res, err := Run(context.Background(), shellConn{p.out, p.in}, bin, nil, opts)
 	if err != nil {
-		t.Fatalf("%v: %v (stderr %q)", shell, err, stderr.String())
+		t.Fatalf("%v: %v (stderr %q)", shell, err, p.stderr.String())
 	}
-	io.WriteString(in, "ping\n")
+	io.WriteString(p.in, "ping\n")
 	var got []byte
 	b := make([]byte, 1)
 	for !bytes.HasSuffix(got, []byte("ping\n")) {
-		if _, err := out.Read(b); err != nil {
-			t.Fatalf("%v: the child echoed %q, then %v (stderr %q)", shell, got, err, stderr.String())
+		if _, err := p.out.Read(b); err != nil {
+			t.Fatalf("%v: the child echoed %q, then %v (stderr %q)", shell, got, err, p.stderr.String())
 		}
 		got = append(got, b[0])
 	}
@@ -89,19 +77,8 @@ func TestStage1GuessForAnotherPlatformAsksForTheHash(t *testing.T) {
 // busybox's head reads ahead through stdio; draining a wrong guess's early
 // bytes with it leaves the hash line that follows for stage 1.
 func TestStage1GuessDrainedByBusyboxHead(t *testing.T) {
-	bb, err := exec.LookPath("busybox")
-	if err != nil {
-		if os.Getenv("MITOGO_REQUIRE_PARTS") != "" {
-			t.Fatal("busybox is not installed (bash test/run.sh installs it)")
-		}
-		t.Skip("busybox is not installed")
-	}
+	env := busyboxHeadEnv(t)
 	bin := fakeChild(t)
-	tools := t.TempDir()
-	if err := os.Symlink(bb, filepath.Join(tools, "head")); err != nil {
-		t.Fatal(err)
-	}
-	env := []string{"HOME=" + t.TempDir(), "PATH=" + tools + ":" + os.Getenv("PATH")}
 	if res, early := runGuess(t, []string{"busybox", "ash"}, env, bin, Options{}); !res.Uploaded || len(early) != 0 {
 		t.Fatalf("first contact with busybox head: %+v, early %q", res, early)
 	}

@@ -55,30 +55,65 @@ func runStage1(t *testing.T, shell []string, env []string, bin *Binary, provider
 // speaks to it with opts.
 func runStage1With(t *testing.T, argv []string, env []string, bin *Binary, provider Provider, opts Options) (Result, error) {
 	t.Helper()
-	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Env = env
-	in, _ := cmd.StdinPipe()
-	out, _ := cmd.StdoutPipe()
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		in.Close()
-		cmd.Wait()
-	}()
-	res, err := Run(context.Background(), shellConn{out, in}, bin, provider, opts)
+	p := startStage1(t, argv, env)
+	defer p.stop()
+	res, err := Run(context.Background(), shellConn{p.out, p.in}, bin, provider, opts)
 	if err != nil {
 		return res, err
 	}
 	// The stream is now the exec'd child: it echoes.
-	io.WriteString(in, "ping\n")
-	line, err := bufio.NewReader(out).ReadString('\n')
+	io.WriteString(p.in, "ping\n")
+	line, err := bufio.NewReader(p.out).ReadString('\n')
 	if line != "ping\n" {
-		t.Fatalf("after stage 1: read %q, %v (stderr %q)", line, err, stderr.String())
+		t.Fatalf("after stage 1: read %q, %v (stderr %q)", line, err, p.stderr.String())
 	}
 	return res, nil
+}
+
+// stage1Proc is a command that runs stage 1, started, with its pipes.
+type stage1Proc struct {
+	cmd    *exec.Cmd
+	in     io.WriteCloser
+	out    io.ReadCloser
+	stderr strings.Builder
+}
+
+// startStage1 starts argv, which runs stage 1, with env.
+func startStage1(t *testing.T, argv []string, env []string) *stage1Proc {
+	t.Helper()
+	p := &stage1Proc{cmd: exec.Command(argv[0], argv[1:]...)}
+	p.cmd.Env = env
+	p.in, _ = p.cmd.StdinPipe()
+	p.out, _ = p.cmd.StdoutPipe()
+	p.cmd.Stderr = &p.stderr
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// stop closes stage 1's input and waits for it to end.
+func (p *stage1Proc) stop() {
+	p.in.Close()
+	p.cmd.Wait()
+}
+
+// busyboxHeadEnv is an environment whose head is busybox's (it reads
+// ahead through stdio), home in a temporary directory.
+func busyboxHeadEnv(t *testing.T) []string {
+	t.Helper()
+	bb, err := exec.LookPath("busybox")
+	if err != nil {
+		if os.Getenv("MITOGO_REQUIRE_PARTS") != "" {
+			t.Fatal("busybox is not installed (bash test/run.sh installs it)")
+		}
+		t.Skip("busybox is not installed")
+	}
+	tools := t.TempDir()
+	if err := os.Symlink(bb, filepath.Join(tools, "head")); err != nil {
+		t.Fatal(err)
+	}
+	return []string{"HOME=" + t.TempDir(), "PATH=" + tools + ":" + os.Getenv("PATH")}
 }
 
 func shells(t *testing.T) [][]string {
@@ -296,25 +331,13 @@ func TestGzipPiecesRoundTrip(t *testing.T) {
 // A far side whose head is busybox's (it reads ahead): the gzip stream goes
 // whole, and the upload of a binary of several pieces arrives intact.
 func TestStage1BusyboxHead(t *testing.T) {
-	bb, err := exec.LookPath("busybox")
-	if err != nil {
-		if os.Getenv("MITOGO_REQUIRE_PARTS") != "" {
-			t.Fatal("busybox is not installed (bash test/run.sh installs it)")
-		}
-		t.Skip("busybox is not installed")
-	}
+	env := busyboxHeadEnv(t)
 	bin := fakeChild(t)
-	tools := t.TempDir()
-	if err := os.Symlink(bb, filepath.Join(tools, "head")); err != nil {
-		t.Fatal(err)
-	}
-	home := t.TempDir()
-	env := []string{"HOME=" + home, "PATH=" + tools + ":" + os.Getenv("PATH")}
 	res, err := runStage1(t, []string{"busybox", "ash"}, env, bin, nil)
 	if err != nil || !res.Uploaded {
 		t.Fatalf("upload with busybox head: %+v %v", res, err)
 	}
-	got, _ := os.ReadFile(filepath.Join(home, ".cache", "mitogo", bin.Hash))
+	got, _ := os.ReadFile(filepath.Join(res.CacheDir, bin.Hash))
 	want, _ := os.ReadFile(bin.Path)
 	if string(got) != string(want) {
 		t.Fatalf("cached %d bytes, want %d", len(got), len(want))
