@@ -308,6 +308,30 @@ func TestSSHTwentyAtOnceUnderMaxStartups(t *testing.T) {
 	}
 }
 
+// SSHArgs that ask the far side for a terminal (-tt): a cached build
+// still connects, as the master then sends nothing before stage 1 has
+// made the terminal raw (its line discipline would take the Hello's
+// bytes for ^C and friends).
+func TestOpenSSHWithATerminal(t *testing.T) {
+	s := sshtest.Start(t)
+	r := newRouter(t)
+	c, err := r.OpenSSH(ctxT(t), s.User+"@"+s.Addr, sshTo(s)...) // caches the build
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Shutdown(ctxT(t))
+	for i := 0; i < 3; i++ {
+		c, err := r.OpenSSH(ctxT(t), s.User+"@"+s.Addr, sshTo(s, actors.SSHArgs("-tt"), actors.Name("tty"+itoa(i)))...)
+		if err != nil {
+			t.Fatalf("connect %d with -tt: %v", i, err)
+		}
+		if _, err := echo.Call(ctxT(t), c, "x"); err != nil {
+			t.Fatalf("call %d with -tt: %v", i, err)
+		}
+		c.Shutdown(ctxT(t))
+	}
+}
+
 // The OpenSSH client method: keys, known_hosts, a password through
 // SSH_ASKPASS, and the refusals, each as a *StreamError saying which.
 func TestOpenSSHMethod(t *testing.T) {

@@ -3,6 +3,7 @@ package bootstrap
 import (
 	"fmt"
 	"io"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -12,13 +13,20 @@ import (
 )
 
 // ownUname is this machine's `uname -s -m`, as stage 1 prints it: a far
-// side that prints the same runs this program's own build.
+// side that prints the same runs this program's own build. It is "" (no
+// guess matches it) where that uname is not this program's platform (a
+// linux/386 build on an x86_64 kernel): there the far side's uname would
+// call for another build.
 var ownUname = sync.OnceValue(func() string {
 	var u unix.Utsname
 	if err := unix.Uname(&u); err != nil {
-		return "" // no guess matches it
+		return ""
 	}
-	return unix.ByteSliceToString(u.Sysname[:]) + " " + unix.ByteSliceToString(u.Machine[:])
+	sys, machine := unix.ByteSliceToString(u.Sysname[:]), unix.ByteSliceToString(u.Machine[:])
+	if platform(sys, machine) != runtime.GOOS+"/"+runtime.GOARCH {
+		return ""
+	}
+	return sys + " " + machine
 })
 
 // writeGuess sends the guess line (see stage1's protocol), for a far side
@@ -34,16 +42,9 @@ func writeGuess(w io.Writer, hash, uname string, early []byte) error {
 	return err
 }
 
-// guessed finishes Run after stage 1 took the guess ("got"): it says have
-// and execs the build, which announces itself.
+// guessed finishes Run after stage 1 took the guess and exec'd the build,
+// which announces itself.
 func guessed(rw io.Reader, res Result, began time.Time) (Result, error) {
-	answer, junk, err := readUntil(rw, func(l string) bool { return l == "have" || strings.HasPrefix(l, "MITOGO1-ERROR") })
-	if err != nil {
-		return res, fmt.Errorf("stage 1: %w%s", err, said(junk))
-	}
-	if answer != "have" {
-		return res, stage1Error(answer)
-	}
 	answered := time.Now()
 	res.Probe, res.Guessed = answered.Sub(began), true
 	if _, junk, err := readUntil(rw, func(l string) bool { return l == ReadyLine }); err != nil {

@@ -3,10 +3,12 @@ package bootstrap
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -84,5 +86,20 @@ func TestStage1GuessDrainedByBusyboxHead(t *testing.T) {
 	}
 	if res, early := runGuess(t, []string{"busybox", "ash"}, env, bin, Options{uname: "Plan9 mips"}); res.Guessed || len(early) != 0 {
 		t.Fatalf("a wrong guess with busybox head: %+v, early %q", res, early)
+	}
+}
+
+// brokenPipe is a far side that ended before it read anything.
+type brokenPipe struct{}
+
+func (brokenPipe) Write([]byte) (int, error) { return 0, syscall.EPIPE }
+
+// A far side that ended at once (a tool that refused) fails the guess's
+// write; the error is still what it printed, not the broken pipe.
+func TestGuessToAFarSideThatEnded(t *testing.T) {
+	bin := fakeChild(t)
+	_, err := Run(context.Background(), shellConn{strings.NewReader("sudo: unknown user nobody-here\n"), brokenPipe{}}, bin, nil, Options{Guess: true, Early: guessEarly})
+	if err == nil || !strings.Contains(err.Error(), "unknown user nobody-here") || errors.Is(err, syscall.EPIPE) {
+		t.Fatalf("Run: %v; want what the far side printed, not EPIPE", err)
 	}
 }

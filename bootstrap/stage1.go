@@ -31,7 +31,7 @@ const EnvVerify = "MITOGO_VERIFY"
 //	   (a guess, sent before stage 1 spoke:) <- <sha256> guess <k>
 //	                <uname -s> <uname -m>, then k bytes for the child;
 //	                when the platform is the one guessed and the build
-//	                is cached: -> got, have, and the child is exec'd (it
+//	                is cached: -> guessed, and the child is exec'd (it
 //	                reads the k bytes first); else stage 1 drains the k
 //	                bytes, -> want, and goes on with the next line
 //	<- <sha256 of the binary for that platform> [nocache|delta]
@@ -128,7 +128,7 @@ case $K in *[!0-9]*|"") echo "MITOGO1-ERROR bad size"; exit 1;; esac
 case $H in *[!0-9a-f]*|"") echo "MITOGO1-ERROR bad hash"; exit 1;; esac
 touch -c "./$H" 2>/dev/null
 if [ "${S#* }" = "$Y" ] && [ -f "./$H" ] && [ -x "./$H" ] && ! [ -h "./$H" ]; then
-echo got; echo have; cd "$O" 2>/dev/null || cd; umask "$U"; MITOGO_CHILD=stdio exec "$D/$H"
+echo guessed; cd "$O" 2>/dev/null || cd; umask "$U"; MITOGO_CHILD=stdio exec "$D/$H"
 fi
 [ "$K" = 0 ] || head -c "$K" >/dev/null; echo want; read H M || exit 1
 fi
@@ -304,9 +304,9 @@ func Run(ctx context.Context, rw io.ReadWriter, self *Binary, provider Provider,
 	began := time.Now()
 	guess := opts.Guess && !opts.NoCache
 	if guess {
-		if err := writeGuess(rw, self.Hash, cmp.Or(opts.uname, ownUname()), opts.Early); err != nil {
-			return res, fmt.Errorf("stage 1: %w", err)
-		}
+		// A far side that ended already (a refusal) fails this write;
+		// the read below then says what it printed, and how it ended.
+		_ = writeGuess(rw, self.Hash, cmp.Or(opts.uname, ownUname()), opts.Early)
 	}
 	line, junk, err := readUntil(rw, func(l string) bool { return strings.HasPrefix(l, "MITOGO1") })
 	if err != nil {
@@ -329,12 +329,15 @@ func Run(ctx context.Context, rw io.ReadWriter, self *Binary, provider Provider,
 	}
 	cached := strings.Fields(rest)
 	if guess {
-		reply, junk, err := readUntil(rw, func(l string) bool { return l == "got" || l == "want" || strings.HasPrefix(l, "MITOGO1-ERROR") })
+		// Its own word for a guess taken: a far side that garbled the
+		// guess (something read part of it before stage 1) cannot seem
+		// to have taken it.
+		reply, junk, err := readUntil(rw, func(l string) bool { return l == "guessed" || l == "want" || strings.HasPrefix(l, "MITOGO1-ERROR") })
 		if err != nil {
 			return res, fmt.Errorf("stage 1: %w%s", err, said(junk))
 		}
 		switch reply {
-		case "got":
+		case "guessed":
 			return guessed(rw, res, began)
 		case "want":
 		default:

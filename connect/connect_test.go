@@ -227,3 +227,32 @@ func TestRegistry(t *testing.T) {
 }
 
 var errEOF = io.EOF
+
+// The OpenSSH client's arguments that make the far side a terminal, in
+// every spelling, and look-alikes that do not.
+func TestRequestsTTY(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want bool
+	}{
+		{nil, false},
+		{[]string{"-t"}, true},
+		{[]string{"-tt"}, true},
+		{[]string{"-vt"}, true},
+		{[]string{"-o", "RequestTTY=yes"}, true},
+		{[]string{"-oRequestTTY=force"}, true},
+		{[]string{"-o", "requesttty Force"}, true},
+		{[]string{"-o", "RequestTTY=no"}, false},
+		{[]string{"-o", "RequestTTY=auto"}, false},
+		{[]string{"-p", "22t"}, false},
+		{[]string{"-p22t"}, false},
+		{[]string{"-l", "t"}, false},
+		{[]string{"-T", "-v", "-C"}, false},
+		{[]string{"--", "-t"}, false},
+		{[]string{"-o", "ServerAliveInterval=15", "-At"}, true},
+	} {
+		if got := requestsTTY(c.args); got != c.want {
+			t.Errorf("requestsTTY(%q) = %v, want %v", c.args, got, c.want)
+		}
+	}
+}

@@ -118,10 +118,69 @@ func OpenSSHArgv(s Spec) []string {
 // password is given through SSH_ASKPASS, as for sudo.
 func startOpenSSH(_ context.Context, s Spec, e Env) (*transport.Child, error) {
 	argv := OpenSSHArgv(s)
+	var child *transport.Child
+	var err error
 	if s.Secret == "" {
-		return transport.StartCommand(argv, nil, e.Direct)
+		child, err = transport.StartCommand(argv, nil, e.Direct)
+	} else {
+		child, err = startWithAskpass(argv, s.Secret, e.Direct, (*transport.Askpass).AskpassEnv)
 	}
-	return startWithAskpass(argv, s.Secret, e.Direct, (*transport.Askpass).AskpassEnv)
+	if err == nil && requestsTTY(s.SSHArgs) {
+		// The far shell's input is a terminal, cooked until stage 1
+		// makes it raw: nothing may go before stage 1 speaks.
+		child.Terminal = true
+	}
+	return child, err
+}
+
+// sshArgLetters are the OpenSSH client's options that take an argument.
+const sshArgLetters = "BbcDEeFIiJLlmOoPpQRSWw"
+
+// requestsTTY reports whether args, given to the OpenSSH client after
+// -T, ask for a terminal on the far side: -t (alone or in a cluster of
+// flags) or -o RequestTTY=yes|force.
+func requestsTTY(args []string) bool {
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			return false
+		}
+		if len(a) < 2 || a[0] != '-' {
+			continue
+		}
+		for j := 1; j < len(a); j++ {
+			c := a[j]
+			if c == 't' {
+				return true
+			}
+			if !strings.ContainsRune(sshArgLetters, rune(c)) {
+				continue
+			}
+			value := a[j+1:]
+			if value == "" && i+1 < len(args) {
+				i++
+				value = args[i]
+			}
+			if c == 'o' && requestTTYOption(value) {
+				return true
+			}
+			break
+		}
+	}
+	return false
+}
+
+// requestTTYOption reports whether an -o value asks for a terminal.
+func requestTTYOption(v string) bool {
+	key, val, ok := strings.Cut(strings.TrimSpace(v), "=")
+	if !ok {
+		key, val, _ = strings.Cut(strings.TrimSpace(v), " ")
+	}
+	if !strings.EqualFold(strings.TrimSpace(key), "RequestTTY") {
+		return false
+	}
+	val = strings.ToLower(strings.TrimSpace(val))
+	return val == "yes" || val == "force"
 }
 
 // explainOpenSSH reads the OpenSSH client's refusals (it has no message
