@@ -86,6 +86,30 @@ func TestHeartbeatChildOfStoppedParentExits(t *testing.T) {
 	waitFor(t, func() bool { st := procState(id.PID); return st == "" || st == "Z" })
 }
 
+// The same over ssh: the child reads its stream from sshd's pipe, and a
+// read that waited there for good kept it, and what it ran, alive while
+// its parent was stopped.
+func TestHeartbeatSSHChildOfStoppedParentExits(t *testing.T) {
+	s := sshtest.Start(t)
+	r := newRouter(t)
+	mid := local(t, r)
+	leaf, err := r.SSH(ctxT(t), s.Addr, sshTo(s, actors.Via(mid), actors.Heartbeat(200*time.Millisecond, 3))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := whoami.Call(ctxT(t), leaf, struct{}{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sleeper, err := spawnSleep.Call(ctxT(t), leaf, struct{}{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop(t, mid.ProcessID())
+	waitFor(t, func() bool { st := procState(id.PID); return st == "" || st == "Z" })
+	waitGone(t, []int{sleeper})
+}
+
 // A context declared dead by its parent's heartbeat, one hop below the
 // master: the cause crosses that hop, so the master's call fails with a
 // *ChannelError matching ErrHeartbeat, as it would next to the loss.

@@ -51,12 +51,25 @@ func OpenStream(spec string) (io.ReadWriteCloser, error) {
 		return nil, fmt.Errorf("descriptor %d is not the stream: %w", fd, err)
 	}
 	syscall.CloseOnExec(fd)
-	c, err := transport.NewFDConn(fd, fd, "stream to parent")
+	c, err := parentConn(fd, fd)
 	if err != nil {
 		return nil, fmt.Errorf("descriptor %d: %w", fd, err)
 	}
-	// Calls come on this stream: its reader waits for them in ppoll, and
-	// in the runtime poller once the stream has been quiet for a while.
+	return c, nil
+}
+
+// parentConn is the stream to the parent on descriptors in and out (one
+// socket, or stdin and stdout), an FDConn (made non-blocking: no other
+// process reads or writes them). Calls come on this stream: its reader
+// waits for them in ppoll, then in the runtime poller once the stream has
+// been quiet for a while. Close wakes that reader, which a blocking
+// read(2) would not: a child whose parent went silent could not end its
+// own stream.
+func parentConn(in, out int) (io.ReadWriteCloser, error) {
+	c, err := transport.NewFDConn(in, out, "stream to parent")
+	if err != nil {
+		return nil, err
+	}
 	c.SetIdleAfter(parentIdleAfter)
 	return c, nil
 }
@@ -119,7 +132,10 @@ func openStdio() (io.ReadWriteCloser, error) {
 		return nil, fmt.Errorf("stdin to %s: %w", os.DevNull, err)
 	}
 	syscall.Close(null)
-	rwc := &stdioConn{r: os.NewFile(uintptr(in), "mitogo-stream-in"), w: os.NewFile(uintptr(out), "mitogo-stream-out")}
+	rwc, err := newStdioConn(in, out)
+	if err != nil {
+		return nil, err
+	}
 	if term.IsTerminal(out) {
 		detachTerminal(in)
 		pr, pw, err := os.Pipe()
@@ -136,7 +152,7 @@ func openStdio() (io.ReadWriteCloser, error) {
 	} else if err := syscall.Dup3(2, 1, 0); err != nil {
 		return nil, fmt.Errorf("stdout to stderr: %w", err)
 	}
-	if _, err := io.WriteString(rwc.w, ReadyLine+"\n"); err != nil {
+	if _, err := io.WriteString(rwc, ReadyLine+"\n"); err != nil {
 		return nil, fmt.Errorf("announcing the child: %w", err)
 	}
 	if prune != "" {
@@ -208,9 +224,32 @@ func detachTerminal(fd int) {
 	_ = unix.IoctlSetInt(fd, unix.TIOCNOTTY, 0)
 }
 
+// stdioConn is the stream on the descriptors stage 1 left as stdin and
+// stdout (see parentConn), with what this process prints when the stream
+// took the place of its stdout and stderr.
 type stdioConn struct {
-	r, w   *os.File
+	io.ReadWriteCloser
 	output *os.File // this process's stdout and stderr, when they could not stay where they were
+}
+
+// newStdioConn makes the stream on descriptors in and out.
+func newStdioConn(in, out int) (*stdioConn, error) {
+	c, err := parentConn(in, out)
+	if err != nil {
+		return nil, fmt.Errorf("the stream on stdin and stdout: %w", err)
+	}
+	return &stdioConn{ReadWriteCloser: c}, nil
+}
+
+// Writev writes a frame's header and payload with one writev(2) where the
+// connection can (an FDConn): written apart, the far end of an SSH session
+// (sshd) sent each in a packet of its own.
+func (c *stdioConn) Writev(bufs [][]byte) (int64, error) {
+	if wv, ok := c.ReadWriteCloser.(interface{ Writev([][]byte) (int64, error) }); ok {
+		return wv.Writev(bufs)
+	}
+	nb := net.Buffers(bufs)
+	return nb.WriteTo(c.ReadWriteCloser)
 }
 
 // Output returns what this process prints on stdout and stderr when the
@@ -220,23 +259,4 @@ func (c *stdioConn) Output() io.ReadCloser {
 		return nil
 	}
 	return c.output
-}
-
-func (c *stdioConn) Read(p []byte) (int, error)  { return c.r.Read(p) }
-func (c *stdioConn) Write(p []byte) (int, error) { return c.w.Write(p) }
-
-// Writev writes a frame's header and payload with one writev(2): written
-// apart, the far end of an SSH session (sshd) sent each in a packet of its
-// own.
-func (c *stdioConn) Writev(bufs [][]byte) (int64, error) {
-	rc, err := c.w.SyscallConn()
-	if err != nil {
-		nb := net.Buffers(bufs)
-		return nb.WriteTo(c.w)
-	}
-	return transport.WritevRaw(rc, bufs)
-}
-func (c *stdioConn) Close() error {
-	c.w.Close()
-	return c.r.Close()
 }

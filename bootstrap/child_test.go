@@ -4,6 +4,7 @@ import (
 	"os"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/mitogo/mitogo/transport"
 )
@@ -30,17 +31,30 @@ func TestOpenStreamRefusesBadSpecs(t *testing.T) {
 	}
 }
 
-// A child's stream on its stdout writes a frame's header and payload with
-// one writev(2), on a blocking pipe as stage 1 leaves it: the reader gets
-// them in one read (an SSH session's sshd sent them in one packet then).
-func TestStdioWritevOneWrite(t *testing.T) {
+// blockingPipe is a pipe as sshd gives a session's command: blocking.
+func blockingPipe(t *testing.T) (r, w int) {
+	t.Helper()
 	var p [2]int
-	if err := syscall.Pipe2(p[:], syscall.O_CLOEXEC); err != nil { // blocking, as sshd's
+	if err := syscall.Pipe2(p[:], syscall.O_CLOEXEC); err != nil {
 		t.Fatal(err)
 	}
-	r, w := os.NewFile(uintptr(p[0]), "r"), os.NewFile(uintptr(p[1]), "w")
+	return p[0], p[1]
+}
+
+// A child's stream on its stdout writes a frame's header and payload with
+// one writev(2): the reader gets them in one read (an SSH session's sshd
+// sent them in one packet then).
+func TestStdioWritevOneWrite(t *testing.T) {
+	inR, inW := blockingPipe(t)
+	outR, outW := blockingPipe(t)
+	defer syscall.Close(inW)
+	r := os.NewFile(uintptr(outR), "r")
 	defer r.Close()
-	c := &stdioConn{w: w}
+	c, err := newStdioConn(inR, outW)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
 	header, payload := []byte{0, 0, 0, 5}, []byte("hello")
 	if n, err := c.Writev([][]byte{header, payload}); err != nil || n != 9 {
 		t.Fatalf("Writev: %d, %v", n, err)
@@ -50,5 +64,32 @@ func TestStdioWritevOneWrite(t *testing.T) {
 	if err != nil || string(buf[:n]) != "\x00\x00\x00\x05hello" {
 		t.Fatalf("one read got %q, %v; want header and payload together", buf[:n], err)
 	}
-	w.Close()
+}
+
+// Close ends a read that waits on stdin for a parent that went silent (its
+// pipe open, nothing coming): the child can end its own stream and exit.
+// On the blocking pipe as it was, the read stayed in read(2) for good.
+func TestStdioCloseEndsAWaitingRead(t *testing.T) {
+	inR, inW := blockingPipe(t)
+	outR, outW := blockingPipe(t)
+	defer syscall.Close(inW)
+	defer syscall.Close(outR)
+	c, err := newStdioConn(inR, outW)
+	if err != nil {
+		t.Fatal(err)
+	}
+	read := make(chan error, 1)
+	go func() {
+		_, err := c.Read(make([]byte, 16))
+		read <- err
+	}()
+	c.Close()
+	select {
+	case err := <-read:
+		if err == nil {
+			t.Fatal("the read returned no error after Close")
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("the read still waits a minute after Close")
+	}
 }

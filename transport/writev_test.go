@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"io"
 	"os"
+	"syscall"
 	"testing"
 
 	"go.uber.org/goleak"
@@ -48,15 +49,25 @@ func lens(bufs [][]byte) []int {
 	return n
 }
 
-// WritevRaw writes every buffer, in order, on a pipe the runtime polls,
-// waiting for room while the reader is slower than the writer.
-func TestWritevRawWaitsForRoom(t *testing.T) {
+// An FDConn's Writev writes every buffer, in order, on a pipe, waiting
+// for room while the reader is slower than the writer: more buffers than
+// one writev(2) takes, empty ones between and at the end.
+func TestFDConnWritevWaitsForRoom(t *testing.T) {
 	defer goleak.VerifyNone(t)
 	r, w, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer r.Close()
+	wfd, err := syscall.Dup(int(w.Fd()))
+	w.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := NewFDConn(wfd, wfd, "pipe")
+	if err != nil {
+		t.Fatal(err)
+	}
 	var bufs [][]byte
 	for i := range 2000 { // more than IOV_MAX buffers, 4 MiB: beyond the pipe's room
 		bufs = append(bufs, bytes.Repeat([]byte{byte(i)}, 2<<10), nil)
@@ -67,14 +78,10 @@ func TestWritevRawWaitsForRoom(t *testing.T) {
 		b, _ := io.ReadAll(r)
 		got <- b
 	}()
-	rc, err := w.SyscallConn()
-	if err != nil {
-		t.Fatal(err)
-	}
-	n, err := WritevRaw(rc, bufs)
-	w.Close()
+	n, err := c.Writev(bufs)
+	c.Close()
 	if err != nil || n != int64(len(want)) {
-		t.Fatalf("WritevRaw: %d of %d bytes, %v", n, len(want), err)
+		t.Fatalf("Writev: %d of %d bytes, %v", n, len(want), err)
 	}
 	if b := <-got; !bytes.Equal(b, want) {
 		t.Fatalf("read %d bytes, not the %d written in order", len(b), len(want))
