@@ -53,6 +53,19 @@ func checkConnectTimeout(t *testing.T, err error, after time.Duration, where str
 	}
 }
 
+// A caller's deadline that comes before the connect's timeout: the error
+// names the wait that ended it, not the 30 s ConnectTimeout never reached.
+func TestConnectTimeoutNamesTheCallersDeadline(t *testing.T) {
+	r := newRouter(t)
+	ctx, cancel := context.WithTimeout(ctxT(t), 2*time.Second)
+	defer cancel()
+	_, err := r.SSH(ctx, sshtest.Silent(t), actors.SSHConfig("none"))
+	var te *actors.TimeoutError
+	if !errors.As(err, &te) || te.After > 2*time.Second || te.After < time.Second || strings.Contains(err.Error(), "30s") {
+		t.Fatalf("%T %v; want a *TimeoutError after the caller's 2s", err, err)
+	}
+}
+
 // A host that accepts the TCP connection and never speaks: the timeout
 // says so, and the log (-v) shows the TCP connect done.
 func TestConnectTimeoutNoBanner(t *testing.T) {

@@ -86,15 +86,21 @@ func (r *Router) connect(ctx context.Context, method string, opts []ConnectOptio
 	name = c.name
 	spec.BinaryToken = r.addBinarySource(binarySource{paths: cc.binaries, fn: cc.binaryFunc}, c)
 	dial := func(ctx context.Context) (int, error) {
+		// The wait a timeout names: the connect's own, or what is left
+		// of the caller's deadline when that comes first.
+		wait := cc.timeout
+		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < wait {
+			wait = max(time.Until(dl), 0)
+		}
 		ctx, cancel := context.WithTimeout(ctx, cc.timeout)
 		defer cancel()
 		ctx, stop := r.unlessStopping(ctx)
 		defer stop()
 		if via == nil {
-			_, pid, err := r.startChild(ctx, id, name, label, spec, cc.timeout, hb)
+			_, pid, err := r.startChild(ctx, id, name, label, spec, wait, hb)
 			return pid, err
 		}
-		rep, err := connectFunc.Call(ctx, via, connectRequest{ID: id, Name: name, Spec: spec, Timeout: cc.timeout, Heartbeat: hb})
+		rep, err := connectFunc.Call(ctx, via, connectRequest{ID: id, Name: name, Spec: spec, Timeout: wait, Heartbeat: hb})
 		if err != nil && stoppedBy(ctx) {
 			return 0, shutdownError(label, method)
 		}
