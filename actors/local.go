@@ -261,6 +261,19 @@ var (
 // both ends watch it with heartbeat hb (if the child speaks version 2).
 // Its errors name the child label (see Context.label).
 func (r *Router) startChild(ctx context.Context, id uint32, name, label string, spec connect.Spec, timeout time.Duration, hb heartbeatConfig) (*conn, int, error) {
+	c, pid, err := r.startChildOnce(ctx, id, name, label, spec, timeout, hb, false)
+	if errors.Is(err, bootstrap.ErrCachedBuildFailed) && ctx.Err() == nil {
+		// Damaged in the far side's cache (a crash cut it short): it
+		// would fail every connect. Once more, sending it anew.
+		r.logger.Warn("the cached build did not start; sending it again", "context", name, "error", err)
+		return r.startChildOnce(ctx, id, name, label, spec, timeout, hb, true)
+	}
+	return c, pid, err
+}
+
+// startChildOnce is startChild's one attempt; fresh replaces the far
+// side's cached build of this program (bootstrap.Options.Fresh).
+func (r *Router) startChildOnce(ctx context.Context, id uint32, name, label string, spec connect.Spec, timeout time.Duration, hb heartbeatConfig, fresh bool) (*conn, int, error) {
 	m, ok := connect.Lookup(spec.Method)
 	if !ok {
 		err := fmt.Errorf("%w: unknown connection method %q", ErrBadOption, spec.Method)
@@ -380,7 +393,7 @@ func (r *Router) startChild(ctx context.Context, id uint32, name, label string, 
 		reportUpload, uploaded := r.uploadReporter(name)
 		rw := &firstReadWriter{ReadWriter: child.Conn, first: progress.answered}
 		res, err := bootstrap.Run(ctx, rw, self, r.provider(ctx, spec), bootstrap.Options{NoCache: spec.NoCache,
-			Guess: !child.Terminal, Early: early,
+			Guess: !child.Terminal, Early: early, Fresh: fresh,
 			Sending: func(platform, cacheDir string, size int64) {
 				progress.upload(0, size)
 				r.logger.Info("sending this program (first contact)", "context", name, "platform", platform,

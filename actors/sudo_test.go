@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/mitogo/mitogo/actors"
+	"github.com/mitogo/mitogo/bootstrap"
 )
 
 // testPassword is mitogo-test's password (test/run.sh sets it).
@@ -451,5 +452,48 @@ func TestPreserveEnvAndLoginShell(t *testing.T) {
 	var se *actors.StreamError
 	if _, err := r.Doas(ctxT(t), actors.User("mitogo-test"), actors.LoginShell()); !errors.As(err, &se) || !errors.Is(err, actors.ErrBadOption) {
 		t.Fatalf("doas with LoginShell: %T %v", err, err)
+	}
+}
+
+// A cached build damaged in the far side's cache (cut short, as a crash
+// before its data reached the disk leaves it) would fail every connect;
+// the connect sends it again, warns, and the cache holds it whole again.
+func TestSudoReplacesADamagedCachedBuild(t *testing.T) {
+	u := needSudo(t)
+	rec := &recorder{}
+	r := newRouter(t, actors.WithLogger(slog.New(rec)))
+	c, err := r.Sudo(ctxT(t), actors.User("mitogo-test"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Shutdown(ctxT(t))
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	self, err := bootstrap.NewBinary(exe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cached := u.HomeDir + "/.cache/mitogo/" + self.Hash
+	fi, err := os.Stat(cached)
+	if err != nil {
+		t.Fatalf("the build is not in the cache: %v", err)
+	}
+	if err := os.Truncate(cached, fi.Size()/3); err != nil {
+		t.Fatal(err)
+	}
+	c, err = r.Sudo(ctxT(t), actors.User("mitogo-test"), actors.Name("repaired"))
+	if err != nil {
+		t.Fatalf("connect with a damaged cached build: %v", err)
+	}
+	if _, err := echo.Call(ctxT(t), c, "x"); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := rec.find("the cached build did not start; sending it again"); !ok {
+		t.Error("no warning that the cached build was sent again")
+	}
+	if fi2, err := os.Stat(cached); err != nil || fi2.Size() != fi.Size() {
+		t.Fatalf("the cache holds %v, %v; want the build whole (%d bytes)", fi2, err, fi.Size())
 	}
 }

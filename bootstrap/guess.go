@@ -1,7 +1,6 @@
 package bootstrap
 
 import (
-	"fmt"
 	"io"
 	"runtime"
 	"strconv"
@@ -42,14 +41,10 @@ func writeGuess(w io.Writer, hash, uname string, early []byte) error {
 	return err
 }
 
-// guessed finishes Run after stage 1 took the guess and exec'd the build,
-// which announces itself.
-func guessed(rw io.Reader, res Result, began time.Time) (Result, error) {
+// guessed finishes Run after stage 1 took the guess for hash and exec'd
+// the build, which announces itself.
+func guessed(rw io.Reader, res Result, began time.Time, hash string) (Result, error) {
 	answered := time.Now()
 	res.Probe, res.Guessed = answered.Sub(began), true
-	if _, junk, err := readUntil(rw, func(l string) bool { return l == ReadyLine }); err != nil {
-		return res, fmt.Errorf("the child did not start: %w%s", err, said(junk))
-	}
-	res.Transfer = time.Since(answered)
-	return res, nil
+	return res, waitReady(rw, &res, answered, hash)
 }

@@ -34,7 +34,9 @@ const EnvVerify = "MITOGO_VERIFY"
 //	                is cached: -> guessed, and the child is exec'd (it
 //	                reads the k bytes first); else stage 1 drains the k
 //	                bytes, -> want, and goes on with the next line
-//	<- <sha256 of the binary for that platform> [nocache|delta]
+//	<- <sha256 of the binary for that platform> [nocache|delta|fresh]
+//	   (fresh: the cached build with that hash failed to start: stage 1
+//	   removes it and goes on as when it had none)
 //	   (delta:)     <- <byte count> <base> then that many bytes of delta
 //	                against the cached build base (see delta.go), sent
 //	                with the hash: stage 1 reads it after need (or drains
@@ -134,6 +136,7 @@ fi
 fi
 echo got
 case $H in *[!0-9a-f]*|"") echo "MITOGO1-ERROR bad hash"; exit 1;; esac
+[ "$M" = fresh ] && { rm -f "./$H"; M=; }
 [ "$M" != nocache ] && touch -c "./$H" 2>/dev/null
 if [ "$M" != nocache ] && [ -f "./$H" ] && [ -x "./$H" ] && ! [ -h "./$H" ]; then
 if [ "$M" = delta ]; then read N B C || exit 1; case $N in *[!0-9]*|"") echo "MITOGO1-ERROR bad size"; exit 1;; esac; head -c "$N" >/dev/null; fi
@@ -278,6 +281,10 @@ type Options struct {
 	// own); stage 1 drains it when the guess is wrong. Result.Guessed says
 	// which.
 	Early []byte
+	// Fresh replaces the far side's cached build of this hash, which
+	// failed to start (Run's error matched ErrCachedBuildFailed): it is
+	// removed and sent again. No guess is made.
+	Fresh bool
 	// NoForms keeps an upload from starting the background job that
 	// makes the binary's smaller form for the next uploads (forms.go).
 	NoForms bool
@@ -302,7 +309,7 @@ const NearRTT = 10 * time.Millisecond
 func Run(ctx context.Context, rw io.ReadWriter, self *Binary, provider Provider, opts Options) (Result, error) {
 	var res Result
 	began := time.Now()
-	guess := opts.Guess && !opts.NoCache
+	guess := opts.Guess && !opts.NoCache && !opts.Fresh
 	if guess {
 		// A far side that ended already (a refusal) fails this write;
 		// the read below then says what it printed, and how it ended.
@@ -338,7 +345,7 @@ func Run(ctx context.Context, rw io.ReadWriter, self *Binary, provider Provider,
 		}
 		switch reply {
 		case "guessed":
-			return guessed(rw, res, began)
+			return guessed(rw, res, began, self.Hash)
 		case "want":
 		default:
 			return res, stage1Error(reply)
@@ -357,11 +364,14 @@ func Run(ctx context.Context, rw io.ReadWriter, self *Binary, provider Provider,
 			return res, &PlatformError{Platform: res.Platform}
 		}
 	}
+	if opts.Fresh {
+		cached = slices.DeleteFunc(cached, func(h string) bool { return h == bin.Hash }) // not a base either
+	}
 	// A delta at hand goes with the hash, before the far side says it
 	// lacks the binary (it does not list it): no round trip waits for it.
 	var early string
 	var delta []byte
-	if !opts.NoCache && !slices.Contains(cached, bin.Hash) {
+	if !opts.NoCache && !opts.Fresh && !slices.Contains(cached, bin.Hash) { // fresh: the hash line says so, a delta may follow need
 		found := time.Now()
 		var err error
 		if early, delta, err = bin.deltaFor(ctx, cached, false); err != nil {
@@ -375,6 +385,8 @@ func Run(ctx context.Context, rw io.ReadWriter, self *Binary, provider Provider,
 		hashLine = bin.Hash + " nocache\n"
 	case delta != nil:
 		hashLine = bin.Hash + " delta\n"
+	case opts.Fresh:
+		hashLine = bin.Hash + " fresh\n"
 	}
 	asked := time.Now()
 	if _, err := io.WriteString(rw, hashLine); err != nil {
@@ -481,14 +493,31 @@ func Run(ctx context.Context, rw io.ReadWriter, self *Binary, provider Provider,
 			bin.startForm(decoders, res.Platform, cmp.Or(opts.formNice, "19")) // for the next upload
 		}
 	case "have":
+		return res, waitReady(rw, &res, answered, bin.Hash)
 	default:
 		return res, stage1Error(answer)
 	}
+	return res, waitReady(rw, &res, answered, "")
+}
+
+// ErrCachedBuildFailed is why a connect failed when the far side's cached
+// build ended before it announced itself: a build damaged in the cache (cut
+// short by a crash) fails so on every connect. Run with Options.Fresh
+// replaces it.
+var ErrCachedBuildFailed = errors.New("the cached build did not start")
+
+// waitReady waits for the child to announce itself, and records how long
+// that took since answered. cached is the hash of the cached build it runs,
+// "" for one just sent: a cached build that fails is named.
+func waitReady(rw io.Reader, res *Result, answered time.Time, cached string) error {
 	if _, junk, err := readUntil(rw, func(l string) bool { return l == ReadyLine }); err != nil {
-		return res, fmt.Errorf("the child did not start: %w%s", err, said(junk))
+		if cached != "" {
+			return fmt.Errorf("%w: %s/%s: %w%s", ErrCachedBuildFailed, res.CacheDir, cached, err, said(junk))
+		}
+		return fmt.Errorf("the child did not start: %w%s", err, said(junk))
 	}
 	res.Transfer = time.Since(answered)
-	return res, nil
+	return nil
 }
 
 // writeDelta sends delta, against the build base, after its byte count
