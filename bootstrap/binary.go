@@ -12,7 +12,14 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+
+	kgzip "github.com/klauspost/compress/gzip"
 )
+
+// piecesLevel is the gzip level of the pieces: klauspost's level 6 makes
+// a 13.8 MB image 5.48 MB in 133 ms of one core, where the standard
+// library's level 1 made 5.99 MB in 151 ms (its level 6: 5.36 MB, 424 ms).
+const piecesLevel = 6
 
 // Binary is an executable that can be sent to the far side, with its
 // hash and (once asked for) its gzip'd bytes. It comes from a file, or
@@ -204,7 +211,7 @@ func (b *Binary) compress() error {
 				// exact copy.
 				part := make([]byte, size)
 				var buf bytes.Buffer
-				var zw *gzip.Writer
+				var zw *kgzip.Writer
 				for {
 					i := next.Add(1) - 1
 					if i >= int64(n) {
@@ -218,7 +225,7 @@ func (b *Binary) compress() error {
 						continue
 					}
 					if zw == nil {
-						zw, _ = gzip.NewWriterLevel(&buf, gzip.BestSpeed)
+						zw, _ = kgzip.NewWriterLevel(&buf, piecesLevel)
 					} else {
 						zw.Reset(&buf)
 					}
