@@ -321,6 +321,18 @@ func TestBadChain(t *testing.T) {
 	if r.exit != 2 || !strings.Contains(r.stderr, `"telnet://web1"`) || !strings.Contains(r.stderr, "supported kinds are local") {
 		t.Errorf("exit %d, stderr %q; want 2 naming the hop and the supported kinds", r.exit, r.stderr)
 	}
+	// A port that is out of range or not a number is said to be so.
+	for _, c := range []struct{ chain, want string }{
+		{"root@127.0.0.1:99999", `port 99999 in "127.0.0.1:99999" is out of range (1–65535)`},
+		{"local,127.0.0.1:0", `port 0 in "127.0.0.1:0" is out of range (1–65535)`},
+		{"ssh://root@127.0.0.1:99999", `port 99999 in "127.0.0.1:99999" is out of range (1–65535)`},
+		{"root@127.0.0.1:ssh2", `port "ssh2" in "127.0.0.1:ssh2" is not a number`},
+	} {
+		r := mitogo(t, "", "call", "-t", c.chain, "sys.facts")
+		if r.exit != 2 || !strings.Contains(r.stderr, c.want) || strings.Count(r.stderr, "\n") != 1 {
+			t.Errorf("-t %s: exit %d, stderr %q; want 2 and one line saying %s", c.chain, r.exit, r.stderr, c.want)
+		}
+	}
 }
 
 func TestHelp(t *testing.T) {
