@@ -503,3 +503,31 @@ func TestUsageErrorsOneLine(t *testing.T) {
 		}
 	}
 }
+
+// A target named twice runs once: ssh:// written or not is the same hop,
+// and so is a hop with spaces around it; a chain that differs otherwise
+// (another user, another hop) is another target.
+func TestTargetNamedTwice(t *testing.T) {
+	for _, c := range []struct {
+		targets []string
+		want    int
+	}{
+		{[]string{"root@127.0.0.1:1", "ssh://root@127.0.0.1:1"}, 1},
+		{[]string{"local,ssh://127.0.0.1:1", "local, 127.0.0.1:1"}, 1},
+		{[]string{"root@127.0.0.1:1", "127.0.0.1:1"}, 2},
+		{[]string{"local", "local,local"}, 2},
+	} {
+		var args []string
+		for _, tg := range c.targets {
+			args = append(args, "-t", tg)
+		}
+		r := mitogo(t, "", append(append([]string{"call", "--json", "--connect-timeout", "30s"}, args...), "sys.facts")...)
+		var ran []string
+		for name := range statuses(t, parseJSONLines(t, r.stdout)) {
+			ran = append(ran, name)
+		}
+		if len(ran) != c.want {
+			t.Errorf("-t %q: ran in %q, want %d targets", c.targets, ran, c.want)
+		}
+	}
+}
