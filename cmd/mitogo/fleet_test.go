@@ -531,3 +531,11 @@ func TestTargetNamedTwice(t *testing.T) {
 		}
 	}
 }
+
+// The summary of one target says "1 target", not "1 targets".
+func TestSummaryOneTarget(t *testing.T) {
+	r := mitogo(t, "", "run", "--summary", "--", "true")
+	if r.exit != 0 || !strings.HasPrefix(r.stderr, "mitogo: 1 target in ") || !strings.Contains(r.stderr, ": 1 ok\n") {
+		t.Errorf("exit %d, stderr %q; want 0 and the summary of 1 target", r.exit, r.stderr)
+	}
+}

@@ -382,7 +382,7 @@ func (p *printer) summary(outcomes []outcome, added []addedKey, took time.Durati
 		counts[o.state]++
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "mitogo: %d targets in %s: %s\n", len(outcomes), took.Round(time.Millisecond), countsText(counts, stateOK))
+	fmt.Fprintf(&b, "mitogo: %s in %s: %s\n", plural(len(outcomes), "target"), took.Round(time.Millisecond), countsText(counts, stateOK))
 	for _, o := range outcomes {
 		line := fmt.Sprintf("  %-*s  %-28s", p.width, o.t.name, o.describe())
 		if o.began {

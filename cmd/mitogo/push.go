@@ -139,7 +139,7 @@ func size(n int64) string {
 
 func pushMain(ctx context.Context, e *env, o *options, args []string) error {
 	if len(args) != 2 {
-		return usagef("want LOCAL_SRC REMOTE_DST, got %d arguments", len(args))
+		return usagef("want LOCAL_SRC REMOTE_DST, got %s", plural(len(args), "argument"))
 	}
 	opts, err := o.copyOptions(e)
 	if err != nil {
@@ -194,7 +194,7 @@ func pushMain(ctx context.Context, e *env, o *options, args []string) error {
 
 func pullMain(ctx context.Context, e *env, o *options, args []string) error {
 	if len(args) != 2 {
-		return usagef("want REMOTE_SRC LOCAL_DST, got %d arguments", len(args))
+		return usagef("want REMOTE_SRC LOCAL_DST, got %s", plural(len(args), "argument"))
 	}
 	opts, err := o.copyOptions(e)
 	if err != nil {
@@ -309,7 +309,7 @@ func describe(res files.Result) string {
 	if !res.Changed {
 		return "unchanged"
 	}
-	return fmt.Sprintf("changed (%d files, %s sent)", res.Files, size(res.Bytes))
+	return fmt.Sprintf("changed (%s, %s sent)", plural(res.Files, "file"), size(res.Bytes))
 }
 
 // connected is a target and its context, or why it has none.
