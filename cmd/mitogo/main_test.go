@@ -296,6 +296,14 @@ func TestCallErrors(t *testing.T) {
 	if r.exit != 1 || !strings.HasPrefix(r.stderr, "mitogo: ") || !strings.Contains(r.stderr, "no such file or directory") {
 		t.Errorf("OS error: exit %d, stderr %q", r.exit, r.stderr)
 	}
+	// The far side's Go type of the error is for --json, not for people.
+	if strings.Contains(r.stderr, "PathError") {
+		t.Errorf("OS error: stderr %q names a Go type", r.stderr)
+	}
+	r = mitogo(t, "", "call", "--json", "file.read", `{"path":"/nonexistent/mitogo"}`)
+	if r.exit != 1 || !strings.Contains(r.stdout, `no such file or directory (*fs.PathError)"`) {
+		t.Errorf("OS error, --json: exit %d, stdout %q; want the error with its Go type", r.exit, r.stdout)
+	}
 	r = mitogo(t, "", "call", "file.read", `{"pth":"/etc/hostname"}`)
 	if r.exit != 2 || !strings.Contains(r.stderr, `"pth"`) {
 		t.Errorf("unknown argument: exit %d, stderr %q; want 2 naming it", r.exit, r.stderr)
@@ -518,5 +526,15 @@ func TestVersionFromBuildInfo(t *testing.T) {
 	}
 	if b := fromBuildInfo(nil); b.Version != "unknown" || b.Go != runtime.Version() {
 		t.Errorf("without build information: %+v", b)
+	}
+}
+
+// An unknown host key's hint names the flag that records it.
+func TestUnknownHostKeyHint(t *testing.T) {
+	s := sshtest.Start(t)
+	empty := filepath.Join(t.TempDir(), "known_hosts")
+	r := mitogo(t, "", "run", "--known-hosts", empty, "--identity", s.ClientKey, "-t", s.User+"@"+s.Addr, "--", "true")
+	if r.exit != 255 || !strings.Contains(r.stderr, "is not known") || !strings.Contains(r.stderr, "or connect with --host-key-policy accept-new") {
+		t.Errorf("exit %d, stderr %q; want 255 and the hint --host-key-policy accept-new", r.exit, r.stderr)
 	}
 }

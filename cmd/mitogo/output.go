@@ -326,16 +326,16 @@ func (p *printer) done(i int, o *outcome) {
 	case modeRaw:
 		switch {
 		case o.state == stateTimedOut:
-			fmt.Fprintf(p.stderr, "mitogo: %s: %s\n", to.name, oneLine(o.err))
+			fmt.Fprintf(p.stderr, "mitogo: %s: %s\n", to.name, userLine(o.err))
 		case o.err != nil && o.state != stateInterrupted:
-			fmt.Fprintf(p.stderr, "mitogo: %s\n", oneLine(o.err))
+			fmt.Fprintf(p.stderr, "mitogo: %s\n", userLine(o.err))
 		}
 	case modePrefix:
 		// Every target that did not succeed says so on a line of its own,
 		// a command's exit status as much as an unreachable host.
 		switch {
 		case o.err != nil:
-			fmt.Fprintf(p.stderr, "%s%s: %s\n", to.prefix(), o.describe(), oneLine(o.err))
+			fmt.Fprintf(p.stderr, "%s%s: %s\n", to.prefix(), o.describe(), userLine(o.err))
 		case o.state != stateOK:
 			fmt.Fprintf(p.stderr, "%s%s\n", to.prefix(), o.describe())
 		}
@@ -345,7 +345,7 @@ func (p *printer) done(i int, o *outcome) {
 			head += fmt.Sprintf(" (%s)", o.dur.Round(time.Millisecond))
 		}
 		if o.err != nil {
-			head += ": " + oneLine(o.err)
+			head += ": " + userLine(o.err)
 		}
 		fmt.Fprintln(p.stdout, head)
 		to.group.writeTo(p.stdout, p.stderr)
@@ -353,7 +353,7 @@ func (p *printer) done(i int, o *outcome) {
 		rec := jsonRecord{Target: to.name, Status: o.state.String(), Exit: ptr(o.exit),
 			Started: ptr(o.started), Duration: ptr(o.dur.Seconds())}
 		if o.err != nil {
-			rec.Error = oneLine(o.err)
+			rec.Error = jsonLine(o.err)
 		}
 		p.json(rec)
 	}
@@ -389,7 +389,7 @@ func (p *printer) summary(outcomes []outcome, added []addedKey, took time.Durati
 			line += fmt.Sprintf(" %8s", o.dur.Round(time.Millisecond))
 		}
 		if o.err != nil {
-			line += "  " + oneLine(o.err)
+			line += "  " + userLine(o.err)
 		}
 		b.WriteString(strings.TrimRight(line, " ") + "\n")
 	}

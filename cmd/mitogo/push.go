@@ -158,7 +158,7 @@ func pushMain(ctx context.Context, e *env, o *options, args []string) error {
 		case errors.As(err, &pe):
 			why = "cannot be read: " + oneLine(pe.Err)
 		case err != nil:
-			why = "cannot be read: " + oneLine(err)
+			why = "cannot be read: " + userLine(err)
 		}
 		fmt.Fprintf(e.stderr, "mitogo push: %s %s\n", args[0], why)
 		return exitStatus(exitError)
@@ -279,7 +279,7 @@ func (cr *copyRun) cause(err error) string {
 	if errors.Is(err, files.ErrIsDirectory) {
 		return cr.src + " is a directory (copy it with -r)"
 	}
-	return oneLine(err)
+	return userLine(err)
 }
 
 // end returns how the run ends: interrupted, or with its worst status.
