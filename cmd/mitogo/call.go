@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -145,7 +146,23 @@ func checkArgs(name string, args any) error {
 		sort.Strings(unknown)
 		return usagef("%s has no argument %s; its arguments: %s", name, strings.Join(quoteAll(unknown), ", "), strings.Join(entry.Args, ", "))
 	}
+	var ae *builtins.ArgError
+	if err := entry.CheckArgs(m); errors.As(err, &ae) {
+		return usagef("%s: argument %q takes %s, not %s; e.g. %s", name, ae.Field, ae.Want, describeJSON(m[ae.Field]), entry.Example)
+	}
 	return nil
+}
+
+// describeJSON is v as JSON, cut to a few dozen characters.
+func describeJSON(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Sprint(v)
+	}
+	if r := []rune(string(b)); len(r) > 40 {
+		return string(r[:39]) + "…"
+	}
+	return string(b)
 }
 
 func quoteAll(s []string) []string {

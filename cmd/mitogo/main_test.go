@@ -308,6 +308,12 @@ func TestCallErrors(t *testing.T) {
 	if r.exit != 2 || !strings.Contains(r.stderr, `"pth"`) {
 		t.Errorf("unknown argument: exit %d, stderr %q; want 2 naming it", r.exit, r.stderr)
 	}
+	// A field of the wrong type is found here, before connecting (a
+	// target that cannot be reached is never tried), and named.
+	r = mitogo(t, "", "call", "-t", "ssh://127.0.0.1:1", "file.stat", `{"path":5}`)
+	if r.exit != 2 || !strings.Contains(r.stderr, `argument "path" takes a string, not 5`) || strings.Count(r.stderr, "\n") != 1 {
+		t.Errorf("argument of the wrong type: exit %d, stderr %q; want 2, one line naming it and the type it takes", r.exit, r.stderr)
+	}
 	r = mitogo(t, "", "call", "file.read", `{"path":`)
 	if r.exit != 2 || !strings.Contains(r.stderr, "bad JSON") {
 		t.Errorf("bad JSON: exit %d, stderr %q; want 2", r.exit, r.stderr)
