@@ -292,6 +292,12 @@ func TestCallErrors(t *testing.T) {
 	if r.exit != 127 || !strings.Contains(r.stderr, `"nosuch.function"`) || strings.Count(r.stderr, "\n") != 1 {
 		t.Errorf("unknown function: exit %d, stderr %q; want 127 (as a missing command) and one line naming it", r.exit, r.stderr)
 	}
+	// The far side runs this program: a function it lacks is found here,
+	// before connecting (a target that cannot be reached is never tried).
+	r = mitogo(t, "", "call", "-t", "ssh://127.0.0.1:1", "-t", "local", "nosuch.function")
+	if r.exit != 127 || !strings.Contains(r.stderr, `"nosuch.function"`) || !strings.Contains(r.stderr, "mitogo list") || strings.Count(r.stderr, "\n") != 1 {
+		t.Errorf("unknown function, two targets: exit %d, stderr %q; want 127 and one line naming it and mitogo list", r.exit, r.stderr)
+	}
 	r = mitogo(t, "", "call", "file.read", `{"path":"/nonexistent/mitogo"}`)
 	if r.exit != 1 || !strings.HasPrefix(r.stderr, "mitogo: ") || !strings.Contains(r.stderr, "no such file or directory") {
 		t.Errorf("OS error: exit %d, stderr %q", r.exit, r.stderr)
