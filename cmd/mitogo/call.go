@@ -28,7 +28,9 @@ read them from stdin) and prints the result as indented JSON; with many
 targets, one line of JSON per target prefixed with its name (or --group,
 --json). The function decodes the arguments into its own type by field
 name, as its msgpack tags spell them; 'mitogo list -l' shows the built-in
-functions' arguments. A function that returns an error exits 1.
+functions' arguments. A function that returns an error exits 1. A name
+mitogo has no function for (exit 127), and a built-in's argument that is
+unknown or of the wrong type (exit 2), are refused before connecting.
 
 Byte fields take a string; in results, bytes print as a string when they are
 UTF-8, as base64 otherwise. Durations take a string such as "10s", file

@@ -55,8 +55,8 @@ was never reached.
 Exit status: with one target, the command's own (128+n when signal n
 killed it; 1 when a call failed); 255 when a target could not be reached or
 its connection was lost (as ssh); 124 when --timeout passed (as timeout);
-127 when the command does not exist there (as a shell; for call, the
-function); 130 on Ctrl-C (SIGINT) and 143 on SIGTERM (128 + the signal's
+127 when the command does not exist there (as a shell; for call, when
+mitogo does not have the function: found before connecting); 130 on Ctrl-C (SIGINT) and 143 on SIGTERM (128 + the signal's
 number, as a shell gives); 2 for usage errors. With many: 255 if any was
 unreachable, else 124 if any timed out, else 127 if any lacked the
 command, else the highest status; 0 only when every target succeeded.
