@@ -8,8 +8,9 @@ ssh:// may be written but is never needed), openssh://[user@]host[:port]
 (the ssh program), sudo://[user], su://[user], doas://[user]. With an
 inventory (-i FILE), -t NAME picks the target or group of that name in it,
 -t @GROUP a group only; without -t every target in it runs. A target named
-twice (-t local -t local, or by a name and a group) runs once, as Ansible
-runs a host once: each target is one line of output prefix, one result.
+twice (-t local -t local, -t web1 -t ssh://web1, or by a name and a group)
+runs once, as Ansible runs a host once: each target is one line of output
+prefix, one result.
 
 Inventory: one target per line, "NAME [CHAIN] [KEY=VALUE...]"; the chain
 defaults to NAME. "#" starts a comment. A line "[GROUP]" starts a group:
