@@ -13,21 +13,23 @@ type Entry struct {
 	Summary string   // one line
 	Example string   // JSON arguments, as "mitogo call NAME JSON" takes them
 	Args    []string // the argument's field names, as JSON and msgpack spell them
+
+	arg reflect.Type // the argument's type, for CheckArgs
 }
 
 var catalog = []Entry{
 	{Name: Facts.Name(), Summary: "hostname, OS, kernel, uptime, user and pid of the context", Example: `{}`,
-		Args: fieldNames[FactsRequest]()},
+		Args: fieldNames[FactsRequest](), arg: reflect.TypeFor[FactsRequest]()},
 	{Name: FileRead.Name(), Summary: "read a file: its data (at most max_bytes), mode and size", Example: `{"path":"/etc/hostname"}`,
-		Args: fieldNames[ReadRequest]()},
+		Args: fieldNames[ReadRequest](), arg: reflect.TypeFor[ReadRequest]()},
 	{Name: FileWrite.Name(), Summary: "write a file, atomically (temp file + rename) when atomic is true", Example: `{"path":"/tmp/x","data":"hello\n","mode":"0600","atomic":true}`,
-		Args: fieldNames[WriteRequest]()},
+		Args: fieldNames[WriteRequest](), arg: reflect.TypeFor[WriteRequest]()},
 	{Name: FileStat.Name(), Summary: "size, mode, modification time and owner of a file", Example: `{"path":"/etc/hostname"}`,
-		Args: fieldNames[StatRequest]()},
+		Args: fieldNames[StatRequest](), arg: reflect.TypeFor[StatRequest]()},
 	{Name: ProcExec.Name(), Summary: "run a command to completion; its exit code, stdout and stderr", Example: `{"argv":["uname","-a"],"timeout":"10s"}`,
-		Args: fieldNames[ExecRequest]()},
+		Args: fieldNames[ExecRequest](), arg: reflect.TypeFor[ExecRequest]()},
 	{Name: ProcRun.Name(), Summary: "run a command streaming its output over a channel (use \"mitogo run\")", Example: `{"argv":["ls"],"reply":{"context":0,"id":"ch1"}}`,
-		Args: fieldNames[RunRequest]()},
+		Args: fieldNames[RunRequest](), arg: reflect.TypeFor[RunRequest]()},
 }
 
 // Catalog lists the built-in functions, sorted by name.

@@ -34,8 +34,10 @@ func SplitTarget(t string) (user, host string, port int, err error) {
 	host = t
 	if h, p, e := net.SplitHostPort(t); e == nil {
 		host = h
-		if port, err = strconv.Atoi(p); err != nil || port <= 0 || port > 65535 {
-			return "", "", 0, fmt.Errorf("bad port %q in %q", p, t)
+		if port, err = strconv.Atoi(p); err != nil && !isDigits(p) {
+			return "", "", 0, fmt.Errorf("port %q in %q is not a number", p, t)
+		} else if err != nil || port <= 0 || port > 65535 {
+			return "", "", 0, fmt.Errorf("port %s in %q is out of range (1–65535)", p, t)
 		}
 	} else if strings.HasPrefix(t, "[") && strings.HasSuffix(t, "]") {
 		host = t[1 : len(t)-1]
@@ -44,6 +46,10 @@ func SplitTarget(t string) (user, host string, port int, err error) {
 		return "", "", 0, fmt.Errorf("no host in %q", t)
 	}
 	return user, host, port, nil
+}
+
+func isDigits(s string) bool {
+	return s != "" && strings.Trim(s, "0123456789") == ""
 }
 
 // Target is the inverse of SplitTarget: [user@]host[:port], the host in

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -27,7 +28,9 @@ read them from stdin) and prints the result as indented JSON; with many
 targets, one line of JSON per target prefixed with its name (or --group,
 --json). The function decodes the arguments into its own type by field
 name, as its msgpack tags spell them; 'mitogo list -l' shows the built-in
-functions' arguments. A function that returns an error exits 1.
+functions' arguments. A function that returns an error exits 1. A name
+mitogo has no function for (exit 127), and a built-in's argument that is
+unknown or of the wrong type (exit 2), are refused before connecting.
 
 Byte fields take a string; in results, bytes print as a string when they are
 UTF-8, as base64 otherwise. Durations take a string such as "10s", file
@@ -56,6 +59,11 @@ func callMain(ctx context.Context, e *env, o *options, rest []string) error {
 		return usagef("too many arguments: give the function's arguments as one JSON value, e.g. '{\"path\":\"/etc/hostname\"}'")
 	}
 	name := rest[0]
+	if !registered(name) {
+		// Every context runs this program: none has the function.
+		fmt.Fprintf(e.stderr, "mitogo: no function %q in mitogo (mitogo list shows its functions)\n", name)
+		return exitStatus(exitNotFound)
+	}
 	var fnArgs any
 	if len(rest) == 2 {
 		text := []byte(rest[1])
@@ -86,6 +94,23 @@ func callMain(ctx context.Context, e *env, o *options, rest []string) error {
 		}
 		return 0, out.result(jsonable(res))
 	})
+}
+
+// registered reports whether a function is registered under name in this
+// program, and so in every context it starts (they run the same binary).
+// Package actors offers no lookup; its Register panics on a name taken, so
+// registering a placeholder tells: when that succeeds the name was free,
+// and the placeholder stays registered, unused, as call exits then.
+func registered(name string) (taken bool) {
+	defer func() {
+		if recover() != nil {
+			taken = true
+		}
+	}()
+	actors.Register(name, func(context.Context, struct{}) (struct{}, error) {
+		return struct{}{}, fmt.Errorf("%s is not a function of mitogo", name)
+	})
+	return false
 }
 
 // parseJSON decodes one JSON value, with integers as int64 so that they
@@ -145,7 +170,23 @@ func checkArgs(name string, args any) error {
 		sort.Strings(unknown)
 		return usagef("%s has no argument %s; its arguments: %s", name, strings.Join(quoteAll(unknown), ", "), strings.Join(entry.Args, ", "))
 	}
+	var ae *builtins.ArgError
+	if err := entry.CheckArgs(m); errors.As(err, &ae) {
+		return usagef("%s: argument %q takes %s, not %s; e.g. %s", name, ae.Field, ae.Want, describeJSON(m[ae.Field]), entry.Example)
+	}
 	return nil
+}
+
+// describeJSON is v as JSON, cut to a few dozen characters.
+func describeJSON(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Sprint(v)
+	}
+	if r := []rune(string(b)); len(r) > 40 {
+		return string(r[:39]) + "…"
+	}
+	return string(b)
 }
 
 func quoteAll(s []string) []string {

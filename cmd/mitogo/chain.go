@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net"
 	"strings"
 
 	"github.com/mitogo/mitogo/actors"
@@ -96,6 +97,14 @@ func parseChain(chain string) ([]hop, error) {
 			return nil, usagef("-t %q: hop %d is empty", chain, i+1)
 		case bareSSHHost(p):
 			hops = append(hops, hop{kind: methods.SSH, target: p})
+		case sshPort(p) != "":
+			// An ssh host whose port is out of range or not a number
+			// (a "sudo:root" too: it reads as host "sudo", port "root").
+			_, _, _, err := methods.SplitTarget(p)
+			if isDigits(sshPort(p)) {
+				return nil, usagef("-t %q: hop %d: %v", chain, i+1, err)
+			}
+			return nil, usagef("-t %q: hop %d: %v; supported kinds are %s", chain, i+1, err, strings.Join(hopKinds, ", "))
 		default:
 			return nil, usagef("-t %q: unknown hop %q (hop %d): supported kinds are %s",
 				chain, p, i+1, strings.Join(hopKinds, ", "))
@@ -160,6 +169,22 @@ func bareSSHHost(p string) bool {
 	_, _, _, err := methods.SplitTarget(p)
 	return err == nil
 }
+
+// sshPort returns the port of a hop written as an ssh host with a port,
+// [user@]host:port, whatever the port is; "" for other hops.
+func sshPort(p string) string {
+	if strings.Contains(p, "://") || strings.ContainsAny(p, "/ \t") {
+		return ""
+	}
+	hostPort := p[strings.LastIndex(p, "@")+1:]
+	_, port, err := net.SplitHostPort(hostPort)
+	if err != nil {
+		return ""
+	}
+	return port
+}
+
+func isDigits(s string) bool { return s != "" && strings.Trim(s, "0123456789") == "" }
 
 // accountHop returns the method of a hop that changes account (sudo, su,
 // doas: "sudo", "sudo://", "sudo://user"), or "".

@@ -208,8 +208,33 @@ func TestFleetTargetTwice(t *testing.T) {
 		t.Errorf("-t local -t local: exit %d, statuses %v; want one, ok", r.exit, st)
 	}
 	r = mitogo(t, "", "run", "--help")
-	if !strings.Contains(strings.Join(strings.Fields(r.stdout), " "), "A target named twice (-t local -t local, or by a name and a group) runs once") {
+	if !strings.Contains(strings.Join(strings.Fields(r.stdout), " "), "A target named twice (-t local -t local, -t web1 -t ssh://web1, or by a name and a group) runs once") {
 		t.Errorf("run --help does not say a target named twice runs once")
+	}
+	// ssh:// written or not is the same hop, and so is a hop with spaces
+	// around it; a chain that differs otherwise (another user, another
+	// hop) is another target.
+	for _, c := range []struct {
+		targets []string
+		want    int
+	}{
+		{[]string{"root@127.0.0.1:1", "ssh://root@127.0.0.1:1"}, 1},
+		{[]string{"local,ssh://127.0.0.1:1", "local, 127.0.0.1:1"}, 1},
+		{[]string{"root@127.0.0.1:1", "127.0.0.1:1"}, 2},
+		{[]string{"local", "local,local"}, 2},
+	} {
+		var args []string
+		for _, tg := range c.targets {
+			args = append(args, "-t", tg)
+		}
+		r := mitogo(t, "", append(append([]string{"call", "--json"}, args...), "sys.facts")...)
+		var ran []string
+		for name := range statuses(t, parseJSONLines(t, r.stdout)) {
+			ran = append(ran, name)
+		}
+		if len(ran) != c.want {
+			t.Errorf("-t %q: ran in %q, want %d targets", c.targets, ran, c.want)
+		}
 	}
 }
 
@@ -501,5 +526,13 @@ func TestUsageErrorsOneLine(t *testing.T) {
 			t.Errorf("mitogo %s %q: exit %d, stderr %q; want 2 and one line %q...%q, no parenthetical before that",
 				c.cmd, c.args, r.exit, r.stderr, prefix, suffix)
 		}
+	}
+}
+
+// The summary of one target says "1 target", not "1 targets".
+func TestSummaryOneTarget(t *testing.T) {
+	r := mitogo(t, "", "run", "--summary", "--", "true")
+	if r.exit != 0 || !strings.HasPrefix(r.stderr, "mitogo: 1 target in ") || !strings.Contains(r.stderr, ": 1 ok\n") {
+		t.Errorf("exit %d, stderr %q; want 0 and the summary of 1 target", r.exit, r.stderr)
 	}
 }

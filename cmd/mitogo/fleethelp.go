@@ -8,8 +8,9 @@ ssh:// may be written but is never needed), openssh://[user@]host[:port]
 (the ssh program), sudo://[user], su://[user], doas://[user]. With an
 inventory (-i FILE), -t NAME picks the target or group of that name in it,
 -t @GROUP a group only; without -t every target in it runs. A target named
-twice (-t local -t local, or by a name and a group) runs once, as Ansible
-runs a host once: each target is one line of output prefix, one result.
+twice (-t local -t local, -t web1 -t ssh://web1, or by a name and a group)
+runs once, as Ansible runs a host once: each target is one line of output
+prefix, one result.
 
 Inventory: one target per line, "NAME [CHAIN] [KEY=VALUE...]"; the chain
 defaults to NAME. "#" starts a comment. A line "[GROUP]" starts a group:
@@ -55,8 +56,8 @@ was never reached.
 Exit status: with one target, the command's own (128+n when signal n
 killed it; 1 when a call failed); 255 when a target could not be reached or
 its connection was lost (as ssh); 124 when --timeout passed (as timeout);
-127 when the command does not exist there (as a shell; for call, the
-function); 130 on Ctrl-C (SIGINT) and 143 on SIGTERM (128 + the signal's
+127 when the command does not exist there (as a shell; for call, when
+mitogo does not have the function: found before connecting); 130 on Ctrl-C (SIGINT) and 143 on SIGTERM (128 + the signal's
 number, as a shell gives); 2 for usage errors. With many: 255 if any was
 unreachable, else 124 if any timed out, else 127 if any lacked the
 command, else the highest status; 0 only when every target succeeded.

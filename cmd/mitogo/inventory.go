@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 
+	methods "github.com/mitogo/mitogo/connect"
 	inv "github.com/mitogo/mitogo/inventory"
 )
 
@@ -122,8 +123,8 @@ func resolveTargets(values []string, inventoryPath string) ([]*target, error) {
 	seen := map[string]bool{}
 	add := func(ts ...*target) {
 		for _, t := range ts {
-			if !seen[t.name] {
-				seen[t.name] = true
+			if k := targetKey(t.name); !seen[k] {
+				seen[k] = true
 				out = append(out, t)
 			}
 		}
@@ -160,6 +161,17 @@ func resolveTargets(values []string, inventoryPath string) ([]*target, error) {
 		add(&target{name: v, chain: v, settings: map[string]string{}})
 	}
 	return out, nil
+}
+
+// targetKey is a target's name in the form that compares it: a chain
+// with its hops trimmed and ssh:// dropped, as ssh is the hop a bare
+// host means ("ssh://root@web1" and "root@web1" are one target).
+func targetKey(name string) string {
+	hops := strings.Split(name, ",")
+	for i, h := range hops {
+		hops[i] = strings.TrimPrefix(strings.TrimSpace(h), methods.SSH+"://")
+	}
+	return strings.Join(hops, ",")
 }
 
 func (inv *inventory) groupNames() []string {

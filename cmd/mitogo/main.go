@@ -236,10 +236,10 @@ func cli(args []string, stdin *os.File, stdout, stderr io.Writer) int {
 	case ctx.Err() != nil:
 		return interruptStatus(ctx)
 	case errors.As(err, &unreachable):
-		fmt.Fprintf(stderr, "mitogo: %s\n", oneLine(err))
+		fmt.Fprintf(stderr, "mitogo: %s\n", userLine(err))
 		return exitUnreachable
 	default:
-		fmt.Fprintf(stderr, "mitogo: %s\n", oneLine(err))
+		fmt.Fprintf(stderr, "mitogo: %s\n", userLine(err))
 		return exitError
 	}
 }

@@ -292,13 +292,33 @@ func TestCallErrors(t *testing.T) {
 	if r.exit != 127 || !strings.Contains(r.stderr, `"nosuch.function"`) || strings.Count(r.stderr, "\n") != 1 {
 		t.Errorf("unknown function: exit %d, stderr %q; want 127 (as a missing command) and one line naming it", r.exit, r.stderr)
 	}
+	// The far side runs this program: a function it lacks is found here,
+	// before connecting (a target that cannot be reached is never tried).
+	r = mitogo(t, "", "call", "-t", "ssh://127.0.0.1:1", "-t", "local", "nosuch.function")
+	if r.exit != 127 || !strings.Contains(r.stderr, `"nosuch.function"`) || !strings.Contains(r.stderr, "mitogo list") || strings.Count(r.stderr, "\n") != 1 {
+		t.Errorf("unknown function, two targets: exit %d, stderr %q; want 127 and one line naming it and mitogo list", r.exit, r.stderr)
+	}
 	r = mitogo(t, "", "call", "file.read", `{"path":"/nonexistent/mitogo"}`)
 	if r.exit != 1 || !strings.HasPrefix(r.stderr, "mitogo: ") || !strings.Contains(r.stderr, "no such file or directory") {
 		t.Errorf("OS error: exit %d, stderr %q", r.exit, r.stderr)
 	}
+	// The far side's Go type of the error is for --json, not for people.
+	if strings.Contains(r.stderr, "PathError") {
+		t.Errorf("OS error: stderr %q names a Go type", r.stderr)
+	}
+	r = mitogo(t, "", "call", "--json", "file.read", `{"path":"/nonexistent/mitogo"}`)
+	if r.exit != 1 || !strings.Contains(r.stdout, `no such file or directory (*fs.PathError)"`) {
+		t.Errorf("OS error, --json: exit %d, stdout %q; want the error with its Go type", r.exit, r.stdout)
+	}
 	r = mitogo(t, "", "call", "file.read", `{"pth":"/etc/hostname"}`)
 	if r.exit != 2 || !strings.Contains(r.stderr, `"pth"`) {
 		t.Errorf("unknown argument: exit %d, stderr %q; want 2 naming it", r.exit, r.stderr)
+	}
+	// A field of the wrong type is found here, before connecting (a
+	// target that cannot be reached is never tried), and named.
+	r = mitogo(t, "", "call", "-t", "ssh://127.0.0.1:1", "file.stat", `{"path":5}`)
+	if r.exit != 2 || !strings.Contains(r.stderr, `argument "path" takes a string, not 5`) || strings.Count(r.stderr, "\n") != 1 {
+		t.Errorf("argument of the wrong type: exit %d, stderr %q; want 2, one line naming it and the type it takes", r.exit, r.stderr)
 	}
 	r = mitogo(t, "", "call", "file.read", `{"path":`)
 	if r.exit != 2 || !strings.Contains(r.stderr, "bad JSON") {
@@ -320,6 +340,18 @@ func TestBadChain(t *testing.T) {
 	r := mitogo(t, "", "call", "-t", "local,telnet://web1", "sys.facts")
 	if r.exit != 2 || !strings.Contains(r.stderr, `"telnet://web1"`) || !strings.Contains(r.stderr, "supported kinds are local") {
 		t.Errorf("exit %d, stderr %q; want 2 naming the hop and the supported kinds", r.exit, r.stderr)
+	}
+	// A port that is out of range or not a number is said to be so.
+	for _, c := range []struct{ chain, want string }{
+		{"root@127.0.0.1:99999", `port 99999 in "127.0.0.1:99999" is out of range (1–65535)`},
+		{"local,127.0.0.1:0", `port 0 in "127.0.0.1:0" is out of range (1–65535)`},
+		{"ssh://root@127.0.0.1:99999", `port 99999 in "127.0.0.1:99999" is out of range (1–65535)`},
+		{"root@127.0.0.1:ssh2", `port "ssh2" in "127.0.0.1:ssh2" is not a number`},
+	} {
+		r := mitogo(t, "", "call", "-t", c.chain, "sys.facts")
+		if r.exit != 2 || !strings.Contains(r.stderr, c.want) || strings.Count(r.stderr, "\n") != 1 {
+			t.Errorf("-t %s: exit %d, stderr %q; want 2 and one line saying %s", c.chain, r.exit, r.stderr, c.want)
+		}
 	}
 }
 
@@ -506,5 +538,15 @@ func TestVersionFromBuildInfo(t *testing.T) {
 	}
 	if b := fromBuildInfo(nil); b.Version != "unknown" || b.Go != runtime.Version() {
 		t.Errorf("without build information: %+v", b)
+	}
+}
+
+// An unknown host key's hint names the flag that records it.
+func TestUnknownHostKeyHint(t *testing.T) {
+	s := sshtest.Start(t)
+	empty := filepath.Join(t.TempDir(), "known_hosts")
+	r := mitogo(t, "", "run", "--known-hosts", empty, "--identity", s.ClientKey, "-t", s.User+"@"+s.Addr, "--", "true")
+	if r.exit != 255 || !strings.Contains(r.stderr, "is not known") || !strings.Contains(r.stderr, "or connect with --host-key-policy accept-new") {
+		t.Errorf("exit %d, stderr %q; want 255 and the hint --host-key-policy accept-new", r.exit, r.stderr)
 	}
 }

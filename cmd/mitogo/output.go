@@ -37,7 +37,7 @@ type printer struct {
 	mu       sync.Mutex
 	drawn    bool // the progress line is on the screen
 	finished int
-	failed   int
+	counts   map[state]int // the finished targets, by how they ended
 	running  map[int]bool
 	uploads  map[string]actors.UploadProgress // mitogo being sent, by context
 
@@ -111,7 +111,7 @@ func (g *groupBuffer) writeTo(stdout, stderr io.Writer) {
 }
 
 func newPrinter(e *env, o *options, ts []*target) *printer {
-	p := &printer{stdout: e.stdout, stderr: e.stderr, running: map[int]bool{}, stop: make(chan struct{})}
+	p := &printer{stdout: e.stdout, stderr: e.stderr, running: map[int]bool{}, counts: map[state]int{}, stop: make(chan struct{})}
 	switch {
 	case o.fleet.json:
 		p.mode = modeJSON
@@ -321,23 +321,21 @@ func (p *printer) done(i int, o *outcome) {
 	p.clearProgress()
 	delete(p.running, i)
 	p.finished++
-	if o.state != stateOK {
-		p.failed++
-	}
+	p.counts[o.state]++
 	switch p.mode {
 	case modeRaw:
 		switch {
 		case o.state == stateTimedOut:
-			fmt.Fprintf(p.stderr, "mitogo: %s: %s\n", to.name, oneLine(o.err))
+			fmt.Fprintf(p.stderr, "mitogo: %s: %s\n", to.name, userLine(o.err))
 		case o.err != nil && o.state != stateInterrupted:
-			fmt.Fprintf(p.stderr, "mitogo: %s\n", oneLine(o.err))
+			fmt.Fprintf(p.stderr, "mitogo: %s\n", userLine(o.err))
 		}
 	case modePrefix:
 		// Every target that did not succeed says so on a line of its own,
 		// a command's exit status as much as an unreachable host.
 		switch {
 		case o.err != nil:
-			fmt.Fprintf(p.stderr, "%s%s: %s\n", to.prefix(), o.describe(), oneLine(o.err))
+			fmt.Fprintf(p.stderr, "%s%s: %s\n", to.prefix(), o.describe(), userLine(o.err))
 		case o.state != stateOK:
 			fmt.Fprintf(p.stderr, "%s%s\n", to.prefix(), o.describe())
 		}
@@ -347,7 +345,7 @@ func (p *printer) done(i int, o *outcome) {
 			head += fmt.Sprintf(" (%s)", o.dur.Round(time.Millisecond))
 		}
 		if o.err != nil {
-			head += ": " + oneLine(o.err)
+			head += ": " + userLine(o.err)
 		}
 		fmt.Fprintln(p.stdout, head)
 		to.group.writeTo(p.stdout, p.stderr)
@@ -355,7 +353,7 @@ func (p *printer) done(i int, o *outcome) {
 		rec := jsonRecord{Target: to.name, Status: o.state.String(), Exit: ptr(o.exit),
 			Started: ptr(o.started), Duration: ptr(o.dur.Seconds())}
 		if o.err != nil {
-			rec.Error = oneLine(o.err)
+			rec.Error = jsonLine(o.err)
 		}
 		p.json(rec)
 	}
@@ -383,21 +381,15 @@ func (p *printer) summary(outcomes []outcome, added []addedKey, took time.Durati
 	for _, o := range outcomes {
 		counts[o.state]++
 	}
-	var parts []string
-	for s := stateOK; s <= stateInterrupted; s++ {
-		if counts[s] > 0 {
-			parts = append(parts, fmt.Sprintf("%d %s", counts[s], s))
-		}
-	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "mitogo: %d targets in %s: %s\n", len(outcomes), took.Round(time.Millisecond), strings.Join(parts, ", "))
+	fmt.Fprintf(&b, "mitogo: %s in %s: %s\n", plural(len(outcomes), "target"), took.Round(time.Millisecond), countsText(counts, stateOK))
 	for _, o := range outcomes {
 		line := fmt.Sprintf("  %-*s  %-28s", p.width, o.t.name, o.describe())
 		if o.began {
 			line += fmt.Sprintf(" %8s", o.dur.Round(time.Millisecond))
 		}
 		if o.err != nil {
-			line += "  " + oneLine(o.err)
+			line += "  " + userLine(o.err)
 		}
 		b.WriteString(strings.TrimRight(line, " ") + "\n")
 	}
@@ -452,8 +444,21 @@ func (p *printer) progressLoop() {
 	}
 }
 
-// drawProgress draws "[done/total] n failed; running: a, b…" on stderr,
-// cut to the terminal's width; p.mu is held.
+// countsText is "1 ok, 2 failed, 1 unreachable": the targets in each
+// state from first on, in the order of the states.
+func countsText(counts map[state]int, first state) string {
+	var parts []string
+	for s := first; s <= stateInterrupted; s++ {
+		if counts[s] > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", counts[s], s))
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+// drawProgress draws "[done/total] 1 failed, 2 unreachable; running: a, b…"
+// on stderr, counting as the summary does, cut to the terminal's width;
+// p.mu is held.
 func (p *printer) drawProgress() {
 	var names []string
 	for i := range p.targets {
@@ -462,8 +467,8 @@ func (p *printer) drawProgress() {
 		}
 	}
 	line := fmt.Sprintf("[%d/%d]", p.finished, len(p.targets))
-	if p.failed > 0 {
-		line += fmt.Sprintf(" %d failed;", p.failed)
+	if c := countsText(p.counts, stateOK+1); c != "" {
+		line += " " + c + ";"
 	}
 	if len(names) > 0 {
 		line += " running: " + strings.Join(names, ", ")

@@ -50,3 +50,24 @@ func TestGroupKeepsOrder(t *testing.T) {
 		t.Errorf("--group printed %q; want the header, then %q", both.String(), want)
 	}
 }
+
+// The progress line counts the targets that ended as the summary does:
+// the unreachable ones apart from those that failed.
+func TestProgressCounts(t *testing.T) {
+	var stderr bytes.Buffer
+	ts := []*target{{name: "web1"}, {name: "web2"}, {name: "web3"}, {name: "web4"}}
+	p := newPrinter(&env{stdout: io.Discard, stderr: &stderr}, &options{}, ts)
+	for i, o := range []outcome{{state: stateFailed, exit: 3}, {state: stateUnreachable, exit: exitUnreachable}, {state: stateUnreachable, exit: exitUnreachable}} {
+		o.t, o.began = ts[i], true
+		p.done(i, &o)
+	}
+	stderr.Reset()
+	p.mu.Lock()
+	p.drawProgress()
+	p.mu.Unlock()
+	p.close()
+	want := "[3/4] 1 failed, 2 unreachable;"
+	if got := stderr.String(); !strings.Contains(got, want) {
+		t.Errorf("progress line %q; want it to say %q", got, want)
+	}
+}

@@ -139,7 +139,7 @@ func size(n int64) string {
 
 func pushMain(ctx context.Context, e *env, o *options, args []string) error {
 	if len(args) != 2 {
-		return usagef("want LOCAL_SRC REMOTE_DST, got %d arguments", len(args))
+		return usagef("want LOCAL_SRC REMOTE_DST, got %s", plural(len(args), "argument"))
 	}
 	opts, err := o.copyOptions(e)
 	if err != nil {
@@ -158,7 +158,7 @@ func pushMain(ctx context.Context, e *env, o *options, args []string) error {
 		case errors.As(err, &pe):
 			why = "cannot be read: " + oneLine(pe.Err)
 		case err != nil:
-			why = "cannot be read: " + oneLine(err)
+			why = "cannot be read: " + userLine(err)
 		}
 		fmt.Fprintf(e.stderr, "mitogo push: %s %s\n", args[0], why)
 		return exitStatus(exitError)
@@ -194,7 +194,7 @@ func pushMain(ctx context.Context, e *env, o *options, args []string) error {
 
 func pullMain(ctx context.Context, e *env, o *options, args []string) error {
 	if len(args) != 2 {
-		return usagef("want REMOTE_SRC LOCAL_DST, got %d arguments", len(args))
+		return usagef("want REMOTE_SRC LOCAL_DST, got %s", plural(len(args), "argument"))
 	}
 	opts, err := o.copyOptions(e)
 	if err != nil {
@@ -279,7 +279,7 @@ func (cr *copyRun) cause(err error) string {
 	if errors.Is(err, files.ErrIsDirectory) {
 		return cr.src + " is a directory (copy it with -r)"
 	}
-	return oneLine(err)
+	return userLine(err)
 }
 
 // end returns how the run ends: interrupted, or with its worst status.
@@ -309,7 +309,7 @@ func describe(res files.Result) string {
 	if !res.Changed {
 		return "unchanged"
 	}
-	return fmt.Sprintf("changed (%d files, %s sent)", res.Files, size(res.Bytes))
+	return fmt.Sprintf("changed (%s, %s sent)", plural(res.Files, "file"), size(res.Bytes))
 }
 
 // connected is a target and its context, or why it has none.

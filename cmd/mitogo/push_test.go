@@ -41,7 +41,7 @@ func TestPushPullCLI(t *testing.T) {
 	}
 
 	r = mitogo(t, "", "pull", "-v", "-t", "local,local", filepath.Join(dir, "dst", "d", "x"), dir+"/")
-	if r.exit != 0 || r.stdout != "local,local: changed (1 files, 3 B sent)\n" {
+	if r.exit != 0 || r.stdout != "local,local: changed (1 file, 3 B sent)\n" {
 		t.Fatalf("pull: exit %d, stdout %q", r.exit, r.stdout)
 	}
 	if b, err := os.ReadFile(filepath.Join(dir, "x")); err != nil || string(b) != "hi\n" {
@@ -51,7 +51,7 @@ func TestPushPullCLI(t *testing.T) {
 	// Targets are named as run names them: by their inventory names.
 	inv := filepath.Join(dir, "hosts.txt")
 	os.WriteFile(inv, []byte("l1 local\nl2 local,local\n"), 0o644)
-	for _, want := range []string{"l2: changed (1 files, 3 B sent)\n", "l1: unchanged\n"} {
+	for _, want := range []string{"l2: changed (1 file, 3 B sent)\n", "l1: unchanged\n"} {
 		r = mitogo(t, "", "push", "-v", "-i", inv, "-t", want[:2], filepath.Join(src, "d", "x"), filepath.Join(dir, "two"))
 		if r.exit != 0 || r.stdout != want {
 			t.Fatalf("push to %s: exit %d, stdout %q, want %q", want[:2], r.exit, r.stdout, want)
@@ -70,6 +70,9 @@ func TestPushPullCLI(t *testing.T) {
 		if r := mitogo(t, "", c.args...); r.exit != c.exit {
 			t.Errorf("mitogo %q: exit %d, want %d", c.args, r.exit, c.exit)
 		}
+	}
+	if r := mitogo(t, "", "push", src); !strings.Contains(r.stderr, "got 1 argument ") {
+		t.Errorf("mitogo push with one argument: stderr %q; want it to say got 1 argument", r.stderr)
 	}
 }
 
