@@ -59,6 +59,16 @@ func Register[A, R any](name string, fn func(context.Context, A) (R, error)) Fun
 	return Func[A, R]{name: name}
 }
 
+// Registered reports whether a function is registered under name in this
+// program, and so in every context it starts (they run the same binary):
+// a caller can refuse an unknown name before it connects anywhere.
+func Registered(name string) bool {
+	functions.RLock()
+	defer functions.RUnlock()
+	_, ok := functions.byName[name]
+	return ok
+}
+
 // Function returns a handle on a function registered under name, typed by
 // the caller. It is for calling a function whose Register call is in code
 // this package cannot see; a wrong name fails at the far side.

@@ -308,3 +308,11 @@ func TestErrorsNameContextsAsGiven(t *testing.T) {
 	_, err = echo.Call(ctxT(t), b, "hello")
 	named("a call to a context that is gone", err, "x")
 }
+
+// Registered knows the functions this program registered, and no others.
+func TestRegistered(t *testing.T) {
+	if !actors.Registered("test.echo") || actors.Registered("test.no-such-function") {
+		t.Fatalf("Registered: test.echo %v, test.no-such-function %v; want true, false",
+			actors.Registered("test.echo"), actors.Registered("test.no-such-function"))
+	}
+}

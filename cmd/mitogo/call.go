@@ -59,7 +59,7 @@ func callMain(ctx context.Context, e *env, o *options, rest []string) error {
 		return usagef("too many arguments: give the function's arguments as one JSON value, e.g. '{\"path\":\"/etc/hostname\"}'")
 	}
 	name := rest[0]
-	if !registered(name) {
+	if !actors.Registered(name) {
 		// Every context runs this program: none has the function.
 		fmt.Fprintf(e.stderr, "mitogo: no function %q in mitogo (mitogo list shows its functions)\n", name)
 		return exitStatus(exitNotFound)
@@ -94,23 +94,6 @@ func callMain(ctx context.Context, e *env, o *options, rest []string) error {
 		}
 		return 0, out.result(jsonable(res))
 	})
-}
-
-// registered reports whether a function is registered under name in this
-// program, and so in every context it starts (they run the same binary).
-// Package actors offers no lookup; its Register panics on a name taken, so
-// registering a placeholder tells: when that succeeds the name was free,
-// and the placeholder stays registered, unused, as call exits then.
-func registered(name string) (taken bool) {
-	defer func() {
-		if recover() != nil {
-			taken = true
-		}
-	}()
-	actors.Register(name, func(context.Context, struct{}) (struct{}, error) {
-		return struct{}{}, fmt.Errorf("%s is not a function of mitogo", name)
-	})
-	return false
 }
 
 // parseJSON decodes one JSON value, with integers as int64 so that they
