@@ -257,7 +257,7 @@ func serveMain(ctx context.Context, e *env, o *options, args []string) error {
 	if err != nil {
 		return o.nats.refused(err)
 	}
-	fmt.Fprintf(e.stderr, "mitogo serve: member %s of cluster %s, %d hosts in its inventory\n", c.ID(), o.nats.cluster, len(hosts))
+	fmt.Fprintf(e.stderr, "mitogo serve: member %s of cluster %s, %s in its inventory\n", c.ID(), o.nats.cluster, plural(len(hosts), "host"))
 	for ctx.Err() == nil {
 		select {
 		case <-ctx.Done():

@@ -201,7 +201,7 @@ func printStatus(e *env, st *cluster.Status, now time.Time) {
 		perOwner[l.Owner]++
 	}
 	w := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(w, "cluster %s: %d members, %d leases\n", st.Cluster, len(st.Members), len(st.Leases))
+	fmt.Fprintf(w, "cluster %s: %s, %s\n", st.Cluster, plural(len(st.Members), "member"), plural(len(st.Leases), "lease"))
 	builds := map[string]bool{}
 	for _, m := range st.Members {
 		builds[fmt.Sprintf("%d %s", m.Version, m.Build)] = true

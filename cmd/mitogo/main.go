@@ -298,7 +298,6 @@ func oneLine(err error) string {
 	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", " ")), " ")
 }
 
-// verbosity counts -v flags: none Warn, one Info, two Debug.
 // binaryFlag collects --binary PLATFORM=PATH.
 type binaryFlag map[string]string
 
@@ -328,6 +327,7 @@ func (b *binaryFlag) Set(s string) error {
 	return nil
 }
 
+// verbosity counts -v flags: none Warn, one Info, two Debug.
 type verbosity int
 
 func (v *verbosity) String() string {
