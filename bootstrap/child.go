@@ -51,7 +51,7 @@ func OpenStream(spec string) (io.ReadWriteCloser, error) {
 		return nil, fmt.Errorf("descriptor %d is not the stream: %w", fd, err)
 	}
 	syscall.CloseOnExec(fd)
-	c, err := parentConn(fd, fd)
+	c, err := parentConn(fd, fd, parentIdleAfter)
 	if err != nil {
 		return nil, fmt.Errorf("descriptor %d: %w", fd, err)
 	}
@@ -65,12 +65,12 @@ func OpenStream(spec string) (io.ReadWriteCloser, error) {
 // been quiet for a while. Close wakes that reader, which a blocking
 // read(2) would not: a child whose parent went silent could not end its
 // own stream.
-func parentConn(in, out int) (io.ReadWriteCloser, error) {
+func parentConn(in, out int, idleAfter time.Duration) (io.ReadWriteCloser, error) {
 	c, err := transport.NewFDConn(in, out, "stream to parent")
 	if err != nil {
 		return nil, err
 	}
-	c.SetIdleAfter(parentIdleAfter)
+	c.SetIdleAfter(idleAfter)
 	return c, nil
 }
 
@@ -78,6 +78,11 @@ func parentConn(in, out int) (io.ReadWriteCloser, error) {
 // waits in ppoll before it waits in the runtime poller (see
 // transport.FDConn.SetIdleAfter): calls back to back come well within it.
 const parentIdleAfter = 200 * time.Microsecond
+
+// stdioIdleAfter is parentIdleAfter for a child stage 1 started (over ssh,
+// sudo, a container): its calls come a round trip through sshd or sudo's
+// pipes apart, 100-250 µs, which 200 µs would often miss.
+const stdioIdleAfter = 1 * time.Millisecond
 
 // openStdio moves the stream off descriptors 0 and 1 at once: stdin
 // becomes /dev/null and stdout joins stderr, so nothing a function prints
@@ -234,7 +239,7 @@ type stdioConn struct {
 
 // newStdioConn makes the stream on descriptors in and out.
 func newStdioConn(in, out int) (*stdioConn, error) {
-	c, err := parentConn(in, out)
+	c, err := parentConn(in, out, stdioIdleAfter)
 	if err != nil {
 		return nil, fmt.Errorf("the stream on stdin and stdout: %w", err)
 	}
