@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"strings"
 	"sync"
@@ -154,7 +155,7 @@ func fanOut(ctx context.Context, e *env, o *options, ts []*target, one func(ctx,
 		pr.summary(outcomes, added, time.Since(began))
 	}
 	if o.fleet.retryFile != "" {
-		if err := writeRetryFile(o.fleet.retryFile, outcomes); err != nil {
+		if err := writeRetryFile(o.fleet.retryFile, outcomes, flagSettings(o)); err != nil {
 			fmt.Fprintf(e.stderr, "mitogo: %v\n", err)
 			return exitStatus(exitError)
 		}
@@ -223,19 +224,50 @@ func exitFor(outcomes []outcome) int {
 	return highest
 }
 
-// writeRetryFile writes the targets that did not succeed as an inventory.
-func writeRetryFile(path string, outcomes []outcome) error {
+// writeRetryFile writes the targets that did not succeed as an inventory,
+// each with the settings the command line gave (flags, unless the target
+// has its own), so that -i FILE alone reaches them as this run did.
+func writeRetryFile(path string, outcomes []outcome, flags map[string]string) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# mitogo retry file, %s: the targets that did not succeed (run again with -i %s)\n", time.Now().Format(time.RFC3339), path)
 	for _, o := range outcomes {
 		if o.state != stateOK {
-			fmt.Fprintf(&b, "%s  # %s\n", o.t.line(), o.state)
+			t := *o.t
+			t.settings = maps.Clone(t.settings)
+			if t.settings == nil {
+				t.settings = map[string]string{}
+			}
+			for k, v := range flags {
+				if _, own := t.settings[k]; !own {
+					t.settings[k] = v
+				}
+			}
+			fmt.Fprintf(&b, "%s  # %s\n", t.line(), o.state)
 		}
 	}
 	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
 		return fmt.Errorf("--retry-file: %w", err)
 	}
 	return nil
+}
+
+// flagSettings are the inventory settings the command line's connection
+// flags amount to, those that differ from the defaults.
+func flagSettings(o *options) map[string]string {
+	m := map[string]string{}
+	for k, v := range map[string]string{"identity": o.identity, "known-hosts": o.knownHosts,
+		"password-env": o.passwordEnv, "sudo-password-env": o.sudoPasswordEnv} {
+		if v != "" {
+			m[k] = v
+		}
+	}
+	if o.hostKeyPolicy != "" && o.hostKeyPolicy != "strict" {
+		m["host-key-policy"] = o.hostKeyPolicy
+	}
+	if o.connectTimeout != defaultConnectTimeout {
+		m["connect-timeout"] = o.connectTimeout.String()
+	}
+	return m
 }
 
 // stdinFor returns how each target gets stdin: one target reads it as it

@@ -536,3 +536,29 @@ func TestSummaryOneTarget(t *testing.T) {
 		t.Errorf("exit %d, stderr %q; want 0 and the summary of 1 target", r.exit, r.stderr)
 	}
 }
+
+// The retry file carries the connection flags of the run that wrote it
+// (unless a target has its own setting), so -i FILE alone reaches the
+// targets as that run did.
+func TestRetryFileKeepsTheFlags(t *testing.T) {
+	s := sshtest.Start(t)
+	retry := filepath.Join(t.TempDir(), "retry.txt")
+	down := sshtest.ClosedPort(t)
+	r := mitogo(t, "", "run", "-t", down, "--identity", s.ClientKey, "--known-hosts", s.KnownHosts,
+		"--connect-timeout", "7s", "--retry-file", retry, "--", "true")
+	if r.exit != 255 {
+		t.Fatalf("exit %d; want 255 (unreachable)", r.exit)
+	}
+	data, err := os.ReadFile(retry)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"identity=" + s.ClientKey, "known-hosts=" + s.KnownHosts, "connect-timeout=7s"} {
+		if !strings.Contains(string(data), want) {
+			t.Errorf("retry file lacks %s:\n%s", want, data)
+		}
+	}
+	if strings.Contains(string(data), "host-key-policy") {
+		t.Errorf("retry file has a host-key-policy the run did not set:\n%s", data)
+	}
+}

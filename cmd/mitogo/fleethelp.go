@@ -44,7 +44,9 @@ progress line shows what is still running, and a summary at the
 end gives every target's outcome and duration and the host keys
 accept-new recorded (--summary prints it elsewhere too). --timeout bounds
 the whole run: what still runs then is killed and marked. --retry-file F
-lists the targets that did not succeed: -i F runs again in those only.
+lists the targets that did not succeed, with this run's connection flags
+(--identity, --known-hosts, ...) as their settings: -i F runs again in
+those only.
 
 --json prints one object per line: {"target","stream","data"} for each
 output line, {"target","result"} for a call's result, and for each target

@@ -330,6 +330,9 @@ func (b *binaryFlag) Set(s string) error {
 // verbosity counts -v flags: none Warn, one Info, two Debug.
 type verbosity int
 
+// defaultConnectTimeout is --connect-timeout's default.
+const defaultConnectTimeout = 30 * time.Second
+
 func (v *verbosity) String() string {
 	if v == nil {
 		return "0"
@@ -418,7 +421,7 @@ func (l *stringList) Set(s string) error { *l = append(*l, s); return nil }
 // connectFlags registers the flags of every command that connects.
 func (o *options) connectFlags(fs *flag.FlagSet, e *env, withTimeout bool) {
 	fs.Var(&o.targets, "t", "the target: hops joined by commas, e.g. local,local or deploy@web1,sudo://root (supported: local, [user@]host[:port] or ssh://[user@]host[:port], openssh://..., sudo://[user], su://[user], doas://[user]); default local")
-	fs.DurationVar(&o.connectTimeout, "connect-timeout", 30*time.Second, "bound each hop's connection")
+	fs.DurationVar(&o.connectTimeout, "connect-timeout", defaultConnectTimeout, "bound each hop's connection")
 	fs.StringVar(&o.identity, "identity", "", "ssh hops: the private key to log in with (default: ~/.ssh/id_ed25519, id_ecdsa, id_rsa and the agent)")
 	fs.StringVar(&o.knownHosts, "known-hosts", "", "ssh hops: the known_hosts file (default ~/.ssh/known_hosts)")
 	fs.StringVar(&o.hostKeyPolicy, "host-key-policy", "strict", "ssh hops: strict (refuse unknown keys), accept-new (record them) or ignore")
