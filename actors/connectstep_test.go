@@ -59,7 +59,19 @@ func TestConnectTimeoutNamesTheCallersDeadline(t *testing.T) {
 	r := newRouter(t)
 	ctx, cancel := context.WithTimeout(ctxT(t), 2*time.Second)
 	defer cancel()
-	_, err := r.SSH(ctx, sshtest.Silent(t), actors.SSHConfig("none"))
+	silent := sshtest.Silent(t)
+	_, err := r.SSH(ctx, silent, actors.SSHConfig("none"))
+	checkCallersDeadline(t, err)
+	// The same through a via context, which runs the connect.
+	via := local(t, r)
+	ctx, cancel = context.WithTimeout(ctxT(t), 2*time.Second)
+	defer cancel()
+	_, err = r.SSH(ctx, silent, actors.SSHConfig("none"), actors.Via(via))
+	checkCallersDeadline(t, err)
+}
+
+func checkCallersDeadline(t *testing.T, err error) {
+	t.Helper()
 	var te *actors.TimeoutError
 	if !errors.As(err, &te) || te.After > 2*time.Second || te.After < time.Second || strings.Contains(err.Error(), "30s") {
 		t.Fatalf("%T %v; want a *TimeoutError after the caller's 2s", err, err)

@@ -105,9 +105,9 @@ func (r *Router) connect(ctx context.Context, method string, opts []ConnectOptio
 			return 0, shutdownError(label, method)
 		}
 		if err == nil && rep.Failure != nil {
-			return 0, rep.Failure.error(label, method, cc.timeout)
+			return 0, rep.Failure.error(label, method, wait)
 		}
-		return rep.PID, connectError(label, method, err, cc.timeout)
+		return rep.PID, connectError(label, method, err, wait)
 	}
 	if s := r.claimedBy(ctx); s != nil {
 		// A ContextProps actor's connector: the handle is that actor's,
@@ -262,10 +262,13 @@ var (
 // Its errors name the child label (see Context.label).
 func (r *Router) startChild(ctx context.Context, id uint32, name, label string, spec connect.Spec, timeout time.Duration, hb heartbeatConfig) (*conn, int, error) {
 	c, pid, err := r.startChildOnce(ctx, id, name, label, spec, timeout, hb, false)
-	if errors.Is(err, bootstrap.ErrCachedBuildFailed) && ctx.Err() == nil {
-		// Damaged in the far side's cache (a crash cut it short): it
-		// would fail every connect. Once more, sending it anew.
-		r.logger.Warn("the cached build did not start; sending it again", "context", name, "error", err)
+	var cbe *bootstrap.CachedBuildError
+	if errors.As(err, &cbe) && ctx.Err() == nil {
+		// Damaged in the far side's cache (a crash cut it short), it
+		// would fail every connect: once more, and stage 1 replaces it
+		// if its hash says so (else it fails again, for its own cause).
+		r.logger.Warn("the cached build did not start; checking it, and sending it again if damaged",
+			"context", name, "file", cbe.Path, "error", cbe.Err)
 		return r.startChildOnce(ctx, id, name, label, spec, timeout, hb, true)
 	}
 	return c, pid, err

@@ -490,7 +490,7 @@ func TestSudoReplacesADamagedCachedBuild(t *testing.T) {
 	if _, err := echo.Call(ctxT(t), c, "x"); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := rec.find("the cached build did not start; sending it again"); !ok {
+	if _, ok := rec.find("the cached build did not start; checking it, and sending it again if damaged"); !ok {
 		t.Error("no warning that the cached build was sent again")
 	}
 	if fi2, err := os.Stat(cached); err != nil || fi2.Size() != fi.Size() {

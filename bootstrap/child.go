@@ -59,8 +59,11 @@ func OpenStream(spec string) (io.ReadWriteCloser, error) {
 }
 
 // parentConn is the stream to the parent on descriptors in and out (one
-// socket, or stdin and stdout), an FDConn (made non-blocking: no other
-// process reads or writes them). Calls come on this stream: its reader
+// socket, or stdin and stdout), an FDConn, which makes them non-blocking.
+// That flag is the open file's, so the processes that share it see it too:
+// for stdin and stdout, sudo's front end, or su and doas on their pty,
+// which only wait for this process then (a message they print as they end
+// may meet EAGAIN). Calls come on this stream: its reader
 // waits for them in ppoll, then in the runtime poller once the stream has
 // been quiet for a while. Close wakes that reader, which a blocking
 // read(2) would not: a child whose parent went silent could not end its

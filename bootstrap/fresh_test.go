@@ -76,3 +76,30 @@ func TestStage1FreshWithAnEarlierBuildCached(t *testing.T) {
 		t.Fatalf("the cache holds %d bytes, want v2's %d", len(got), len(want))
 	}
 }
+
+// A cached build that is whole but does not start there (its environment
+// keeps it from it: here a variable; a bad GOMEMLIMIT would) is not taken
+// for damaged: the fresh connect finds its hash right, keeps it, sends
+// nothing, and fails again.
+func TestStage1FreshKeepsAWholeBuild(t *testing.T) {
+	bin := fakeChildWith(t, "[ -n \"$FAILSTART\" ] && { echo cannot start >&2; exit 3; }\n")
+	env := []string{"HOME=" + t.TempDir(), "PATH=" + os.Getenv("PATH")}
+	res, err := runStage1(t, []string{"/bin/sh"}, env, bin, nil)
+	if err != nil || !res.Uploaded {
+		t.Fatalf("first contact: %+v %v", res, err)
+	}
+	cached := filepath.Join(res.CacheDir, bin.Hash)
+	env = append(env, "FAILSTART=1")
+	for _, fresh := range []bool{false, true} {
+		res, err := runStage1With(t, []string{"/bin/sh", "-c", Stage1()}, env, bin, nil, Options{NoForms: true, Guess: !fresh, Fresh: fresh})
+		var cbe *CachedBuildError
+		if !errors.As(err, &cbe) || cbe.Path != cached || res.Uploaded {
+			t.Fatalf("fresh %v: %+v, %v; want a *CachedBuildError for %s, nothing sent", fresh, res, err, cached)
+		}
+	}
+	got, _ := os.ReadFile(cached)
+	want, _ := os.ReadFile(bin.Path)
+	if !bytes.Equal(got, want) {
+		t.Fatal("the whole build was removed or changed")
+	}
+}

@@ -36,7 +36,9 @@ const EnvVerify = "MITOGO_VERIFY"
 //	                bytes, -> want, and goes on with the next line
 //	<- <sha256 of the binary for that platform> [nocache|delta|fresh]
 //	   (fresh: the cached build with that hash failed to start: stage 1
-//	   removes it and goes on as when it had none)
+//	   removes it, unless sha256sum finds it whole, and goes on as when
+//	   it had none; a whole build is run again, and fails again for
+//	   what kept it from starting, with no upload)
 //	   (delta:)     <- <byte count> <base> then that many bytes of delta
 //	                against the cached build base (see delta.go), sent
 //	                with the hash: stage 1 reads it after need (or drains
@@ -136,7 +138,7 @@ fi
 fi
 echo got
 case $H in *[!0-9a-f]*|"") echo "MITOGO1-ERROR bad hash"; exit 1;; esac
-[ "$M" = fresh ] && { rm -f "./$H"; M=; }
+if [ "$M" = fresh ]; then M=; case $(sha256sum <"./$H" 2>/dev/null) in "$H "*) ;; *) rm -f "./$H";; esac; fi
 [ "$M" != nocache ] && touch -c "./$H" 2>/dev/null
 if [ "$M" != nocache ] && [ -f "./$H" ] && [ -x "./$H" ] && ! [ -h "./$H" ]; then
 if [ "$M" = delta ]; then read N B C || exit 1; case $N in *[!0-9]*|"") echo "MITOGO1-ERROR bad size"; exit 1;; esac; head -c "$N" >/dev/null; fi
@@ -503,8 +505,22 @@ func Run(ctx context.Context, rw io.ReadWriter, self *Binary, provider Provider,
 // ErrCachedBuildFailed is why a connect failed when the far side's cached
 // build ended before it announced itself: a build damaged in the cache (cut
 // short by a crash) fails so on every connect. Run with Options.Fresh
-// replaces it.
+// replaces it when it is damaged.
 var ErrCachedBuildFailed = errors.New("the cached build did not start")
+
+// CachedBuildError is a cached build that ended before it announced
+// itself; it matches ErrCachedBuildFailed.
+type CachedBuildError struct {
+	Path string // the build on the far side
+	Err  error  // how the stream ended, and what the far side printed
+}
+
+func (e *CachedBuildError) Error() string {
+	return fmt.Sprintf("%v: %s: %v", ErrCachedBuildFailed, e.Path, e.Err)
+}
+
+// Unwrap returns ErrCachedBuildFailed and how the stream ended.
+func (e *CachedBuildError) Unwrap() []error { return []error{ErrCachedBuildFailed, e.Err} }
 
 // waitReady waits for the child to announce itself, and records how long
 // that took since answered. cached is the hash of the cached build it runs,
@@ -512,7 +528,7 @@ var ErrCachedBuildFailed = errors.New("the cached build did not start")
 func waitReady(rw io.Reader, res *Result, answered time.Time, cached string) error {
 	if _, junk, err := readUntil(rw, func(l string) bool { return l == ReadyLine }); err != nil {
 		if cached != "" {
-			return fmt.Errorf("%w: %s/%s: %w%s", ErrCachedBuildFailed, res.CacheDir, cached, err, said(junk))
+			return &CachedBuildError{Path: res.CacheDir + "/" + cached, Err: fmt.Errorf("%w%s", err, said(junk))}
 		}
 		return fmt.Errorf("the child did not start: %w%s", err, said(junk))
 	}

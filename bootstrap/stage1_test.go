@@ -21,8 +21,14 @@ import (
 // of incompressible bytes, so the upload takes several gzip pieces.
 func fakeChild(t *testing.T) *Binary {
 	t.Helper()
+	return fakeChildWith(t, "")
+}
+
+// fakeChildWith is fakeChild with first, shell lines, run first.
+func fakeChildWith(t *testing.T, first string) *Binary {
+	t.Helper()
 	path := filepath.Join(t.TempDir(), "child")
-	script := "#!/bin/sh\n[ \"$MITOGO_CHILD\" = stdio ] || exit 9\n" +
+	script := "#!/bin/sh\n" + first + "[ \"$MITOGO_CHILD\" = stdio ] || exit 9\n" +
 		"if [ -n \"$MITOGO_VERIFY\" ]; then\n" +
 		"  [ \"$(sha256sum <\"$0\" | cut -d' ' -f1)\" = \"$MITOGO_VERIFY\" ] || { rm -f \"$0\"; echo corrupt >&2; exit 8; }\n" +
 		"  if [ \"$MITOGO_INSTALL\" = nocache ]; then rm -f \"$0\"; else mv -f \"$0\" \"${0%/*}/$MITOGO_VERIFY\"; fi\n" +
