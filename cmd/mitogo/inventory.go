@@ -2,12 +2,12 @@ package main
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"sort"
 	"strings"
 
-	methods "github.com/mitogo/mitogo/connect"
 	inv "github.com/mitogo/mitogo/inventory"
 )
 
@@ -121,14 +121,15 @@ func resolveTargets(values []string, inventoryPath string) ([]*target, error) {
 	}
 	var out []*target
 	seen := map[string]bool{}
-	add := func(ts ...*target) {
+	add := func(key func(*target) string, ts ...*target) {
 		for _, t := range ts {
-			if k := targetKey(t.name); !seen[k] {
+			if k := key(t); !seen[k] {
 				seen[k] = true
 				out = append(out, t)
 			}
 		}
 	}
+	byName := func(t *target) string { return "inventory " + t.name }
 	for _, v := range values {
 		v = strings.TrimSpace(v)
 		if g, ok := strings.CutPrefix(v, "@"); ok {
@@ -139,39 +140,40 @@ func resolveTargets(values []string, inventoryPath string) ([]*target, error) {
 			if !ok {
 				return nil, usagef("-t %s: inventory %s has no group %q; its groups: %s", v, inv.path, g, strings.Join(inv.groupNames(), ", "))
 			}
-			add(ts...)
+			add(byName, ts...)
 			continue
 		}
 		if inv != nil {
 			if t, ok := inv.byName[v]; ok {
-				add(t)
+				add(byName, t)
 				continue
 			}
 			if ts, ok := inv.groups[v]; ok {
-				add(ts...)
+				add(byName, ts...)
 				continue
 			}
 			if !looksLikeChain(v) {
 				return nil, usagef("-t %s: inventory %s has no target or group of that name; for an ssh host not in it, write user@%s or ssh://%s", v, inv.path, v, v)
 			}
 		}
-		if _, err := parseChain(v); err != nil {
+		hops, err := parseChain(v)
+		if err != nil {
 			return nil, err
 		}
-		add(&target{name: v, chain: v, settings: map[string]string{}})
+		add(func(*target) string { return chainKey(hops) }, &target{name: v, chain: v, settings: map[string]string{}})
 	}
 	return out, nil
 }
 
-// targetKey is a target's name in the form that compares it: a chain
-// with its hops trimmed and ssh:// dropped, as ssh is the hop a bare
-// host means ("ssh://root@web1" and "root@web1" are one target).
-func targetKey(name string) string {
-	hops := strings.Split(name, ",")
-	for i, h := range hops {
-		hops[i] = strings.TrimPrefix(strings.TrimSpace(h), methods.SSH+"://")
+// chainKey is a chain in the form that compares it: its hops as parsed,
+// so that "ssh://root@web1" and "root@web1" are one target, and "local"
+// and "ssh://local" two.
+func chainKey(hops []hop) string {
+	var b strings.Builder
+	for _, h := range hops {
+		fmt.Fprintf(&b, "%s|%s|%s,", h.kind, h.user, h.target)
 	}
-	return strings.Join(hops, ",")
+	return b.String()
 }
 
 func (inv *inventory) groupNames() []string {

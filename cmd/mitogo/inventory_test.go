@@ -1,6 +1,7 @@
 package main
 
 import (
+	"slices"
 	"strings"
 	"testing"
 )
@@ -53,6 +54,35 @@ box.example.com
 	for _, bad := range []string{"[web", "a local b", "a local port=x", "a local\na local", "[all]", "a telnet://x"} {
 		if _, err := parseInventory("bad", strings.NewReader(bad)); err == nil {
 			t.Errorf("%q: no error", bad)
+		}
+	}
+}
+
+// Targets are one when they reach the same place: an inventory entry by
+// its name, a chain by its hops as parsed. An inventory name and the ssh
+// host of that name are two, and so are local and the host "local".
+func TestResolveTargetsOnce(t *testing.T) {
+	inv := writeInventory(t, "box local", "web1 root@127.0.0.1:1", "[g]", "box")
+	for _, c := range []struct {
+		values []string
+		want   []string
+	}{
+		{[]string{"box", "ssh://box"}, []string{"box", "ssh://box"}},
+		{[]string{"local", "ssh://local"}, []string{"local", "ssh://local"}},
+		{[]string{"root@h:22", "ssh://root@h:22", " ssh://root@h:22 "}, []string{"root@h:22"}},
+		{[]string{"box", "@g", "g"}, []string{"box"}},
+		{[]string{"web1", "root@127.0.0.1:1"}, []string{"web1", "root@127.0.0.1:1"}},
+	} {
+		ts, err := resolveTargets(c.values, inv)
+		if err != nil {
+			t.Fatalf("%q: %v", c.values, err)
+		}
+		var got []string
+		for _, tg := range ts {
+			got = append(got, tg.name)
+		}
+		if !slices.Equal(got, c.want) {
+			t.Errorf("-t %q: targets %q, want %q", c.values, got, c.want)
 		}
 	}
 }
