@@ -43,6 +43,14 @@ func (e Entry) CheckArgs(args map[string]any) error {
 		if !ok {
 			continue
 		}
+		if f.Type == reflect.TypeFor[Duration]() {
+			switch args[k].(type) {
+			case int64, float64, int:
+				// Nanoseconds to the decoder: {"timeout":10} would be
+				// 10 ns, never what a person means.
+				return &ArgError{Field: k, Want: describeType(f.Type), Err: fmt.Errorf("a bare number (%v) would be nanoseconds", args[k])}
+			}
+		}
 		b, err := msgpack.Marshal(args[k])
 		if err == nil {
 			err = msgpack.Unmarshal(b, reflect.New(f.Type).Interface())

@@ -29,6 +29,7 @@ func TestCheckArgs(t *testing.T) {
 		{"file.write", `{"path":"/x","mode":"rw"}`, "mode", `an octal mode such as "0644"`},
 		{"proc.exec", `{"argv":["ls",1]}`, "argv", "an array of strings"},
 		{"proc.exec", `{"argv":["ls"],"timeout":true}`, "timeout", `a duration such as "10s"`},
+		{"proc.exec", `{"argv":["ls"],"timeout":10}`, "timeout", `a duration such as "10s"`}, // 10 ns, else
 		{"proc.exec", `{"argv":"ls","timeout":true}`, "argv", "an array of strings"}, // the first by name
 	} {
 		e, _ := Lookup(c.fn)
