@@ -104,6 +104,9 @@ func parseChain(chain string) ([]hop, error) {
 			if isDigits(sshPort(p)) {
 				return nil, usagef("-t %q: hop %d: %v", chain, i+1, err)
 			}
+			if kind, rest, _ := strings.Cut(p, ":"); accountHop(kind) == kind && kind != "" {
+				return nil, usagef("-t %q: hop %d: %q is not a hop; did you mean %s://%s?", chain, i+1, p, kind, rest)
+			}
 			return nil, usagef("-t %q: hop %d: %v; supported kinds are %s", chain, i+1, err, strings.Join(hopKinds, ", "))
 		default:
 			return nil, usagef("-t %q: unknown hop %q (hop %d): supported kinds are %s",

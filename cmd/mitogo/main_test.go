@@ -347,6 +347,7 @@ func TestBadChain(t *testing.T) {
 		{"local,127.0.0.1:0", `port 0 in "127.0.0.1:0" is out of range (1–65535)`},
 		{"ssh://root@127.0.0.1:99999", `port 99999 in "127.0.0.1:99999" is out of range (1–65535)`},
 		{"root@127.0.0.1:ssh2", `port "ssh2" in "127.0.0.1:ssh2" is not a number`},
+		{"local,sudo:root", `"sudo:root" is not a hop; did you mean sudo://root?`},
 	} {
 		r := mitogo(t, "", "call", "-t", c.chain, "sys.facts")
 		if r.exit != 2 || !strings.Contains(r.stderr, c.want) || strings.Count(r.stderr, "\n") != 1 {
