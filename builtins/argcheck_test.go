@@ -30,7 +30,7 @@ func TestCheckArgs(t *testing.T) {
 		{"proc.exec", `{"argv":["ls",1]}`, "argv", "an array of strings"},
 		{"proc.exec", `{"argv":["ls"],"timeout":true}`, "timeout", `a duration such as "10s"`},
 		{"proc.exec", `{"argv":["ls"],"timeout":10}`, "timeout", `a duration such as "10s"`}, // 10 ns, else
-		{"proc.exec", `{"argv":"ls","timeout":true}`, "argv", "an array of strings"}, // the first by name
+		{"proc.exec", `{"argv":"ls","timeout":true}`, "argv", "an array of strings"},         // the first by name
 	} {
 		e, _ := Lookup(c.fn)
 		var ae *ArgError
