@@ -415,3 +415,23 @@ func TestErrorSaysEachThingOnce(t *testing.T) {
 		}
 	}
 }
+
+// A push into a directory the account cannot enter says which file could
+// not go where, and is a permission error.
+func TestPushIntoADirectoryNotAllowed(t *testing.T) {
+	u := needSudo(t)
+	r := newRouter(t)
+	c, err := r.Sudo(ctxT(t), actors.User(u.Username))
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := filepath.Join(t.TempDir(), "f")
+	if err := os.WriteFile(src, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	closed := t.TempDir() // root's, 0700
+	_, err = files.Push(ctxT(t), c, src, filepath.Join(closed, "f"))
+	if !errors.Is(err, fs.ErrPermission) || !strings.Contains(err.Error(), "cannot write f into the directory "+closed) {
+		t.Fatalf("push into %s as %s: %v; want a permission error naming the file and the directory", closed, u.Username, err)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"hash"
 	"io"
@@ -66,7 +67,12 @@ func receiveTree(ctx context.Context, ch *actors.Channel, dst, name string, owne
 	}
 	root, err := os.OpenRoot(parent)
 	if err != nil {
-		return targetResult{}, err // names the directory
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			// "open /root/: permission denied" named no file to write.
+			return targetResult{}, fmt.Errorf("cannot write %s into the directory %s: %w", base, parent, pe.Err)
+		}
+		return targetResult{}, err
 	}
 	rc := &receiver{ch: ch, root: root, base: base, dst: dst, intoName: name, uids: map[string]int{}, gids: map[string]int{},
 		isDir: map[string]bool{}, progress: progress, buf: make([]byte, chunkSize)}
