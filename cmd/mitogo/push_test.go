@@ -228,9 +228,9 @@ func TestPushPullErrorLinesCLI(t *testing.T) {
 		want string
 	}{
 		{[]string{"push", "-t", "local", filepath.Join(src, "a.txt"), missing + "/"},
-			"mitogo push: local: open " + missing + "/: no such file or directory\n"},
+			"mitogo push: local: cannot write a.txt into the directory " + missing + "/: no such file or directory\n"},
 		{[]string{"pull", "-t", "local", filepath.Join(src, "a.txt"), missing + "/"},
-			"mitogo pull: local: open " + missing + "/: no such file or directory\n"},
+			"mitogo pull: local: cannot write a.txt into the directory " + missing + "/: no such file or directory\n"},
 		{[]string{"pull", "-t", "local", src, missing}, "mitogo pull: local: " + src + " is a directory (copy it with -r)\n"},
 		{[]string{"push", src, missing}, "mitogo push: " + src + " is a directory (copy it with -r)\n"},
 		{[]string{"push", missing, dir}, "mitogo push: " + missing + " cannot be read: no such file or directory\n"},
