@@ -3,7 +3,6 @@ package bootstrap
 import (
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -68,7 +67,7 @@ func OpenStream(spec string) (io.ReadWriteCloser, error) {
 // been quiet for a while. Close wakes that reader, which a blocking
 // read(2) would not: a child whose parent went silent could not end its
 // own stream.
-func parentConn(in, out int, idleAfter time.Duration) (io.ReadWriteCloser, error) {
+func parentConn(in, out int, idleAfter time.Duration) (*transport.FDConn, error) {
 	c, err := transport.NewFDConn(in, out, "stream to parent")
 	if err != nil {
 		return nil, err
@@ -233,10 +232,12 @@ func detachTerminal(fd int) {
 }
 
 // stdioConn is the stream on the descriptors stage 1 left as stdin and
-// stdout (see parentConn), with what this process prints when the stream
-// took the place of its stdout and stderr.
+// stdout (see parentConn; its Writev sends a frame's header and payload in
+// one writev(2), which an SSH session's sshd then sends in one packet),
+// with what this process prints when the stream took the place of its
+// stdout and stderr.
 type stdioConn struct {
-	io.ReadWriteCloser
+	*transport.FDConn
 	output *os.File // this process's stdout and stderr, when they could not stay where they were
 }
 
@@ -246,18 +247,7 @@ func newStdioConn(in, out int) (*stdioConn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("the stream on stdin and stdout: %w", err)
 	}
-	return &stdioConn{ReadWriteCloser: c}, nil
-}
-
-// Writev writes a frame's header and payload with one writev(2) where the
-// connection can (an FDConn): written apart, the far end of an SSH session
-// (sshd) sent each in a packet of its own.
-func (c *stdioConn) Writev(bufs [][]byte) (int64, error) {
-	if wv, ok := c.ReadWriteCloser.(interface{ Writev([][]byte) (int64, error) }); ok {
-		return wv.Writev(bufs)
-	}
-	nb := net.Buffers(bufs)
-	return nb.WriteTo(c.ReadWriteCloser)
+	return &stdioConn{FDConn: c}, nil
 }
 
 // Output returns what this process prints on stdout and stderr when the

@@ -4,7 +4,6 @@ import (
 	"io"
 	"runtime"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -32,7 +31,7 @@ var ownUname = sync.OnceValue(func() string {
 // whose uname is uname, and early after it, in one write: stage 1 reads it
 // once it has listed its builds.
 func writeGuess(w io.Writer, hash, uname string, early []byte) error {
-	if uname == "" || strings.ContainsAny(uname, "\n") {
+	if uname == "" {
 		uname = "-" // matches no uname: stage 1 wants the hash
 	}
 	b := make([]byte, 0, 100+len(early))

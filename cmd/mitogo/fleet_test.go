@@ -541,10 +541,10 @@ func TestSummaryOneTarget(t *testing.T) {
 // (unless a target has its own setting), so -i FILE alone reaches the
 // targets as that run did.
 func TestRetryFileKeepsTheFlags(t *testing.T) {
-	s := sshtest.Start(t)
-	retry := filepath.Join(t.TempDir(), "retry.txt")
-	down := sshtest.ClosedPort(t)
-	r := mitogo(t, "", "run", "-t", down, "--identity", s.ClientKey, "--known-hosts", s.KnownHosts,
+	dir := t.TempDir()
+	retry, key, known := filepath.Join(dir, "retry.txt"), filepath.Join(dir, "key"), filepath.Join(dir, "known_hosts")
+	down := sshtest.ClosedPort(t) // never reached: the files are not read
+	r := mitogo(t, "", "run", "-t", down, "--identity", key, "--known-hosts", known,
 		"--connect-timeout", "7s", "--retry-file", retry, "--", "true")
 	if r.exit != 255 {
 		t.Fatalf("exit %d; want 255 (unreachable)", r.exit)
@@ -553,7 +553,7 @@ func TestRetryFileKeepsTheFlags(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"identity=" + s.ClientKey, "known-hosts=" + s.KnownHosts, "connect-timeout=7s"} {
+	for _, want := range []string{"identity=" + key, "known-hosts=" + known, "connect-timeout=7s"} {
 		if !strings.Contains(string(data), want) {
 			t.Errorf("retry file lacks %s:\n%s", want, data)
 		}
