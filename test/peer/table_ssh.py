@@ -103,7 +103,7 @@ def main():
     print('  x/crypto/ssh session through the same sshd, no runtime.')
     print('mitogo/openssh < 1: mitogo connects and answers a call faster than ssh runs `true`.')
     print('mitogen/mitogo > 1: mitogo is faster (or smaller) than Mitogen by that factor.')
-    print('ssh_first_bytes: mitogo sends its image, gzip'd in pieces (near) or its xz form (far); Mitogen its first stage,')
+    print('ssh_first_bytes: mitogo sends its image, gzipped in pieces (near) or its xz form (far); Mitogen its first stage,')
     print('  zlib\'d core and the modules the first call needs (before ssh compression).')
     print('ssh_parallel20_lost: connections failed in the worst of the runs.')
     if get(mitogo, 'ssh_connect_first_wire_up_bytes') is not None:
